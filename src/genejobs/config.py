@@ -1,0 +1,70 @@
+"""Settings, built once from flags and the environment and passed down.
+
+No module reads the environment on import: ``Settings.from_env()`` is called by
+the entry points (CLI, API factory, tests) and the result handed to whatever
+needs it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+
+def _split_roots(value: str) -> tuple[Path, ...]:
+    return tuple(Path(p).expanduser().resolve() for p in value.split(":") if p.strip())
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything configurable, with the defaults of the embedded single-machine setup."""
+
+    home: Path
+    database_url: str
+    reference_root: Path
+    allowed_roots: tuple[Path, ...]
+    s3_endpoint_url: str | None = None
+    aws_access_key_id: str | None = None
+    aws_secret_access_key: str | None = None
+    dask_scheduler: str | None = None
+    dask_workers: int = 1
+    threads_per_worker: int = 2
+    lease_seconds: float = 30.0
+    heartbeat_seconds: float = 5.0
+    poll_seconds: float = 0.5
+    max_running_jobs_per_project: int = 20
+    cache_root: Path | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> Settings:
+        """Read ``GENEJOBS_*`` and the standard AWS variables; keyword overrides win."""
+        e = dict(os.environ if env is None else env)
+        home = Path(e.get("GENEJOBS_HOME", "~/.genejobs")).expanduser().resolve()
+        db = e.get("GENEJOBS_DATABASE_URL") or f"sqlite:///{home / 'genejobs.db'}"
+        roots_env = e.get("GENEJOBS_ALLOWED_ROOTS")
+        allowed = _split_roots(roots_env) if roots_env else (home / "data",)
+        settings = cls(
+            home=home,
+            database_url=db,
+            reference_root=Path(
+                e.get("GENEJOBS_REFERENCE_ROOT", str(home / "references"))
+            ).expanduser().resolve(),
+            allowed_roots=allowed,
+            s3_endpoint_url=e.get("GENEJOBS_S3_ENDPOINT_URL") or None,
+            aws_access_key_id=e.get("AWS_ACCESS_KEY_ID") or None,
+            aws_secret_access_key=e.get("AWS_SECRET_ACCESS_KEY") or None,
+            dask_scheduler=e.get("GENEJOBS_DASK_SCHEDULER") or None,
+            dask_workers=int(e.get("GENEJOBS_DASK_WORKERS", "1")),
+            threads_per_worker=int(e.get("GENEJOBS_THREADS_PER_WORKER", str(os.cpu_count() or 2))),
+            lease_seconds=float(e.get("GENEJOBS_LEASE_SECONDS", "30")),
+            heartbeat_seconds=float(e.get("GENEJOBS_HEARTBEAT_SECONDS", "5")),
+            max_running_jobs_per_project=int(e.get("GENEJOBS_MAX_RUNNING_JOBS", "20")),
+            cache_root=Path(e["GENEJOBS_CACHE_ROOT"]) if e.get("GENEJOBS_CACHE_ROOT") else None,
+        )
+        return replace(settings, **overrides) if overrides else settings  # type: ignore[arg-type]
+
+    @property
+    def sample_cache_root(self) -> Path:
+        return self.cache_root or (self.home / "cache")

@@ -1,0 +1,63 @@
+"""The project's one error hierarchy.
+
+Every layer raises these; the API maps each class to its contract code
+(``DLI.xxxx``) in one place (``genejobs.api.errors``). Messages are meant for
+the person who sent the request: they name the field or file and the reason.
+"""
+
+from __future__ import annotations
+
+
+class GeneJobsError(Exception):
+    """Base class: a message a user can act on."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ValidationError(GeneJobsError):
+    """A request field breaks a rule (DLI.0001)."""
+
+
+class NotFound(GeneJobsError):
+    """A referenced object, such as an input file, does not exist (DLI.0002)."""
+
+
+class Unsupported(GeneJobsError):
+    """A feature or job type that genejobs does not offer (DLI.0007)."""
+
+
+class LimitReached(GeneJobsError):
+    """A quota or system limit stops the call (DLI.0009)."""
+
+
+class PermissionDenied(GeneJobsError):
+    """A file cannot be read or written, or a path leaves the allowed roots (DLI.0011)."""
+
+
+class Unavailable(GeneJobsError):
+    """The resource is in a state that forbids the call (DLI.0012)."""
+
+
+class AuthenticationFailed(GeneJobsError):
+    """Missing, invalid or expired token (401 DLI.0013)."""
+
+
+class Forbidden(GeneJobsError):
+    """Valid token, but not for this project (403 DLI.0013)."""
+
+
+class JobNotFound(GeneJobsError):
+    """Unknown job id in this project (404 DLI.0023)."""
+
+
+class InputError(GeneJobsError):
+    """Bad input data found while running a job (a truncated gzip, mismatched pairs...).
+
+    Raised by the pipeline; the runner turns it into the job's failure message.
+    """
+
+
+class CancelledError(GeneJobsError):
+    """The job was cancelled; raised by a stop check between chunks."""

@@ -1,0 +1,1 @@
+"""Jobs: spec validation, the durable store, the state table and the runner."""

@@ -1,0 +1,77 @@
+"""Tables of the job store (SQLAlchemy 2, the same on SQLite and PostgreSQL).
+
+Times are epoch milliseconds in BIGINT columns so both databases agree and the
+API needs no conversion.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class TokenRow(Base):
+    """An API token: only its SHA-256 is stored."""
+
+    __tablename__ = "tokens"
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_name: Mapped[str] = mapped_column(String(128), index=True)
+    projects: Mapped[str] = mapped_column(Text)  # comma-separated project ids
+    role: Mapped[str] = mapped_column(String(16))  # "admin" | "user"
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+    expires_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class JobRow(Base):
+    __tablename__ = "jobs"
+    job_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    project_id: Mapped[str] = mapped_column(String(128))
+    owner: Mapped[str] = mapped_column(String(128))
+    job_type: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))
+    request_json: Mapped[str] = mapped_column(Text)  # submitted JSON, output resolved
+    start_time_ms: Mapped[int] = mapped_column(BigInteger)  # submission time
+    run_started_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    end_time_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    steps_total: Mapped[int] = mapped_column(Integer, default=1)
+    steps_done: Mapped[int] = mapped_column(Integer, default=0)
+    message: Mapped[str] = mapped_column(Text, default="")
+    warnings_json: Mapped[str] = mapped_column(Text, default="[]")
+    input_size_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    outputs_json: Mapped[str] = mapped_column(Text, default="{}")
+    lease_owner: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    lease_expires_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    samples: Mapped[list[SampleStateRow]] = relationship(
+        back_populates="job", cascade="all, delete-orphan", order_by="SampleStateRow.position"
+    )
+
+    __table_args__ = (
+        Index("ix_jobs_project_start", "project_id", "start_time_ms"),
+        Index("ix_jobs_status_lease", "status", "lease_expires_ms"),
+    )
+
+
+class SampleStateRow(Base):
+    """Per-sample, per-step state shown by the job detail call."""
+
+    __tablename__ = "job_samples"
+    job_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("jobs.job_id", ondelete="CASCADE"), primary_key=True
+    )
+    sample_name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer)
+    group_name: Mapped[str] = mapped_column(String(128))
+    state: Mapped[str] = mapped_column(String(16), default="PENDING")  # PENDING|RUNNING|DONE|FAILED
+    step: Mapped[str] = mapped_column(String(32), default="")  # reads|trim|align|count
+    fraction_done: Mapped[float] = mapped_column(default=0.0)
+    pairs_done: Mapped[int] = mapped_column(BigInteger, default=0)
+    started_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    ended_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    from_cache: Mapped[bool] = mapped_column(Boolean, default=False)
+    stats_json: Mapped[str] = mapped_column(Text, default="{}")
+    job: Mapped[JobRow] = relationship(back_populates="samples")

@@ -1,0 +1,1 @@
+"""The RNA_DIFF_EXPR steps as plain functions over typed records."""

@@ -1,0 +1,117 @@
+"""Typed records that flow between the pipeline steps, the runner and the report.
+
+They know nothing of HTTP, SQL or Dask, and they are small and picklable so a
+Dask worker can return them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import Enum
+
+import numpy as np
+
+
+class LibraryType(str, Enum):
+    """Strandedness of the library, with the contract's spellings.
+
+    The htseq-count equivalents: unstranded = ``-s no``, firststrand (dUTP,
+    read 1 antisense) = ``-s reverse``, secondstrand = ``-s yes``.
+    """
+
+    UNSTRANDED = "fr-unstranded"
+    FIRSTSTRAND = "fr-firststrand"
+    SECONDSTRAND = "fr-secondstrand"
+
+
+ALL_LIBRARY_TYPES: tuple[LibraryType, ...] = tuple(LibraryType)
+
+
+@dataclass(frozen=True)
+class SampleSpec:
+    """One sample of a job: its name, group and the two FASTQ URIs (read 1, read 2)."""
+
+    name: str
+    group: str
+    r1: str
+    r2: str
+
+
+@dataclass(frozen=True)
+class SampleParams:
+    """How a sample is processed; everything here is part of the cache key."""
+
+    adapter: str | None = None
+    library_type: LibraryType = LibraryType.UNSTRANDED
+    min_length: int = 20
+    write_bam: bool = False
+
+
+@dataclass
+class ReadStats:
+    """Read-level counters; they add up so parallel chunks can be summed."""
+
+    pairs_in: int = 0
+    pairs_with_adapter: int = 0
+    pairs_too_short: int = 0
+    pairs_out: int = 0
+    bases_in: int = 0
+    bases_trimmed: int = 0
+
+    def __iadd__(self, other: ReadStats) -> ReadStats:
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        return self
+
+
+@dataclass
+class CountStats:
+    """Alignment and assignment counters, htseq-count's special counters included.
+
+    ``no_feature``, ``ambiguous`` and ``assigned`` are per library type (keyed by
+    ``LibraryType.value``) because every pair is counted under all three strand
+    rules at once.
+    """
+
+    aligned: int = 0
+    unique: int = 0
+    multimapped: int = 0  # __alignment_not_unique
+    not_aligned: int = 0  # __not_aligned
+    too_low_aqual: int = 0  # __too_low_aQual
+    no_feature: dict[str, int] = field(default_factory=dict)
+    ambiguous: dict[str, int] = field(default_factory=dict)
+    assigned: dict[str, int] = field(default_factory=dict)
+
+    def __iadd__(self, other: CountStats) -> CountStats:
+        for name in ("aligned", "unique", "multimapped", "not_aligned", "too_low_aqual"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for name in ("no_feature", "ambiguous", "assigned"):
+            mine: dict[str, int] = getattr(self, name)
+            for key, value in getattr(other, name).items():
+                mine[key] = mine.get(key, 0) + value
+        return self
+
+
+@dataclass
+class SampleResult:
+    """What one sample's task returns: a count vector per library type and its stats."""
+
+    sample_name: str
+    gene_ids: list[str]
+    counts: dict[str, np.ndarray]  # LibraryType.value -> int64 vector aligned with gene_ids
+    read_stats: ReadStats
+    count_stats: CountStats
+    timings_ms: dict[str, int] = field(default_factory=dict)
+    from_cache: bool = False
+    bam_uri: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def counts_for(self, library_type: LibraryType) -> np.ndarray:
+        return self.counts[library_type.value]
+
+
+# Progress callback: (fraction 0..1 of this sample's work, pairs processed so far)
+ProgressFn = Callable[[float, int], None]
+# Stop check: raises genejobs.errors.CancelledError when the job was cancelled.
+StopCheck = Callable[[], None]

@@ -1,0 +1,1 @@
+"""Named genomes and annotations: built indexes and gene models parsed from GTF."""

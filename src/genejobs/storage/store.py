@@ -1,0 +1,212 @@
+"""File operations over local folders and S3, through fsspec/s3fs.
+
+A ``Storage`` is built from settings and is picklable, so Dask workers get the
+same view of the world as the API. Local paths are confined to the allowed
+roots (symlinks resolved), S3 paths go to the one configured endpoint.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import fsspec
+
+from genejobs.errors import NotFound, PermissionDenied
+from genejobs.storage.locations import Location, parse_uri
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    """What submission checks and the sample cache need to know about an input."""
+
+    size_bytes: int
+    identity: str  # changes whenever the content may have changed (ETag or mtime)
+
+
+class Storage:
+    """One view of local files and one S3 endpoint."""
+
+    def __init__(
+        self,
+        *,
+        allowed_roots: tuple[Path, ...] = (),
+        s3_endpoint_url: str | None = None,
+        aws_access_key_id: str | None = None,
+        aws_secret_access_key: str | None = None,
+    ) -> None:
+        self.allowed_roots = tuple(Path(r).resolve() for r in allowed_roots)
+        self.s3_endpoint_url = s3_endpoint_url
+        self._key = aws_access_key_id
+        self._secret = aws_secret_access_key
+        self._s3: Any = None
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> Storage:
+        return cls(
+            allowed_roots=settings.allowed_roots,
+            s3_endpoint_url=settings.s3_endpoint_url,
+            aws_access_key_id=settings.aws_access_key_id,
+            aws_secret_access_key=settings.aws_secret_access_key,
+        )
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_s3"] = None  # rebuilt lazily in the worker process
+        return state
+
+    # -- filesystems ---------------------------------------------------------
+
+    def filesystem(self, loc: Location) -> Any:
+        if not loc.is_s3:
+            return fsspec.filesystem("file")
+        if self._s3 is None:
+            kwargs: dict[str, Any] = {}
+            if self.s3_endpoint_url:
+                kwargs["endpoint_url"] = self.s3_endpoint_url
+            if self._key:
+                kwargs["key"] = self._key
+                kwargs["secret"] = self._secret
+            self._s3 = fsspec.filesystem("s3", client_kwargs=kwargs, skip_instance_cache=True)
+        return self._s3
+
+    def location(self, uri: str | Location, *, field: str = "path") -> Location:
+        """Parse and confine: a local path must resolve inside an allowed root."""
+        loc = uri if isinstance(uri, Location) else parse_uri(uri, field=field)
+        if not loc.is_s3:
+            self._confine(loc, field)
+        return loc
+
+    def _confine(self, loc: Location, field: str) -> None:
+        resolved = Path(os.path.realpath(loc.key))
+        for root in self.allowed_roots:
+            if resolved == root or root in resolved.parents:
+                return
+        raise PermissionDenied(
+            f"{field}: '{loc.original}' is outside the allowed local roots "
+            f"({', '.join(str(r) for r in self.allowed_roots) or 'none configured'})"
+        )
+
+    # -- reads ---------------------------------------------------------------
+
+    def info(self, loc: Location, *, field: str = "path") -> FileInfo:
+        """Size and identity of an existing file, or ``NotFound``/``PermissionDenied``."""
+        fs = self.filesystem(loc)
+        try:
+            raw = fs.info(loc.fs_path)
+        except FileNotFoundError as exc:
+            raise NotFound(f"{field}: '{loc.original}' does not exist") from exc
+        except PermissionError as exc:
+            raise PermissionDenied(f"{field}: '{loc.original}' cannot be read") from exc
+        except OSError as exc:
+            raise NotFound(f"{field}: '{loc.original}' cannot be reached ({exc})") from exc
+        if raw.get("type") == "directory":
+            raise NotFound(f"{field}: '{loc.original}' is a folder, not a file")
+        size = int(raw.get("size") or 0)
+        tag = raw.get("ETag") or raw.get("etag") or raw.get("mtime") or raw.get("LastModified")
+        if not loc.is_s3 and not os.access(loc.key, os.R_OK):
+            raise PermissionDenied(f"{field}: '{loc.original}' cannot be read")
+        return FileInfo(size_bytes=size, identity=f"{size}:{str(tag).strip('\"')}")
+
+    def exists(self, loc: Location) -> bool:
+        return bool(self.filesystem(loc).exists(loc.fs_path))
+
+    def open_read(self, loc: Location) -> IO[bytes]:
+        """A streaming binary reader (S3 reads are ranged, not a full download)."""
+        fs = self.filesystem(loc)
+        try:
+            return fs.open(loc.fs_path, "rb", block_size=4 * 1024 * 1024)  # type: ignore[no-any-return]
+        except FileNotFoundError as exc:
+            raise NotFound(f"'{loc.original}' does not exist") from exc
+
+    def read_bytes(self, loc: Location) -> bytes:
+        with self.open_read(loc) as fh:
+            return fh.read()
+
+    @contextlib.contextmanager
+    def local_copy(self, loc: Location) -> Iterator[Path]:
+        """A local path for tools that need one (pysam, RSeQC); S3 objects are fetched."""
+        if not loc.is_s3:
+            yield Path(loc.key)
+            return
+        with tempfile.TemporaryDirectory(prefix="genejobs-") as tmp:
+            dest = Path(tmp) / (loc.name or "object")
+            self.filesystem(loc).get(loc.fs_path, str(dest))
+            yield dest
+
+    # -- writes --------------------------------------------------------------
+
+    def check_writable(self, loc: Location, *, field: str = "output") -> None:
+        """Prove that a file can be created at ``loc`` (a probe written and removed)."""
+        probe = loc.join(f".genejobs-probe-{uuid.uuid4().hex}")
+        try:
+            if loc.is_s3:
+                fs = self.filesystem(loc)
+                if not fs.exists(loc.bucket):
+                    raise NotFound(f"{field}: bucket '{loc.bucket}' does not exist")
+                fs.pipe(probe.fs_path, b"")
+                fs.rm(probe.fs_path)
+            else:
+                Path(loc.key).mkdir(parents=True, exist_ok=True)
+                Path(probe.key).write_bytes(b"")
+                Path(probe.key).unlink()
+        except (NotFound, PermissionDenied):
+            raise
+        except OSError as exc:
+            raise PermissionDenied(f"{field}: '{loc.original}' is not writable ({exc})") from exc
+
+    def write_bytes(self, loc: Location, data: bytes) -> None:
+        """Write a whole object: readers see the old state or the new one, never a part.
+
+        S3 PUTs are atomic per object; locally we write a temporary sibling and rename.
+        """
+        if loc.is_s3:
+            self.filesystem(loc).pipe(loc.fs_path, data)
+            return
+        target = Path(loc.key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+        try:
+            tmp.write_bytes(data)
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def put_file(self, local: Path, loc: Location) -> None:
+        """Upload or copy a finished local file to ``loc``, atomically as ``write_bytes``."""
+        if loc.is_s3:
+            self.filesystem(loc).put_file(str(local), loc.fs_path)
+            return
+        target = Path(loc.key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+        try:
+            with open(local, "rb") as src, open(tmp, "wb") as dst:
+                while chunk := src.read(1 << 20):
+                    dst.write(chunk)
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def remove(self, loc: Location) -> None:
+        fs = self.filesystem(loc)
+        if fs.exists(loc.fs_path):
+            fs.rm(loc.fs_path, recursive=True)
+
+    def listdir(self, loc: Location) -> list[str]:
+        fs = self.filesystem(loc)
+        if not fs.exists(loc.fs_path):
+            return []
+        return sorted(os.path.basename(p.rstrip("/")) for p in fs.ls(loc.fs_path, detail=False))
+
+
+def is_same_bucket(uris: list[str]) -> bool:
+    """True when all S3 URIs share one bucket (local paths are ignored)."""
+    buckets = {parse_uri(u).bucket for u in uris if parse_uri(u).is_s3}
+    return len(buckets) <= 1

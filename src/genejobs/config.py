@@ -48,9 +48,9 @@ class Settings:
         settings = cls(
             home=home,
             database_url=db,
-            reference_root=Path(
-                e.get("GENEJOBS_REFERENCE_ROOT", str(home / "references"))
-            ).expanduser().resolve(),
+            reference_root=Path(e.get("GENEJOBS_REFERENCE_ROOT", str(home / "references")))
+            .expanduser()
+            .resolve(),
             allowed_roots=allowed,
             s3_endpoint_url=e.get("GENEJOBS_S3_ENDPOINT_URL") or None,
             aws_access_key_id=e.get("AWS_ACCESS_KEY_ID") or None,

@@ -55,3 +55,51 @@ class RnaDiffExprSpec:
     @property
     def input_uris(self) -> list[str]:
         return [u for s in self.samples for u in (s.r1, s.r2)]
+
+
+def artifacts_folder(output: str, job_id: str) -> tuple[str, str]:
+    """Resolve the contract's Output rule: (table URI, artifacts folder URI).
+
+    ``.../x.csv`` is the table itself and artifacts go beside it in ``<job_id>/``;
+    any other output is a folder holding ``<job_id>.csv`` and ``<job_id>/``.
+    """
+    base = output.rstrip("/")
+    if base.lower().endswith(".csv"):
+        parent = base.rsplit("/", 1)[0]
+        return base, f"{parent}/{job_id}"
+    return f"{base}/{job_id}.csv", f"{base}/{job_id}"
+
+
+def spec_from_request(request: dict[str, object], *, job_id: str) -> RnaDiffExprSpec:
+    """Rebuild the spec from a stored (already validated, output resolved) request."""
+    groups = []
+    for group in request["inputs"]:  # type: ignore[attr-defined]
+        samples = tuple(
+            SampleSpec(
+                name=s["sample_name"], group=group["group_name"], r1=s["files"][0], r2=s["files"][1]
+            )
+            for s in group["group_inputs"]
+        )
+        groups.append(GroupSpec(name=group["group_name"], samples=samples))
+    output = str(request["output"])
+    source_output = str(request.get("_submitted_output", output))
+    table_uri, artifacts_uri = artifacts_folder(output, job_id)
+    lt = str(request.get("library_type") or LibraryType.UNSTRANDED.value)
+    comparisons = tuple(
+        Comparison(control=c["control"], treatment=c["treatment"])
+        for c in request.get("comparisons") or []  # type: ignore[attr-defined]
+    )
+    return RnaDiffExprSpec(
+        groups=tuple(groups),
+        output=source_output,
+        table_uri=table_uri,
+        artifacts_uri=artifacts_uri,
+        ref=str(request["ref"]),
+        gtf=str(request["gtf"]),
+        library_type=None if lt == "auto" else LibraryType(lt),
+        adapter=(str(request["adapt"]).upper() or None) if request.get("adapt") else None,
+        is_export_qc=bool(request.get("is_export_qc", False)),
+        bed=str(request["bed"]) if request.get("bed") else None,
+        comparisons=comparisons,
+        gene_sets=str(request["gene_sets"]) if request.get("gene_sets") else None,
+    )

@@ -16,9 +16,7 @@ class JobStatus(str, Enum):
     CANCELLED = "CANCELLED"
 
 
-ENDED: frozenset[JobStatus] = frozenset(
-    {JobStatus.FINISHED, JobStatus.FAILED, JobStatus.CANCELLED}
-)
+ENDED: frozenset[JobStatus] = frozenset({JobStatus.FINISHED, JobStatus.FAILED, JobStatus.CANCELLED})
 
 # The one place that says which status may follow which. RUNNING -> LAUNCHING is
 # the lease take-over: a runner died, the job goes back to the queue.

@@ -82,7 +82,9 @@ def parse_uri(uri: str, *, field: str = "path") -> Location:
         return Location("s3", bucket, key, uri)
     if scheme == "file":
         if parts.netloc not in ("", "localhost"):
-            raise ValidationError(f"{field}: '{uri}' names a remote host; use file:///absolute/path")
+            raise ValidationError(
+                f"{field}: '{uri}' names a remote host; use file:///absolute/path"
+            )
         if not parts.path.startswith("/"):
             raise ValidationError(f"{field}: '{uri}' must be an absolute path")
         return Location("file", None, posixpath.normpath(parts.path), uri)

@@ -112,7 +112,7 @@ class Storage:
         tag = raw.get("ETag") or raw.get("etag") or raw.get("mtime") or raw.get("LastModified")
         if not loc.is_s3 and not os.access(loc.key, os.R_OK):
             raise PermissionDenied(f"{field}: '{loc.original}' cannot be read")
-        return FileInfo(size_bytes=size, identity=f"{size}:{str(tag).strip('\"')}")
+        return FileInfo(size_bytes=size, identity=f"{size}:{str(tag).strip(chr(34))}")
 
     def exists(self, loc: Location) -> bool:
         return bool(self.filesystem(loc).exists(loc.fs_path))

@@ -1,0 +1,227 @@
+"""``genejobs demo``: one complete job on the embedded default, as a new user would run it.
+
+It simulates a small dataset, starts a local S3 server (SeaweedFS) and the
+service (``genejobs serve``: SQLite, local Dask cluster), registers the
+simulated genome, submits a request shaped like the contract's example through
+HTTP, follows it on the list call with a progress bar, and prints the finished
+row and where the results are (also copied to a local folder to open).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from genejobs.client import ClientError, GeneJobsClient
+from genejobs.config import Settings
+from genejobs.references.registry import ReferenceRegistry
+from genejobs.sim.simulate import SimConfig, simulate
+from genejobs.storage import Storage, parse_uri
+from genejobs.storage.seaweed import LocalS3Server
+
+BUCKET = "diff-expr"
+REF_NAME = "sim1"
+GTF_NAME = "sim1.annotation.gtf"
+console = Console(stderr=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def build_request(manifest: Any, *, qc: bool) -> dict[str, Any]:
+    """The contract's example request, pointing at the simulated data in the bucket."""
+    inputs = []
+    for group, samples in manifest.groups.items():
+        inputs.append(
+            {
+                "group_name": group,
+                "group_inputs": [
+                    {
+                        "sample_name": name,
+                        "files": [
+                            f"s3a://{BUCKET}/{name}_R1.fastq.gz",
+                            f"s3a://{BUCKET}/{name}_R2.fastq.gz",
+                        ],
+                    }
+                    for name in samples
+                ],
+            }
+        )
+    request: dict[str, Any] = {
+        "job_type": "RNA_DIFF_EXPR",
+        "inputs": inputs,
+        "adapt": manifest.adapter,
+        "ref": REF_NAME,
+        "gtf": GTF_NAME,
+        "is_export_qc": qc,
+        "library_type": manifest.library_type,
+        "output": f"s3a://{BUCKET}/out",
+    }
+    if qc:
+        request["bed"] = f"s3a://{BUCKET}/genes.bed"
+    return request
+
+
+def _wait_for_health(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 60) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"genejobs serve exited early with code {proc.returncode}")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError("genejobs serve did not answer within 60 s")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="genejobs demo", description=__doc__)
+    parser.add_argument("--workdir", default="demo-data", help="folder for everything")
+    parser.add_argument("--pairs", type=int, default=20_000, help="read pairs per sample")
+    parser.add_argument("--genes", type=int, default=300)
+    parser.add_argument("--samples-per-group", type=int, default=2)
+    parser.add_argument("--qc", action="store_true", help="ask for the QC report too")
+    args = parser.parse_args(argv)
+
+    started = time.monotonic()
+    workdir = Path(args.workdir).resolve()
+    if workdir.exists():
+        shutil.rmtree(workdir)
+    home = workdir / "home"
+    home.mkdir(parents=True)
+
+    console.print(
+        f"[bold]1/5[/] simulating {args.samples_per_group * 2} samples "
+        f"x {args.pairs:,} read pairs in {workdir / 'sim'}"
+    )
+    manifest = simulate(
+        workdir / "sim",
+        SimConfig(
+            n_genes=args.genes,
+            pairs_per_sample=args.pairs,
+            samples_per_group=args.samples_per_group,
+            groups=("K", "W"),
+        ),
+    )
+
+    console.print("[bold]2/5[/] starting a local S3 server (SeaweedFS)")
+    with LocalS3Server(workdir / "s3") as s3:
+        s3.create_bucket(BUCKET)
+        env = dict(os.environ)
+        env.update(
+            GENEJOBS_HOME=str(home),
+            GENEJOBS_S3_ENDPOINT_URL=s3.endpoint_url,
+            AWS_ACCESS_KEY_ID=s3.access_key,
+            AWS_SECRET_ACCESS_KEY=s3.secret_key,
+            GENEJOBS_ALLOWED_ROOTS=str(workdir),
+        )
+        settings = Settings.from_env(env)
+        storage = Storage.from_settings(settings)
+        for sample, (r1, r2) in manifest.reads.items():
+            storage.put_file(Path(r1), parse_uri(f"s3a://{BUCKET}/{sample}_R1.fastq.gz"))
+            storage.put_file(Path(r2), parse_uri(f"s3a://{BUCKET}/{sample}_R2.fastq.gz"))
+        storage.put_file(Path(manifest.bed), parse_uri(f"s3a://{BUCKET}/genes.bed"))
+
+        console.print(f"[bold]3/5[/] registering the simulated genome as reference '{REF_NAME}'")
+        ReferenceRegistry(settings.reference_root).add(
+            REF_NAME, Path(manifest.genome), [(GTF_NAME, Path(manifest.gtf))]
+        )
+
+        port = _free_port()
+        url = f"http://127.0.0.1:{port}"
+        console.print(f"[bold]4/5[/] starting genejobs serve on {url}")
+        log = open(workdir / "serve.log", "wb")  # noqa: SIM115 - lives as long as the server
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "genejobs.cli", "serve", "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            _wait_for_health(url, proc)
+            token = (home / "token").read_text().strip()
+            client = GeneJobsClient(url, token)
+            request = build_request(manifest, qc=args.qc)
+            (workdir / "request.json").write_text(json.dumps(request, indent=2))
+            console.print(
+                "[bold]5/5[/] submitting request.json through POST /v2.0/default/gene/jobs"
+            )
+            job_id = client.submit("default", request)
+            row = _follow(client, job_id)
+            print(json.dumps(row, indent=2))
+            if row["status"] != "FINISHED":
+                console.print(f"[red]job {row['status']}: {row['message']}[/]")
+                return 1
+            table_uri = json.loads(row["request"])["output"]
+            local = _download(storage, table_uri, job_id, workdir / "results")
+            console.print(f"\nresults table: {table_uri}")
+            console.print(f"artifacts:     {table_uri[:-4]}/")
+            console.print(f"local copy:    {local}")
+            console.print(f"demo took {time.monotonic() - started:.0f} s")
+            return 0
+        except ClientError as exc:
+            console.print(f"[red]error {exc.error_code}: {exc.error_msg}[/]")
+            return 1
+        finally:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+            log.close()
+
+
+def _follow(client: GeneJobsClient, job_id: str) -> dict[str, Any]:
+    """Poll the list call (as the original console did) until the job ends."""
+    with Progress(
+        TextColumn("job {task.fields[job]} {task.fields[status]}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} steps"),
+        TimeElapsedColumn(),
+        console=console,
+    ) as bar:
+        task = bar.add_task("job", total=1, job=job_id[:8], status="LAUNCHING")
+        while True:
+            rows = client.list("default", limit=100)["jobs"]
+            row = next(r for r in rows if r["job_id"] == job_id)
+            done, total = (int(x) for x in row["progress"].split("/"))
+            bar.update(task, completed=done, total=total, status=row["status"])
+            if row["status"] in ("FINISHED", "FAILED", "CANCELLED"):
+                return dict(row)
+            time.sleep(0.5)
+
+
+def _download(storage: Storage, table_uri: str, job_id: str, dest: Path) -> Path:
+    """Copy the table and the artifacts folder out of the demo's S3 server."""
+    table = parse_uri(table_uri)
+    fs = storage.filesystem(table)
+    dest.mkdir(parents=True, exist_ok=True)
+    fs.get(table.fs_path, str(dest / table.name))
+    folder = table.with_suffix_name(job_id)
+    if fs.exists(folder.fs_path):
+        fs.get(folder.fs_path, str(dest / job_id), recursive=True)
+    return dest
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,138 @@
+"""Per-sample result cache, so a resubmitted job skips the alignments it already did.
+
+The key covers everything a sample's counts depend on: both inputs' identity
+(size + ETag or mtime), the reference genome and annotation checksums, the
+adapter, the minimum length and the engine version. The library type is *not*
+in it: a ``SampleResult`` holds the count vectors of all three strand rules, so a
+job resubmitted with a corrected library type reuses the alignments.
+
+Entries are a folder holding ``counts.npz`` (read with ``allow_pickle=False``)
+and ``meta.json``; nothing is unpickled, so a cache folder shared between users
+cannot execute code. Entries are written in a hidden folder and renamed into
+place, so a reader sees a whole entry or none.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import uuid
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import mappy
+import numpy as np
+
+import genejobs
+from genejobs.pipeline.records import CountStats, ReadStats, SampleResult
+from genejobs.storage import FileInfo, Location
+
+log = logging.getLogger(__name__)
+
+# Bump when the meaning of a cached entry changes without a version bump.
+CACHE_FORMAT = 1
+
+
+def engine_version() -> str:
+    """The versions that shape a sample's counts: genejobs itself and minimap2 (mappy)."""
+    return f"genejobs={genejobs.__version__};mappy={mappy.__version__};format={CACHE_FORMAT}"
+
+
+def sample_cache_key(
+    *,
+    inputs: list[tuple[Location, FileInfo]],
+    fasta_sha256: str,
+    gtf_sha256: str,
+    adapter: str | None,
+    min_length: int,
+) -> str:
+    """sha256 over everything the sample's counts depend on (see the module doc)."""
+    parts: list[str] = []
+    for loc, info in inputs:
+        # A local identity is size + mtime, which two different files can share;
+        # the path makes it specific. S3 ETags are content hashes already.
+        where = "" if loc.is_s3 else os.path.realpath(loc.key)
+        parts.append(f"input={where}|{info.size_bytes}|{info.identity}")
+    parts += [
+        f"fasta={fasta_sha256}",
+        f"gtf={gtf_sha256}",
+        f"adapter={(adapter or '').upper()}",
+        f"min_length={min_length}",
+        f"engine={engine_version()}",
+    ]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+class SampleCache:
+    """A folder of cached ``SampleResult`` entries, one sub-folder per key."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def _entry(self, key: str) -> Path:
+        if len(key) != 64 or not all(ch in "0123456789abcdef" for ch in key):
+            raise ValueError(f"cache key must be a sha256 hex digest, got {key!r}")
+        return self.root / key[:2] / key
+
+    def get(self, key: str) -> SampleResult | None:
+        """The cached result (``from_cache=True``), or ``None`` if absent or unreadable."""
+        entry = self._entry(key)
+        if not (entry / "meta.json").is_file():
+            return None
+        try:
+            meta = json.loads((entry / "meta.json").read_text())
+            with np.load(entry / "counts.npz", allow_pickle=False) as npz:
+                counts = {name: np.asarray(npz[name], dtype=np.int64) for name in npz.files}
+            stats = meta["count_stats"]
+            return SampleResult(
+                sample_name=meta["sample_name"],
+                gene_ids=list(meta["gene_ids"]),
+                counts=counts,
+                read_stats=ReadStats(**meta["read_stats"]),
+                count_stats=CountStats(**stats),
+                timings_ms={k: int(v) for k, v in meta["timings_ms"].items()},
+                from_cache=True,
+                notes=list(meta.get("notes", [])),
+            )
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            # A damaged entry costs one recomputation, never a failed job.
+            log.warning("sample cache entry %s is unreadable (%s); ignoring it", key, exc)
+            return None
+
+    def put(self, key: str, result: SampleResult) -> None:
+        """Store ``result`` under ``key``; a concurrent writer of the same key is harmless."""
+        entry = self._entry(key)
+        if (entry / "meta.json").is_file():
+            return
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        building = entry.parent / f".{key}.{uuid.uuid4().hex}.tmp"
+        building.mkdir()
+        try:
+            np.savez(
+                building / "counts.npz", **{k: np.asarray(v) for k, v in result.counts.items()}
+            )
+            meta = {
+                "sample_name": result.sample_name,
+                "gene_ids": list(result.gene_ids),
+                "read_stats": asdict(result.read_stats),
+                "count_stats": asdict(result.count_stats),
+                "timings_ms": dict(result.timings_ms),
+                "notes": list(result.notes),
+                "engine": engine_version(),
+            }
+            (building / "meta.json").write_text(json.dumps(meta))
+            try:
+                os.rename(building, entry)
+            except OSError:
+                if not (entry / "meta.json").is_file():  # not simply a lost race
+                    raise
+        finally:
+            shutil.rmtree(building, ignore_errors=True)
+
+    @staticmethod
+    def renamed(result: SampleResult, sample_name: str) -> SampleResult:
+        """The same counts under this job's sample name (keys are content, not names)."""
+        return replace(result, sample_name=sample_name)

@@ -51,6 +51,11 @@ class Location:
         original = posixpath.join(self.original.rstrip("/"), *parts)
         return Location(self.scheme, self.bucket, key, original)
 
+    @property
+    def parent(self) -> Location:
+        key = posixpath.dirname(self.key.rstrip("/"))
+        return Location(self.scheme, self.bucket, key, posixpath.dirname(self.original.rstrip("/")))
+
     def with_suffix_name(self, name: str) -> Location:
         """A sibling location with another file name."""
         parent = posixpath.dirname(self.key.rstrip("/"))

@@ -67,13 +67,15 @@ class Storage:
         if not loc.is_s3:
             return fsspec.filesystem("file")
         if self._s3 is None:
-            kwargs: dict[str, Any] = {}
+            client_kwargs: dict[str, Any] = {}
             if self.s3_endpoint_url:
-                kwargs["endpoint_url"] = self.s3_endpoint_url
+                client_kwargs["endpoint_url"] = self.s3_endpoint_url
+            creds: dict[str, Any] = {}
             if self._key:
-                kwargs["key"] = self._key
-                kwargs["secret"] = self._secret
-            self._s3 = fsspec.filesystem("s3", client_kwargs=kwargs, skip_instance_cache=True)
+                creds = {"key": self._key, "secret": self._secret}
+            self._s3 = fsspec.filesystem(
+                "s3", client_kwargs=client_kwargs, skip_instance_cache=True, **creds
+            )
         return self._s3
 
     def location(self, uri: str | Location, *, field: str = "path") -> Location:

@@ -1,0 +1,73 @@
+"""The application factory: settings in, app out; nothing is read at import time."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from genejobs.api.errors import install_error_handlers
+from genejobs.api.routes import router
+from genejobs.api.schemas import HealthResponse, SubmitRequest
+from genejobs.config import Settings
+from genejobs.jobs.service import JobService
+
+log = logging.getLogger(__name__)
+
+
+def default_service(settings: Settings) -> JobService:
+    """A service on the settings' database, storage and reference registry."""
+    from genejobs.references.registry import ReferenceRegistry
+    from genejobs.storage import Storage
+
+    registry = ReferenceRegistry(settings.reference_root)
+    return JobService(
+        settings, storage=Storage.from_settings(settings), references=registry.available
+    )
+
+
+def create_app(settings: Settings, *, service: JobService | None = None) -> FastAPI:
+    """Build the API; a given ``service`` is used as is (and not closed by the app)."""
+    owned = service is None
+    job_service = service if service is not None else default_service(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if owned:
+            job_service.close()
+
+    app = FastAPI(
+        title="genejobs",
+        version="0.1.0",
+        description="RNA-seq differential-expression jobs behind the gene-jobs REST API.",
+        lifespan=lifespan,
+    )
+    app.state.service = job_service
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.include_router(router)
+
+    @app.get("/healthz", response_model=HealthResponse, summary="Liveness and database check")
+    def healthz() -> HealthResponse:
+        job_service.healthy()
+        return HealthResponse(status="ok")
+
+    original_openapi = app.openapi
+
+    def openapi() -> dict:  # type: ignore[type-arg]
+        # The submit route takes raw JSON (validated by genejobs.jobs.validation so
+        # messages follow the contract); its documented schema is SubmitRequest.
+        if app.openapi_schema is None:
+            schema = original_openapi()
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            defs = SubmitRequest.model_json_schema(ref_template="#/components/schemas/{model}")
+            components.update(defs.pop("$defs", {}))
+            components["SubmitRequest"] = defs
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app

@@ -1,0 +1,34 @@
+"""Dependencies as ``Annotated`` aliases, so routes read like prose."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Header, Path, Request
+
+from genejobs.jobs.auth import Principal
+from genejobs.jobs.service import JobService
+
+
+def get_service(request: Request) -> JobService:
+    return request.app.state.service  # type: ignore[no-any-return]
+
+
+ServiceDep = Annotated[JobService, Depends(get_service)]
+
+ProjectId = Annotated[
+    str, Path(description="Project (tenant) id; must be one of the token's projects")
+]
+
+
+def get_principal(
+    service: ServiceDep,
+    project_id: ProjectId,
+    x_auth_token: Annotated[
+        str | None, Header(description="API token (create one with `genejobs token create`)")
+    ] = None,
+) -> Principal:
+    return service.authenticate(x_auth_token, project_id)
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]

@@ -1,0 +1,119 @@
+"""The one mapping from exceptions to the contract's error bodies.
+
+Every failure answers ``{"error_code": "DLI.xxxx", "error_msg": "..."}``. Our own
+errors carry messages meant for the caller; anything unexpected is logged here
+with its traceback and answered with a generic 500, so no stack trace, SQL or
+secret ever reaches a client.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from genejobs import errors
+
+log = logging.getLogger(__name__)
+
+# (HTTP status, contract code) per error class; subclasses inherit their parent's entry.
+ERROR_CODES: dict[type[errors.GeneJobsError], tuple[int, str]] = {
+    errors.ValidationError: (400, "DLI.0001"),
+    errors.NotFound: (400, "DLI.0002"),
+    errors.Unsupported: (400, "DLI.0007"),
+    errors.LimitReached: (400, "DLI.0009"),
+    errors.PermissionDenied: (400, "DLI.0011"),
+    errors.Unavailable: (400, "DLI.0012"),
+    errors.AuthenticationFailed: (401, "DLI.0013"),
+    errors.Forbidden: (403, "DLI.0013"),
+    errors.JobNotFound: (404, "DLI.0023"),
+}
+INTERNAL = (500, "DLI.0999")
+INTERNAL_MESSAGE = "internal error; the server log has the details"
+
+
+def error_body(code: str, message: str) -> dict[str, str]:
+    return {"error_code": code, "error_msg": message}
+
+
+def status_and_code(exc: errors.GeneJobsError) -> tuple[int, str]:
+    for cls in type(exc).__mro__:
+        if cls in ERROR_CODES:
+            return ERROR_CODES[cls]  # type: ignore[index]
+    return INTERNAL
+
+
+def _field_path(loc: tuple[Any, ...] | list[Any]) -> str:
+    """``("query", "limit")`` -> ``limit``; ``("body", "inputs", 0)`` -> ``inputs[0]``."""
+    parts = list(loc)
+    if parts and parts[0] in ("query", "path", "header", "body", "cookie"):
+        where = parts.pop(0)
+        if not parts:
+            return str(where)
+    out = ""
+    for p in parts:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out
+
+
+def validation_message(exc: RequestValidationError) -> str:
+    """The first problem FastAPI found, named by its field, in the contract's style."""
+    errs = exc.errors()
+    if not errs:
+        return "request: invalid"
+    first = errs[0]
+    field = _field_path(first.get("loc", ()))
+    kind = first.get("type", "")
+    if kind == "json_invalid":
+        detail = (first.get("ctx") or {}).get("error", "")
+        return f"body: malformed JSON{f' ({detail})' if detail else ''}"
+    if kind == "missing":
+        return f"{field}: is required"
+    return f"{field}: {first.get('msg', 'invalid value')}"
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the mapping on ``app`` (called once by ``create_app``)."""
+
+    async def on_genejobs_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, errors.GeneJobsError)
+        status, code = status_and_code(exc)
+        if status >= 500:
+            log.error("%s %s failed: %s", request.method, request.url.path, exc.message)
+            return JSONResponse(error_body(code, INTERNAL_MESSAGE), status_code=status)
+        return JSONResponse(error_body(code, exc.message), status_code=status)
+
+    async def on_request_validation(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        return JSONResponse(error_body("DLI.0001", validation_message(exc)), status_code=400)
+
+    async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code == 404:
+            return JSONResponse(
+                error_body("DLI.0023", f"no such resource: {request.method} {request.url.path}"),
+                status_code=404,
+            )
+        if exc.status_code == 405:
+            return JSONResponse(
+                error_body(
+                    "DLI.0007", f"method {request.method} is not supported on {request.url.path}"
+                ),
+                status_code=405,
+            )
+        if exc.status_code >= 500:
+            return JSONResponse(error_body(INTERNAL[1], INTERNAL_MESSAGE), status_code=500)
+        return JSONResponse(error_body("DLI.0001", str(exc.detail)), status_code=exc.status_code)
+
+    async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("%s %s failed unexpectedly", request.method, request.url.path)
+        return JSONResponse(error_body(INTERNAL[1], INTERNAL_MESSAGE), status_code=500)
+
+    app.add_exception_handler(errors.GeneJobsError, on_genejobs_error)
+    app.add_exception_handler(RequestValidationError, on_request_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http_error)
+    app.add_exception_handler(Exception, on_unexpected)

@@ -1,0 +1,127 @@
+"""The contract's routes under ``/v2.0/{project_id}/gene/``.
+
+Routes are sync (``def``): they block on the database, and FastAPI runs sync
+routes in its thread pool instead of stalling the event loop.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Query
+
+from genejobs.api.deps import PrincipalDep, ProjectId, ServiceDep
+from genejobs.api.schemas import (
+    ErrorResponse,
+    JobDetailResponse,
+    JobListResponse,
+    StatisticsResponse,
+    SubmitRequest,
+    SubmitResponse,
+)
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorResponse, "description": text}
+    for code, text in (
+        (400, "Invalid request (DLI.0001/0002/0007/0009/0011/0012)"),
+        (401, "Missing, invalid or expired token (DLI.0013)"),
+        (403, "Token not valid for this project (DLI.0013)"),
+        (404, "Unknown job in this project (DLI.0023)"),
+        (500, "Internal error (DLI.0999)"),
+    )
+}
+
+router = APIRouter(prefix="/v2.0/{project_id}/gene", responses=ERRORS)
+
+StartMs = Annotated[
+    int | None, Query(ge=0, description="Only jobs submitted at or after this instant (epoch ms)")
+]
+EndMs = Annotated[
+    int | None, Query(ge=0, description="Only jobs submitted at or before this instant (epoch ms)")
+]
+
+
+@router.post(
+    "/jobs",
+    status_code=201,
+    response_model=SubmitResponse,
+    summary="Submit a job",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/SubmitRequest"}}
+            },
+        }
+    },
+)
+def submit_job(
+    project_id: ProjectId,
+    principal: PrincipalDep,
+    service: ServiceDep,
+    body: Annotated[Any, Body(description="The job request (see SubmitRequest)")],
+) -> SubmitResponse:
+    """Validate the request, check its files and queue it as LAUNCHING."""
+    job_id = service.submit(principal=principal, project_id=project_id, body=body)
+    return SubmitResponse(job_id=job_id)
+
+
+@router.get("/jobs", response_model=JobListResponse, summary="List jobs")
+def list_jobs(
+    project_id: ProjectId,
+    principal: PrincipalDep,
+    service: ServiceDep,
+    job_type: Annotated[str | None, Query(description="Filter by type, e.g. RNA_DIFF_EXPR")] = None,
+    limit: Annotated[int, Query(ge=1, le=100, description="Page size, 1-100")] = 10,
+    offset: Annotated[int, Query(ge=0, description="Records to skip")] = 0,
+    start: StartMs = None,
+    end: EndMs = None,
+) -> dict[str, Any]:
+    """Jobs of the project, newest first (a sub-user sees only their own)."""
+    count, rows = service.list_jobs(
+        principal=principal,
+        project_id=project_id,
+        job_type=job_type,
+        limit=limit,
+        offset=offset,
+        start=start,
+        end=end,
+    )
+    return {"job_count": count, "jobs": rows}
+
+
+@router.get("/jobs/{job_id}", response_model=JobDetailResponse, summary="Show one job")
+def show_job(
+    project_id: ProjectId, job_id: str, principal: PrincipalDep, service: ServiceDep
+) -> dict[str, Any]:
+    """The list row plus per-sample progress, remaining time, outputs and warnings."""
+    return service.get_job(principal=principal, project_id=project_id, job_id=job_id)
+
+
+@router.delete("/jobs/{job_id}", summary="Cancel a job")
+def cancel_job(
+    project_id: ProjectId, job_id: str, principal: PrincipalDep, service: ServiceDep
+) -> dict[str, Any]:
+    """LAUNCHING jobs are cancelled at once; RUNNING ones become CANCELING."""
+    service.cancel(principal=principal, project_id=project_id, job_id=job_id)
+    return {}
+
+
+@router.get(
+    "/statistics",
+    response_model=StatisticsResponse,
+    response_model_exclude_none=True,
+    summary="Job statistics",
+)
+def statistics(
+    project_id: ProjectId,
+    principal: PrincipalDep,
+    service: ServiceDep,
+    start: StartMs = None,
+    end: EndMs = None,
+) -> dict[str, Any]:
+    """Counts per status and input bytes; per user for a tenant administrator."""
+    return service.statistics(principal=principal, project_id=project_id, start=start, end=end)
+
+
+__all__ = ["SubmitRequest", "router"]

@@ -1,0 +1,59 @@
+"""A small HTTP client for the gene-jobs API, used by the CLI and the demo."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+
+class ClientError(Exception):
+    """An error answer of the API, in the contract's error format."""
+
+    def __init__(self, status: int, error_code: str, error_msg: str) -> None:
+        super().__init__(f"{status} {error_code}: {error_msg}")
+        self.status = status
+        self.error_code = error_code
+        self.error_msg = error_msg
+
+
+class GeneJobsClient:
+    def __init__(self, url: str, token: str, *, timeout_s: float = 60.0) -> None:
+        self._http = httpx.Client(
+            base_url=url.rstrip("/"), headers={"X-Auth-Token": token}, timeout=timeout_s
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise ClientError(
+                0, "CONNECTION", f"cannot reach {self._http.base_url}: {exc}"
+            ) from exc
+        if response.status_code >= 400:
+            try:
+                body = response.json()
+                raise ClientError(response.status_code, body["error_code"], body["error_msg"])
+            except (ValueError, KeyError, TypeError):
+                raise ClientError(response.status_code, "HTTP", response.text[:500]) from None
+        return response.json()
+
+    def submit(self, project: str, request: dict[str, Any]) -> str:
+        return str(self._call("POST", f"/v2.0/{project}/gene/jobs", json=request)["job_id"])
+
+    def list(self, project: str, **params: Any) -> dict[str, Any]:
+        query = {k: v for k, v in params.items() if v is not None}
+        return dict(self._call("GET", f"/v2.0/{project}/gene/jobs", params=query))
+
+    def show(self, project: str, job_id: str) -> dict[str, Any]:
+        return dict(self._call("GET", f"/v2.0/{project}/gene/jobs/{job_id}"))
+
+    def cancel(self, project: str, job_id: str) -> None:
+        self._call("DELETE", f"/v2.0/{project}/gene/jobs/{job_id}")
+
+    def stats(self, project: str, **params: Any) -> dict[str, Any]:
+        query = {k: v for k, v in params.items() if v is not None}
+        return dict(self._call("GET", f"/v2.0/{project}/gene/statistics", params=query))

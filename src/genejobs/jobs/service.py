@@ -1,0 +1,299 @@
+"""What the API does, without HTTP: submit, list, show, cancel, statistics.
+
+Every query is filtered by project; sub-users see and cancel only their own
+jobs (tenant administrators see the whole project) — our decision where the
+contract is silent, matching its statistics rule.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from genejobs.config import Settings
+from genejobs.errors import JobNotFound, LimitReached, Unavailable
+from genejobs.jobs.auth import Principal, authenticate, create_token
+from genejobs.jobs.db import make_engine, make_sessionmaker, now_ms
+from genejobs.jobs.models import JobRow, SampleStateRow
+from genejobs.jobs.spec import JOB_TYPE_RNA_DIFF_EXPR
+from genejobs.jobs.states import ENDED, JobStatus, check_move
+from genejobs.jobs.validation import validate_request
+from genejobs.storage import Storage
+
+log = logging.getLogger(__name__)
+ACTIVE = (JobStatus.LAUNCHING.value, JobStatus.RUNNING.value, JobStatus.CANCELING.value)
+
+
+def duration_ms(row: JobRow, now: int) -> int:
+    """Run time: from the first run start to the end (or now); 0 before it starts."""
+    if row.run_started_ms is None:
+        return 0
+    end = row.end_time_ms if row.end_time_ms is not None else now
+    return max(0, end - row.run_started_ms)
+
+
+def contract_row(row: JobRow, now: int | None = None) -> dict[str, Any]:
+    """A job as the contract's list call shows it."""
+    now = now_ms() if now is None else now
+    done = row.steps_total if row.status == JobStatus.FINISHED.value else row.steps_done
+    return {
+        "job_id": row.job_id,
+        "owner": row.owner,
+        "status": row.status,
+        "progress": f"{done}/{row.steps_total}",
+        "start_time": row.start_time_ms,
+        "duration": duration_ms(row, now),
+        "message": row.message or "",
+        "request": row.request_json,
+    }
+
+
+def remaining_ms(row: JobRow, now: int) -> int | None:
+    """Time left, extrapolated from the share of input consumed so far; None before 2%."""
+    if row.status != JobStatus.RUNNING.value or row.run_started_ms is None or not row.samples:
+        return None
+    elapsed = now - row.run_started_ms
+    # samples are one step each and the statistics step one more
+    done = sum(s.fraction_done for s in row.samples) / (len(row.samples) + 1)
+    if elapsed <= 0 or done < 0.02:
+        return None
+    return int(elapsed * (1 - done) / done)
+
+
+class JobService:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        storage: Storage,
+        references: Callable[[], Mapping[str, Sequence[str]]],
+        sessions: sessionmaker[Session] | None = None,
+    ) -> None:
+        self.settings = settings
+        self._engine = None
+        if sessions is None:
+            self._engine = make_engine(settings.database_url)
+            sessions = make_sessionmaker(self._engine)
+        self.sessions = sessions
+        self.storage = storage
+        self.references = references
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+
+    def healthy(self) -> None:
+        with self.sessions() as s:
+            s.execute(select(1))
+
+    def authenticate(self, token: str | None, project_id: str) -> Principal:
+        return authenticate(self.sessions, token, project_id)
+
+    def create_token(self, *, user: str, projects: list[str], admin: bool) -> str:
+        return create_token(self.sessions, user=user, projects=projects, admin=admin)
+
+    # -- submit --------------------------------------------------------------
+
+    def submit(self, *, principal: Principal, project_id: str, body: Any) -> str:
+        job_id = str(uuid.uuid4())
+        spec, stored = validate_request(body, job_id=job_id, references=self.references())
+        input_bytes = 0
+        for gi, group in enumerate(spec.groups):
+            for si, sample in enumerate(group.samples):
+                for k, uri in enumerate((sample.r1, sample.r2)):
+                    field = f"inputs[{gi}].group_inputs[{si}].files[{k}]"
+                    loc = self.storage.location(uri, field=field)
+                    input_bytes += self.storage.info(loc, field=field).size_bytes
+        if spec.bed:
+            self.storage.info(self.storage.location(spec.bed, field="bed"), field="bed")
+        if spec.gene_sets:
+            loc = self.storage.location(spec.gene_sets, field="gene_sets")
+            self.storage.info(loc, field="gene_sets")
+        out = self.storage.location(spec.output, field="output")
+        self.storage.check_writable(
+            out.parent if spec.output.lower().endswith(".csv") else out, field="output"
+        )
+        now = now_ms()
+        with self.sessions.begin() as s:
+            active = s.scalar(
+                select(func.count())
+                .select_from(JobRow)
+                .where(JobRow.project_id == project_id, JobRow.status.in_(ACTIVE))
+            )
+            if (active or 0) >= self.settings.max_running_jobs_per_project:
+                raise LimitReached(
+                    f"project '{project_id}' already has {active} jobs queued or running "
+                    f"(limit {self.settings.max_running_jobs_per_project}); wait for some to end"
+                )
+            row = JobRow(
+                job_id=job_id,
+                project_id=project_id,
+                owner=principal.user,
+                job_type=JOB_TYPE_RNA_DIFF_EXPR,
+                status=JobStatus.LAUNCHING.value,
+                request_json=json.dumps(stored, separators=(",", ":")),
+                start_time_ms=now,
+                steps_total=len(spec.samples) + 1,
+                steps_done=0,
+                message="",
+                warnings_json="[]",
+                input_size_bytes=input_bytes,
+                outputs_json="{}",
+                attempts=0,
+            )
+            for pos, sample in enumerate(spec.samples):
+                row.samples.append(
+                    SampleStateRow(sample_name=sample.name, position=pos, group_name=sample.group)
+                )
+            s.add(row)
+        log.info("job %s: submitted by %s in project %s", job_id, principal.user, project_id)
+        return job_id
+
+    # -- reading -------------------------------------------------------------
+
+    def _visible(self, principal: Principal, project_id: str) -> list[Any]:
+        conds = [JobRow.project_id == project_id]
+        if not principal.is_admin:
+            conds.append(JobRow.owner == principal.user)
+        return conds
+
+    def list_jobs(
+        self,
+        *,
+        principal: Principal,
+        project_id: str,
+        job_type: str | None = None,
+        limit: int = 10,
+        offset: int = 0,
+        start: int | None = None,
+        end: int | None = None,
+    ) -> tuple[int, list[dict[str, Any]]]:
+        conds = self._visible(principal, project_id)
+        if job_type:
+            conds.append(JobRow.job_type == job_type)
+        if start is not None:
+            conds.append(JobRow.start_time_ms >= start)
+        if end is not None:
+            conds.append(JobRow.start_time_ms <= end)
+        with self.sessions() as s:
+            total = s.scalar(select(func.count()).select_from(JobRow).where(*conds)) or 0
+            rows = s.scalars(
+                select(JobRow)
+                .where(*conds)
+                .order_by(JobRow.start_time_ms.desc(), JobRow.job_id.desc())
+                .limit(limit)
+                .offset(offset)
+            ).all()
+            now = now_ms()
+            return int(total), [contract_row(r, now) for r in rows]
+
+    def _get(self, s: Session, principal: Principal, project_id: str, job_id: str) -> JobRow:
+        row = s.scalars(
+            select(JobRow).where(JobRow.job_id == job_id, *self._visible(principal, project_id))
+        ).first()
+        if row is None:
+            raise JobNotFound(f"job '{job_id}' does not exist in project '{project_id}'")
+        return row
+
+    def get_job(self, *, principal: Principal, project_id: str, job_id: str) -> dict[str, Any]:
+        """The list row plus per-sample state, time remaining, outputs and warnings."""
+        with self.sessions() as s:
+            row = self._get(s, principal, project_id, job_id)
+            now = now_ms()
+            out = contract_row(row, now)
+            out["project_id"] = row.project_id
+            out["job_type"] = row.job_type
+            out["input_size"] = row.input_size_bytes
+            out["end_time"] = row.end_time_ms
+            out["remaining_ms"] = remaining_ms(row, now)
+            outputs = json.loads(row.outputs_json or "{}")
+            out["outputs"] = {k: v for k, v in outputs.items() if not k.startswith("_")}
+            out["warnings"] = json.loads(row.warnings_json or "[]")
+            samples = []
+            for smp in row.samples:
+                started, ended = smp.started_ms, smp.ended_ms
+                samples.append(
+                    {
+                        "sample_name": smp.sample_name,
+                        "group_name": smp.group_name,
+                        "state": smp.state,
+                        "step": smp.step,
+                        "fraction_done": round(smp.fraction_done, 4),
+                        "pairs_done": smp.pairs_done,
+                        "started_ms": started,
+                        "ended_ms": ended,
+                        "duration_ms": (ended or now) - started if started else 0,
+                        "from_cache": smp.from_cache,
+                        "stats": json.loads(smp.stats_json or "{}"),
+                    }
+                )
+            out["samples"] = samples
+            return out
+
+    # -- cancel --------------------------------------------------------------
+
+    def cancel(self, *, principal: Principal, project_id: str, job_id: str) -> None:
+        """LAUNCHING jobs end at once; RUNNING ones go CANCELING and the runner stops them."""
+        with self.sessions.begin() as s:
+            row = self._get(s, principal, project_id, job_id)
+            status = JobStatus(row.status)
+            if status in ENDED or status == JobStatus.CANCELING:
+                raise Unavailable(f"job '{job_id}' is {status.value} and cannot be cancelled")
+            check_move(status, JobStatus.CANCELING)
+            row.status = JobStatus.CANCELING.value
+            if status == JobStatus.LAUNCHING:
+                check_move(JobStatus.CANCELING, JobStatus.CANCELLED)
+                row.status = JobStatus.CANCELLED.value
+                row.end_time_ms = now_ms()
+                row.message = "cancelled before it started"
+        log.info("job %s: cancel requested by %s", job_id, principal.user)
+
+    # -- statistics ----------------------------------------------------------
+
+    def statistics(
+        self,
+        *,
+        principal: Principal,
+        project_id: str,
+        start: int | None = None,
+        end: int | None = None,
+    ) -> dict[str, Any]:
+        conds = self._visible(principal, project_id)
+        if start is not None:
+            conds.append(JobRow.start_time_ms >= start)
+        if end is not None:
+            conds.append(JobRow.start_time_ms <= end)
+        with self.sessions() as s:
+            rows = s.execute(
+                select(JobRow.owner, JobRow.status, func.count(), func.sum(JobRow.input_size_bytes))
+                .where(*conds)
+                .group_by(JobRow.owner, JobRow.status)
+            ).all()
+        users: dict[str, dict[str, int]] = {}
+        for owner, status, n, size in rows:
+            u = users.setdefault(
+                owner,
+                {f"{st.value.lower()}_num": 0 for st in JobStatus} | {"input_size": 0},
+            )
+            u[f"{status.lower()}_num"] += int(n)
+            u["input_size"] += int(size or 0)
+        if not principal.is_admin and principal.user not in users:
+            users[principal.user] = {f"{st.value.lower()}_num": 0 for st in JobStatus} | {
+                "input_size": 0
+            }
+        totals: dict[str, Any] = {"total_user_num": len(users)}
+        for st in JobStatus:
+            key = f"{st.value.lower()}_num"
+            totals[f"total_{key}"] = sum(u[key] for u in users.values())
+        totals["total_input_size"] = sum(u["input_size"] for u in users.values())
+        if principal.is_admin:
+            totals["users"] = [
+                {"user_name": name, **counts} for name, counts in sorted(users.items())
+            ]
+        return totals

@@ -1,0 +1,287 @@
+"""The functions that run on Dask workers, and the small protocol they share with the runner.
+
+Workers never touch the job store. They learn about cancellation from a
+``distributed.Event`` named after the job (``Future.cancel()`` cannot stop a task
+that is already running, so the pipeline calls a stop check between chunks), and
+they report progress as Dask *events* on a per-job topic (``Worker.log_event``);
+the runner subscribes to that topic and writes the store. Both are cheap: one
+small message to the scheduler at most every ``_THROTTLE_S`` seconds.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from distributed import Event, get_client, get_worker
+
+from genejobs.config import Settings
+from genejobs.errors import CancelledError, InputError
+from genejobs.jobs.cache import SampleCache, sample_cache_key
+from genejobs.jobs.spec import RnaDiffExprSpec
+from genejobs.pipeline.records import (
+    LibraryType,
+    ProgressFn,
+    SampleParams,
+    SampleResult,
+    SampleSpec,
+    StopCheck,
+)
+from genejobs.storage import Storage
+
+log = logging.getLogger(__name__)
+
+_THROTTLE_S = 0.5
+# Below this many pairs assigned under a stranded rule, strandedness is not judged.
+MIN_PAIRS_FOR_STRAND_CHECK = 50
+
+
+def cancel_event_name(job_id: str) -> str:
+    return f"genejobs-cancel-{job_id}"
+
+
+def progress_topic(job_id: str) -> str:
+    return f"genejobs-progress-{job_id}"
+
+
+def make_stop_check(job_id: str) -> StopCheck:
+    """A stop check that raises ``CancelledError`` once the job's cancel Event is set."""
+    event = Event(cancel_event_name(job_id), client=get_client())
+    last_check = 0.0
+
+    def stop() -> None:
+        nonlocal last_check
+        now = time.monotonic()
+        if now - last_check < _THROTTLE_S / 2:
+            return
+        last_check = now
+        if event.is_set():
+            raise CancelledError("the job was cancelled")
+
+    return stop
+
+
+def report_progress(job_id: str, sample_name: str, fraction: float, pairs: int, step: str) -> None:
+    """Publish one progress message for the runner (a no-op outside a Dask worker)."""
+    try:
+        worker = get_worker()
+    except ValueError:
+        return
+    worker.log_event(
+        progress_topic(job_id),
+        {"sample": sample_name, "fraction": float(fraction), "pairs": int(pairs), "step": step},
+    )
+
+
+def make_progress(job_id: str, sample_name: str, step: str = "align") -> ProgressFn:
+    """A throttled progress callback for ``process_sample``."""
+    last_sent = 0.0
+
+    def progress(fraction: float, pairs: int) -> None:
+        nonlocal last_sent
+        now = time.monotonic()
+        if now - last_sent >= _THROTTLE_S or fraction >= 1.0:
+            last_sent = now
+            report_progress(job_id, sample_name, fraction, pairs, step)
+
+    return progress
+
+
+def run_sample_task(
+    job_id: str,
+    sample: SampleSpec,
+    params: SampleParams,
+    reference_name: str,
+    gtf_name: str,
+    settings: Settings,
+) -> SampleResult:
+    """One sample from FASTQ to counts, or straight from the cache when it was done before."""
+    # Imported here: the pipeline and the references are heavy and only workers need them.
+    from genejobs.pipeline.sample import process_sample
+    from genejobs.references.registry import ReferenceRegistry
+
+    reference = ReferenceRegistry(settings.reference_root).resolve(reference_name, gtf_name)
+    storage = Storage.from_settings(settings)
+    inputs = []
+    for which, uri in (("read 1", sample.r1), ("read 2", sample.r2)):
+        label = f"sample '{sample.name}' {which}"
+        loc = storage.location(uri, field=label)
+        inputs.append((loc, storage.info(loc, field=label)))
+    key = sample_cache_key(
+        inputs=inputs,
+        fasta_sha256=reference.fasta_sha256,
+        gtf_sha256=reference.gtf_sha256,
+        adapter=params.adapter,
+        min_length=params.min_length,
+    )
+    cache = SampleCache(settings.sample_cache_root)
+    cached = cache.get(key)
+    if cached is not None:
+        log.info("job %s: sample %s from the cache (%s)", job_id, sample.name, key[:12])
+        report_progress(job_id, sample.name, 1.0, cached.read_stats.pairs_in, "cache")
+        return SampleCache.renamed(cached, sample.name)
+    stop = make_stop_check(job_id)
+    stop()
+    report_progress(job_id, sample.name, 0.0, 0, "align")
+    result = process_sample(
+        sample,
+        params,
+        index_path=reference.index_path,
+        gene_model=reference.load_gene_model(),
+        storage=storage,
+        progress=make_progress(job_id, sample.name),
+        stop=stop,
+        threads=settings.threads_per_worker,
+    )
+    if result.read_stats.pairs_in == 0:
+        raise InputError(
+            f"sample '{sample.name}': '{sample.r1}' and '{sample.r2}' contain no read pairs"
+        )
+    try:
+        cache.put(key, result)
+    except OSError as exc:  # a full or read-only cache must not fail the job
+        log.warning("job %s: could not cache sample %s (%s)", job_id, sample.name, exc)
+    return result
+
+
+# -- strandedness ------------------------------------------------------------
+
+
+@dataclass
+class LibraryChoice:
+    """The library type the statistics use, with what the runner must tell the user."""
+
+    library_type: LibraryType
+    warnings: list[str] = field(default_factory=list)
+    error: str | None = None  # set when the declared type contradicts the reads
+
+
+_OPPOSITE = {
+    LibraryType.FIRSTSTRAND: LibraryType.SECONDSTRAND,
+    LibraryType.SECONDSTRAND: LibraryType.FIRSTSTRAND,
+}
+
+
+def _observed(result: SampleResult) -> tuple[LibraryType, float, int] | None:
+    """(type the reads support, its share, stranded pairs), or None when too few pairs."""
+    from genejobs.pipeline.count import infer_library_type
+
+    stats = result.count_stats
+    stranded_pairs = stats.assigned.get(LibraryType.FIRSTSTRAND.value, 0) + stats.assigned.get(
+        LibraryType.SECONDSTRAND.value, 0
+    )
+    if stranded_pairs < MIN_PAIRS_FOR_STRAND_CHECK:
+        return None
+    observed, share = infer_library_type(stats)
+    return observed, share, stranded_pairs
+
+
+def choose_library_type(declared: LibraryType | None, results: list[SampleResult]) -> LibraryChoice:
+    """Check the declared library type against the reads, or infer it (``None`` = auto).
+
+    A stranded declaration contradicted by the reads fails the job: its counts would
+    be mostly ``__no_feature`` and its statistics meaningless. An unstranded
+    declaration on stranded reads is valid (just less precise), so only a warning.
+    """
+    observed = {r.sample_name: _observed(r) for r in results}
+    if declared is None:
+        votes = Counter(o[0] for o in observed.values() if o is not None)
+        if not votes:
+            return LibraryChoice(
+                LibraryType.UNSTRANDED,
+                ["library_type auto: too few assigned pairs to infer it; counted as fr-unstranded"],
+            )
+        chosen = votes.most_common(1)[0][0]
+        choice = LibraryChoice(chosen, [f"library_type auto: the reads look {chosen.value}"])
+        disagree = sorted(n for n, o in observed.items() if o is not None and o[0] is not chosen)
+        if disagree:
+            choice.warnings.append(
+                f"library_type auto: samples {', '.join(disagree)} look different from the "
+                f"majority ({chosen.value}); check how they were prepared"
+            )
+        return choice
+    choice = LibraryChoice(declared)
+    for name, o in observed.items():
+        if o is None:
+            continue
+        seen, share, pairs = o
+        if declared in _OPPOSITE and seen is _OPPOSITE[declared]:
+            choice.error = (
+                f"sample '{name}': library_type is {declared.value} but the reads look "
+                f"{seen.value} ({share:.0%} of {pairs} strand-specific pairs agree with "
+                f"{seen.value}); resubmit with library_type '{seen.value}' "
+                "(the alignments are cached, so it will be quick)"
+            )
+            return choice
+        if declared is LibraryType.UNSTRANDED and seen is not LibraryType.UNSTRANDED:
+            choice.warnings.append(
+                f"sample '{name}': the reads look {seen.value} ({share:.0%} of {pairs} "
+                "strand-specific pairs), but fr-unstranded was declared; counts include "
+                "reads from the opposite strand"
+            )
+    return choice
+
+
+# -- statistics --------------------------------------------------------------
+
+
+def count_matrix(results: list[SampleResult], library_type: LibraryType) -> pd.DataFrame:
+    """Genes x samples integer counts for one strand rule (the DE module's orientation)."""
+    gene_ids = results[0].gene_ids
+    for r in results[1:]:
+        if r.gene_ids != gene_ids:
+            raise InputError(
+                f"sample '{r.sample_name}' was counted against a different gene list than "
+                f"'{results[0].sample_name}'; resubmit the job"
+            )
+    data = np.column_stack([r.counts_for(library_type) for r in results]).astype(np.int64)
+    frame = pd.DataFrame(data, index=list(gene_ids), columns=[r.sample_name for r in results])
+    return frame.rename_axis("gene_id")
+
+
+def run_statistics_task(
+    job_id: str,
+    spec: RnaDiffExprSpec,
+    sample_results: list[SampleResult],
+    run_info: dict[str, Any],
+    settings: Settings,
+) -> dict[str, Any]:
+    """Count matrix → DE statistics → report → files; returns ``{"outputs", "warnings"}``.
+
+    ``run_info`` carries the chosen ``library_type`` (a ``LibraryType`` value) and
+    what the report shows about the run (reference, declared type, warnings...).
+    """
+    from genejobs.pipeline.de import run_differential_expression
+    from genejobs.pipeline.outputs import write_job_outputs
+    from genejobs.references.registry import ReferenceRegistry
+    from genejobs.report import render_report
+
+    library_type = LibraryType(run_info["library_type"])
+    reference = ReferenceRegistry(settings.reference_root).resolve(spec.ref, spec.gtf)
+    model = reference.load_gene_model()
+    counts = count_matrix(sample_results, library_type)
+    de = run_differential_expression(
+        counts,
+        {s.name: s.group for s in spec.samples},
+        {g.gene_id: g.gene_name for g in model.genes},
+        [(c.control, c.treatment) for c in spec.comparisons],
+        n_cpus=max(1, settings.threads_per_worker),
+    )
+    job = {"job_id": job_id, **run_info}
+    extra_files = render_report(de, sample_results, job=job, library_type=library_type)
+    outputs = write_job_outputs(
+        Storage.from_settings(settings),
+        table_uri=spec.table_uri,
+        artifacts_uri=spec.artifacts_uri,
+        de=de,
+        sample_results=sample_results,
+        library_type=library_type,
+        run_info=job,
+        extra_files=extra_files,
+    )
+    return {"outputs": dict(outputs), "warnings": [str(n) for n in de.notes]}

@@ -1,0 +1,116 @@
+"""Write a job's files: the DE table last, everything else under ``<output>/<job_id>/``.
+
+Each object is written whole (``Storage.write_bytes``: S3 PUT or temp + rename);
+the table, which clients look for, is written after all the rest, so its
+presence means the job's outputs are complete.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+import pandas as pd
+
+from genejobs.pipeline.de import DEResult
+from genejobs.pipeline.records import ALL_LIBRARY_TYPES, LibraryType, SampleResult
+from genejobs.storage import Storage, parse_uri
+
+
+def _csv(df: pd.DataFrame, *, index: bool = False) -> bytes:
+    buf = io.StringIO()
+    df.to_csv(buf, index=index, na_rep="NA", float_format="%.6g")
+    return buf.getvalue().encode()
+
+
+def _version(dist: str) -> str:
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def tool_versions() -> dict[str, str]:
+    return {d: _version(d) for d in ("genejobs", "mappy", "pydeseq2", "cutadapt", "dnaio")}
+
+
+def assignment_table(results: list[SampleResult], library_type: LibraryType) -> pd.DataFrame:
+    """Per sample: pairs in, trimmed, aligned, unique, assigned and htseq's special counters."""
+    rows = []
+    lt = library_type.value
+    for r in results:
+        rs, cs = r.read_stats, r.count_stats
+        row: dict[str, Any] = {
+            "sample": r.sample_name,
+            "pairs_in": rs.pairs_in,
+            "pairs_trimmed": rs.pairs_with_adapter,
+            "pairs_too_short": rs.pairs_too_short,
+            "aligned": cs.aligned,
+            "unique": cs.unique,
+            "multimapped": cs.multimapped,
+            "not_aligned": cs.not_aligned,
+            "assigned": cs.assigned.get(lt, 0),
+            "no_feature": cs.no_feature.get(lt, 0),
+            "ambiguous": cs.ambiguous.get(lt, 0),
+        }
+        for other in ALL_LIBRARY_TYPES:
+            share = cs.assigned.get(other.value, 0) / max(1, cs.unique)
+            row[f"assigned_share_{other.value}"] = round(share, 4)
+        row["from_cache"] = r.from_cache
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def htseq_summary(result: SampleResult, library_type: LibraryType) -> bytes:
+    """htseq-count's output format, so MultiQC's htseq module reads our counts."""
+    lt = library_type.value
+    cs = result.count_stats
+    lines = [f"{g}\t{int(c)}" for g, c in zip(result.gene_ids, result.counts[lt], strict=True)]
+    lines += [
+        f"__no_feature\t{cs.no_feature.get(lt, 0)}",
+        f"__ambiguous\t{cs.ambiguous.get(lt, 0)}",
+        f"__too_low_aQual\t{cs.too_low_aqual}",
+        f"__not_aligned\t{cs.not_aligned}",
+        f"__alignment_not_unique\t{cs.multimapped}",
+    ]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def write_job_outputs(
+    storage: Storage,
+    *,
+    table_uri: str,
+    artifacts_uri: str,
+    de: DEResult,
+    sample_results: list[SampleResult],
+    library_type: LibraryType,
+    run_info: dict[str, Any],
+    extra_files: dict[str, bytes] | None = None,
+) -> dict[str, str]:
+    """Write all files; returns logical name → URI."""
+    folder = parse_uri(artifacts_uri)
+    files: dict[str, bytes] = {
+        "counts.csv": _csv(de.counts.rename_axis("gene_id"), index=True),
+        "normalized_counts.csv": _csv(de.normalized_counts.rename_axis("gene_id"), index=True),
+        "size_factors.csv": _csv(de.size_factors.rename_axis("sample").reset_index()),
+        "assignment.csv": _csv(assignment_table(sample_results, library_type)),
+        "dispersions.csv": _csv(de.dispersions),
+    }
+    for r in sample_results:
+        files[f"counts_summary/{r.sample_name}.htseq.txt"] = htseq_summary(r, library_type)
+    info = dict(run_info)
+    info["versions"] = tool_versions()
+    info["library_type_used"] = library_type.value
+    info["notes"] = de.notes
+    files["run.json"] = json.dumps(info, indent=1, default=str).encode()
+    files.update(extra_files or {})
+    written: dict[str, str] = {}
+    for name, data in files.items():
+        loc = folder.join(name)
+        storage.write_bytes(loc, data)
+        written[name] = loc.original
+    storage.write_bytes(parse_uri(table_uri), _csv(de.table))
+    written["table"] = table_uri
+    return written

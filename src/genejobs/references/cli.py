@@ -1,0 +1,76 @@
+"""``genejobs ref add|list``: register genomes and annotations, build their indexes."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from genejobs.config import Settings
+from genejobs.errors import GeneJobsError
+from genejobs.references.registry import ReferenceRegistry
+from genejobs.storage import Storage, parse_uri
+
+
+def _local(storage: Storage, uri: str, tmp: Path) -> Path:
+    """A local path for a source given as a path or a storage URI (fetched once)."""
+    loc = parse_uri(uri if "://" in uri else str(Path(uri).resolve()), field="source")
+    if not loc.is_s3:
+        return Path(loc.key)
+    dest = tmp / loc.name
+    storage.filesystem(loc).get(loc.fs_path, str(dest))
+    return dest
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="genejobs ref")
+    p.add_argument("--root", type=Path, help="reference root (default GENEJOBS_REFERENCE_ROOT)")
+    sub = p.add_subparsers(dest="action", required=True)
+    add = sub.add_parser("add", help="register a reference and build its index")
+    add.add_argument("name")
+    add.add_argument("--fasta", required=True)
+    add.add_argument(
+        "--gtf",
+        action="append",
+        required=True,
+        help="annotation (repeatable); registered under its file name",
+    )
+    sub.add_parser("list", help="list references")
+    a = p.parse_args(argv)
+    settings = Settings.from_env()
+    registry = ReferenceRegistry(a.root or settings.reference_root)
+    try:
+        if a.action == "add":
+            storage = Storage.from_settings(settings)
+            with tempfile.TemporaryDirectory(prefix="genejobs-ref-") as tmp:
+                fasta = _local(storage, a.fasta, Path(tmp))
+                gtfs = [
+                    (
+                        Path(parse_uri(g if "://" in g else str(Path(g).resolve())).key).name,
+                        _local(storage, g, Path(tmp)),
+                    )
+                    for g in a.gtf
+                ]
+                info = registry.add(
+                    a.name, fasta, gtfs, progress=lambda m: print(m, file=sys.stderr)
+                )
+            print(
+                f"{info.name}: {len(info.chromosomes)} sequences, {info.genome_size:,} bp, "
+                f"annotations: {', '.join(info.annotations)}"
+            )
+        else:
+            print(
+                f"{'name':<16} {'genome bp':>14} {'index MiB':>10}  built                annotations"
+            )
+            for info in registry.list():
+                built = time.strftime("%Y-%m-%d %H:%M", time.localtime(info.built_ms / 1000))
+                print(
+                    f"{info.name:<16} {info.genome_size:>14,} {info.index_size_bytes / 2**20:>10.1f}  "
+                    f"{built:<20} {', '.join(sorted(info.annotations))}"
+                )
+    except GeneJobsError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+    return 0

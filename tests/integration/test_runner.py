@@ -1,0 +1,141 @@
+"""The runner on a real SQLite file and a real local Dask cluster, with stand-in tasks."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from test_runner_helpers import (
+    GENES,
+    add_job,
+    crashes,
+    fails,
+    load_job,
+    make_settings,
+    quick_counts,
+    set_status,
+    sleeps_until_cancelled,
+    slow_counts,
+    table_stats,
+    test_cluster,
+)
+
+from genejobs.jobs.runner import Runner
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def client():
+    cluster, client = test_cluster()
+    yield client
+    client.close()
+    cluster.close()
+
+
+def runner(settings, client, **fns) -> Runner:
+    fns.setdefault("sample_fn", quick_counts)
+    fns.setdefault("statistics_fn", table_stats)
+    return Runner(settings, runner_id="test-runner", client=client, **fns)
+
+
+def test_job_runs_to_finished_with_progress_and_outputs(tmp_path: Path, client) -> None:
+    settings = make_settings(tmp_path)
+    job_id = add_job(settings, {"K": ["K1", "K2"], "W": ["W1", "W2"]})
+    r = runner(settings, client)
+    assert r.run_once() == job_id
+    assert r.run_once() is None
+    job, samples = load_job(settings, job_id)
+    assert job.status == "FINISHED", job.message
+    assert (job.steps_done, job.steps_total) == (5, 5)
+    assert job.message == ""
+    assert job.run_started_ms >= job.start_time_ms
+    assert job.end_time_ms >= job.run_started_ms
+    assert job.lease_owner is None
+    assert [s.state for s in samples] == ["DONE"] * 4
+    assert all(s.pairs_done == 1000 and s.fraction_done == 1.0 for s in samples)
+    assert all(s.started_ms and s.ended_ms >= s.started_ms for s in samples)
+    assert json.loads(samples[0].stats_json)["reads"]["pairs_in"] == 1000
+    outputs = json.loads(job.outputs_json)
+    table = pd.read_csv(outputs["table"], index_col=0)
+    assert list(table.columns) == ["K1", "K2", "W1", "W2"]
+    assert list(table.index) == GENES
+    assert "stand-in statistics" in json.loads(job.warnings_json)
+
+
+def test_progress_is_visible_while_running(tmp_path: Path, client) -> None:
+    settings = make_settings(tmp_path)
+    job_id = add_job(settings, {"K": ["K1"], "W": ["W1"]})
+    r = runner(settings, client, sample_fn=slow_counts)
+    thread = threading.Thread(target=r.run_once)
+    thread.start()
+    seen_running = False
+    deadline = time.monotonic() + 15
+    while thread.is_alive() and time.monotonic() < deadline:
+        job, samples = load_job(settings, job_id)
+        if any(s.state == "RUNNING" and 0 < s.fraction_done < 1 for s in samples):
+            assert job.status == "RUNNING"
+            assert job.steps_done < job.steps_total
+            seen_running = True
+        time.sleep(0.1)
+    thread.join()
+    assert seen_running
+    assert load_job(settings, job_id)[0].status == "FINISHED"
+
+
+def test_failing_sample_fails_the_job_with_its_message(tmp_path: Path, client) -> None:
+    settings = make_settings(tmp_path)
+    job_id = add_job(settings, {"K": ["K1", "bad"], "W": ["W1"]})
+    runner(settings, client, sample_fn=fails).run_once()
+    job, samples = load_job(settings, job_id)
+    assert job.status == "FAILED"
+    assert job.message.startswith("sample 'bad': file '")
+    assert "bad_R2.fastq.gz' ends early" in job.message
+    assert "Traceback" not in job.message
+    assert {s.sample_name: s.state for s in samples}["bad"] == "FAILED"
+    assert job.end_time_ms is not None
+    assert json.loads(job.outputs_json) == {}
+
+
+def test_internal_error_gives_a_plain_message_without_details(tmp_path: Path, client) -> None:
+    settings = make_settings(tmp_path)
+    job_id = add_job(settings, {"K": ["K1"], "W": ["W1"]})
+    runner(settings, client, sample_fn=crashes).run_once()
+    job, _ = load_job(settings, job_id)
+    assert job.status == "FAILED"
+    assert "internal error" in job.message and job_id in job.message
+    assert "secret" not in job.message and "KeyError" not in job.message
+
+
+def test_cancel_of_a_running_job_ends_cancelled_quickly(tmp_path: Path, client) -> None:
+    settings = make_settings(tmp_path)
+    job_id = add_job(settings, {"K": ["K1"], "W": ["W1"]})
+    r = runner(settings, client, sample_fn=sleeps_until_cancelled)
+    thread = threading.Thread(target=r.run_once)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        _, samples = load_job(settings, job_id)
+        if any(s.state == "RUNNING" for s in samples):
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail("the samples never started")
+    cancelled_at = time.monotonic()
+    set_status(settings, job_id, "CANCELING")  # what the API's cancel call does
+    thread.join(10)
+    job, samples = load_job(settings, job_id)
+    assert job.status == "CANCELLED"
+    assert time.monotonic() - cancelled_at < 10
+    assert all(s.state == "CANCELLED" for s in samples)
+    assert job.lease_owner is None
+    # The tasks themselves stopped (the Event), freeing the workers for the next job.
+    follow_up = add_job(settings, {"K": ["K1"], "W": ["W1"]})
+    started = time.monotonic()
+    assert runner(settings, client).run_once() == follow_up
+    assert time.monotonic() - started < 10
+    assert load_job(settings, follow_up)[0].status == "FINISHED"

@@ -1,0 +1,48 @@
+# genejobs: `make demo` runs one complete job, `make test` runs the whole suite.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PG_DIR := $(CURDIR)/.tmp/pg-test
+
+.PHONY: venv demo test lint test-unit test-integration test-e2e bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/genejobs demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/lint-imports
+
+# PostgreSQL is started for the run and stopped even when tests fail.
+# pytest's exit code 5 (no tests collected) counts as a failure.
+test: $(STAMP) lint
+	@set -e; mkdir -p .tmp; \
+	url=$$(scripts/pg-test-server.sh start $(PG_DIR)); \
+	trap 'scripts/pg-test-server.sh stop $(PG_DIR)' EXIT; \
+	GENEJOBS_TEST_PG_URL=$$url $(BIN)/pytest -q -p no:cacheprovider --durations=15 tests; \
+
+test-unit: $(STAMP)
+	$(BIN)/pytest -q -p no:cacheprovider tests/unit
+
+test-integration: $(STAMP)
+	$(BIN)/pytest -q -p no:cacheprovider tests/integration
+
+test-e2e: $(STAMP)
+	$(BIN)/pytest -q -p no:cacheprovider tests/e2e
+
+bench: $(STAMP)
+	$(BIN)/python bench/bench_sample.py
+
+clean:
+	rm -rf $(VENV) .tmp demo-data build *.egg-info

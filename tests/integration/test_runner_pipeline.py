@@ -1,0 +1,113 @@
+"""The runner with the real tasks on simulated data, on ``make_client``'s own cluster.
+
+Checks what stand-ins cannot: the sample cache (a resubmission reuses alignments
+even with another library type), the strandedness check against real reads, and
+the full statistics task. Uses ``make_client`` (processes=True), as production does.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from test_runner_helpers import add_job, load_job, make_settings
+
+from genejobs.jobs.executor import close_client, make_client
+from genejobs.jobs.runner import Runner
+from genejobs.jobs.tasks import choose_library_type
+from genejobs.pipeline.records import CountStats, LibraryType, ReadStats, SampleResult
+from genejobs.references.registry import ReferenceRegistry
+from genejobs.sim.simulate import SimConfig, simulate
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory):
+    tmp = tmp_path_factory.mktemp("pipeline")
+    manifest = simulate(
+        tmp / "sim",
+        SimConfig(n_genes=30, samples_per_group=2, pairs_per_sample=3000, seed=7),
+    )
+    settings = make_settings(tmp, dask_workers=1, threads_per_worker=2)
+    ReferenceRegistry(settings.reference_root).add(
+        "mini", Path(manifest.genome), [("mini.gtf", Path(manifest.gtf))]
+    )
+    client = make_client(settings)
+    runner = Runner(settings, runner_id="pipeline-runner", client=client)
+    yield settings, manifest, runner
+    close_client(client)
+
+
+def submit(settings, manifest, library_type: str) -> str:
+    reads = {name: tuple(files) for name, files in manifest.reads.items()}
+    return add_job(settings, manifest.groups, library_type=library_type, reads=reads)
+
+
+def test_real_job_finishes_then_resubmissions_reuse_the_cache(world) -> None:
+    settings, manifest, runner = world
+    first = submit(settings, manifest, manifest.library_type)
+    assert runner.run_once() == first
+    job, samples = load_job(settings, first)
+    assert job.status == "FINISHED", job.message
+    assert not any(s.from_cache for s in samples)
+    outputs = json.loads(job.outputs_json)
+    table = pd.read_csv(outputs["table"])
+    assert {"gene_id", "log2FoldChange", "padj"} <= set(table.columns)
+    counts = json.loads(samples[0].stats_json)["counts"]
+    assert counts["assigned"][manifest.library_type] > 0.5 * manifest.config["pairs_per_sample"]
+
+    # Wrong strand declared: fails fast from the cache, naming the sample and the fix.
+    wrong = submit(settings, manifest, "fr-secondstrand")
+    assert runner.run_once() == wrong
+    job, samples = load_job(settings, wrong)
+    assert job.status == "FAILED"
+    assert job.message.startswith("sample '")
+    assert "look fr-firststrand" in job.message
+    assert all(s.from_cache for s in samples)
+
+    # Auto: inferred from the reads, and said so.
+    auto = submit(settings, manifest, "auto")
+    assert runner.run_once() == auto
+    job, samples = load_job(settings, auto)
+    assert job.status == "FINISHED", job.message
+    assert all(s.from_cache for s in samples)
+    assert any("look fr-firststrand" in w for w in json.loads(job.warnings_json))
+
+
+def test_missing_reference_fails_with_the_field_and_choices(world) -> None:
+    settings, manifest, runner = world
+    reads = {name: tuple(files) for name, files in manifest.reads.items()}
+    job_id = add_job(settings, manifest.groups, reads=reads, ref="hg38")
+    assert runner.run_once() == job_id
+    job, _ = load_job(settings, job_id)
+    assert job.status == "FAILED"
+    assert "ref: 'hg38' is not a registered reference (available: mini)" in job.message
+
+
+def _result(name: str, first: int, second: int) -> SampleResult:
+    stats = CountStats(
+        assigned={
+            LibraryType.UNSTRANDED.value: first + second,
+            LibraryType.FIRSTSTRAND.value: first,
+            LibraryType.SECONDSTRAND.value: second,
+        }
+    )
+    return SampleResult(name, [], {}, ReadStats(), stats)
+
+
+def test_choose_library_type_rules() -> None:
+    stranded = [_result("A", 900, 30), _result("B", 880, 40)]
+    unstranded = [_result("A", 500, 480), _result("B", 470, 510)]
+    assert choose_library_type(LibraryType.FIRSTSTRAND, stranded).error is None
+    error = choose_library_type(LibraryType.SECONDSTRAND, stranded).error
+    assert error is not None and error.startswith("sample 'A': library_type is fr-secondstrand")
+    warned = choose_library_type(LibraryType.UNSTRANDED, stranded)
+    assert warned.error is None and len(warned.warnings) == 2
+    assert choose_library_type(LibraryType.FIRSTSTRAND, unstranded).error is None
+    assert choose_library_type(None, stranded).library_type is LibraryType.FIRSTSTRAND
+    assert choose_library_type(None, unstranded).library_type is LibraryType.UNSTRANDED
+    few = [_result("A", 10, 0)]
+    assert choose_library_type(LibraryType.SECONDSTRAND, few).error is None  # too little evidence

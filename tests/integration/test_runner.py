@@ -139,3 +139,35 @@ def test_cancel_of_a_running_job_ends_cancelled_quickly(tmp_path: Path, client) 
     assert runner(settings, client).run_once() == follow_up
     assert time.monotonic() - started < 10
     assert load_job(settings, follow_up)[0].status == "FINISHED"
+
+
+def wait_for(predicate, timeout_s: float = 15.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_background_loop_runs_queued_jobs_then_stop_requeues_a_running_one(
+    tmp_path: Path, client
+) -> None:
+    settings = make_settings(tmp_path)
+    first = add_job(settings, {"K": ["K1"], "W": ["W1"]})
+    second = add_job(settings, {"K": ["K1"], "W": ["W1"]})
+    r = runner(settings, client)
+    r.start()
+    try:
+        assert wait_for(
+            lambda: all(load_job(settings, j)[0].status == "FINISHED" for j in (first, second))
+        )
+        r.sample_fn = sleeps_until_cancelled  # the next job will still be running at stop()
+        third = add_job(settings, {"K": ["K1"], "W": ["W1"]})
+        assert wait_for(lambda: load_job(settings, third)[0].status == "RUNNING")
+    finally:
+        r.stop()
+    job, _ = load_job(settings, third)
+    assert (job.status, job.lease_owner) == ("LAUNCHING", None)  # back in the queue at once
+    assert runner(settings, client).run_once() == third  # and another runner finishes it
+    assert load_job(settings, third)[0].status == "FINISHED"

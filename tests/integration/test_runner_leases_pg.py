@@ -11,7 +11,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import create_engine, make_url, update
 
 from genejobs.jobs.db import make_engine, make_sessionmaker, now_ms
 from genejobs.jobs.leases import claim_next, heartbeat
@@ -26,9 +26,13 @@ def _as_postgres(*cmd: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def sessions():
+def server_url():
+    """``GENEJOBS_TEST_PG_URL`` (``make test`` starts one), else a private throwaway server."""
+    if os.environ.get("GENEJOBS_TEST_PG_URL"):
+        yield os.environ["GENEJOBS_TEST_PG_URL"]
+        return
     if not shutil.which("initdb") or not shutil.which("pg_ctl"):
-        pytest.skip("PostgreSQL binaries (initdb, pg_ctl) are not installed")
+        pytest.skip("no GENEJOBS_TEST_PG_URL and no PostgreSQL binaries (initdb, pg_ctl)")
     # Not under pytest's tmp folder: that is private to root, and the server runs as postgres.
     base = Path(tempfile.mkdtemp(prefix="genejobs-pg-"))
     if os.geteuid() == 0:
@@ -36,21 +40,43 @@ def sessions():
     data, port = base / "data", 20000 + os.getpid() % 20000
     run = dict(check=True, capture_output=True, timeout=60)
     subprocess.run(_as_postgres("initdb", "-D", str(data), "-A", "trust", "-U", "genejobs"), **run)
-    options = f"-p {port} -k {base} -c listen_addresses=''"
-    subprocess.run(_as_postgres("pg_ctl", "-D", str(data), "-o", options, "-w", "start"), **run)
-    engine = make_engine(f"postgresql://genejobs@/postgres?host={base}&port={port}")
+    options = f"-p {port} -k {base} -c listen_addresses='' -c fsync=off"
+    # -l: the server must not inherit our pipes, or capturing pg_ctl's output never ends.
+    log_file = str(base / "server.log")
+    start = ("pg_ctl", "-D", str(data), "-o", options, "-l", log_file, "-w", "start")
+    subprocess.run(_as_postgres(*start), **run)
+    try:
+        yield f"postgresql://genejobs@/postgres?host={base}&port={port}"
+    finally:
+        subprocess.run(_as_postgres("pg_ctl", "-D", str(data), "-m", "immediate", "stop"), **run)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def sessions(server_url: str):
+    """A database of our own on that server, so other tests' jobs are never claimed here."""
+    name = f"genejobs_leases_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(
+        server_url.replace("postgresql://", "postgresql+psycopg://", 1),
+        isolation_level="AUTOCOMMIT",
+    )
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"CREATE DATABASE {name}")
+    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    engine = make_engine(url)
     try:
         yield make_sessionmaker(engine)
     finally:
         engine.dispose()
-        subprocess.run(_as_postgres("pg_ctl", "-D", str(data), "-m", "immediate", "stop"), **run)
-        shutil.rmtree(base, ignore_errors=True)
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
+        admin.dispose()
 
 
 def _add(sessions, n: int) -> list[str]:
     ids = [str(uuid.uuid4()) for _ in range(n)]
     with sessions() as s, s.begin():
-        s.execute(update(JobRow).values(status="FINISHED"))  # isolate from earlier tests
+        s.execute(update(JobRow).values(status="FINISHED"))  # isolate from the previous test
         for i, job_id in enumerate(ids):
             s.add(
                 JobRow(

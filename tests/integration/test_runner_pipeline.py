@@ -8,18 +8,22 @@ the full statistics task. Uses ``make_client`` (processes=True), as production d
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from test_runner_helpers import add_job, load_job, make_settings
 
+from genejobs.jobs.cache import SampleCache, sample_cache_key
 from genejobs.jobs.executor import close_client, make_client
 from genejobs.jobs.runner import Runner
 from genejobs.jobs.tasks import choose_library_type
 from genejobs.pipeline.records import CountStats, LibraryType, ReadStats, SampleResult
 from genejobs.references.registry import ReferenceRegistry
 from genejobs.sim.simulate import SimConfig, simulate
+from genejobs.storage import Storage
 
 pytestmark = pytest.mark.integration
 
@@ -111,3 +115,87 @@ def test_choose_library_type_rules() -> None:
     assert choose_library_type(None, unstranded).library_type is LibraryType.UNSTRANDED
     few = [_result("A", 10, 0)]
     assert choose_library_type(LibraryType.SECONDSTRAND, few).error is None  # too little evidence
+
+
+def test_s3_inputs_and_outputs_run_and_are_cached_by_etag(world, s3_server) -> None:
+    settings, manifest, _ = world
+    s3_server.create_bucket("diff-expr")
+    s3_settings = replace(
+        settings,
+        s3_endpoint_url=s3_server.endpoint_url,
+        aws_access_key_id=s3_server.access_key,
+        aws_secret_access_key=s3_server.secret_key,
+    )
+    storage = Storage.from_settings(s3_settings)
+    reads = {}
+    for name, files in manifest.reads.items():
+        uris = []
+        for path in files:
+            uri = f"s3a://diff-expr/reads/{Path(path).name}"
+            storage.put_file(Path(path), storage.location(uri))
+            uris.append(uri)
+        reads[name] = tuple(uris)
+    client = make_client(s3_settings)
+    try:
+        runner = Runner(s3_settings, runner_id="s3-runner", client=client)
+        job_id = add_job(s3_settings, manifest.groups, library_type="auto", reads=reads)
+        assert runner.run_once() == job_id
+        job, samples = load_job(s3_settings, job_id)
+        assert job.status == "FINISHED", job.message
+        # New objects (new ETag/identity, different place): not taken from the local-file cache.
+        assert not any(s.from_cache for s in samples)
+        table_uri = json.loads(job.outputs_json)["table"]
+        assert table_uri.startswith("s3a://diff-expr/")
+        assert b"log2FoldChange" in storage.read_bytes(storage.location(table_uri))
+    finally:
+        close_client(client)
+
+
+def test_cache_key_follows_the_inputs_and_settings_not_the_library_type(tmp_path: Path) -> None:
+    storage = Storage(allowed_roots=(tmp_path,))
+    r1, r2 = tmp_path / "a_R1.fastq.gz", tmp_path / "a_R2.fastq.gz"
+    r1.write_bytes(b"one")
+    r2.write_bytes(b"two")
+
+    def key(adapter: str | None = None, min_length: int = 20, gtf: str = "g") -> str:
+        inputs = [
+            (storage.location(str(p)), storage.info(storage.location(str(p)))) for p in (r1, r2)
+        ]
+        return sample_cache_key(
+            inputs=inputs, fasta_sha256="f", gtf_sha256=gtf, adapter=adapter, min_length=min_length
+        )
+
+    base = key()
+    assert key() == base
+    assert len({base, key(adapter="ACGT"), key(min_length=30), key(gtf="other")}) == 4
+    r2.write_bytes(b"two, longer")  # content (size, mtime) changed
+    assert key() != base
+
+
+def test_cache_round_trip_keeps_every_number(tmp_path: Path) -> None:
+    counts = {lt.value: np.arange(5, dtype=np.int64) * (i + 1) for i, lt in enumerate(LibraryType)}
+    stats = CountStats(aligned=9, unique=8, multimapped=1, assigned={"fr-unstranded": 7})
+    result = SampleResult(
+        "S1",
+        [f"G{i}" for i in range(5)],
+        counts,
+        ReadStats(pairs_in=10, pairs_out=9),
+        stats,
+        timings_ms={"align": 12},
+        notes=["n"],
+    )
+    cache = SampleCache(tmp_path)
+    key = "ab" * 32
+    assert cache.get(key) is None
+    cache.put(key, result)
+    cache.put(key, result)  # a second writer of the same key is harmless
+    back = cache.get(key)
+    assert back is not None and back.from_cache
+    assert (back.gene_ids, back.read_stats, back.count_stats) == (
+        result.gene_ids,
+        result.read_stats,
+        result.count_stats,
+    )
+    assert all(np.array_equal(back.counts[k], v) for k, v in counts.items())
+    (tmp_path / "ab" / key / "counts.npz").write_bytes(b"damaged")
+    assert cache.get(key) is None  # a damaged entry is a miss, not a failed job

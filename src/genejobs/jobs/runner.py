@@ -22,7 +22,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from distributed import Client, Event, Future
+from distributed import Client, Event, Future, Variable
 
 from genejobs.config import Settings
 from genejobs.errors import CancelledError, GeneJobsError
@@ -33,6 +33,7 @@ from genejobs.jobs.models import JobRow
 from genejobs.jobs.spec import RnaDiffExprSpec, spec_from_request
 from genejobs.jobs.states import JobStatus, check_move
 from genejobs.jobs.tasks import (
+    attempt_variable_name,
     cancel_event_name,
     choose_library_type,
     progress_topic,
@@ -163,7 +164,7 @@ class Runner:
         except _LeaseLost:
             log.warning("job %s: lease lost; leaving the job to its new owner", job_id)
         except _Stopping:
-            log.info("job %s: runner stopping; the job goes back to the queue", job_id)
+            log.info("job %s: interrupted; the job goes back to the queue", job_id)
             release(self._sessions, job_id, runner_id=self.runner_id, requeue=True)
         except _Cancelled:
             self._end(job_id, JobStatus.CANCELLED, sample_state="CANCELLED")
@@ -200,7 +201,9 @@ class Runner:
         if spec is None:
             return  # _load already failed the job
         cancel = Event(cancel_event_name(job_id), client=client)
-        cancel.clear()  # a previous attempt may have set it
+        # A new token tells tasks of any earlier attempt of this job to stop.
+        attempt = Variable(attempt_variable_name(job_id), client=client)
+        attempt.set(f"{self.runner_id}:{uuid.uuid4().hex}")
         params = SampleParams(
             adapter=spec.adapter, library_type=spec.library_type or LibraryType.UNSTRANDED
         )
@@ -225,11 +228,17 @@ class Runner:
         try:
             self._wait(job_id, futures, results)
         except _SampleFailed as failed:
-            cancel.set()
             client.cancel(list(futures))
-            message = _sample_message(failed.sample, failed.error)
             if isinstance(failed.error, CancelledError):
-                raise _Cancelled from None
+                # Our tasks were told to stop, but not by us: the store says why
+                # (CANCELING -> _Cancelled, another owner -> _LeaseLost).
+                self._record(job_id, [])
+                log.error("job %s: tasks stopped unexpectedly: %s", job_id, failed.error)
+                message = f"the job's tasks were stopped unexpectedly ({failed.error}); resubmit it"
+                self._end(job_id, JobStatus.FAILED, message=message)
+                return
+            cancel.set()  # the job fails: its other samples need not finish
+            message = _sample_message(failed.sample, failed.error)
             if not message:
                 log.error(
                     "job %s: sample %s failed",
@@ -245,8 +254,16 @@ class Runner:
                 log.info("job %s: failed: %s", job_id, message)
             self._end(job_id, JobStatus.FAILED, message=message, failed_sample=failed.sample.name)
             return
-        except (_Cancelled, _Stopping, _LeaseLost):
-            cancel.set()
+        except _Cancelled:
+            cancel.set()  # final: the job never runs again, so the Event is never cleared
+            client.cancel(list(futures))
+            raise
+        except _Stopping:
+            attempt.set(f"stopped:{uuid.uuid4().hex}")  # before the lease is released
+            client.cancel(list(futures))
+            raise
+        except _LeaseLost:
+            # The new owner has already set its own attempt token; ours stop by themselves.
             client.cancel(list(futures))
             raise
         ordered = [results[s.name] for s in spec.samples]

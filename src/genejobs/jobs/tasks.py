@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from distributed import Event, get_client, get_worker
+from distributed import Event, Variable, get_client, get_worker
 
 from genejobs.config import Settings
 from genejobs.errors import CancelledError, InputError
@@ -49,9 +49,27 @@ def progress_topic(job_id: str) -> str:
     return f"genejobs-progress-{job_id}"
 
 
+def attempt_variable_name(job_id: str) -> str:
+    return f"genejobs-attempt-{job_id}"
+
+
 def make_stop_check(job_id: str) -> StopCheck:
-    """A stop check that raises ``CancelledError`` once the job's cancel Event is set."""
-    event = Event(cancel_event_name(job_id), client=get_client())
+    """A stop check for the job's tasks: raises ``CancelledError`` when they must stop.
+
+    Two signals, because a cancel is final but an interruption is not: the job's
+    cancel Event (set when the job is cancelled or has failed; never cleared) and
+    the job's current *attempt* token (a Variable the runner sets when it starts
+    the job). A task of an older attempt, orphaned by a runner that stopped or lost
+    its lease, sees a newer token and stops, without a shared flag that the new
+    attempt would have to reset (and could reset too early).
+    """
+    client = get_client()
+    event = Event(cancel_event_name(job_id), client=client)
+    attempt = Variable(attempt_variable_name(job_id), client=client)
+    try:
+        token = attempt.get(timeout=0.5)
+    except TimeoutError:  # not started by a runner (e.g. a task run by hand)
+        token = None
     last_check = 0.0
 
     def stop() -> None:
@@ -62,6 +80,8 @@ def make_stop_check(job_id: str) -> StopCheck:
         last_check = now
         if event.is_set():
             raise CancelledError("the job was cancelled")
+        if token is not None and attempt.get(timeout=5) != token:
+            raise CancelledError("the job was interrupted; a newer attempt runs it")
 
     return stop
 

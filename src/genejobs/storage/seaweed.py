@@ -89,6 +89,12 @@ class LocalS3Server:
                 "-s3",
                 f"-s3.port={s3}",
                 f"-s3.config={conf_path}",
+                # SeaweedFS 4.x also opens an Iceberg catalog and a Lance namespace on
+                # FIXED ports (8181, 9101): a second server on the machine (parallel
+                # tests, another engineer's demo) then dies at start. Not needed here.
+                "-s3.port.iceberg=0",
+                "-s3.port.lance=0",
+                "-master.telemetry=false",
                 "-volume.max=20",
                 "-master.volumeSizeLimitMB=64",
                 "-metricsPort=0",

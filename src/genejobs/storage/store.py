@@ -117,15 +117,14 @@ class Storage:
         return FileInfo(size_bytes=size, identity=f"{size}:{str(tag).strip(chr(34))}")
 
     def exists(self, loc: Location) -> bool:
-        return bool(self.filesystem(loc).exists(loc.fs_path))
+        with _mapped_errors(loc, "path", "cannot be read"):
+            return bool(self.filesystem(loc).exists(loc.fs_path))
 
     def open_read(self, loc: Location) -> IO[bytes]:
         """A streaming binary reader (S3 reads are ranged, not a full download)."""
         fs = self.filesystem(loc)
-        try:
+        with _mapped_errors(loc, "path", "cannot be read"):
             return fs.open(loc.fs_path, "rb", block_size=4 * 1024 * 1024)  # type: ignore[no-any-return]
-        except FileNotFoundError as exc:
-            raise NotFound(f"'{loc.original}' does not exist") from exc
 
     def read_bytes(self, loc: Location) -> bytes:
         with self.open_read(loc) as fh:
@@ -139,7 +138,8 @@ class Storage:
             return
         with tempfile.TemporaryDirectory(prefix="genejobs-") as tmp:
             dest = Path(tmp) / (loc.name or "object")
-            self.filesystem(loc).get(loc.fs_path, str(dest))
+            with _mapped_errors(loc, "path", "cannot be read"):
+                self.filesystem(loc).get(loc.fs_path, str(dest))
             yield dest
 
     # -- writes --------------------------------------------------------------
@@ -150,8 +150,17 @@ class Storage:
         try:
             if loc.is_s3:
                 fs = self.filesystem(loc)
-                if not fs.exists(loc.bucket):
-                    raise NotFound(f"{field}: bucket '{loc.bucket}' does not exist")
+                # ``fs.exists`` swallows a refused signature and answers False, and a
+                # PUT may silently create the bucket (SeaweedFS does): ask the bucket.
+                try:
+                    fs.info(loc.bucket)
+                except FileNotFoundError as exc:
+                    raise NotFound(f"{field}: bucket '{loc.bucket}' does not exist") from exc
+                except PermissionError as exc:
+                    raise PermissionDenied(
+                        f"{field}: '{loc.original}' is not writable (access to bucket "
+                        f"'{loc.bucket}' denied)"
+                    ) from exc
                 fs.pipe(probe.fs_path, b"")
                 fs.rm(probe.fs_path)
             else:
@@ -169,7 +178,8 @@ class Storage:
         S3 PUTs are atomic per object; locally we write a temporary sibling and rename.
         """
         if loc.is_s3:
-            self.filesystem(loc).pipe(loc.fs_path, data)
+            with _mapped_errors(loc, "output", "cannot be written"):
+                self.filesystem(loc).pipe(loc.fs_path, data)
             return
         target = Path(loc.key)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -183,7 +193,8 @@ class Storage:
     def put_file(self, local: Path, loc: Location) -> None:
         """Upload or copy a finished local file to ``loc``, atomically as ``write_bytes``."""
         if loc.is_s3:
-            self.filesystem(loc).put_file(str(local), loc.fs_path)
+            with _mapped_errors(loc, "output", "cannot be written"):
+                self.filesystem(loc).put_file(str(local), loc.fs_path)
             return
         target = Path(loc.key)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -206,6 +217,17 @@ class Storage:
         if not fs.exists(loc.fs_path):
             return []
         return sorted(os.path.basename(p.rstrip("/")) for p in fs.ls(loc.fs_path, detail=False))
+
+
+@contextlib.contextmanager
+def _mapped_errors(loc: Location, field: str, verb: str) -> Iterator[None]:
+    """Turn the filesystem's ``FileNotFoundError``/``PermissionError`` into ours."""
+    try:
+        yield
+    except FileNotFoundError as exc:
+        raise NotFound(f"{field}: '{loc.original}' does not exist") from exc
+    except PermissionError as exc:
+        raise PermissionDenied(f"{field}: '{loc.original}' {verb} (permission denied)") from exc
 
 
 def is_same_bucket(uris: list[str]) -> bool:

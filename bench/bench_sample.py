@@ -1,0 +1,160 @@
+"""Reads → counts per sample: genejobs vs the original service's path, same data, same cores.
+
+The reference path is cutadapt → hisat2 → samtools sort → htseq-count (hisat2 and
+samtools from Debian's packages, installed here if missing; they are not
+dependencies of genejobs). Prints pairs/s/core, peak memory and the speed ratio.
+
+    .venv/bin/python bench/bench_sample.py --pairs 200000 --genes 1000 --threads 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from genejobs.pipeline.records import LibraryType, SampleParams, SampleSpec
+from genejobs.pipeline.sample import process_sample
+from genejobs.references.registry import ReferenceRegistry
+from genejobs.sim import SimConfig, simulate
+from genejobs.storage import Storage
+
+BIN = Path(sys.executable).parent
+
+
+def ensure_tools() -> None:
+    if shutil.which("hisat2") and shutil.which("samtools"):
+        return
+    subprocess.run(["apt-get", "update", "-qq"], check=True)
+    subprocess.run(
+        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "hisat2", "samtools"],
+        check=True,
+    )
+
+
+def run(cmd: list[str] | str, **kw) -> None:  # type: ignore[no-untyped-def]
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kw)
+
+
+def reference_path(manifest, sample: str, work: Path, threads: int) -> tuple[float, pd.Series]:  # type: ignore[no-untyped-def]
+    r1, r2 = manifest.reads[sample]
+    idx = work / "hisat2" / "genome"
+    if not idx.with_suffix(".1.ht2").exists():
+        idx.parent.mkdir(parents=True, exist_ok=True)
+        run(["hisat2-build", "-p", str(threads), manifest.genome, str(idx)])
+    t0 = time.perf_counter()
+    t1, t2 = work / "t1.fastq.gz", work / "t2.fastq.gz"
+    run(
+        [
+            str(BIN / "cutadapt"),
+            "-j",
+            str(threads),
+            "-a",
+            manifest.adapter,
+            "-A",
+            manifest.adapter,
+            "-m",
+            "20",
+            "-o",
+            str(t1),
+            "-p",
+            str(t2),
+            r1,
+            r2,
+        ]
+    )
+    bam = work / "sorted.bam"
+    run(
+        f"hisat2 -p {threads} --rna-strandness RF -x {idx} -1 {t1} -2 {t2} "
+        f"| samtools sort -@ {threads} -o {bam} -",
+        shell=True,
+    )
+    run(["samtools", "index", str(bam)])
+    out = subprocess.run(
+        [
+            str(BIN / "htseq-count"),
+            "-f",
+            "bam",
+            "-r",
+            "pos",
+            "-s",
+            "reverse",
+            "-m",
+            "union",
+            "--nonunique",
+            "none",
+            str(bam),
+            manifest.gtf,
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    seconds = time.perf_counter() - t0
+    rows = [line.split("\t") for line in out.splitlines() if not line.startswith("__")]
+    return seconds, pd.Series({g: int(c) for g, c in rows})
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--pairs", type=int, default=200_000)
+    p.add_argument("--genes", type=int, default=1000)
+    p.add_argument("--threads", type=int, default=2)
+    a = p.parse_args()
+    ensure_tools()
+    with tempfile.TemporaryDirectory(prefix="genejobs-bench-") as tmp:
+        work = Path(tmp)
+        manifest = simulate(
+            work / "sim",
+            SimConfig(n_genes=a.genes, pairs_per_sample=a.pairs, samples_per_group=1, seed=11),
+        )
+        sample = next(iter(manifest.reads))
+        registry = ReferenceRegistry(work / "refs")
+        registry.add("bench", Path(manifest.genome), [("a.gtf", Path(manifest.gtf))])
+        ref = registry.resolve("bench", "a.gtf")
+        model = ref.load_gene_model()
+        storage = Storage(allowed_roots=(work,))
+        r1, r2 = manifest.reads[sample]
+        t0 = time.perf_counter()
+        result = process_sample(
+            SampleSpec(sample, "K", r1, r2),
+            SampleParams(adapter=manifest.adapter, library_type=LibraryType.FIRSTSTRAND),
+            index_path=ref.index_path,
+            gene_model=model,
+            storage=storage,
+            threads=a.threads,
+        )
+        ours_s = time.perf_counter() - t0
+        peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        theirs_s, theirs = reference_path(manifest, sample, work, a.threads)
+        pairs = result.read_stats.pairs_in
+        ours = pd.Series(result.counts_for(LibraryType.FIRSTSTRAND), index=result.gene_ids)
+        truth = pd.read_csv(manifest.truth_counts, index_col=0)[sample]
+        from scipy.stats import spearmanr
+
+        print(f"pairs: {pairs:,}  threads: {a.threads}")
+        print(
+            f"genejobs   : {ours_s:7.2f} s  {pairs / ours_s / a.threads:9,.0f} pairs/s/core  "
+            f"peak RSS {peak_mib:,.0f} MiB  spearman vs truth "
+            f"{spearmanr(ours, truth.loc[ours.index]).statistic:.4f}"
+        )
+        print(
+            f"hisat2 path: {theirs_s:7.2f} s  {pairs / theirs_s / a.threads:9,.0f} pairs/s/core  "
+            f"spearman vs truth {spearmanr(theirs.loc[ours.index], truth.loc[ours.index]).statistic:.4f}"
+        )
+        print(f"speed-up (hisat2 path time / genejobs time): {theirs_s / ours_s:.2f}x")
+        same = np.corrcoef(ours.to_numpy(), theirs.loc[ours.index].to_numpy())[0, 1]
+        print(f"pearson genejobs vs hisat2-path counts: {same:.4f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -154,10 +154,11 @@ def add_job(
     reads: dict[str, tuple[str, str]] | None = None,
     ref: str = "mini",
     gtf: str = "mini.gtf",
+    output_folder: str | None = None,
 ) -> str:
     """Insert a LAUNCHING job as the service would: groups -> sample names."""
     job_id = str(uuid.uuid4())
-    out = Path(settings.allowed_roots[0]) / "out"
+    out = output_folder or f"{settings.allowed_roots[0]}/out"
     folder = Path(settings.allowed_roots[0]) / "reads"
     inputs = []
     for group, names in samples.items():

@@ -135,20 +135,28 @@ def test_s3_inputs_and_outputs_run_and_are_cached_by_etag(world, s3_server) -> N
             storage.put_file(Path(path), storage.location(uri))
             uris.append(uri)
         reads[name] = tuple(uris)
-    client = make_client(s3_settings)
-    try:
-        runner = Runner(s3_settings, runner_id="s3-runner", client=client)
-        job_id = add_job(s3_settings, manifest.groups, library_type="auto", reads=reads)
-        assert runner.run_once() == job_id
-        job, samples = load_job(s3_settings, job_id)
-        assert job.status == "FINISHED", job.message
-        # New objects (new ETag/identity, different place): not taken from the local-file cache.
-        assert not any(s.from_cache for s in samples)
-        table_uri = json.loads(job.outputs_json)["table"]
-        assert table_uri.startswith("s3a://diff-expr/")
-        assert b"log2FoldChange" in storage.read_bytes(storage.location(table_uri))
-    finally:
-        close_client(client)
+    # Settings travel with each task, so the module's cluster serves this S3 runner too.
+    runner = Runner(s3_settings, runner_id="s3-runner", client=world[2].client)
+    job_id = add_job(
+        s3_settings,
+        manifest.groups,
+        library_type="auto",
+        reads=reads,
+        output_folder="s3a://diff-expr/out",
+    )
+    assert runner.run_once() == job_id
+    job, samples = load_job(s3_settings, job_id)
+    assert job.status == "FINISHED", job.message
+    # New objects (new ETag/identity, different place): not taken from the local-file cache.
+    assert not any(s.from_cache for s in samples)
+    outputs = json.loads(job.outputs_json)
+    assert outputs["table"] == f"s3a://diff-expr/out/{job_id}.csv"
+    assert b"log2FoldChange" in storage.read_bytes(storage.location(outputs["table"]))
+    assert all(
+        uri.startswith(f"s3a://diff-expr/out/{job_id}/")
+        for uri in outputs.values()
+        if uri != outputs["table"]
+    )
 
 
 def test_cache_key_follows_the_inputs_and_settings_not_the_library_type(tmp_path: Path) -> None:

@@ -20,8 +20,10 @@ import logging
 import os
 import shutil
 import uuid
+import zipfile
 from dataclasses import asdict, replace
 from pathlib import Path
+from typing import Any
 
 import mappy
 import numpy as np
@@ -97,7 +99,7 @@ class SampleCache:
                 from_cache=True,
                 notes=list(meta.get("notes", [])),
             )
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as exc:
             # A damaged entry costs one recomputation, never a failed job.
             log.warning("sample cache entry %s is unreadable (%s); ignoring it", key, exc)
             return None
@@ -111,9 +113,8 @@ class SampleCache:
         building = entry.parent / f".{key}.{uuid.uuid4().hex}.tmp"
         building.mkdir()
         try:
-            np.savez(
-                building / "counts.npz", **{k: np.asarray(v) for k, v in result.counts.items()}
-            )
+            arrays: dict[str, Any] = {k: np.asarray(v) for k, v in result.counts.items()}
+            np.savez(building / "counts.npz", **arrays)
             meta = {
                 "sample_name": result.sample_name,
                 "gene_ids": list(result.gene_ids),

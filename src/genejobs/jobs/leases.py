@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any, cast
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import CursorResult, Result, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from genejobs.jobs.db import now_ms
@@ -36,6 +37,11 @@ class _Candidate:
     status: JobStatus
     attempts: int
     run_started_ms: int | None
+
+
+def _rowcount(result: Result[Any]) -> int:
+    """Rows matched by an UPDATE (a ``CursorResult``; typed as a plain ``Result``)."""
+    return int(cast(CursorResult[Any], result).rowcount)
 
 
 def _expired_or_free(now: int):  # type: ignore[no-untyped-def]
@@ -126,9 +132,11 @@ def claim_next(
                 )
                 if c.status is not JobStatus.LAUNCHING:
                     guarded = guarded.where(_expired_or_free(now))
-                won = session.execute(
-                    guarded.values(**values).execution_options(synchronize_session=False)
-                ).rowcount
+                won = _rowcount(
+                    session.execute(
+                        guarded.values(**values).execution_options(synchronize_session=False)
+                    )
+                )
                 if won != 1:
                     continue  # another runner was faster; try the next candidate
                 if values["status"] == JobStatus.RUNNING.value:
@@ -158,13 +166,15 @@ def heartbeat(
     """Extend the lease if ``runner_id`` still owns it; ``False`` means stop working on it."""
     now = now_ms()
     with session_factory() as session, session.begin():
-        extended = session.execute(
-            update(JobRow)
-            .where(JobRow.job_id == job_id, JobRow.lease_owner == runner_id)
-            .where(JobRow.status.in_([JobStatus.RUNNING.value, JobStatus.CANCELING.value]))
-            .values(lease_expires_ms=now + lease_ms)
-            .execution_options(synchronize_session=False)
-        ).rowcount
+        extended = _rowcount(
+            session.execute(
+                update(JobRow)
+                .where(JobRow.job_id == job_id, JobRow.lease_owner == runner_id)
+                .where(JobRow.status.in_([JobStatus.RUNNING.value, JobStatus.CANCELING.value]))
+                .values(lease_expires_ms=now + lease_ms)
+                .execution_options(synchronize_session=False)
+            )
+        )
     if extended != 1:
         log.warning("job %s: lease lost by %s", job_id, runner_id)
     return extended == 1

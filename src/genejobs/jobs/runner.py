@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 from distributed import Client, Event, Future, Variable
+from sqlalchemy.orm import Session
 
 from genejobs.config import Settings
 from genejobs.errors import CancelledError, GeneJobsError
@@ -208,7 +209,7 @@ class Runner:
             adapter=spec.adapter, library_type=spec.library_type or LibraryType.UNSTRANDED
         )
         resources = sample_resources(client)
-        futures: dict[Future, SampleSpec] = {}
+        futures: dict[Future[Any], SampleSpec] = {}
         for sample in spec.samples:
             future = client.submit(
                 self.sample_fn,
@@ -275,7 +276,7 @@ class Runner:
         client: Client,
         spec: RnaDiffExprSpec,
         results: list[SampleResult],
-        sample_futures: list[Future],
+        sample_futures: list[Future[Any]],
     ) -> None:
         choice = choose_library_type(spec.library_type, results)
         if choice.error:
@@ -332,7 +333,7 @@ class Runner:
     def _wait(
         self,
         job_id: str,
-        futures: dict[Future, SampleSpec],
+        futures: dict[Future[Any], SampleSpec],
         results: dict[str, SampleResult],
         on_result: Callable[[Any], None] | None = None,
     ) -> None:
@@ -387,7 +388,7 @@ class Runner:
                 row.from_cache = False
         return spec, status
 
-    def _owned(self, session: Any, job_id: str) -> JobRow:
+    def _owned(self, session: Session, job_id: str) -> JobRow:
         job = session.get(JobRow, job_id)
         if job is None or job.lease_owner != self.runner_id:
             raise _LeaseLost

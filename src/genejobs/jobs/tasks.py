@@ -292,6 +292,14 @@ def run_statistics_task(
         [(c.control, c.treatment) for c in spec.comparisons],
         n_cpus=max(1, settings.threads_per_worker),
     )
+    # DE cannot be interrupted, but a job cancelled meanwhile must not write its outputs.
+    make_stop_check(job_id)()
+    run_info = {
+        **run_info,
+        "reference": {"name": reference.name, "fasta_sha256": reference.fasta_sha256},
+        "annotation": {"name": reference.gtf_name, "gtf_sha256": reference.gtf_sha256},
+        "samples": {s.name: {"group": s.group, "files": [s.r1, s.r2]} for s in spec.samples},
+    }
     job = {"job_id": job_id, **run_info}
     extra_files = render_report(de, sample_results, job=job, library_type=library_type)
     outputs = write_job_outputs(

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from genejobs.config import Settings
-from genejobs.errors import GeneJobsError
+from genejobs.errors import GeneJobsError, NotFound
 from genejobs.references.registry import ReferenceRegistry
 from genejobs.storage import Storage, parse_uri
 
@@ -18,6 +18,8 @@ def _local(storage: Storage, uri: str, tmp: Path) -> Path:
     """A local path for a source given as a path or a storage URI (fetched once)."""
     loc = parse_uri(uri if "://" in uri else str(Path(uri).resolve()), field="source")
     if not loc.is_s3:
+        if not Path(loc.key).is_file():
+            raise NotFound(f"'{uri}' does not exist or is not a file")
         return Path(loc.key)
     dest = tmp / loc.name
     storage.filesystem(loc).get(loc.fs_path, str(dest))

@@ -8,6 +8,7 @@ written, so a half-built reference is never offered to jobs.
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import re
@@ -171,7 +172,7 @@ class ReferenceRegistry:
         try:
             say(f"checking {fasta.name}")
             chromosomes = read_fasta_summary(fasta)
-            shutil.copyfile(fasta, building / "genome.fa")
+            _copy_plain(fasta, building / "genome.fa")
             annotations = []
             (building / "annotations").mkdir()
             for gtf_name, gtf_path in gtfs:
@@ -245,3 +246,14 @@ class ReferenceRegistry:
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(building, target)
+
+
+def _copy_plain(src: Path, dest: Path) -> None:
+    """Copy a FASTA, decompressing a gzipped one: ``genome.fa`` is always plain text."""
+    with open(src, "rb") as fh:
+        gz = fh.read(2) == b"\x1f\x8b"
+    if not gz:
+        shutil.copyfile(src, dest)
+        return
+    with gzip.open(src, "rb") as fin, open(dest, "wb") as fout:
+        shutil.copyfileobj(fin, fout, 1 << 20)

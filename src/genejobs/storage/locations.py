@@ -77,22 +77,30 @@ def parse_uri(uri: str, *, field: str = "path") -> Location:
         return Location("file", None, posixpath.normpath(uri), uri)
     parts = urlsplit(uri)
     scheme = parts.scheme.lower()
+    # urlsplit would cut a key at '#' or '?', both legal in object keys and file
+    # names: everything after "scheme://" is taken literally instead.
+    rest = uri.split("://", 1)[1] if "://" in uri else ""
     if scheme in S3_SCHEMES:
-        bucket = parts.netloc
+        bucket, _, key = rest.partition("/")
         if not bucket:
             raise ValidationError(f"{field}: '{uri}' has no bucket")
-        key = parts.path.lstrip("/")
+        key = key.lstrip("/")
         if any(seg == ".." for seg in key.split("/")):
             raise ValidationError(f"{field}: '{uri}' must not contain '..'")
         return Location("s3", bucket, key, uri)
     if scheme == "file":
-        if parts.netloc not in ("", "localhost"):
+        if "://" in uri:
+            host, slash, path = rest.partition("/")
+            path = slash + path
+        else:  # file:/absolute/path (RFC 8089's short form)
+            host, path = "", uri[len("file:") :]
+        if host not in ("", "localhost"):
             raise ValidationError(
                 f"{field}: '{uri}' names a remote host; use file:///absolute/path"
             )
-        if not parts.path.startswith("/"):
+        if not path.startswith("/"):
             raise ValidationError(f"{field}: '{uri}' must be an absolute path")
-        return Location("file", None, posixpath.normpath(parts.path), uri)
+        return Location("file", None, posixpath.normpath(path), uri)
     raise ValidationError(
         f"{field}: '{uri}' is not a supported location "
         "(use s3a://, s3://, obs://, file:// or an absolute path)"

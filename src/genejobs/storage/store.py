@@ -216,7 +216,13 @@ class Storage:
         fs = self.filesystem(loc)
         if not fs.exists(loc.fs_path):
             return []
-        return sorted(os.path.basename(p.rstrip("/")) for p in fs.ls(loc.fs_path, detail=False))
+        own = loc.fs_path.rstrip("/")
+        # S3 servers may list a folder's own marker object ("dir/") as its child
+        return sorted(
+            os.path.basename(p.rstrip("/"))
+            for p in fs.ls(loc.fs_path, detail=False)
+            if p.rstrip("/") != own
+        )
 
 
 @contextlib.contextmanager

@@ -98,7 +98,7 @@ GOOD = _gtf_line("chr1", "exon", 1, 10, "+", 'gene_id "A";')
     ("bad_line", "reason"),
     [
         ("chr1\tTEST\texon\t1\t10\t.\t+\n", "expected 9 tab-separated columns, found 7"),
-        ("chr1 TEST exon 1 10 . + . gene_id \"B\";\n", "expected 9 tab-separated columns, found 1"),
+        ('chr1 TEST exon 1 10 . + . gene_id "B";\n', "expected 9 tab-separated columns, found 1"),
         (_gtf_line("chr1", "exon", "x", 10, "+", 'gene_id "B";'), "must be integers"),
         (_gtf_line("chr1", "exon", 1, "1e3", "+", 'gene_id "B";'), "must be integers"),
         (_gtf_line("chr1", "exon", 0, 10, "+", 'gene_id "B";'), "start 0 must be ≥ 1"),

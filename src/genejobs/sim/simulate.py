@@ -383,7 +383,7 @@ def simulate(out_dir: Path, config: SimConfig | None = None) -> SimManifest:
         reads=reads,
         library_type=c.library_type,
         adapter=c.adapter,
-        config=asdict(c),
+        config=json.loads(json.dumps(asdict(c))),  # as ``load`` will read it (lists, not tuples)
     )
     (out / "manifest.json").write_text(json.dumps(asdict(manifest), indent=1))
     return manifest

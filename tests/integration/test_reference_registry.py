@@ -136,7 +136,8 @@ def test_empty_registry(tmp_path: Path) -> None:
 
 def test_built_index_aligns_a_read(built: ReferenceRegistry) -> None:
     info = built.get("tiny")
-    aligner = mappy.Aligner(str(info.index_path))
+    # the preset is not stored in the .mmi: give it when loading, as the pipeline does
+    aligner = mappy.Aligner(str(info.index_path), preset=info.preset)
     assert aligner, "the index could not be loaded"
     genome = {name: aligner.seq(name) for name in aligner.seq_names}
     assert len(genome["chr1"]) == 30_000

@@ -34,6 +34,7 @@ from genejobs.jobs.models import JobRow
 from genejobs.jobs.spec import RnaDiffExprSpec, spec_from_request
 from genejobs.jobs.states import JobStatus, check_move
 from genejobs.jobs.tasks import (
+    QcRequest,
     attempt_variable_name,
     cancel_event_name,
     choose_library_type,
@@ -209,6 +210,8 @@ class Runner:
             adapter=spec.adapter, library_type=spec.library_type or LibraryType.UNSTRANDED
         )
         resources = sample_resources(client)
+        # QC wants each sample's BAM and RSeQC run next to it; only then is it passed.
+        qc = (QcRequest(spec.bed, spec.artifacts_uri),) if spec.is_export_qc and spec.bed else ()
         futures: dict[Future[Any], SampleSpec] = {}
         for sample in spec.samples:
             future = client.submit(
@@ -219,6 +222,7 @@ class Runner:
                 spec.ref,
                 spec.gtf,
                 self.settings,
+                *qc,
                 key=f"genejobs-sample-{job_id}-{sample.name}-{uuid.uuid4().hex[:8]}",
                 pure=False,
                 resources=resources,

@@ -11,9 +11,11 @@ small message to the scheduler at most every ``_THROTTLE_S`` seconds.
 from __future__ import annotations
 
 import logging
+import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,7 +34,7 @@ from genejobs.pipeline.records import (
     SampleSpec,
     StopCheck,
 )
-from genejobs.storage import Storage
+from genejobs.storage import Storage, parse_uri
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +114,14 @@ def make_progress(job_id: str, sample_name: str, step: str = "align") -> Progres
     return progress
 
 
+@dataclass(frozen=True)
+class QcRequest:
+    """Where a sample's BAM and RSeQC outputs go, and the gene model BED they use."""
+
+    bed_uri: str
+    artifacts_uri: str
+
+
 def run_sample_task(
     job_id: str,
     sample: SampleSpec,
@@ -119,6 +129,7 @@ def run_sample_task(
     reference_name: str,
     gtf_name: str,
     settings: Settings,
+    qc: QcRequest | None = None,
 ) -> SampleResult:
     """One sample from FASTQ to counts, or straight from the cache when it was done before."""
     # Imported here: the pipeline and the references are heavy and only workers need them.
@@ -140,7 +151,8 @@ def run_sample_task(
         min_length=params.min_length,
     )
     cache = SampleCache(settings.sample_cache_root)
-    cached = cache.get(key)
+    # QC needs this run's BAM, which the cache does not keep: align again then.
+    cached = cache.get(key) if qc is None else None
     if cached is not None:
         log.info("job %s: sample %s from the cache (%s)", job_id, sample.name, key[:12])
         report_progress(job_id, sample.name, 1.0, cached.read_stats.pairs_in, "cache")
@@ -148,16 +160,22 @@ def run_sample_task(
     stop = make_stop_check(job_id)
     stop()
     report_progress(job_id, sample.name, 0.0, 0, "align")
-    result = process_sample(
-        sample,
-        params,
-        index_path=reference.index_path,
-        gene_model=reference.load_gene_model(),
-        storage=storage,
-        progress=make_progress(job_id, sample.name),
-        stop=stop,
-        threads=settings.threads_per_worker,
-    )
+    with tempfile.TemporaryDirectory(prefix="genejobs-sample-") as tmp:
+        bam_path = Path(tmp) / f"{sample.name}.bam" if qc is not None else None
+        result = process_sample(
+            sample,
+            params,
+            index_path=reference.index_path,
+            gene_model=reference.load_gene_model(),
+            storage=storage,
+            progress=make_progress(job_id, sample.name),
+            stop=stop,
+            threads=settings.threads_per_worker,
+            bam_path=bam_path,
+        )
+        if qc is not None and bam_path is not None and result.read_stats.pairs_in:
+            report_progress(job_id, sample.name, 1.0, result.read_stats.pairs_in, "qc")
+            _sample_qc(storage, sample.name, bam_path, qc, result)
     if result.read_stats.pairs_in == 0:
         raise InputError(
             f"sample '{sample.name}': '{sample.r1}' and '{sample.r2}' contain no read pairs"
@@ -167,6 +185,60 @@ def run_sample_task(
     except OSError as exc:  # a full or read-only cache must not fail the job
         log.warning("job %s: could not cache sample %s (%s)", job_id, sample.name, exc)
     return result
+
+
+def _sample_qc(
+    storage: Storage, sample: str, bam: Path, qc: QcRequest, result: SampleResult
+) -> None:
+    """RSeQC on the sample's BAM; the BAM (for IGV) and QC files go to the artifacts folder."""
+    from genejobs.pipeline.qc import run_rseqc
+
+    folder = parse_uri(qc.artifacts_uri)
+    bed = storage.location(qc.bed_uri, field="bed")
+    with storage.local_copy(bed) as bed_local:
+        qc_result = run_rseqc(bam, bed_local, bam.parent / "qc", sample)
+    for path in qc_result.files:
+        storage.put_file(path, folder.join("qc", "rseqc", path.name))
+    for suffix in ("", ".bai"):
+        local = bam.with_name(bam.name + suffix)
+        if local.exists():
+            storage.put_file(local, folder.join("bam", local.name))
+    result.bam_uri = folder.join("bam", bam.name).original
+    observed = qc_result.observed_library_type
+    result.qc = {
+        "infer_experiment": qc_result.strandedness,
+        "observed_library_type": observed.value if observed else None,
+        "failed_modules": qc_result.failed,
+    }
+    result.notes += [
+        f"sample '{sample}': QC {m} failed: {why}" for m, why in qc_result.failed.items()
+    ]
+
+
+def _multiqc_files(
+    storage: Storage, spec: RnaDiffExprSpec, results: list[SampleResult], library_type: LibraryType
+) -> dict[str, bytes]:
+    """MultiQC over the samples' RSeQC files and htseq-style summaries, as extra outputs."""
+    from genejobs.pipeline.outputs import htseq_summary
+    from genejobs.pipeline.qc import run_multiqc
+
+    folder = parse_uri(spec.artifacts_uri).join("qc", "rseqc")
+    with tempfile.TemporaryDirectory(prefix="genejobs-multiqc-") as tmp:
+        inputs = Path(tmp) / "in"
+        inputs.mkdir()
+        for name in storage.listdir(folder):
+            (inputs / name).write_bytes(storage.read_bytes(folder.join(name)))
+        for r in results:
+            (inputs / f"{r.sample_name}.htseq.txt").write_bytes(htseq_summary(r, library_type))
+        report = run_multiqc(inputs, Path(tmp) / "out", title=f"genejobs {spec.table_uri}")
+        if report is None:
+            return {}
+        files = {"qc/multiqc_report.html": report.read_bytes()}
+        data = report.parent / "multiqc_data"
+        for path in sorted(data.rglob("*")) if data.exists() else []:
+            if path.is_file():
+                files[f"qc/multiqc_data/{path.relative_to(data)}"] = path.read_bytes()
+        return files
 
 
 # -- strandedness ------------------------------------------------------------
@@ -282,6 +354,7 @@ def run_statistics_task(
     from genejobs.report import render_report
 
     library_type = LibraryType(run_info["library_type"])
+    storage = Storage.from_settings(settings)
     reference = ReferenceRegistry(settings.reference_root).resolve(spec.ref, spec.gtf)
     model = reference.load_gene_model()
     counts = count_matrix(sample_results, library_type)
@@ -302,8 +375,10 @@ def run_statistics_task(
     }
     job = {"job_id": job_id, **run_info}
     extra_files = render_report(de, sample_results, job=job, library_type=library_type)
+    if spec.is_export_qc:
+        extra_files.update(_multiqc_files(storage, spec, sample_results, library_type))
     outputs = write_job_outputs(
-        Storage.from_settings(settings),
+        storage,
         table_uri=spec.table_uri,
         artifacts_uri=spec.artifacts_uri,
         de=de,

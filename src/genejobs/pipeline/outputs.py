@@ -58,6 +58,8 @@ def assignment_table(results: list[SampleResult], library_type: LibraryType) -> 
         for other in ALL_LIBRARY_TYPES:
             share = cs.assigned.get(other.value, 0) / max(1, cs.unique)
             row[f"assigned_share_{other.value}"] = round(share, 4)
+        if r.qc:
+            row["qc_observed_library_type"] = r.qc.get("observed_library_type") or ""
         row["from_cache"] = r.from_cache
         rows.append(row)
     return pd.DataFrame(rows)

@@ -106,6 +106,7 @@ class SampleResult:
     from_cache: bool = False
     bam_uri: str | None = None
     notes: list[str] = field(default_factory=list)
+    qc: dict[str, object] = field(default_factory=dict)  # QC summary when QC was asked for
 
     def counts_for(self, library_type: LibraryType) -> np.ndarray:
         return self.counts[library_type.value]

@@ -234,9 +234,8 @@ def _multiqc_files(
         if report is None:
             return {}
         files = {"qc/multiqc_report.html": report.read_bytes()}
-        data = report.parent / "multiqc_data"
-        for path in sorted(data.rglob("*")) if data.exists() else []:
-            if path.is_file():
+        for data in report.parent.glob("*_data"):
+            for path in sorted(p for p in data.rglob("*") if p.is_file()):
                 files[f"qc/multiqc_data/{path.relative_to(data)}"] = path.read_bytes()
         return files
 

@@ -41,6 +41,7 @@ class QcResult:
     files: list[Path] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
     strandedness: dict[str, float] = field(default_factory=dict)
+    skipped_plots: list[str] = field(default_factory=list)  # PDFs not drawn: no R
 
     @property
     def observed_library_type(self) -> LibraryType | None:
@@ -81,9 +82,14 @@ def run_rseqc(
             result.failed[script] = f"timed out after {timeout_s} s"
             continue
         if done.returncode != 0:
-            result.failed[script] = (done.stderr.strip().splitlines() or ["failed"])[-1][:300]
-            log.warning("QC %s failed for %s: %s", script, sample, result.failed[script])
-            continue
+            last = (done.stderr.strip().splitlines() or ["failed"])[-1][:300]
+            if "Rscript" not in last:
+                result.failed[script] = last
+                log.warning("QC %s failed for %s: %s", script, sample, last)
+                continue
+            # These modules write their data files, then call R only to draw a PDF;
+            # MultiQC reads the data, so the module counts as done without the PDF.
+            result.skipped_plots.append(script)
         if stdout_name:
             path = out_dir / stdout_name.format(**fmt)
             path.write_text(done.stdout)

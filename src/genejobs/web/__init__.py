@@ -1,0 +1,1 @@
+"""The web console: one page over the same REST API the clients use."""

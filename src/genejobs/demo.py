@@ -99,7 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pairs", type=int, default=20_000, help="read pairs per sample")
     parser.add_argument("--genes", type=int, default=300)
     parser.add_argument("--samples-per-group", type=int, default=2)
-    parser.add_argument("--qc", action="store_true", help="ask for the QC report too")
+    parser.add_argument(
+        "--no-qc", dest="qc", action="store_false", help="skip the QC (BAM, RSeQC, MultiQC)"
+    )
     args = parser.parse_args(argv)
 
     started = time.monotonic()

@@ -113,6 +113,8 @@ def run_multiqc(qc_dir: Path, out_dir: Path, *, title: str) -> Path | None:
         str(out_dir),
         "--title",
         title,
+        "--filename",
+        "multiqc_report.html",
         "--force",
         "--no-ansi",
         "--quiet",

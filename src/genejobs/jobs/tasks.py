@@ -229,7 +229,7 @@ def _multiqc_files(
         for name in storage.listdir(folder):
             (inputs / name).write_bytes(storage.read_bytes(folder.join(name)))
         for r in results:
-            (inputs / f"{r.sample_name}.htseq.txt").write_bytes(htseq_summary(r, library_type))
+            (inputs / f"{r.sample_name}.txt").write_bytes(htseq_summary(r, library_type))
         report = run_multiqc(inputs, Path(tmp) / "out", title=f"genejobs {spec.table_uri}")
         if report is None:
             return {}

@@ -1,0 +1,78 @@
+"""QC on real BAMs: RSeQC's strandedness agrees with the simulator; MultiQC sees every sample."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from genejobs.pipeline.qc import run_multiqc, run_rseqc
+from genejobs.pipeline.records import LibraryType, SampleParams, SampleSpec
+from genejobs.pipeline.sample import process_sample
+from genejobs.references.registry import ReferenceRegistry
+from genejobs.sim import SimConfig, simulate
+from genejobs.storage import Storage
+
+
+def _bams(root: Path, library_type: str, samples_per_group: int = 1) -> tuple[list[Path], Path]:
+    manifest = simulate(
+        root / "sim",
+        SimConfig(
+            n_genes=80,
+            pairs_per_sample=3000,
+            samples_per_group=samples_per_group,
+            library_type=library_type,
+            seed=5,
+        ),
+    )
+    registry = ReferenceRegistry(root / "refs")
+    registry.add("qc", Path(manifest.genome), [("a.gtf", Path(manifest.gtf))])
+    ref = registry.resolve("qc", "a.gtf")
+    storage = Storage(allowed_roots=(root,))
+    bams = []
+    for name, (r1, r2) in manifest.reads.items():
+        bam = root / f"{name}.bam"
+        process_sample(
+            SampleSpec(name, "G", r1, r2),
+            SampleParams(adapter=manifest.adapter),
+            index_path=ref.index_path,
+            gene_model=ref.load_gene_model(),
+            storage=storage,
+            threads=1,
+            bam_path=bam,
+        )
+        assert bam.exists() and Path(f"{bam}.bai").exists()
+        bams.append(bam)
+    return bams, Path(manifest.bed)
+
+
+@pytest.mark.parametrize("library_type", [lt.value for lt in LibraryType])
+def test_infer_experiment_agrees_with_the_simulated_library_type(tmp_path, library_type):
+    bams, bed = _bams(tmp_path, library_type)
+    qc = run_rseqc(bams[0], bed, tmp_path / "qc", "S", only={"infer_experiment.py"})
+    assert not qc.failed, qc.failed
+    assert qc.observed_library_type == LibraryType(library_type), qc.strandedness
+
+
+def test_every_module_runs_and_multiqc_lists_every_sample(tmp_path):
+    bams, bed = _bams(tmp_path, "fr-firststrand", samples_per_group=1)
+    qc_dir = tmp_path / "qc"
+    for bam in bams:
+        result = run_rseqc(bam, bed, qc_dir, bam.stem)
+        assert not result.failed, result.failed
+    names = {p.name for p in qc_dir.iterdir()}
+    for bam in bams:
+        for suffix in (
+            ".bam_stat.txt",
+            ".infer_experiment.txt",
+            ".read_distribution.txt",
+            ".junction_annotation.log",
+            ".inner_distance_freq.txt",
+            ".geneBodyCoverage.txt",
+        ):
+            assert f"{bam.stem}{suffix}" in names
+    report = run_multiqc(qc_dir, tmp_path / "multiqc", title="test")
+    assert report is not None
+    stats = next((tmp_path / "multiqc").glob("*_data")) / "multiqc_general_stats.txt"
+    listed = {line.split("\t")[0] for line in stats.read_text().splitlines()[1:]}
+    assert {b.stem for b in bams} <= listed

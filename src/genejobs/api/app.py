@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from genejobs.api.errors import install_error_handlers
 from genejobs.api.routes import router
+from genejobs.web.console import router as console_router
 from genejobs.api.schemas import HealthResponse, SubmitRequest
 from genejobs.config import Settings
 from genejobs.jobs.service import JobService
@@ -49,6 +50,7 @@ def create_app(settings: Settings, *, service: JobService | None = None) -> Fast
     app.state.settings = settings
     install_error_handlers(app)
     app.include_router(router)
+    app.include_router(console_router)
 
     @app.get("/healthz", response_model=HealthResponse, summary="Liveness and database check")
     def healthz() -> HealthResponse:

@@ -10,10 +10,10 @@ from fastapi import FastAPI
 
 from genejobs.api.errors import install_error_handlers
 from genejobs.api.routes import router
-from genejobs.web.console import router as console_router
 from genejobs.api.schemas import HealthResponse, SubmitRequest
 from genejobs.config import Settings
 from genejobs.jobs.service import JobService
+from genejobs.web.console import router as console_router
 
 log = logging.getLogger(__name__)
 

@@ -87,7 +87,9 @@ class BamWriter:
                 flag |= _FLAG_MATE_REVERSE
             if hit is not None and proper:
                 start, end = min(hit.r_st, mate.r_st), max(hit.r_en, mate.r_en)
-                seg.template_length = (end - start) * (1 if hit.r_st <= mate.r_st else -1)
+                # leftmost mate positive; on a tie the forward-strand mate is (SAM spec)
+                leftmost = hit.r_st < mate.r_st or (hit.r_st == mate.r_st and hit.strand > 0)
+                seg.template_length = (end - start) * (1 if leftmost else -1)
         seg.flag = flag
         seg.query_sequence = seq
         seg.query_qualities = pysam.qualitystring_to_array(qual)

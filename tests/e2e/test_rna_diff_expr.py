@@ -237,6 +237,13 @@ def test_artifacts_are_written_beside_the_table(world, s3_job):
     run = json.loads(world["fs"].cat_file(f"{folder}/run.json"))
     assert run["versions"]["mappy"] and run["annotation"]["gtf_sha256"]
     assert detail["outputs"]["table"] == f"s3a://{BUCKET}/out/{job_id}.csv"
+    assignment = pd.read_csv(io.BytesIO(world["fs"].cat_file(f"{folder}/assignment.csv")))
+    genes = pd.read_csv(world["manifest"].truth_genes, index_col=0)
+    truth = pd.read_csv(world["manifest"].truth_counts, index_col=0)
+    rrna = genes.index[genes["gene_type"] == "rRNA"]
+    for _, row in assignment.iterrows():
+        true_share = truth.loc[rrna, row["sample"]].sum() / truth[row["sample"]].sum()
+        assert abs(row["rrna_share"] - true_share) < 0.01, (row["sample"], true_share)
 
 
 def test_the_same_job_on_local_paths_gives_the_same_table_from_the_cache(world, s3_job):

@@ -348,7 +348,7 @@ def run_statistics_task(
     what the report shows about the run (reference, declared type, warnings...).
     """
     from genejobs.pipeline.de import run_differential_expression
-    from genejobs.pipeline.outputs import write_job_outputs
+    from genejobs.pipeline.outputs import RRNA_TYPES, write_job_outputs
     from genejobs.references.registry import ReferenceRegistry
     from genejobs.report import render_report
 
@@ -373,7 +373,10 @@ def run_statistics_task(
         "samples": {s.name: {"group": s.group, "files": [s.r1, s.r2]} for s in spec.samples},
     }
     job = {"job_id": job_id, **run_info}
-    extra_files = render_report(de, sample_results, job=job, library_type=library_type)
+    rrna = frozenset(g.gene_id for g in model.genes if g.gene_type in RRNA_TYPES)
+    extra_files = render_report(
+        de, sample_results, job=job, library_type=library_type, rrna_genes=rrna
+    )
     if spec.is_export_qc:
         extra_files.update(_multiqc_files(storage, spec, sample_results, library_type))
     outputs = write_job_outputs(
@@ -385,5 +388,6 @@ def run_statistics_task(
         library_type=library_type,
         run_info=job,
         extra_files=extra_files,
+        rrna_genes=rrna,
     )
     return {"outputs": dict(outputs), "warnings": [str(n) for n in de.notes]}

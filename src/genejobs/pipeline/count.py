@@ -10,6 +10,7 @@ lets a job with the wrong ``library_type`` be re-run from the cache.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,22 +22,24 @@ from genejobs.references.model import GeneModel
 
 @dataclass
 class _ChromExons:
-    starts: np.ndarray
-    ends: np.ndarray
-    genes: np.ndarray
+    starts: list[int]
+    ends: list[int]
+    genes: list[int]
     max_len: int
 
 
 class GeneIndex:
     """Exons per chromosome sorted by start, for overlap queries by binary search.
 
-    Hand-written: a sorted array with a max-exon-length window is all union
+    Hand-written: a sorted list with a max-exon-length window is all union
     counting needs, and it keeps the counter free of an interval-tree dependency.
+    Plain lists and ``bisect`` because queries come one block at a time, where
+    numpy's per-call overhead costs more than the search itself.
     """
 
     def __init__(self, model: GeneModel) -> None:
         self.gene_ids = model.gene_ids
-        self.strand = np.array([1 if g.strand == "+" else -1 for g in model.genes], dtype=np.int8)
+        self.strand = [1 if g.strand == "+" else -1 for g in model.genes]
         per_chrom: dict[str, list[tuple[int, int, int]]] = {}
         for i, gene in enumerate(model.genes):
             for s, e in gene.exons:
@@ -44,9 +47,11 @@ class GeneIndex:
         self._chroms: dict[str, _ChromExons] = {}
         for chrom, rows in per_chrom.items():
             rows.sort()
-            arr = np.array(rows, dtype=np.int64)
             self._chroms[chrom] = _ChromExons(
-                arr[:, 0], arr[:, 1], arr[:, 2], int((arr[:, 1] - arr[:, 0]).max())
+                [r[0] for r in rows],
+                [r[1] for r in rows],
+                [r[2] for r in rows],
+                max(e - s for s, e, _ in rows),
             )
 
     def overlapping(self, chrom: str, start: int, end: int) -> list[int]:
@@ -54,12 +59,10 @@ class GeneIndex:
         ex = self._chroms.get(chrom)
         if ex is None:
             return []
-        lo = int(np.searchsorted(ex.starts, start - ex.max_len, side="left"))
-        hi = int(np.searchsorted(ex.starts, end, side="left"))
-        if lo >= hi:
-            return []
-        sel = ex.ends[lo:hi] > start
-        return ex.genes[lo:hi][sel].tolist()  # type: ignore[no-any-return]
+        lo = bisect_left(ex.starts, start - ex.max_len)
+        hi = bisect_left(ex.starts, end, lo)
+        ends, genes = ex.ends, ex.genes
+        return [genes[i] for i in range(lo, hi) if ends[i] > start]
 
 
 class PairCounter:

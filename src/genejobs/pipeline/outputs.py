@@ -36,8 +36,15 @@ def tool_versions() -> dict[str, str]:
     return {d: _version(d) for d in ("genejobs", "mappy", "pydeseq2", "cutadapt", "dnaio")}
 
 
-def assignment_table(results: list[SampleResult], library_type: LibraryType) -> pd.DataFrame:
-    """Per sample: pairs in, trimmed, aligned, unique, assigned and htseq's special counters."""
+RRNA_TYPES = frozenset({"rRNA", "Mt_rRNA", "rRNA_pseudogene"})
+
+
+def assignment_table(
+    results: list[SampleResult],
+    library_type: LibraryType,
+    rrna_genes: frozenset[str] = frozenset(),
+) -> pd.DataFrame:
+    """Per sample: pairs in, trimmed, aligned, unique, assigned, htseq's counters, rRNA share."""
     rows = []
     lt = library_type.value
     for r in results:
@@ -55,6 +62,11 @@ def assignment_table(results: list[SampleResult], library_type: LibraryType) -> 
             "no_feature": cs.no_feature.get(lt, 0),
             "ambiguous": cs.ambiguous.get(lt, 0),
         }
+        if rrna_genes:
+            vec = r.counts[lt]
+            rrna = int(sum(int(c) for g, c in zip(r.gene_ids, vec, strict=True) if g in rrna_genes))
+            row["rrna_pairs"] = rrna
+            row["rrna_share"] = round(rrna / max(1, cs.assigned.get(lt, 0)), 4)
         for other in ALL_LIBRARY_TYPES:
             share = cs.assigned.get(other.value, 0) / max(1, cs.unique)
             row[f"assigned_share_{other.value}"] = round(share, 4)
@@ -90,6 +102,7 @@ def write_job_outputs(
     library_type: LibraryType,
     run_info: dict[str, Any],
     extra_files: dict[str, bytes] | None = None,
+    rrna_genes: frozenset[str] = frozenset(),
 ) -> dict[str, str]:
     """Write all files; returns logical name → URI."""
     folder = parse_uri(artifacts_uri)
@@ -97,7 +110,7 @@ def write_job_outputs(
         "counts.csv": _csv(de.counts.rename_axis("gene_id"), index=True),
         "normalized_counts.csv": _csv(de.normalized_counts.rename_axis("gene_id"), index=True),
         "size_factors.csv": _csv(de.size_factors.rename_axis("sample").reset_index()),
-        "assignment.csv": _csv(assignment_table(sample_results, library_type)),
+        "assignment.csv": _csv(assignment_table(sample_results, library_type, rrna_genes)),
         "dispersions.csv": _csv(de.dispersions),
     }
     for r in sample_results:

@@ -181,9 +181,10 @@ def render_report(
     *,
     job: dict[str, Any],
     library_type: LibraryType,
+    rrna_genes: frozenset[str] = frozenset(),
 ) -> dict[str, bytes]:
     """Return ``report.html`` and ``plots/<name>.{png,svg}`` as bytes."""
-    assignment = assignment_table(sample_results, library_type)
+    assignment = assignment_table(sample_results, library_type, rrna_genes)
     figures: list[tuple[str, str, Callable[[], plt.Figure], dict[str, str]]] = [
         ("assignment", "Library sizes and assignment", lambda: _fig_assignment(assignment), {}),
         ("pca", "PCA", lambda: _fig_pca(de), {}),

@@ -16,6 +16,10 @@ def _split_roots(value: str) -> tuple[Path, ...]:
     return tuple(Path(p).expanduser().resolve() for p in value.split(":") if p.strip())
 
 
+def _is_remote(value: str) -> bool:
+    return "://" in value and value.split("://", 1)[0].lower() in ("s3", "s3a", "obs")
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything configurable, with the defaults of the embedded single-machine setup."""
@@ -35,6 +39,7 @@ class Settings:
     poll_seconds: float = 0.5
     max_running_jobs_per_project: int = 20
     cache_root: Path | None = None
+    reference_uri: str | None = None  # an S3 prefix shared by all nodes; reference_root caches it
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -45,12 +50,16 @@ class Settings:
         db = e.get("GENEJOBS_DATABASE_URL") or f"sqlite:///{home / 'genejobs.db'}"
         roots_env = e.get("GENEJOBS_ALLOWED_ROOTS")
         allowed = _split_roots(roots_env) if roots_env else (home / "data",)
+        ref_root = e.get("GENEJOBS_REFERENCE_ROOT", "")
         settings = cls(
             home=home,
             database_url=db,
-            reference_root=Path(e.get("GENEJOBS_REFERENCE_ROOT", str(home / "references")))
-            .expanduser()
-            .resolve(),
+            reference_root=(
+                home / "reference-cache"
+                if _is_remote(ref_root)
+                else Path(ref_root or str(home / "references")).expanduser().resolve()
+            ),
+            reference_uri=ref_root if _is_remote(ref_root) else None,
             allowed_roots=allowed,
             s3_endpoint_url=e.get("GENEJOBS_S3_ENDPOINT_URL") or None,
             aws_access_key_id=e.get("AWS_ACCESS_KEY_ID") or None,

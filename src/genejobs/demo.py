@@ -26,7 +26,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from genejobs.client import ClientError, GeneJobsClient
 from genejobs.config import Settings
-from genejobs.references.registry import ReferenceRegistry
+from genejobs.references.registry import registry_for
 from genejobs.sim.simulate import SimConfig, simulate
 from genejobs.storage import Storage, parse_uri
 from genejobs.storage.seaweed import LocalS3Server
@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         storage.put_file(Path(manifest.bed), parse_uri(f"s3a://{BUCKET}/genes.bed"))
 
         console.print(f"[bold]3/5[/] registering the simulated genome as reference '{REF_NAME}'")
-        ReferenceRegistry(settings.reference_root).add(
+        registry_for(settings).add(
             REF_NAME, Path(manifest.genome), [(GTF_NAME, Path(manifest.gtf))]
         )
 

@@ -20,10 +20,10 @@ log = logging.getLogger(__name__)
 
 def default_service(settings: Settings) -> JobService:
     """A service on the settings' database, storage and reference registry."""
-    from genejobs.references.registry import ReferenceRegistry
+    from genejobs.references.registry import registry_for
     from genejobs.storage import Storage
 
-    registry = ReferenceRegistry(settings.reference_root)
+    registry = registry_for(settings)
     return JobService(
         settings, storage=Storage.from_settings(settings), references=registry.available
     )

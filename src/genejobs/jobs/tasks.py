@@ -134,9 +134,9 @@ def run_sample_task(
     """One sample from FASTQ to counts, or straight from the cache when it was done before."""
     # Imported here: the pipeline and the references are heavy and only workers need them.
     from genejobs.pipeline.sample import process_sample
-    from genejobs.references.registry import ReferenceRegistry
+    from genejobs.references.registry import registry_for
 
-    reference = ReferenceRegistry(settings.reference_root).resolve(reference_name, gtf_name)
+    reference = registry_for(settings).resolve(reference_name, gtf_name)
     storage = Storage.from_settings(settings)
     inputs = []
     for which, uri in (("read 1", sample.r1), ("read 2", sample.r2)):
@@ -349,12 +349,12 @@ def run_statistics_task(
     """
     from genejobs.pipeline.de import run_differential_expression
     from genejobs.pipeline.outputs import RRNA_TYPES, write_job_outputs
-    from genejobs.references.registry import ReferenceRegistry
+    from genejobs.references.registry import registry_for
     from genejobs.report import render_report
 
     library_type = LibraryType(run_info["library_type"])
     storage = Storage.from_settings(settings)
-    reference = ReferenceRegistry(settings.reference_root).resolve(spec.ref, spec.gtf)
+    reference = registry_for(settings).resolve(spec.ref, spec.gtf)
     model = reference.load_gene_model()
     counts = count_matrix(sample_results, library_type)
     de = run_differential_expression(

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from genejobs.config import Settings
 from genejobs.errors import GeneJobsError, NotFound
-from genejobs.references.registry import ReferenceRegistry
+from genejobs.references.registry import ReferenceRegistry, registry_for
 from genejobs.storage import Storage, parse_uri
 
 
@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("list", help="list references")
     a = p.parse_args(argv)
     settings = Settings.from_env()
-    registry = ReferenceRegistry(a.root or settings.reference_root)
+    registry = ReferenceRegistry(a.root) if a.root else registry_for(settings)
     try:
         if a.action == "add":
             storage = Storage.from_settings(settings)

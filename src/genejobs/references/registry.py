@@ -19,12 +19,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
-from genejobs.errors import ValidationError
+from genejobs.errors import NotFound, ValidationError
 from genejobs.references.fasta import read_fasta_summary
 from genejobs.references.gtf import load_gene_model, parse_gtf, save_gene_model, sha256_file
 from genejobs.references.index import ALIGNER_PRESET, build_index
 from genejobs.references.model import GeneModel
+from genejobs.storage import Storage, parse_uri
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
@@ -82,13 +84,29 @@ def _load_cached(path: str, _checksum: str) -> GeneModel:
 
 
 class ReferenceRegistry:
-    def __init__(self, root: Path) -> None:
+    """References under a local root, optionally published to an S3 prefix.
+
+    With ``remote`` (``s3a://bucket/refs``) the prefix is the registry every node
+    shares, and ``root`` is this node's cache: a reference is fetched once, the
+    first time a job on this node resolves it, and reused while its manifest is
+    unchanged.
+    """
+
+    def __init__(
+        self, root: Path, *, remote: str | None = None, storage: Storage | None = None
+    ) -> None:
         self.root = Path(root)
+        self.remote = parse_uri(remote, field="reference root") if remote else None
+        if self.remote is not None and storage is None:
+            raise ValueError("a remote reference root needs a Storage")
+        self.storage = storage
 
     # -- reading -------------------------------------------------------------
 
     def _read(self, folder: Path) -> ReferenceInfo:
-        m = json.loads((folder / "manifest.json").read_text())
+        return self._info(json.loads((folder / "manifest.json").read_text()), folder)
+
+    def _info(self, m: dict, folder: Path) -> ReferenceInfo:  # type: ignore[type-arg]
         annotations = {
             a["name"]: AnnotationInfo(
                 a["name"], folder / a["gene_model"], a["gtf_sha256"], int(a["n_genes"])
@@ -107,7 +125,61 @@ class ReferenceRegistry:
             preset=m["preset"],
         )
 
+    # -- the shared S3 prefix ------------------------------------------------
+
+    def _remote_manifest(self, name: str) -> dict | None:  # type: ignore[type-arg]
+        assert self.remote is not None and self.storage is not None
+        loc = self.remote.join(name, "manifest.json")
+        try:
+            return json.loads(self.storage.read_bytes(loc))  # type: ignore[no-any-return]
+        except NotFound:
+            return None
+
+    def _publish(self, name: str) -> None:
+        """Upload a built reference; its manifest goes last, so readers never see half."""
+        assert self.remote is not None and self.storage is not None
+        folder = self.root / name
+        files = sorted(p for p in folder.rglob("*") if p.is_file() and p.name != "manifest.json")
+        for path in files:
+            self.storage.put_file(path, self.remote.join(name, *path.relative_to(folder).parts))
+        self.storage.put_file(folder / "manifest.json", self.remote.join(name, "manifest.json"))
+
+    def _fetch(self, name: str, manifest: dict) -> Path:  # type: ignore[type-arg]
+        """This node's copy of a shared reference, downloaded once per manifest."""
+        assert self.remote is not None and self.storage is not None
+        local = self.root / name
+        mine = local / "manifest.json"
+        if mine.is_file() and json.loads(mine.read_text()) == manifest:
+            return local
+        self.root.mkdir(parents=True, exist_ok=True)
+        tmp = self.root / f".fetching-{name}-{uuid.uuid4().hex[:8]}"
+        try:
+            wanted = ["genome.fa", "genome.mmi"] + [
+                a["gene_model"] for a in manifest["annotations"]
+            ]
+            fs = self.storage.filesystem(self.remote)
+            for rel in wanted:
+                dest = tmp / rel
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                fs.get(self.remote.join(name, rel).fs_path, str(dest))
+            (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1))
+            self._swap_in(tmp, local)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return local
+
+    # -- listing ---------------------------------------------------------------
+
     def list(self) -> list[ReferenceInfo]:
+        if self.remote is not None:
+            assert self.storage is not None
+            out = []
+            for name in self.storage.listdir(self.remote):
+                m = self._remote_manifest(name) if not name.startswith(".") else None
+                if m is not None:
+                    out.append(self._info(m, self.root / name))
+            return out
         if not self.root.is_dir():
             return []
         out = []
@@ -122,6 +194,10 @@ class ReferenceRegistry:
 
     def get(self, name: str) -> ReferenceInfo:
         folder = self.root / name
+        if self.remote is not None and _NAME.match(name or ""):
+            manifest = self._remote_manifest(name)
+            if manifest is not None:
+                return self._info(manifest, self._fetch(name, manifest))
         if not _NAME.match(name or "") or not (folder / "manifest.json").is_file():
             names = ", ".join(sorted(self.available())) or "none registered"
             raise ValidationError(
@@ -192,6 +268,9 @@ class ReferenceRegistry:
         except BaseException:
             shutil.rmtree(building, ignore_errors=True)
             raise
+        if self.remote is not None:
+            say(f"publishing to {self.remote.original}/{name}")
+            self._publish(name)
         say(f"reference '{name}' is ready")
         return self.get(name)
 
@@ -203,6 +282,8 @@ class ReferenceRegistry:
         tmp = info.folder / f".manifest-{uuid.uuid4().hex}.json"
         tmp.write_text(json.dumps(m, indent=1))
         os.replace(tmp, info.folder / "manifest.json")
+        if self.remote is not None:
+            self._publish(name)
         return self.get(name)
 
     @staticmethod
@@ -257,3 +338,16 @@ def _copy_plain(src: Path, dest: Path) -> None:
         return
     with gzip.open(src, "rb") as fin, open(dest, "wb") as fout:
         shutil.copyfileobj(fin, fout, 1 << 20)
+
+
+def registry_for(settings: Any) -> ReferenceRegistry:
+    """The registry the settings name: a local root, or an S3 prefix with a local cache."""
+    if getattr(settings, "reference_uri", None):
+        from genejobs.storage import Storage as _Storage
+
+        return ReferenceRegistry(
+            settings.reference_root,
+            remote=settings.reference_uri,
+            storage=_Storage.from_settings(settings),
+        )
+    return ReferenceRegistry(settings.reference_root)

@@ -170,6 +170,31 @@ def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    """A Dask worker as genejobs wants it: all cores for one alignment at a time."""
+    address = args.scheduler or settings.dask_scheduler
+    if not address:
+        print("error: give the scheduler address (or set GENEJOBS_DASK_SCHEDULER)", file=sys.stderr)
+        return 2
+    threads = args.nthreads or settings.threads_per_worker
+    cmd = [
+        sys.executable,
+        "-m",
+        "distributed.cli.dask_worker",
+        address,
+        "--nthreads",
+        str(threads),
+        "--nworkers",
+        "1",
+        "--resources",
+        "align=1",
+    ]
+    if args.name:
+        cmd += ["--name", args.name]
+    os.execv(sys.executable, cmd)
+    return 0  # not reached
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="genejobs", description="RNA-seq differential-expression jobs")
     sub = p.add_subparsers(dest="command", required=True)
@@ -180,6 +205,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--scheduler", help="Dask scheduler address (default: a local cluster)")
     serve.add_argument("--role", choices=["all", "api", "runner"], default="all")
     serve.set_defaults(func=cmd_serve)
+
+    worker = sub.add_parser("worker", help="start a Dask worker for genejobs (align=1 resource)")
+    worker.add_argument("scheduler", nargs="?", help="tcp://HOST:PORT (or GENEJOBS_DASK_SCHEDULER)")
+    worker.add_argument("--nthreads", type=int, help="threads (default: all cores)")
+    worker.add_argument("--name", help="worker name")
+    worker.set_defaults(func=cmd_worker)
 
     def client_opts(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--project", default=DEFAULT_PROJECT)

@@ -1,0 +1,162 @@
+"""Jobs on a real Dask cluster started from the command line: a scheduler process and two
+``genejobs worker`` processes on loopback. Killing a worker mid-alignment must not lose
+the job: Dask reschedules its task on the other worker."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from distributed import Client
+
+from genejobs.config import Settings
+from genejobs.jobs.db import make_engine, make_sessionmaker
+from genejobs.jobs.models import JobRow, SampleStateRow
+from genejobs.jobs.runner import Runner
+from genejobs.jobs.service import JobService
+from genejobs.references.registry import registry_for
+from genejobs.sim import SimConfig, simulate
+from genejobs.storage import Storage
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    port = _port()
+    address = f"tcp://127.0.0.1:{port}"
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "distributed.cli.dask_scheduler",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--dashboard-address",
+                ":0",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=open(tmp_path / "scheduler.log", "wb"),
+            start_new_session=True,
+        )
+    ]
+    for name in ("w1", "w2"):
+        procs.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "genejobs.cli",
+                    "worker",
+                    address,
+                    "--nthreads",
+                    "1",
+                    "--name",
+                    name,
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=open(tmp_path / f"{name}.log", "wb"),
+                start_new_session=True,
+            )
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with Client(address, timeout="2s") as c:
+                    workers = c.scheduler_info()["workers"]
+                    if len(workers) == 2:
+                        assert all(w["resources"].get("align") == 1 for w in workers.values())
+                        break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "the Dask cluster did not come up"
+            time.sleep(0.5)
+        yield address, procs
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+
+
+def test_jobs_finish_on_a_real_cluster_even_when_a_worker_dies(tmp_path, cluster):
+    address, procs = cluster
+    sim = simulate(
+        tmp_path / "sim",
+        SimConfig(n_genes=100, pairs_per_sample=15_000, samples_per_group=2, seed=9),
+    )
+    settings = Settings.from_env(
+        env={
+            "GENEJOBS_HOME": str(tmp_path / "home"),
+            "GENEJOBS_ALLOWED_ROOTS": str(tmp_path),
+            "GENEJOBS_DASK_SCHEDULER": address,
+            "GENEJOBS_THREADS_PER_WORKER": "1",
+            "GENEJOBS_LEASE_SECONDS": "10",
+            "GENEJOBS_HEARTBEAT_SECONDS": "1",
+        }
+    )
+    registry = registry_for(settings)
+    registry.add("sim", Path(sim.genome), [("a.gtf", Path(sim.gtf))])
+    service = JobService(
+        settings, storage=Storage.from_settings(settings), references=registry.available
+    )
+    principal = service.authenticate(
+        service.create_token(user="u", projects=["p"], admin=True), "p"
+    )
+    request = {
+        "job_type": "RNA_DIFF_EXPR",
+        "inputs": [
+            {
+                "group_name": g,
+                "group_inputs": [{"sample_name": s, "files": sim.reads[s]} for s in samples],
+            }
+            for g, samples in sim.groups.items()
+        ],
+        "adapt": sim.adapter,
+        "ref": "sim",
+        "gtf": "a.gtf",
+        "library_type": sim.library_type,
+        "output": str(tmp_path / "out"),
+    }
+    job_id = service.submit(principal=principal, project_id="p", body=request)
+    sessions = make_sessionmaker(make_engine(settings.database_url))
+    runner = Runner(settings)
+    runner.start()
+    killed = False
+    try:
+        deadline = time.monotonic() + 240
+        while True:
+            with sessions() as s:
+                status = s.get(JobRow, job_id).status
+                running = s.query(SampleStateRow).filter_by(job_id=job_id, state="RUNNING").count()
+            if not killed and running:
+                time.sleep(0.5)  # mid-alignment
+                os.killpg(procs[1].pid, signal.SIGKILL)
+                killed = True
+            if status in ("FINISHED", "FAILED", "CANCELLED"):
+                break
+            assert time.monotonic() < deadline, f"job stuck in {status}"
+            time.sleep(0.3)
+    finally:
+        runner.stop()
+        service.close()
+    with sessions() as s:
+        row = s.get(JobRow, job_id)
+        assert killed
+        assert row.status == "FINISHED", row.message
+        assert row.steps_done == row.steps_total
+    assert (tmp_path / "out" / f"{job_id}.csv").exists()

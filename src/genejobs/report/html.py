@@ -32,14 +32,14 @@ def _colors(groups: list[str]) -> dict[str, str]:
 
 
 def _fig_assignment(table: pd.DataFrame) -> plt.Figure:
-    fig, ax = plt.subplots(figsize=(7, 3.2))
+    fig, ax = plt.subplots(figsize=(7, 1.2 + 0.45 * len(table)))
     parts = ["assigned", "no_feature", "ambiguous", "multimapped", "not_aligned", "pairs_too_short"]
     left = np.zeros(len(table))
     for part in parts:
         ax.barh(table["sample"], table[part], left=left, label=part)
         left += table[part].to_numpy()
     ax.set_xlabel("read pairs")
-    ax.legend(fontsize=7, ncol=3, loc="lower right")
+    ax.legend(fontsize=7, ncol=6, loc="upper center", bbox_to_anchor=(0.5, -0.22), frameon=False)
     ax.set_title("Library size and assignment")
     return fig
 

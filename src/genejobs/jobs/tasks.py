@@ -204,6 +204,9 @@ def _sample_qc(
         if local.exists():
             storage.put_file(local, folder.join("bam", local.name))
     result.bam_uri = folder.join("bam", bam.name).original
+    for name, text in dict(result.qc.get("fastqc", {})).items():  # type: ignore[call-overload]
+        loc = folder.join("qc", "fastqc", f"{name}_fastqc", "fastqc_data.txt")
+        storage.write_bytes(loc, str(text).encode())
     observed = qc_result.observed_library_type
     result.qc = {
         "infer_experiment": qc_result.strandedness,
@@ -228,6 +231,11 @@ def _multiqc_files(
         inputs.mkdir()
         for name in storage.listdir(folder):
             (inputs / name).write_bytes(storage.read_bytes(folder.join(name)))
+        fastqc = parse_uri(spec.artifacts_uri).join("qc", "fastqc")
+        for name in storage.listdir(fastqc):
+            (inputs / name).mkdir(exist_ok=True)
+            data = fastqc.join(name, "fastqc_data.txt")
+            (inputs / name / "fastqc_data.txt").write_bytes(storage.read_bytes(data))
         for r in results:
             (inputs / f"{r.sample_name}.txt").write_bytes(htseq_summary(r, library_type))
         report = run_multiqc(inputs, Path(tmp) / "out", title=f"genejobs {spec.table_uri}")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from genejobs.pipeline.align import PairAligner, get_aligner
 from genejobs.pipeline.count import GeneIndex, PairCounter
+from genejobs.pipeline.readqc import MateQC
 from genejobs.pipeline.reads import PairedReads
 from genejobs.pipeline.records import (
     ProgressFn,
@@ -63,6 +64,8 @@ def process_sample(
     read_stats = ReadStats()
     pair_aligner = PairAligner(aligner, threads=threads)
     bam = None
+    # Read-level QC rides along with alignment QC: both are what is_export_qc asks for.
+    read_qc = (MateQC(), MateQC()) if bam_path is not None else None
     if bam_path is not None:
         from genejobs.pipeline.bam import BamWriter
 
@@ -77,6 +80,11 @@ def process_sample(
             if chunk is None:
                 break
             kept = trimmer(chunk, read_stats)
+            if read_qc is not None:
+                for mate, records, lengths in zip(
+                    read_qc, (chunk.r1, chunk.r2), trimmer.last_lengths, strict=True
+                ):
+                    mate.add([r.sequence for r in records], [r.qualities for r in records], lengths)
             t2 = time.perf_counter()
             timings["read_trim"] += t2 - t
             seqs = [(a.sequence, b.sequence) for a, b in zip(kept.r1, kept.r2, strict=True)]
@@ -109,4 +117,12 @@ def process_sample(
         count_stats=counter.stats,
         timings_ms={k: int(v * 1000) for k, v in timings.items()},
         bam_uri=str(bam_path) if bam_path else None,
+        qc={
+            "fastqc": {
+                f"{sample.name}_R{i}": mate.fastqc_data(f"{sample.name}_R{i}.fastq.gz")
+                for i, mate in enumerate(read_qc, start=1)
+            }
+        }
+        if read_qc is not None
+        else {},
     )

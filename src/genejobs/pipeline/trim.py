@@ -30,6 +30,8 @@ class PairTrimmer:
 
     def __call__(self, chunk: PairChunk, stats: ReadStats) -> PairChunk:
         out1, out2 = [], []
+        # lengths after adapter removal, for every pair of the chunk (read QC uses them)
+        self.last_lengths: tuple[list[int], list[int]] = ([], [])
         for a, b in zip(chunk.r1, chunk.r2, strict=True):
             stats.pairs_in += 1
             stats.bases_in += len(a.sequence) + len(b.sequence)
@@ -41,6 +43,8 @@ class PairTrimmer:
                     stats.pairs_with_adapter += 1
                     stats.bases_trimmed += cut
                 a, b = ta, tb
+            self.last_lengths[0].append(len(a.sequence))
+            self.last_lengths[1].append(len(b.sequence))
             if len(a.sequence) < self.min_length or len(b.sequence) < self.min_length:
                 stats.pairs_too_short += 1
                 continue

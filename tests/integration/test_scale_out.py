@@ -160,3 +160,70 @@ def test_jobs_finish_on_a_real_cluster_even_when_a_worker_dies(tmp_path, cluster
         assert row.status == "FINISHED", row.message
         assert row.steps_done == row.steps_total
     assert (tmp_path / "out" / f"{job_id}.csv").exists()
+
+
+def test_losing_the_scheduler_never_leaves_a_job_running(tmp_path, cluster):
+    address, procs = cluster
+    sim = simulate(
+        tmp_path / "sim",
+        SimConfig(n_genes=60, pairs_per_sample=30_000, samples_per_group=2, seed=4),
+    )
+    settings = Settings.from_env(
+        env={
+            "GENEJOBS_HOME": str(tmp_path / "home"),
+            "GENEJOBS_ALLOWED_ROOTS": str(tmp_path),
+            "GENEJOBS_DASK_SCHEDULER": address,
+            "GENEJOBS_THREADS_PER_WORKER": "1",
+            "GENEJOBS_LEASE_SECONDS": "10",
+            "GENEJOBS_HEARTBEAT_SECONDS": "1",
+        }
+    )
+    registry = registry_for(settings)
+    registry.add("sim", Path(sim.genome), [("a.gtf", Path(sim.gtf))])
+    service = JobService(
+        settings, storage=Storage.from_settings(settings), references=registry.available
+    )
+    principal = service.authenticate(
+        service.create_token(user="u", projects=["p"], admin=True), "p"
+    )
+    request = {
+        "job_type": "RNA_DIFF_EXPR",
+        "inputs": [
+            {
+                "group_name": g,
+                "group_inputs": [{"sample_name": s, "files": sim.reads[s]} for s in samples],
+            }
+            for g, samples in sim.groups.items()
+        ],
+        "ref": "sim",
+        "gtf": "a.gtf",
+        "library_type": sim.library_type,
+        "output": str(tmp_path / "out"),
+    }
+    job_id = service.submit(principal=principal, project_id="p", body=request)
+    sessions = make_sessionmaker(make_engine(settings.database_url))
+    runner = Runner(settings)
+    runner.start()
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            with sessions() as s:
+                if s.query(SampleStateRow).filter_by(job_id=job_id, state="RUNNING").count():
+                    break
+            assert time.monotonic() < deadline, "no sample started"
+            time.sleep(0.2)
+        os.killpg(procs[0].pid, signal.SIGKILL)  # the scheduler
+        deadline = time.monotonic() + 90
+        while True:
+            with sessions() as s:
+                row = s.get(JobRow, job_id)
+                status, message = row.status, row.message
+            if status in ("LAUNCHING", "FAILED"):
+                break
+            assert time.monotonic() < deadline, f"job stuck in {status}"
+            time.sleep(0.5)
+    finally:
+        runner.stop(timeout_s=20)
+        service.close()
+    if status == "FAILED":
+        assert "cluster" in message.lower() or "scheduler" in message.lower(), message

@@ -239,7 +239,16 @@ class Runner:
                 # (CANCELING -> _Cancelled, another owner -> _LeaseLost).
                 self._record(job_id, [])
                 log.error("job %s: tasks stopped unexpectedly: %s", job_id, failed.error)
-                message = f"the job's tasks were stopped unexpectedly ({failed.error}); resubmit it"
+                if client.status != "running":
+                    where = self.settings.dask_scheduler or "the local cluster"
+                    message = (
+                        f"the Dask cluster became unreachable (scheduler {where}) while the "
+                        "job ran; resubmit it once the cluster is back (aligned samples are cached)"
+                    )
+                else:
+                    message = (
+                        f"the job's tasks were stopped unexpectedly ({failed.error}); resubmit it"
+                    )
                 self._end(job_id, JobStatus.FAILED, message=message)
                 return
             cancel.set()  # the job fails: its other samples need not finish

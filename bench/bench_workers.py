@@ -13,10 +13,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from distributed import Client, LocalCluster
+from distributed import Client, LocalCluster, Variable
 
 from genejobs.config import Settings
-from genejobs.jobs.tasks import run_sample_task
+from genejobs.jobs.tasks import attempt_variable_name, run_sample_task
 from genejobs.pipeline.records import SampleParams, SampleSpec
 from genejobs.references.registry import registry_for
 from genejobs.sim import SimConfig, simulate
@@ -36,6 +36,8 @@ def run(
         Client(cluster) as client,
     ):
         client.run(lambda: None)  # workers up
+        # as the runner does: the job's attempt token, which every task's stop check reads
+        Variable(attempt_variable_name(f"bench-{n_workers}"), client=client).set("bench")
         start = time.perf_counter()
         futures = [
             client.submit(

@@ -227,3 +227,68 @@ def test_losing_the_scheduler_never_leaves_a_job_running(tmp_path, cluster):
         service.close()
     if status == "FAILED":
         assert "cluster" in message.lower() or "scheduler" in message.lower(), message
+
+
+def test_ten_jobs_on_two_runners_each_finish_once(tmp_path, cluster):
+    address, _ = cluster
+    sim = simulate(
+        tmp_path / "sim",
+        SimConfig(n_genes=60, pairs_per_sample=4_000, samples_per_group=2, seed=12),
+    )
+    settings = Settings.from_env(
+        env={
+            "GENEJOBS_HOME": str(tmp_path / "home"),
+            "GENEJOBS_ALLOWED_ROOTS": str(tmp_path),
+            "GENEJOBS_DASK_SCHEDULER": address,
+            "GENEJOBS_THREADS_PER_WORKER": "1",
+            "GENEJOBS_LEASE_SECONDS": "10",
+            "GENEJOBS_HEARTBEAT_SECONDS": "1",
+        }
+    )
+    registry = registry_for(settings)
+    registry.add("sim", Path(sim.genome), [("a.gtf", Path(sim.gtf))])
+    service = JobService(
+        settings, storage=Storage.from_settings(settings), references=registry.available
+    )
+    principal = service.authenticate(
+        service.create_token(user="u", projects=["p"], admin=True), "p"
+    )
+    request = {
+        "job_type": "RNA_DIFF_EXPR",
+        "inputs": [
+            {
+                "group_name": g,
+                "group_inputs": [{"sample_name": s, "files": sim.reads[s]} for s in samples],
+            }
+            for g, samples in sim.groups.items()
+        ],
+        "ref": "sim",
+        "gtf": "a.gtf",
+        "library_type": sim.library_type,
+        "output": str(tmp_path / "out"),
+    }
+    job_ids = [service.submit(principal=principal, project_id="p", body=request) for _ in range(10)]
+    sessions = make_sessionmaker(make_engine(settings.database_url))
+    runners = [Runner(settings, runner_id=f"r{i}") for i in (1, 2)]
+    for r in runners:
+        r.start()
+    try:
+        deadline = time.monotonic() + 240
+        while True:
+            with sessions() as s:
+                statuses = [s.get(JobRow, j).status for j in job_ids]
+            if all(st in ("FINISHED", "FAILED", "CANCELLED") for st in statuses):
+                break
+            assert time.monotonic() < deadline, statuses
+            time.sleep(0.5)
+    finally:
+        for r in runners:
+            r.stop()
+        service.close()
+    with sessions() as s:
+        rows = [s.get(JobRow, j) for j in job_ids]
+        assert [r.status for r in rows] == ["FINISHED"] * 10, [r.message for r in rows]
+        assert all(r.attempts == 1 for r in rows)  # each claimed once
+        assert {r.lease_owner for r in rows} <= {"r1", "r2", None}
+    tables = [(tmp_path / "out" / f"{j}.csv").read_text() for j in job_ids]
+    assert all(t == tables[0] for t in tables)  # same inputs, same table

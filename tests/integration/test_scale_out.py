@@ -93,11 +93,16 @@ def cluster(tmp_path):
                 p.wait()
 
 
-def test_jobs_finish_on_a_real_cluster_even_when_a_worker_dies(tmp_path, cluster):
-    address, procs = cluster
+def _setup(tmp_path: Path, address: str, *, pairs: int, seed: int):
+    """Simulated data, a registered reference, a service and a job request for it."""
     sim = simulate(
         tmp_path / "sim",
-        SimConfig(n_genes=100, pairs_per_sample=15_000, samples_per_group=2, seed=9),
+        SimConfig(
+            n_genes=80,
+            pairs_per_sample=pairs,
+            samples_per_group=2,
+            seed=seed,
+        ),
     )
     settings = Settings.from_env(
         env={
@@ -132,8 +137,16 @@ def test_jobs_finish_on_a_real_cluster_even_when_a_worker_dies(tmp_path, cluster
         "library_type": sim.library_type,
         "output": str(tmp_path / "out"),
     }
-    job_id = service.submit(principal=principal, project_id="p", body=request)
     sessions = make_sessionmaker(make_engine(settings.database_url))
+    return settings, service, principal, request, sessions
+
+
+def test_jobs_finish_on_a_real_cluster_even_when_a_worker_dies(tmp_path, cluster):
+    address, procs = cluster
+    settings, service, principal, request, sessions = _setup(
+        tmp_path, address, pairs=15_000, seed=9
+    )
+    job_id = service.submit(principal=principal, project_id="p", body=request)
     runner = Runner(settings)
     runner.start()
     killed = False
@@ -164,44 +177,10 @@ def test_jobs_finish_on_a_real_cluster_even_when_a_worker_dies(tmp_path, cluster
 
 def test_losing_the_scheduler_never_leaves_a_job_running(tmp_path, cluster):
     address, procs = cluster
-    sim = simulate(
-        tmp_path / "sim",
-        SimConfig(n_genes=60, pairs_per_sample=30_000, samples_per_group=2, seed=4),
+    settings, service, principal, request, sessions = _setup(
+        tmp_path, address, pairs=30_000, seed=4
     )
-    settings = Settings.from_env(
-        env={
-            "GENEJOBS_HOME": str(tmp_path / "home"),
-            "GENEJOBS_ALLOWED_ROOTS": str(tmp_path),
-            "GENEJOBS_DASK_SCHEDULER": address,
-            "GENEJOBS_THREADS_PER_WORKER": "1",
-            "GENEJOBS_LEASE_SECONDS": "10",
-            "GENEJOBS_HEARTBEAT_SECONDS": "1",
-        }
-    )
-    registry = registry_for(settings)
-    registry.add("sim", Path(sim.genome), [("a.gtf", Path(sim.gtf))])
-    service = JobService(
-        settings, storage=Storage.from_settings(settings), references=registry.available
-    )
-    principal = service.authenticate(
-        service.create_token(user="u", projects=["p"], admin=True), "p"
-    )
-    request = {
-        "job_type": "RNA_DIFF_EXPR",
-        "inputs": [
-            {
-                "group_name": g,
-                "group_inputs": [{"sample_name": s, "files": sim.reads[s]} for s in samples],
-            }
-            for g, samples in sim.groups.items()
-        ],
-        "ref": "sim",
-        "gtf": "a.gtf",
-        "library_type": sim.library_type,
-        "output": str(tmp_path / "out"),
-    }
     job_id = service.submit(principal=principal, project_id="p", body=request)
-    sessions = make_sessionmaker(make_engine(settings.database_url))
     runner = Runner(settings)
     runner.start()
     try:
@@ -231,44 +210,10 @@ def test_losing_the_scheduler_never_leaves_a_job_running(tmp_path, cluster):
 
 def test_ten_jobs_on_two_runners_each_finish_once(tmp_path, cluster):
     address, _ = cluster
-    sim = simulate(
-        tmp_path / "sim",
-        SimConfig(n_genes=60, pairs_per_sample=4_000, samples_per_group=2, seed=12),
+    settings, service, principal, request, sessions = _setup(
+        tmp_path, address, pairs=4_000, seed=12
     )
-    settings = Settings.from_env(
-        env={
-            "GENEJOBS_HOME": str(tmp_path / "home"),
-            "GENEJOBS_ALLOWED_ROOTS": str(tmp_path),
-            "GENEJOBS_DASK_SCHEDULER": address,
-            "GENEJOBS_THREADS_PER_WORKER": "1",
-            "GENEJOBS_LEASE_SECONDS": "10",
-            "GENEJOBS_HEARTBEAT_SECONDS": "1",
-        }
-    )
-    registry = registry_for(settings)
-    registry.add("sim", Path(sim.genome), [("a.gtf", Path(sim.gtf))])
-    service = JobService(
-        settings, storage=Storage.from_settings(settings), references=registry.available
-    )
-    principal = service.authenticate(
-        service.create_token(user="u", projects=["p"], admin=True), "p"
-    )
-    request = {
-        "job_type": "RNA_DIFF_EXPR",
-        "inputs": [
-            {
-                "group_name": g,
-                "group_inputs": [{"sample_name": s, "files": sim.reads[s]} for s in samples],
-            }
-            for g, samples in sim.groups.items()
-        ],
-        "ref": "sim",
-        "gtf": "a.gtf",
-        "library_type": sim.library_type,
-        "output": str(tmp_path / "out"),
-    }
     job_ids = [service.submit(principal=principal, project_id="p", body=request) for _ in range(10)]
-    sessions = make_sessionmaker(make_engine(settings.database_url))
     runners = [Runner(settings, runner_id=f"r{i}") for i in (1, 2)]
     for r in runners:
         r.start()

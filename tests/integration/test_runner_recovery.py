@@ -36,7 +36,8 @@ DOOMED = textwrap.dedent(
     from genejobs.jobs.runner import Runner
     from pathlib import Path
 
-    settings = make_settings(Path({tmp!r}), lease_seconds=2.0, heartbeat_seconds=0.3)
+    settings = make_settings(Path({tmp!r}), lease_seconds=2.0, heartbeat_seconds=0.3,
+                             database_url={db!r})
     cluster = LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
                            dashboard_address=None, resources={{"align": 1}})
     client = Client(cluster, set_as_default=False)
@@ -47,11 +48,37 @@ DOOMED = textwrap.dedent(
 )
 
 
-def test_killed_runner_job_is_taken_over_and_finishes(tmp_path: Path) -> None:
-    settings = make_settings(tmp_path, lease_seconds=2.0, heartbeat_seconds=0.3)
+def _databases() -> list[str]:
+    return ["sqlite"] + (["postgresql"] if os.environ.get("GENEJOBS_TEST_PG_URL") else [])
+
+
+@pytest.fixture(params=_databases())
+def database_url(request, tmp_path: Path):
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'jobs.db'}"
+        return
+    from sqlalchemy import create_engine, text
+
+    base = os.environ["GENEJOBS_TEST_PG_URL"]
+    name = f"gj_recovery_{os.getpid()}_{int(time.time() * 1000) % 10**8}"
+    admin = create_engine(
+        base.replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT"
+    )
+    with admin.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+    yield base.rsplit("/", 1)[0] + f"/{name}"
+    with admin.connect() as c:
+        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def test_killed_runner_job_is_taken_over_and_finishes(tmp_path: Path, database_url: str) -> None:
+    settings = make_settings(
+        tmp_path, lease_seconds=2.0, heartbeat_seconds=0.3, database_url=database_url
+    )
     job_id = add_job(settings, {"K": ["K1", "K2"], "W": ["W1", "W2"]})
     doomed = subprocess.Popen(
-        [sys.executable, "-c", DOOMED.format(here=str(HERE), tmp=str(tmp_path))],
+        [sys.executable, "-c", DOOMED.format(here=str(HERE), tmp=str(tmp_path), db=database_url)],
         env={**os.environ, "PYTHONPATH": str(HERE)},
     )
     try:

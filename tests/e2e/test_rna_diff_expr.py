@@ -309,3 +309,36 @@ def test_counts_keep_a_stable_order_and_integer_values(world, s3_job):
     genes = pd.read_csv(world["manifest"].truth_genes, index_col=0)
     assert list(counts.index) == list(genes.index)
     assert np.issubdtype(counts.to_numpy().dtype, np.integer)
+
+
+def test_gene_sets_give_enrichment_tables_and_a_report_figure(world, s3_job):
+    manifest = world["manifest"]
+    genes = pd.read_csv(manifest.truth_genes)
+    lfc = genes.filter(like="true_log2fc_").iloc[:, 0]
+    rng = np.random.default_rng(0)
+    lines = [
+        "TRUE_UP\tsimulated\t" + "\t".join(genes.loc[lfc > 0, "gene_name"]),
+        "TRUE_DOWN\tsimulated\t" + "\t".join(genes.loc[lfc < 0, "gene_name"]),
+    ] + [
+        f"RANDOM_{i}\tsimulated\t" + "\t".join(rng.choice(genes["gene_name"], 25, replace=False))
+        for i in range(6)
+    ]
+    world["fs"].pipe(f"{BUCKET}/sets/truth.gmt", ("\n".join(lines) + "\n").encode())
+    request = _request(manifest, s3=True, root=world["root"], output=f"s3a://{BUCKET}/enrich")
+    request["gene_sets"] = f"s3a://{BUCKET}/sets/truth.gmt"
+    answer = world["http"].post("/v2.0/default/gene/jobs", json=request)
+    assert answer.status_code == 201, answer.text
+    job_id = answer.json()["job_id"]
+    detail = _wait(world["http"], job_id)
+    assert detail["status"] == "FINISHED", detail["message"]
+    folder = f"{BUCKET}/enrich/{job_id}"
+    gsea = pd.read_csv(
+        io.BytesIO(world["fs"].cat_file(f"{folder}/enrichment/W_vs_K_gsea_prerank.csv"))
+    )
+    by_term = gsea.set_index("Term")
+    assert by_term.loc["TRUE_UP", "NES"] > 0 and by_term.loc["TRUE_UP", "FDR q-val"] < 0.05
+    assert by_term.loc["TRUE_DOWN", "NES"] < 0 and by_term.loc["TRUE_DOWN", "FDR q-val"] < 0.05
+    ora = pd.read_csv(io.BytesIO(world["fs"].cat_file(f"{folder}/enrichment/W_vs_K_ora_up.csv")))
+    assert ora.iloc[0]["Term"] == "TRUE_UP" and ora.iloc[0]["Adjusted P-value"] < 0.05
+    page = world["fs"].cat_file(f"{folder}/report.html").decode()
+    assert 'id="fig-enrichment-W_vs_K"' in page

@@ -218,6 +218,22 @@ def _sample_qc(
     ]
 
 
+def _enrichment(storage: Storage, spec: RnaDiffExprSpec, de: Any) -> Any:
+    """ORA and preranked GSEA per comparison with the request's GMT file."""
+    from genejobs.pipeline.enrichment import EnrichmentResult, read_gmt, run_enrichment
+
+    assert spec.gene_sets is not None
+    loc = storage.location(spec.gene_sets, field="gene_sets")
+    with storage.local_copy(loc) as path:
+        sets = read_gmt(path, label=loc.original)
+    total = EnrichmentResult()
+    for label in de.comparisons:
+        part = run_enrichment(de.table_for(label), sets, label=label)
+        total.tables.update(part.tables)
+        total.notes.extend(part.notes)
+    return total
+
+
 def _multiqc_files(
     storage: Storage, spec: RnaDiffExprSpec, results: list[SampleResult], library_type: LibraryType
 ) -> dict[str, bytes]:
@@ -382,9 +398,19 @@ def run_statistics_task(
     }
     job = {"job_id": job_id, **run_info}
     rrna = frozenset(g.gene_id for g in model.genes if g.gene_type in RRNA_TYPES)
+    enrichment = _enrichment(storage, spec, de) if spec.gene_sets else None
     extra_files = render_report(
-        de, sample_results, job=job, library_type=library_type, rrna_genes=rrna
+        de,
+        sample_results,
+        job=job,
+        library_type=library_type,
+        rrna_genes=rrna,
+        enrichment=enrichment.tables if enrichment else None,
     )
+    if enrichment is not None:
+        for stem, res in enrichment.tables.items():
+            extra_files[f"enrichment/{stem}.csv"] = res.to_csv(index=False).encode()
+        de.notes.extend(enrichment.notes)
     if spec.is_export_qc:
         extra_files.update(_multiqc_files(storage, spec, sample_results, library_type))
     outputs = write_job_outputs(

@@ -106,7 +106,7 @@ def _hit(h: mappy.Alignment) -> Hit:
     )
 
 
-def _concordant(a: Hit, b: Hit) -> bool:
+def concordant(a: Hit, b: Hit) -> bool:
     """Mates facing each other (forward mate leftmost) on one contig, within reach."""
     if a.ctg != b.ctg or a.strand == b.strand:
         return False
@@ -144,7 +144,7 @@ def best_placement(hits1: list[Hit], hits2: list[Hit]) -> PairAlignment:
     pairs: list[tuple[int, int, Hit, Hit]] = []
     for a in hits1:
         for b in hits2:
-            if _concordant(a, b):
+            if concordant(a, b):
                 pairs.append((a.score + b.score, -_span_class(a, b), a, b))
     if not pairs:
         # Discordant mates: keep the best hit of each, counted as one fragment.

@@ -12,7 +12,7 @@ from pathlib import Path
 import mappy
 import pysam
 
-from genejobs.pipeline.align import Hit, PairAlignment
+from genejobs.pipeline.align import Hit, PairAlignment, concordant
 from genejobs.pipeline.reads import PairChunk
 
 _FLAG_PAIRED, _FLAG_PROPER, _FLAG_UNMAPPED, _FLAG_MATE_UNMAPPED = 0x1, 0x2, 0x4, 0x8
@@ -40,7 +40,11 @@ class BamWriter:
             if name.endswith("/1"):
                 name = name[:-2]
             nh = 1 if pa.unique else 2
-            proper = pa.hit1 is not None and pa.hit2 is not None and pa.hit1.ctg == pa.hit2.ctg
+            # proper pair (0x2) only for mates facing each other within reach, as in
+            # best_placement; discordant mates keep their TLEN but not the flag
+            proper = (
+                pa.hit1 is not None and pa.hit2 is not None and concordant(pa.hit1, pa.hit2)
+            )
             self._out.write(self._segment(name, r1, pa.hit1, pa.hit2, True, nh, proper))
             self._out.write(self._segment(name, r2, pa.hit2, pa.hit1, False, nh, proper))
 
@@ -85,7 +89,7 @@ class BamWriter:
             seg.next_reference_start = mate.r_st
             if mate.strand < 0:
                 flag |= _FLAG_MATE_REVERSE
-            if hit is not None and proper:
+            if hit is not None and hit.ctg == mate.ctg:
                 start, end = min(hit.r_st, mate.r_st), max(hit.r_en, mate.r_en)
                 # leftmost mate positive; on a tie the forward-strand mate is (SAM spec)
                 leftmost = hit.r_st < mate.r_st or (hit.r_st == mate.r_st and hit.strand > 0)

@@ -61,9 +61,19 @@ def _name(record: dnaio.SequenceRecord) -> str:
 
 
 def _same_pair(a: str, b: str) -> bool:
+    """Same name, or names that differ only in a mate suffix: ``/1 /2``, ``.1 .2``, ``_1 _2``.
+
+    ``.1``/``.2`` is what ``fastq-dump --readids`` writes (``SRR1.7.1``, ``SRR1.7.2``).
+    Stricter than dnaio's ``is_mate``, which would also pair ``r1`` with ``r2``.
+    """
     if a == b:
         return True
-    return a.endswith("/1") and b.endswith("/2") and a[:-2] == b[:-2]
+    return (
+        len(a) == len(b) > 2
+        and a[-2:] in ("/1", ".1", "_1")
+        and b[-2:] == a[-2] + "2"
+        and a[:-2] == b[:-2]
+    )
 
 
 class PairedReads:

@@ -131,6 +131,22 @@ def _fig_dispersion(de: DEResult) -> plt.Figure:
     return fig
 
 
+def _fig_gsea_dots(res: pd.DataFrame, label: str) -> plt.Figure:
+    top = res.copy()
+    top["NES"] = pd.to_numeric(top["NES"], errors="coerce")
+    top["FDR q-val"] = pd.to_numeric(top["FDR q-val"], errors="coerce")
+    top = top.dropna(subset=["NES"]).sort_values("FDR q-val").head(15).iloc[::-1]
+    fig, ax = plt.subplots(figsize=(6, 1 + 0.3 * len(top)))
+    size = 20 + 200 * -np.log10(top["FDR q-val"].clip(lower=1e-4))
+    colors = np.where(top["NES"] > 0, "#d62728", "#1f77b4")
+    ax.scatter(top["NES"], range(len(top)), s=size, c=colors)
+    ax.set_yticks(range(len(top)), [str(t)[:40] for t in top["Term"]], fontsize=7)
+    ax.axvline(0, color="black", lw=0.5)
+    ax.set_xlabel("normalised enrichment score (dot size: -log10 FDR)")
+    ax.set_title(f"Gene-set enrichment {label}")
+    return fig
+
+
 def _render(fig_fn: Callable[[], plt.Figure]) -> tuple[bytes, bytes]:
     fig = fig_fn()
     try:
@@ -182,6 +198,7 @@ def render_report(
     job: dict[str, Any],
     library_type: LibraryType,
     rrna_genes: frozenset[str] = frozenset(),
+    enrichment: dict[str, pd.DataFrame] | None = None,
 ) -> dict[str, bytes]:
     """Return ``report.html`` and ``plots/<name>.{png,svg}`` as bytes."""
     assignment = assignment_table(sample_results, library_type, rrna_genes)
@@ -205,6 +222,17 @@ def render_report(
         figures.append(
             (f"ma-{label}", f"MA {label}", lambda t=t, label=label: _fig_ma(t, label), {})
         )
+    for stem, res in (enrichment or {}).items():
+        if stem.endswith("_gsea_prerank") and len(res):
+            label = stem.removesuffix("_gsea_prerank")
+            figures.append(
+                (
+                    f"enrichment-{label}",
+                    f"Enrichment {label}",
+                    lambda res=res, label=label: _fig_gsea_dots(res, label),
+                    {},
+                )
+            )
     files: dict[str, bytes] = {}
     sections = []
     for fig_id, title, fn, attrs in figures:

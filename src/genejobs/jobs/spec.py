@@ -35,7 +35,7 @@ class RnaDiffExprSpec:
     """Everything the runner needs; built from a request or from its stored JSON."""
 
     groups: tuple[GroupSpec, ...]
-    output: str  # as submitted
+    output: str  # as stored: the table's path (folder outputs resolved to <folder>/<job_id>.csv)
     table_uri: str  # where the DE table goes (contract: Output)
     artifacts_uri: str  # <output>/<job_id>/ folder for counts, QC, report
     ref: str
@@ -82,7 +82,6 @@ def spec_from_request(request: dict[str, object], *, job_id: str) -> RnaDiffExpr
         )
         groups.append(GroupSpec(name=group["group_name"], samples=samples))
     output = str(request["output"])
-    source_output = str(request.get("_submitted_output", output))
     table_uri, artifacts_uri = artifacts_folder(output, job_id)
     lt = str(request.get("library_type") or LibraryType.UNSTRANDED.value)
     comparisons = tuple(
@@ -91,7 +90,7 @@ def spec_from_request(request: dict[str, object], *, job_id: str) -> RnaDiffExpr
     )
     return RnaDiffExprSpec(
         groups=tuple(groups),
-        output=source_output,
+        output=output,
         table_uri=table_uri,
         artifacts_uri=artifacts_uri,
         ref=str(request["ref"]),

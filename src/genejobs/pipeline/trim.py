@@ -10,23 +10,48 @@ from genejobs.pipeline.reads import PairChunk
 from genejobs.pipeline.records import ReadStats
 
 
+# Illumina TruSeq: read 1 and read 2 read through different adapters that share only
+# their first 13 bases, so read 2 must be cut with its own sequence (measured: with the
+# read 1 adapter, read 2 read-through longer than ~14 bases stayed in the reads).
+TRUSEQ_READ1 = "AGATCGGAAGAGCACACGTCTGAACTCCAGTCA"
+TRUSEQ_READ2 = "AGATCGGAAGAGCGTCGTGTAGGGAAAGAGTGT"
+_SHARED_PREFIX = 13
+
+
+def read2_adapter(adapter: str) -> str:
+    """The adapter read 2 runs into, given the one the job names (the contract has one).
+
+    A TruSeq read 1 adapter (or a prefix of it longer than the shared 13 bases) maps to the
+    same-length prefix of the TruSeq read 2 adapter; any other adapter (Nextera, small RNA,
+    a custom one) is used for both reads.
+    """
+    adapter = adapter.upper()
+    if len(adapter) > _SHARED_PREFIX and TRUSEQ_READ1.startswith(adapter):
+        return TRUSEQ_READ2[: len(adapter)]
+    return adapter
+
+
 class PairTrimmer:
     """Cut the adapter from both reads of each pair; drop pairs that become too short."""
 
     def __init__(self, adapter: str | None, *, min_length: int) -> None:
         self.adapter = adapter.upper() if adapter else None
         self.min_length = min_length
+        self.adapter2 = read2_adapter(self.adapter) if self.adapter else None
         self._cutters = (
             [
-                AdapterCutter([BackAdapter(self.adapter, max_errors=0.1, min_overlap=3)])
-                for _ in "12"
+                AdapterCutter([BackAdapter(seq, max_errors=0.1, min_overlap=3)])
+                for seq in (self.adapter, self.adapter2)
             ]
-            if self.adapter
+            if self.adapter and self.adapter2
             else None
         )
 
     def __repr__(self) -> str:
-        return f"PairTrimmer(adapter={self.adapter!r}, min_length={self.min_length})"
+        return (
+            f"PairTrimmer(adapter={self.adapter!r}, adapter2={self.adapter2!r}, "
+            f"min_length={self.min_length})"
+        )
 
     def __call__(self, chunk: PairChunk, stats: ReadStats) -> PairChunk:
         out1, out2 = [], []

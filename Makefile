@@ -27,7 +27,7 @@ lint: $(STAMP)
 # PostgreSQL is started for the run and stopped even when tests fail.
 # pytest's exit code 5 (no tests collected) counts as a failure.
 test: $(STAMP) lint
-	@set -e; mkdir -p .tmp; \
+	@set -e; mkdir -p .tmp; scripts/ensure-chromium.sh; \
 	url=$$(scripts/pg-test-server.sh start $(PG_DIR)); \
 	trap 'scripts/pg-test-server.sh stop $(PG_DIR)' EXIT; \
 	GENEJOBS_TEST_PG_URL=$$url $(BIN)/pytest -q -p no:cacheprovider --durations=15 tests; \

@@ -42,9 +42,7 @@ class BamWriter:
             nh = 1 if pa.unique else 2
             # proper pair (0x2) only for mates facing each other within reach, as in
             # best_placement; discordant mates keep their TLEN but not the flag
-            proper = (
-                pa.hit1 is not None and pa.hit2 is not None and concordant(pa.hit1, pa.hit2)
-            )
+            proper = pa.hit1 is not None and pa.hit2 is not None and concordant(pa.hit1, pa.hit2)
             self._out.write(self._segment(name, r1, pa.hit1, pa.hit2, True, nh, proper))
             self._out.write(self._segment(name, r2, pa.hit2, pa.hit1, False, nh, proper))
 

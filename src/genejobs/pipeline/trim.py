@@ -9,7 +9,6 @@ from cutadapt.modifiers import AdapterCutter
 from genejobs.pipeline.reads import PairChunk
 from genejobs.pipeline.records import ReadStats
 
-
 # Illumina TruSeq: read 1 and read 2 read through different adapters that share only
 # their first 13 bases, so read 2 must be cut with its own sequence (measured: with the
 # read 1 adapter, read 2 read-through longer than ~14 bases stayed in the reads).

@@ -271,7 +271,7 @@ td,th{{border:1px solid #ccc;padding:2px 6px}}figure{{display:inline-block;verti
 figure svg{{max-width:520px;height:auto}}th{{cursor:pointer;background:#f3f3f3}}</style></head><body>
 <h1>RNA-seq differential expression</h1>
 <h2>Settings</h2><table>{settings_rows}</table>
-<h2>Samples</h2>{_table_html(assignment)}
+<h2>Samples</h2><div style="overflow-x:auto">{_table_html(assignment)}</div>
 <h2>Figures</h2>{"".join(sections)}
 <h2>Top genes</h2>{"".join(top_tables)}
 <h2>Notes from the statistics</h2><ul>{notes or "<li>none</li>"}</ul>

@@ -96,6 +96,10 @@ async function submitJob(){
   try { const r = await api('POST','/jobs', body); tab('list'); load(); $('createerr').textContent='submitted '+r.job_id; }
   catch (e) { $('createerr').textContent = e.message; }
 }
+// a link like /console#token=...&project=... signs in (the fragment never reaches the server)
+const hash = new URLSearchParams(location.hash.slice(1));
+if (hash.get('token')) { localStorage.token = hash.get('token'); localStorage.project = hash.get('project') || 'default';
+  history.replaceState(null, '', location.pathname); }
 $('token').value = localStorage.token||''; $('project').value = localStorage.project||'default';
 $('body').value = JSON.stringify(TEMPLATE, null, 2);
 load(); setInterval(load, 5000);

@@ -130,3 +130,13 @@ def test_wrong_credentials_are_permission_denied(s3_server: LocalS3Server, bucke
     with pytest.raises(PermissionDenied, match="denied"):
         bad.check_writable(parse_uri(f"s3a://{bucket}/creds/out"), field="output")
     assert not good.exists(parse_uri(f"s3a://{bucket}/creds/y.txt"))
+
+
+def test_many_buckets_each_take_writes(s3_server, s3_storage):
+    # SeaweedFS gives every bucket its own volumes; too low a volume cap made the
+    # fourth bucket's first PUT fail with an InternalError.
+    for i in range(6):
+        s3_server.create_bucket(f"many-{i}")
+        loc = parse_uri(f"s3a://many-{i}/x.txt")
+        s3_storage.write_bytes(loc, b"x")
+        assert s3_storage.read_bytes(loc) == b"x"

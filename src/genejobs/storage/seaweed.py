@@ -97,8 +97,8 @@ class LocalS3Server:
                 "-master.telemetry=false",
                 # the default 10 s pre-stop grace made every stop() take 15-25 s
                 "-volume.preStopSeconds=0",
-                "-volume.max=20",
-                "-master.volumeSizeLimitMB=64",
+                "-volume.max=200",
+                "-master.volumeSizeLimitMB=32",
                 "-metricsPort=0",
             ],
             stdout=log,

@@ -35,7 +35,7 @@ from genejobs.storage import FileInfo, Location
 log = logging.getLogger(__name__)
 
 # Bump when the meaning of a cached entry changes without a version bump.
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: read 2 trimmed with its own TruSeq adapter
 
 
 def engine_version() -> str:

@@ -6,7 +6,9 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -52,7 +54,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     settings.home.mkdir(parents=True, exist_ok=True)
     service = _service(settings)
     token_path = _token_file(settings)
-    if not token_path.exists():
+    if args.role in ("all", "api") and not token_path.exists():
         token = service.create_token(user="admin", projects=[DEFAULT_PROJECT], admin=True)
         token_path.write_text(token + "\n")
         token_path.chmod(0o600)
@@ -71,8 +73,12 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             app = create_app(settings, service=service)
             uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
         else:
-            while True:
-                time.sleep(3600)
+            # SIGTERM (docker stop, a Kubernetes pod deletion) stops the runner politely:
+            # its job goes straight back to the queue instead of waiting for the lease.
+            stop = threading.Event()
+            signal.signal(signal.SIGTERM, lambda *_: stop.set())
+            while not stop.wait(3600):
+                pass
     except KeyboardInterrupt:
         pass
     finally:

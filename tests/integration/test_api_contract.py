@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from servers import pg_database
 from sqlalchemy import create_engine, text, update
 
 from genejobs.api.app import create_app
@@ -43,16 +44,8 @@ def database_url(request, tmp_path_factory) -> Iterator[str]:
     base = os.environ.get("GENEJOBS_TEST_PG_URL")
     if not base:
         pytest.fail("CI is set but GENEJOBS_TEST_PG_URL is not: PostgreSQL was not started")
-    name = f"gj_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(
-        base.replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT"
-    )
-    with admin.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    yield base.rsplit("/", 1)[0] + f"/{name}"
-    with admin.connect() as c:
-        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with pg_database(base) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,8 @@ import uuid
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, make_url, update
+from servers import pg_database
+from sqlalchemy import update
 
 from genejobs.jobs.db import make_engine, make_sessionmaker, now_ms
 from genejobs.jobs.leases import claim_next, heartbeat
@@ -55,38 +56,31 @@ def server_url():
 @pytest.fixture(scope="module")
 def sessions(server_url: str):
     """A database of our own on that server, so other tests' jobs are never claimed here."""
-    name = f"genejobs_leases_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(
-        server_url.replace("postgresql://", "postgresql+psycopg://", 1),
-        isolation_level="AUTOCOMMIT",
-    )
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f"CREATE DATABASE {name}")
-    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    engine = make_engine(url)
-    try:
-        yield make_sessionmaker(engine)
-    finally:
-        engine.dispose()
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
-        admin.dispose()
+    with pg_database(server_url, prefix="gj_leases") as url:
+        engine = make_engine(url)
+        try:
+            yield make_sessionmaker(engine)
+        finally:
+            engine.dispose()
 
 
-def _add(sessions, n: int) -> list[str]:
+def _add(
+    sessions, n: int, *, project_id: str = "p1", keep: bool = False, later_ms: int = 0
+) -> list[str]:
     ids = [str(uuid.uuid4()) for _ in range(n)]
     with sessions() as s, s.begin():
-        s.execute(update(JobRow).values(status="FINISHED"))  # isolate from the previous test
+        if not keep:  # isolate from the previous test
+            s.execute(update(JobRow).values(status="FINISHED"))
         for i, job_id in enumerate(ids):
             s.add(
                 JobRow(
                     job_id=job_id,
-                    project_id="p1",
+                    project_id=project_id,
                     owner="alice",
                     job_type="RNA_DIFF_EXPR",
                     status="LAUNCHING",
                     request_json="{}",
-                    start_time_ms=now_ms() + i,
+                    start_time_ms=now_ms() + later_ms + i,
                 )
             )
     return ids
@@ -126,3 +120,10 @@ def test_expired_lease_is_taken_over_and_the_old_owner_loses_it(sessions) -> Non
     assert heartbeat(sessions, job_id, runner_id="new", lease_ms=60_000)
     with sessions() as s:
         assert s.get(JobRow, job_id).attempts == 2
+
+
+def test_claims_share_runners_between_projects(sessions) -> None:
+    busy = _add(sessions, 4, project_id="big")
+    (late,) = _add(sessions, 1, project_id="small", keep=True, later_ms=60_000)
+    claimed = [claim_next(sessions, runner_id=f"r{i}", lease_ms=60_000) for i in range(3)]
+    assert claimed == [busy[0], late, busy[1]]

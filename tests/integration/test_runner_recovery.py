@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from servers import pg_database
 from test_runner_helpers import (
     add_job,
     load_job,
@@ -57,19 +58,8 @@ def database_url(request, tmp_path: Path):
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'jobs.db'}"
         return
-    from sqlalchemy import create_engine, text
-
-    base = os.environ["GENEJOBS_TEST_PG_URL"]
-    name = f"gj_recovery_{os.getpid()}_{int(time.time() * 1000) % 10**8}"
-    admin = create_engine(
-        base.replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT"
-    )
-    with admin.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    yield base.rsplit("/", 1)[0] + f"/{name}"
-    with admin.connect() as c:
-        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with pg_database(os.environ["GENEJOBS_TEST_PG_URL"]) as url:
+        yield url
 
 
 def test_killed_runner_job_is_taken_over_and_finishes(tmp_path: Path, database_url: str) -> None:

@@ -1,19 +1,17 @@
 """Jobs on a real Dask cluster started from the command line: a scheduler process and two
 ``genejobs worker`` processes on loopback. Killing a worker mid-alignment must not lose
-the job: Dask reschedules its task on the other worker."""
+the job (Dask reschedules its task on the other worker); losing the scheduler must not
+leave it RUNNING. Runners and the API as separate processes: test_processes.py."""
 
 from __future__ import annotations
 
 import os
 import signal
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from distributed import Client
+from servers import dask_cluster
 
 from genejobs.config import Settings
 from genejobs.jobs.db import make_engine, make_sessionmaker
@@ -25,72 +23,10 @@ from genejobs.sim import SimConfig, simulate
 from genejobs.storage import Storage
 
 
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def cluster(tmp_path):
-    port = _port()
-    address = f"tcp://127.0.0.1:{port}"
-    procs = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "distributed.cli.dask_scheduler",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--dashboard-address",
-                ":0",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=open(tmp_path / "scheduler.log", "wb"),
-            start_new_session=True,
-        )
-    ]
-    for name in ("w1", "w2"):
-        procs.append(
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "genejobs.cli",
-                    "worker",
-                    address,
-                    "--nthreads",
-                    "1",
-                    "--name",
-                    name,
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=open(tmp_path / f"{name}.log", "wb"),
-                start_new_session=True,
-            )
-        )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with Client(address, timeout="2s") as c:
-                    workers = c.scheduler_info()["workers"]
-                    if len(workers) == 2:
-                        assert all(w["resources"].get("align") == 1 for w in workers.values())
-                        break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, "the Dask cluster did not come up"
-            time.sleep(0.5)
+    with dask_cluster(tmp_path, n_workers=2) as (address, procs):
         yield address, procs
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                os.killpg(p.pid, signal.SIGKILL)
-                p.wait()
 
 
 def _setup(tmp_path: Path, address: str, *, pairs: int, seed: int):
@@ -206,34 +142,3 @@ def test_losing_the_scheduler_never_leaves_a_job_running(tmp_path, cluster):
         service.close()
     if status == "FAILED":
         assert "cluster" in message.lower() or "scheduler" in message.lower(), message
-
-
-def test_ten_jobs_on_two_runners_each_finish_once(tmp_path, cluster):
-    address, _ = cluster
-    settings, service, principal, request, sessions = _setup(
-        tmp_path, address, pairs=4_000, seed=12
-    )
-    job_ids = [service.submit(principal=principal, project_id="p", body=request) for _ in range(10)]
-    runners = [Runner(settings, runner_id=f"r{i}") for i in (1, 2)]
-    for r in runners:
-        r.start()
-    try:
-        deadline = time.monotonic() + 240
-        while True:
-            with sessions() as s:
-                statuses = [s.get(JobRow, j).status for j in job_ids]
-            if all(st in ("FINISHED", "FAILED", "CANCELLED") for st in statuses):
-                break
-            assert time.monotonic() < deadline, statuses
-            time.sleep(0.5)
-    finally:
-        for r in runners:
-            r.stop()
-        service.close()
-    with sessions() as s:
-        rows = [s.get(JobRow, j) for j in job_ids]
-        assert [r.status for r in rows] == ["FINISHED"] * 10, [r.message for r in rows]
-        assert all(r.attempts == 1 for r in rows)  # each claimed once
-        assert {r.lease_owner for r in rows} <= {"r1", "r2", None}
-    tables = [(tmp_path / "out" / f"{j}.csv").read_text() for j in job_ids]
-    assert all(t == tables[0] for t in tables)  # same inputs, same table

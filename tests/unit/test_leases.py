@@ -22,13 +22,20 @@ def sessions(tmp_path: Path):
     engine.dispose()
 
 
-def add_job(sessions, *, status: str = "LAUNCHING", start_ms: int | None = None, **cols) -> str:
+def add_job(
+    sessions,
+    *,
+    status: str = "LAUNCHING",
+    start_ms: int | None = None,
+    project_id: str = "p1",
+    **cols,
+) -> str:
     job_id = str(uuid.uuid4())
     with sessions() as s, s.begin():
         s.add(
             JobRow(
                 job_id=job_id,
-                project_id="p1",
+                project_id=project_id,
                 owner="alice",
                 job_type="RNA_DIFF_EXPR",
                 status=status,
@@ -48,6 +55,23 @@ def row(sessions, job_id: str) -> JobRow:
 def expire(sessions, job_id: str) -> None:
     with sessions() as s, s.begin():
         s.execute(update(JobRow).where(JobRow.job_id == job_id).values(lease_expires_ms=1))
+
+
+def test_a_busy_project_does_not_starve_another(sessions) -> None:
+    busy = [add_job(sessions, project_id="big", start_ms=1_000 + i) for i in range(5)]
+    late = add_job(sessions, project_id="small", start_ms=9_000)
+    claimed = [claim_next(sessions, runner_id=f"r{i}", lease_ms=10_000) for i in range(3)]
+    # Oldest first, then the project with nothing running, then back to the busy one.
+    assert claimed == [busy[0], late, busy[1]]
+
+
+def test_an_abandoned_job_is_taken_over_before_waiting_ones(sessions) -> None:
+    waiting = add_job(sessions, project_id="other", start_ms=1_000)
+    abandoned = add_job(
+        sessions, status="RUNNING", start_ms=5_000, lease_owner="dead", lease_expires_ms=1
+    )
+    assert claim_next(sessions, runner_id="r1", lease_ms=10_000) == abandoned
+    assert claim_next(sessions, runner_id="r2", lease_ms=10_000) == waiting
 
 
 def test_claim_takes_oldest_and_sets_running_lease_and_start(sessions) -> None:

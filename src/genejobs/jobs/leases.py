@@ -15,8 +15,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Result, or_, select, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import CursorResult, Result, case, func, or_, select, update
+from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from genejobs.jobs.db import now_ms
 from genejobs.jobs.models import JobRow
@@ -53,14 +53,34 @@ def _expired_or_free(now: int):  # type: ignore[no-untyped-def]
 
 
 def _candidates_stmt(now: int):  # type: ignore[no-untyped-def]
+    """Waiting and abandoned jobs, in the order runners should take them.
+
+    Abandoned jobs come first (they had started already). Waiting jobs then go
+    to the project with the fewest jobs running, oldest first within a tie: a
+    project that submitted fifty jobs gets one runner after another only while
+    no other project waits, so it cannot starve a project that submitted one.
+    """
     waiting = JobRow.status == JobStatus.LAUNCHING.value
     abandoned = JobRow.status.in_([JobStatus.RUNNING.value, JobStatus.CANCELING.value]) & (
         _expired_or_free(now)
     )
+    other = aliased(JobRow)
+    running_in_project = (
+        select(func.count())
+        .select_from(other)
+        .where(other.project_id == JobRow.project_id, other.status == JobStatus.RUNNING.value)
+        .correlate(JobRow)
+        .scalar_subquery()
+    )
     return (
         select(JobRow.job_id, JobRow.status, JobRow.attempts, JobRow.run_started_ms)
         .where(waiting | abandoned)
-        .order_by(JobRow.start_time_ms, JobRow.job_id)
+        .order_by(
+            case((waiting, 1), else_=0),
+            running_in_project,
+            JobRow.start_time_ms,
+            JobRow.job_id,
+        )
     )
 
 
@@ -106,7 +126,7 @@ def _new_values(c: _Candidate, *, runner_id: str, now: int, lease_ms: int) -> di
 def claim_next(
     session_factory: sessionmaker[Session], *, runner_id: str, lease_ms: int
 ) -> str | None:
-    """Take the oldest waiting (or abandoned) job for ``runner_id``; ``None`` when idle.
+    """Take the next job for ``runner_id`` (see ``_candidates_stmt``); ``None`` when idle.
 
     Abandoned CANCELING jobs are completed to CANCELLED on the way and never
     returned; a job abandoned ``MAX_ATTEMPTS`` times becomes FAILED.

@@ -155,8 +155,12 @@ def add_job(
     ref: str = "mini",
     gtf: str = "mini.gtf",
     output_folder: str | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> str:
-    """Insert a LAUNCHING job as the service would: groups -> sample names."""
+    """Insert a LAUNCHING job as the service would: groups -> sample names.
+
+    ``extra`` adds request fields (``is_export_qc``, ``bed``, ``gene_sets``...).
+    """
     job_id = str(uuid.uuid4())
     out = output_folder or f"{settings.allowed_roots[0]}/out"
     folder = Path(settings.allowed_roots[0]) / "reads"
@@ -176,6 +180,7 @@ def add_job(
         "ref": ref,
         "gtf": gtf,
         "library_type": library_type,
+        **(extra or {}),
     }
     engine = make_engine(settings.database_url)
     sessions = make_sessionmaker(engine)

@@ -81,6 +81,38 @@ def test_real_job_finishes_then_resubmissions_reuse_the_cache(world) -> None:
     assert any("look fr-firststrand" in w for w in json.loads(job.warnings_json))
 
 
+def test_qc_job_writes_bams_rseqc_fastqc_and_a_multiqc_report(world) -> None:
+    settings, manifest, runner = world
+    reads = {name: tuple(files) for name, files in manifest.reads.items()}
+    job_id = add_job(
+        settings,
+        manifest.groups,
+        library_type=manifest.library_type,
+        reads=reads,
+        extra={"is_export_qc": True, "bed": manifest.bed},
+    )
+    assert runner.run_once() == job_id
+    job, samples = load_job(settings, job_id)
+    assert job.status == "FINISHED", job.message
+    assert not any(s.from_cache for s in samples)  # QC needs this run's BAMs
+    folder = Path(json.loads(job.outputs_json)["table"]).parent / job_id
+    rseqc = folder / "qc" / "rseqc"
+    for name in manifest.reads:
+        assert (folder / "bam" / f"{name}.bam").stat().st_size > 0
+        assert (folder / "bam" / f"{name}.bam.bai").exists()
+        for suffix in ("bam_stat.txt", "infer_experiment.txt", "geneBodyCoverage.txt"):
+            assert (rseqc / f"{name}.{suffix}").stat().st_size > 0, suffix
+        assert (folder / "qc" / "fastqc" / f"{name}_R1_fastqc" / "fastqc_data.txt").exists()
+    # geneBody_coverage covered the sample's best-covered genes, one transcript each.
+    curve = (rseqc / f"{samples[0].sample_name}.geneBodyCoverage.txt").read_text()
+    assert len(curve.splitlines()) == 2 and float(curve.split()[-1]) > 0
+    assert (folder / "qc" / "multiqc_report.html").exists()
+    stats = folder / "qc" / "multiqc_data" / "multiqc_general_stats.txt"
+    listed = {line.split("\t")[0] for line in stats.read_text().splitlines()[1:]}
+    assert set(manifest.reads) <= listed
+    assert (folder / "report.html").exists()
+
+
 def test_missing_reference_fails_with_the_field_and_choices(world) -> None:
     settings, manifest, runner = world
     reads = {name: tuple(files) for name, files in manifest.reads.items()}

@@ -34,6 +34,7 @@ from genejobs.pipeline.records import (
     SampleSpec,
     StopCheck,
 )
+from genejobs.references.model import GeneModel
 from genejobs.storage import Storage, parse_uri
 
 log = logging.getLogger(__name__)
@@ -160,13 +161,14 @@ def run_sample_task(
     stop = make_stop_check(job_id)
     stop()
     report_progress(job_id, sample.name, 0.0, 0, "align")
+    model = reference.load_gene_model()
     with tempfile.TemporaryDirectory(prefix="genejobs-sample-") as tmp:
         bam_path = Path(tmp) / f"{sample.name}.bam" if qc is not None else None
         result = process_sample(
             sample,
             params,
             index_path=reference.index_path,
-            gene_model=reference.load_gene_model(),
+            gene_model=model,
             storage=storage,
             progress=make_progress(job_id, sample.name),
             stop=stop,
@@ -175,7 +177,7 @@ def run_sample_task(
         )
         if qc is not None and bam_path is not None and result.read_stats.pairs_in:
             report_progress(job_id, sample.name, 1.0, result.read_stats.pairs_in, "qc")
-            _sample_qc(storage, sample.name, bam_path, qc, result)
+            _sample_qc(storage, sample.name, bam_path, qc, result, model, settings)
     if result.read_stats.pairs_in == 0:
         raise InputError(
             f"sample '{sample.name}': '{sample.r1}' and '{sample.r2}' contain no read pairs"
@@ -188,15 +190,31 @@ def run_sample_task(
 
 
 def _sample_qc(
-    storage: Storage, sample: str, bam: Path, qc: QcRequest, result: SampleResult
+    storage: Storage,
+    sample: str,
+    bam: Path,
+    qc: QcRequest,
+    result: SampleResult,
+    model: GeneModel,
+    settings: Settings,
 ) -> None:
     """RSeQC on the sample's BAM; the BAM (for IGV) and QC files go to the artifacts folder."""
-    from genejobs.pipeline.qc import run_rseqc
+    from genejobs.pipeline.qc import genebody_bed, run_rseqc
 
     folder = parse_uri(qc.artifacts_uri)
     bed = storage.location(qc.bed_uri, field="bed")
     with storage.local_copy(bed) as bed_local:
-        qc_result = run_rseqc(bam, bed_local, bam.parent / "qc", sample)
+        coverage = result.counts_for(LibraryType.UNSTRANDED)
+        subset = bam.with_name(f"{sample}.genebody.bed")
+        subset.write_text(genebody_bed(bed_local.read_text(), model.genes, coverage))
+        qc_result = run_rseqc(
+            bam,
+            bed_local,
+            bam.parent / "qc",
+            sample,
+            threads=settings.threads_per_worker,
+            genebody=subset,
+        )
     for path in qc_result.files:
         storage.put_file(path, folder.join("qc", "rseqc", path.name))
     for suffix in ("", ".bai"):

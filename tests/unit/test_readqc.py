@@ -28,3 +28,22 @@ def test_counts_gc_quality_adapter_and_duplication():
     assert float(dup) == 75.0  # 3 distinct starts among 4 reads
     gc = {int(k): float(v) for k, v in _section(text, "Per sequence GC content")}
     assert gc[80] == 2.0 and gc[20] == 1.0 and gc[50] == 1.0
+
+
+def test_equal_and_mixed_length_chunks_fill_the_same_quality_histogram():
+    """The one-length fast path and the general path agree with a direct count."""
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    alphabet = np.array(list("ACGT"))
+    for lengths in ([12] * 50, list(rng.integers(5, 13, 50))):
+        seqs = ["".join(rng.choice(alphabet, n)) for n in lengths]
+        quals = ["".join(chr(33 + int(q)) for q in rng.integers(2, 42, n)) for n in lengths]
+        qc = MateQC()
+        qc.add(seqs, quals, kept_lengths=list(lengths))
+        expected = np.zeros_like(qc.qual_hist)
+        for q in quals:
+            for pos, ch in enumerate(q):
+                expected[pos, ord(ch) - 33] += 1
+        assert (qc.qual_hist == expected).all()
+        assert qc.qual_n[:12].tolist() == [sum(n > p for n in lengths) for p in range(12)]

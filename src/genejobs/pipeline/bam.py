@@ -32,7 +32,9 @@ class BamWriter:
         }
         self._tid = {n: i for i, n in enumerate(names)}
         self._unsorted = self.path.with_name(self.path.name + ".unsorted.bam")
-        self._out = pysam.AlignmentFile(str(self._unsorted), "wb", header=header)
+        # Uncompressed: the file lives only until it is sorted, and deflating it
+        # would cost as much as the sort itself.
+        self._out = pysam.AlignmentFile(str(self._unsorted), "wbu", header=header)
 
     def add(self, chunk: PairChunk, placements: list[PairAlignment]) -> None:
         for r1, r2, pa in zip(chunk.r1, chunk.r2, placements, strict=True):

@@ -166,7 +166,8 @@ def run_rseqc(
     fmt = {"bed": str(bed), "out": str(out_dir), "s": sample, "genebody_bed": str(genebody or bed)}
     modules = [m for m in MODULES if only is None or m[0] in only]
     # The slowest modules first, so that they do not start last.
-    modules.sort(key=lambda m: m[0] != "geneBody_coverage.py")
+    slow = ("geneBody_coverage.py", "inner_distance.py")
+    modules.sort(key=lambda m: slow.index(m[0]) if m[0] in slow else len(slow))
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
         done_by_script = dict(
             pool.map(lambda m: _run_module(m, bam, fmt, out_dir, timeout_s), modules)

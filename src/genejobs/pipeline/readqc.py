@@ -41,19 +41,25 @@ class MateQC:
         self.bases += int(lengths.sum())
         np.add.at(self.length_counts, np.minimum(lengths, MAX_LEN), 1)
         width = min(int(lengths.max()), MAX_LEN)
-        seq = np.zeros((len(sequences), width), np.uint8)
-        qual = np.zeros((len(sequences), width), np.int16)
-        for i, (s, q) in enumerate(zip(sequences, qualities, strict=True)):
-            n = min(len(s), width)
-            seq[i, :n] = np.frombuffer(s[:n].encode(), np.uint8)
-            qual[i, :n] = np.frombuffer(q[:n].encode(), np.uint8)
+        if int(lengths.min()) == width:  # the usual case: reads of one length
+            n = len(sequences)
+            seq = np.frombuffer("".join(sequences).encode(), np.uint8).reshape(n, width)
+            qual = np.frombuffer("".join(qualities).encode(), np.uint8).reshape(n, width)
+            qual = qual.astype(np.int16)
+        else:
+            seq = np.zeros((len(sequences), width), np.uint8)
+            qual = np.zeros((len(sequences), width), np.int16)
+            for i, (s, q) in enumerate(zip(sequences, qualities, strict=True)):
+                n = min(len(s), width)
+                seq[i, :n] = np.frombuffer(s[:n].encode(), np.uint8)
+                qual[i, :n] = np.frombuffer(q[:n].encode(), np.uint8)
         present = seq > 0
         phred = np.clip(qual - 33, 0, 41)
         self.qual_sum[:width] += np.where(present, phred, 0).sum(axis=0)
         self.qual_n[:width] += present.sum(axis=0)
-        for pos in range(width):
-            col = phred[present[:, pos], pos]
-            self.qual_hist[pos] += np.bincount(col, minlength=42)[:42]
+        # One histogram over (position, quality) cells instead of one per position.
+        cells = (np.arange(width, dtype=np.int64) * 42 + phred)[present]
+        self.qual_hist[:width] += np.bincount(cells, minlength=width * 42).reshape(width, 42)
         gc = ((seq == ord("G")) | (seq == ord("C"))).sum(axis=1)
         self.gc_bases += int(gc.sum())
         pct = np.round(100 * gc / np.maximum(lengths, 1)).astype(np.int64)

@@ -84,12 +84,13 @@ def _alpha_losses(
 
 
 def _vectorised_inference(n_cpus: int):  # type: ignore[no-untyped-def]
-    """pydeseq2's ``DefaultInference`` with its two per-gene Python loops done as arrays.
+    """pydeseq2's ``DefaultInference`` with its per-gene Python loops done as arrays.
 
-    Written here because pydeseq2 fits each gene's mean and dispersion in a Python
-    loop (joblib over scipy calls): 60,000 genes took 200 s against R's 14 s
-    (bench/bench_de.py). pydeseq2's ``Inference`` interface is the documented place
-    to swap the numerics; the rest (trend, prior, Wald, Cook's, filtering) is theirs.
+    Written here because pydeseq2 fits each gene's mean, dispersion and fold changes
+    and runs each Wald test in a Python loop (joblib over scipy calls): 60,000 genes
+    took 200 s against R's 14 s (bench/bench_de.py). pydeseq2's ``Inference``
+    interface is the documented place to swap the numerics; the rest (trend, prior,
+    Cook's outliers, independent filtering) stays pydeseq2's.
     """
     from pydeseq2.default_inference import DefaultInference
 
@@ -121,6 +122,8 @@ def _vectorised_inference(n_cpus: int):  # type: ignore[no-untyped-def]
             mu = np.asarray(mu, dtype=float)
             design = np.asarray(design_matrix, dtype=float)
             log_hat = np.log(np.asarray(alpha_hat, dtype=float))
+            if log_hat.size == 0:
+                return log_hat, np.ones(0, dtype=bool)
             lo, hi = np.log(min_disp), np.log(max_disp)
             args = (counts, design, mu, log_hat, prior_disp_var, cr_reg, prior_reg)
             grid = np.linspace(lo, hi, 25)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from servers import dask_cluster, free_port, kill, pg_database, start
+from test_runner_helpers import sim_request
 
 from genejobs.client import ClientError, GeneJobsClient
 from genejobs.jobs.db import make_engine, make_sessionmaker
@@ -36,24 +37,6 @@ def pg_url():
         pytest.skip("needs PostgreSQL: `make test` starts one and sets GENEJOBS_TEST_PG_URL")
     with pg_database(base, prefix="gj_procs") as url:
         yield url
-
-
-def _request(sim, out: Path) -> dict:
-    return {
-        "job_type": "RNA_DIFF_EXPR",
-        "inputs": [
-            {
-                "group_name": g,
-                "group_inputs": [{"sample_name": s, "files": sim.reads[s]} for s in samples],
-            }
-            for g, samples in sim.groups.items()
-        ],
-        "adapt": sim.adapter,
-        "ref": "sim",
-        "gtf": Path(sim.gtf).name,
-        "library_type": sim.library_type,
-        "output": str(out),
-    }
 
 
 def _wait_for_api(client: GeneJobsClient, api: subprocess.Popen) -> None:
@@ -92,6 +75,7 @@ def test_ten_jobs_over_http_on_two_runner_processes_survive_a_killed_runner(
     token = subprocess.run(
         genejobs("token", "create", "--user", "lab", "--project", "p", "--admin"), **run
     ).stdout.strip()
+    request = sim_request(sim, ref="sim", gtf=Path(sim.gtf).name, output=str(tmp_path / "out"))
     sessions = make_sessionmaker(make_engine(pg_url))
     port = free_port()
     with dask_cluster(tmp_path, n_workers=2) as (address, _):
@@ -106,7 +90,7 @@ def test_ten_jobs_over_http_on_two_runner_processes_survive_a_killed_runner(
         client = GeneJobsClient(f"http://127.0.0.1:{port}", token)
         try:
             _wait_for_api(client, api)
-            job_ids = [client.submit("p", _request(sim, tmp_path / "out")) for _ in range(10)]
+            job_ids = [client.submit("p", request) for _ in range(10)]
 
             # Kill the runner that holds a job once one of its samples is being aligned.
             deadline = time.monotonic() + 120

@@ -221,3 +221,22 @@ def load_job(settings: Settings, job_id: str) -> tuple[JobRow, list[SampleStateR
         samples = list(job.samples)
     engine.dispose()
     return job, samples
+
+
+def sim_request(sim: Any, *, ref: str, gtf: str, output: str) -> dict[str, Any]:
+    """The contract's request for a simulated dataset (its groups, reads and library)."""
+    return {
+        "job_type": "RNA_DIFF_EXPR",
+        "inputs": [
+            {
+                "group_name": g,
+                "group_inputs": [{"sample_name": s, "files": sim.reads[s]} for s in samples],
+            }
+            for g, samples in sim.groups.items()
+        ],
+        "adapt": sim.adapter,
+        "ref": ref,
+        "gtf": gtf,
+        "library_type": sim.library_type,
+        "output": output,
+    }

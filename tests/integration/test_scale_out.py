@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from servers import dask_cluster
+from test_runner_helpers import sim_request
 
 from genejobs.config import Settings
 from genejobs.jobs.db import make_engine, make_sessionmaker
@@ -58,21 +59,7 @@ def _setup(tmp_path: Path, address: str, *, pairs: int, seed: int):
     principal = service.authenticate(
         service.create_token(user="u", projects=["p"], admin=True), "p"
     )
-    request = {
-        "job_type": "RNA_DIFF_EXPR",
-        "inputs": [
-            {
-                "group_name": g,
-                "group_inputs": [{"sample_name": s, "files": sim.reads[s]} for s in samples],
-            }
-            for g, samples in sim.groups.items()
-        ],
-        "adapt": sim.adapter,
-        "ref": "sim",
-        "gtf": "a.gtf",
-        "library_type": sim.library_type,
-        "output": str(tmp_path / "out"),
-    }
+    request = sim_request(sim, ref="sim", gtf="a.gtf", output=str(tmp_path / "out"))
     sessions = make_sessionmaker(make_engine(settings.database_url))
     return settings, service, principal, request, sessions
 

@@ -154,10 +154,9 @@ def _vectorised_inference(n_cpus: int):  # type: ignore[no-untyped-def]
                 a = np.where(left, a, c)
                 new_c, new_d = b - ratio * (b - a), a + ratio * (b - a)
                 c, d = np.where(left, new_c, d), np.where(left, c, new_d)
-                fc, fd = (
-                    np.where(left, _alpha_losses(c, *args), fd),
-                    np.where(left, fc, _alpha_losses(d, *args)),
-                )
+                # Each gene has one new point (c on the left, d on the right): one loss.
+                fx = _alpha_losses(np.where(left, c, d), *args)
+                fc, fd = np.where(left, fx, fd), np.where(left, fc, fx)
             alpha = np.exp(np.clip((a + b) / 2, lo, hi))
             return alpha, np.ones(len(alpha), dtype=bool)
 

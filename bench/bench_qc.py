@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from genejobs.pipeline.qc import genebody_bed, run_rseqc
+from genejobs.pipeline.qc import run_sample_qc
 from genejobs.pipeline.records import LibraryType, SampleParams, SampleSpec
 from genejobs.pipeline.sample import process_sample
 from genejobs.references.registry import ReferenceRegistry
@@ -48,12 +48,15 @@ def main() -> int:
         bam = root / "s.bam"
         result = process_sample(spec, params, bam_path=bam, **kw)
         with_bam = time.perf_counter() - t0
-        # As the sample task does it: geneBody_coverage on the best-covered genes,
-        # as many modules at once as the worker has threads.
-        subset = root / "genebody.bed"
-        coverage = result.counts_for(LibraryType.UNSTRANDED)
-        subset.write_text(genebody_bed(Path(sim.bed).read_text(), model.genes, coverage))
-        qc = run_rseqc(bam, Path(sim.bed), root / "qc", name, threads=a.threads, genebody=subset)
+        qc = run_sample_qc(
+            bam,
+            Path(sim.bed),
+            root / "qc",
+            name,
+            genes=model.genes,
+            coverage=result.counts_for(LibraryType.UNSTRANDED),
+            threads=a.threads,
+        )
         with_qc = time.perf_counter() - t0
         assert not qc.failed, qc.failed
         print(

@@ -199,21 +199,19 @@ def _sample_qc(
     settings: Settings,
 ) -> None:
     """RSeQC on the sample's BAM; the BAM (for IGV) and QC files go to the artifacts folder."""
-    from genejobs.pipeline.qc import genebody_bed, run_rseqc
+    from genejobs.pipeline.qc import run_sample_qc
 
     folder = parse_uri(qc.artifacts_uri)
     bed = storage.location(qc.bed_uri, field="bed")
     with storage.local_copy(bed) as bed_local:
-        coverage = result.counts_for(LibraryType.UNSTRANDED)
-        subset = bam.with_name(f"{sample}.genebody.bed")
-        subset.write_text(genebody_bed(bed_local.read_text(), model.genes, coverage))
-        qc_result = run_rseqc(
+        qc_result = run_sample_qc(
             bam,
             bed_local,
             bam.parent / "qc",
             sample,
+            genes=model.genes,
+            coverage=result.counts_for(LibraryType.UNSTRANDED),
             threads=settings.threads_per_worker,
-            genebody=subset,
         )
     for path in qc_result.files:
         storage.put_file(path, folder.join("qc", "rseqc", path.name))

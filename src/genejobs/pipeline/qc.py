@@ -199,6 +199,23 @@ def run_rseqc(
     return result
 
 
+def run_sample_qc(
+    bam: Path,
+    bed: Path,
+    out_dir: Path,
+    sample: str,
+    *,
+    genes: Sequence[Gene],
+    coverage: np.ndarray,
+    threads: int = 1,
+) -> QcResult:
+    """RSeQC as a job runs it: geneBody_coverage on the sample's best-covered genes
+    (``coverage`` aligned with ``genes``), the other modules on the full ``bed``."""
+    subset = bam.with_name(f"{sample}.genebody.bed")  # beside the BAM, not among the outputs
+    subset.write_text(genebody_bed(bed.read_text(), genes, coverage))
+    return run_rseqc(bam, bed, out_dir, sample, threads=threads, genebody=subset)
+
+
 def run_multiqc(qc_dir: Path, out_dir: Path, *, title: str) -> Path | None:
     """MultiQC over a folder of QC files; returns the report path, or None when it failed."""
     out_dir.mkdir(parents=True, exist_ok=True)

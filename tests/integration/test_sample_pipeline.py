@@ -21,7 +21,7 @@ import pysam
 import pytest
 from scipy.stats import spearmanr
 
-from genejobs.pipeline.align import PairAligner, concordant, get_aligner
+from genejobs.pipeline.align import align_pairs, concordant, load_aligner
 from genejobs.pipeline.bam import BamWriter
 from genejobs.pipeline.count import GeneIndex, PairCounter
 from genejobs.pipeline.reads import PairChunk
@@ -246,16 +246,12 @@ def test_unaligned_and_discordant_mates_in_the_bam_and_in_counts(run, tmp_path):
         else:  # read 2 forward upstream of a reverse read 1: an outward-facing pair
             add(kind, _revcomp(fasta.fetch(chrom, pos, pos + 100).upper()), right)
     chunk = PairChunk(r1s, r2s)
-    aligner = get_aligner(run["ref"].index_path)
-    pair_aligner = PairAligner(aligner, threads=1)
-    try:
-        placements = pair_aligner.align(
-            [(a.sequence, b.sequence) for a, b in zip(chunk.r1, chunk.r2, strict=True)]
-        )
-    finally:
-        pair_aligner.close()
+    aligner = load_aligner(run["ref"].index_path)
+    seqs = [(a.sequence, b.sequence) for a, b in zip(chunk.r1, chunk.r2, strict=True)]
+    placements = align_pairs(aligner, seqs, keep_placements=True).placements
+    assert placements is not None
     bam_path = tmp_path / "hand.bam"
-    writer = BamWriter(bam_path, aligner)
+    writer = BamWriter(bam_path, [(n, len(aligner.seq(n))) for n in aligner.seq_names])
     writer.add(chunk, placements)
     writer.close()
 

@@ -10,10 +10,7 @@ lost; single-end calls keep it, and the pairing rule below is the product's own
 from __future__ import annotations
 
 import math
-import threading
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -22,21 +19,15 @@ import mappy
 from genejobs.references.index import ALIGNER_PRESET
 
 MAX_INSERT_BP = 500_000  # spliced fragments can span long introns
-_ALIGNERS: dict[str, mappy.Aligner] = {}
-_ALIGNERS_LOCK = threading.Lock()
 
 
-def get_aligner(index_path: Path) -> mappy.Aligner:
-    """Load an index once per process: a human index is GBs and takes tens of seconds."""
-    key = str(index_path)
-    with _ALIGNERS_LOCK:
-        aligner = _ALIGNERS.get(key)
-        if aligner is None:
-            aligner = mappy.Aligner(key, preset=ALIGNER_PRESET)
-            if not aligner:
-                raise RuntimeError(f"cannot load the minimap2 index {index_path}")
-            _ALIGNERS[key] = aligner
-        return aligner
+def load_aligner(index_path: Path) -> mappy.Aligner:
+    """Load a minimap2 index; a missing file or one without sequences is an error
+    (mappy itself reads a non-index file as an empty FASTA)."""
+    aligner = mappy.Aligner(str(index_path), preset=ALIGNER_PRESET)
+    if not aligner or not aligner.seq_names:
+        raise RuntimeError(f"cannot load the minimap2 index {index_path} (missing or empty)")
+    return aligner
 
 
 class Hit(NamedTuple):
@@ -53,15 +44,17 @@ class Hit(NamedTuple):
     mapq: int
     score: int
     blocks: tuple[tuple[int, int], ...]
-    cigar: tuple[tuple[int, int], ...]
+    cigar: Sequence[Sequence[int]]  # (length, op) as mappy gives it
     q_st: int
     q_en: int
     nm: int
 
 
-@dataclass(frozen=True)
-class PairAlignment:
-    """The chosen placement of a pair; ``unique`` is False when placements tie."""
+class PairAlignment(NamedTuple):
+    """The chosen placement of a pair; ``unique`` is False when placements tie.
+
+    A NamedTuple for the same reason as ``Hit``: one is built per pair.
+    """
 
     hit1: Hit | None
     hit2: Hit | None
@@ -89,20 +82,12 @@ def _blocks(r_st: int, cigar: Sequence[Sequence[int]]) -> tuple[tuple[int, int],
 def _hit(h: mappy.Alignment) -> Hit:
     # A score close to minimap2's: +1 per match, −2 per edit. Used only to rank
     # placements of the same read, where the paralog with fewer edits must win.
-    score = int(h.mlen) - 2 * int(h.NM)
-    cigar = tuple(map(tuple, h.cigar))
+    nm = h.NM
+    r_st, r_en, cigar = h.r_st, h.r_en, h.cigar
+    # Most short reads align without a gap: their one block needs no CIGAR walk.
+    blocks = ((r_st, r_en),) if len(cigar) == 1 else _blocks(r_st, cigar)
     return Hit(
-        h.ctg,
-        h.r_st,
-        h.r_en,
-        h.strand,
-        h.mapq,
-        score,
-        _blocks(h.r_st, cigar),
-        cigar,
-        h.q_st,
-        h.q_en,
-        h.NM,
+        h.ctg, r_st, r_en, h.strand, h.mapq, h.mlen - 2 * nm, blocks, cigar, h.q_st, h.q_en, nm
     )
 
 
@@ -132,6 +117,9 @@ def best_placement(hits1: list[Hit], hits2: list[Hit]) -> PairAlignment:
     matches better, so MAPQ is not used: placements are ranked by alignment
     score, and only truly tied pairs are called multi-mapped.
     """
+    if len(hits1) == 1 and len(hits2) == 1:
+        # The common case: one hit per mate is one placement, concordant or not.
+        return PairAlignment(hits1[0], hits2[0], True, 1)
     if not hits1 and not hits2:
         return PairAlignment(None, None, False, 0)
     if not hits1 or not hits2:
@@ -159,39 +147,91 @@ def best_placement(hits1: list[Hit], hits2: list[Hit]) -> PairAlignment:
     return PairAlignment(pairs[0][2], pairs[0][3], unique, len(pairs))
 
 
-class PairAligner:
-    """Align chunks of pairs on a thread pool (mappy releases the GIL)."""
+NOT_ALIGNED, MULTIMAPPED, UNIQUE = 0, 1, 2
 
-    def __init__(self, aligner: mappy.Aligner, *, threads: int) -> None:
-        self.aligner = aligner
-        self.threads = max(1, threads)
-        self._local = threading.local()
-        self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="genejobs-align")
 
-    def close(self) -> None:
-        self._pool.shutdown(wait=True)
+class FlatPlacements:
+    """A chunk's placements reduced to what counting needs, in flat lists: a status
+    per pair and the reference blocks (with read 1's strand) of unique pairs.
 
-    def _buffer(self) -> mappy.ThreadBuffer:
-        buf = getattr(self._local, "buf", None)
-        if buf is None:
-            buf = self._local.buf = mappy.ThreadBuffer()
-        return buf
+    Why flat: keeping one small object per hit alive until a chunk was counted
+    made Python's cyclic garbage collector cost as much as minimap2 itself.
+    """
 
-    def _align_slice(self, seqs: list[tuple[str, str]]) -> list[PairAlignment]:
-        buf = self._buffer()
-        out = []
-        for s1, s2 in seqs:
-            h1 = [_hit(h) for h in self.aligner.map(s1, buf=buf)]
-            h2 = [_hit(h) for h in self.aligner.map(s2, buf=buf)]
-            out.append(best_placement(h1, h2))
-        return out
+    __slots__ = ("status", "blk_pair", "blk_ctg", "blk_start", "blk_end", "blk_strand")
 
-    def align(self, seqs: list[tuple[str, str]]) -> list[PairAlignment]:
-        if self.threads == 1 or len(seqs) < 64:
-            return self._align_slice(seqs)
-        step = (len(seqs) + self.threads - 1) // self.threads
-        parts = [seqs[i : i + step] for i in range(0, len(seqs), step)]
-        out: list[PairAlignment] = []
-        for part in self._pool.map(self._align_slice, parts):
-            out.extend(part)
-        return out
+    def __init__(self) -> None:
+        self.status: list[int] = []
+        self.blk_pair: list[int] = []
+        self.blk_ctg: list[str] = []
+        self.blk_start: list[int] = []
+        self.blk_end: list[int] = []
+        self.blk_strand: list[int] = []
+
+    def add(self, pair: PairAlignment) -> None:
+        hit1, hit2 = pair.hit1, pair.hit2
+        if hit1 is None and hit2 is None:
+            self.status.append(NOT_ALIGNED)
+            return
+        if not pair.unique:
+            self.status.append(MULTIMAPPED)
+            return
+        index = len(self.status)
+        self.status.append(UNIQUE)
+        # htseq-count for pairs: read 1's blocks keep its strand, read 2's are flipped.
+        for hit, flip in ((hit1, 1), (hit2, -1)):
+            if hit is None:
+                continue
+            strand = hit.strand * flip
+            for s, e in hit.blocks:
+                self.blk_pair.append(index)
+                self.blk_ctg.append(hit.ctg)
+                self.blk_start.append(s)
+                self.blk_end.append(e)
+                self.blk_strand.append(strand)
+
+    def extend(self, other: FlatPlacements) -> None:
+        offset = len(self.status)
+        self.status += other.status
+        self.blk_pair += [i + offset for i in other.blk_pair]
+        self.blk_ctg += other.blk_ctg
+        self.blk_start += other.blk_start
+        self.blk_end += other.blk_end
+        self.blk_strand += other.blk_strand
+
+    @classmethod
+    def of(cls, pairs: Iterable[PairAlignment]) -> FlatPlacements:
+        flat = cls()
+        for pair in pairs:
+            flat.add(pair)
+        return flat
+
+
+class AlignedChunk(NamedTuple):
+    """A chunk's alignment: flat placements for counting, the placements themselves
+    only when a BAM is written."""
+
+    flat: FlatPlacements
+    placements: list[PairAlignment] | None
+
+
+def align_pairs(
+    aligner: mappy.Aligner,
+    seqs: Sequence[tuple[str, str]],
+    *,
+    keep_placements: bool = False,
+    buf: mappy.ThreadBuffer | None = None,
+) -> AlignedChunk:
+    """Map both mates of each pair, choose each pair's placement and flatten it."""
+    buf = buf or mappy.ThreadBuffer()
+    map_read = aligner.map
+    flat = FlatPlacements()
+    kept: list[PairAlignment] | None = [] if keep_placements else None
+    for s1, s2 in seqs:
+        placement = best_placement(
+            [_hit(h) for h in map_read(s1, buf=buf)], [_hit(h) for h in map_read(s2, buf=buf)]
+        )
+        flat.add(placement)
+        if kept is not None:
+            kept.append(placement)
+    return AlignedChunk(flat, kept)

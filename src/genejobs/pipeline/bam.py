@@ -7,6 +7,7 @@ clips swap ends for reverse-strand hits.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import mappy
@@ -22,12 +23,13 @@ _FLAG_REVERSE, _FLAG_MATE_REVERSE, _FLAG_FIRST, _FLAG_SECOND = 0x10, 0x20, 0x40,
 class BamWriter:
     """Collects records in an unsorted BAM, then sorts and indexes it on ``close()``."""
 
-    def __init__(self, path: Path, aligner: mappy.Aligner) -> None:
+    def __init__(self, path: Path, contigs: Sequence[tuple[str, int]]) -> None:
+        """``contigs``: the index's sequence names and lengths, in index order."""
         self.path = Path(path)
-        names = list(aligner.seq_names)
+        names = [name for name, _ in contigs]
         header = {
             "HD": {"VN": "1.6", "SO": "unsorted"},
-            "SQ": [{"SN": n, "LN": len(aligner.seq(n))} for n in names],
+            "SQ": [{"SN": n, "LN": length} for n, length in contigs],
             "PG": [{"ID": "genejobs", "PN": "genejobs", "VN": "mappy-splice:sr"}],
         }
         self._tid = {n: i for i, n in enumerate(names)}

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-from genejobs.pipeline.align import PairAligner, get_aligner
+from genejobs.pipeline.align import AlignedChunk
+from genejobs.pipeline.alignserver import align_processes
 from genejobs.pipeline.count import GeneIndex, PairCounter
 from genejobs.pipeline.readqc import MateQC
-from genejobs.pipeline.reads import PairedReads
+from genejobs.pipeline.reads import PairChunk, PairedReads
 from genejobs.pipeline.records import (
     ProgressFn,
     ReadStats,
@@ -50,9 +52,6 @@ def process_sample(
 ) -> SampleResult:
     """Count one sample's pairs per gene under the three strand rules."""
     timings = {"read_trim": 0.0, "align": 0.0, "count": 0.0}
-    t0 = time.perf_counter()
-    aligner = get_aligner(index_path)
-    timings["load_index"] = time.perf_counter() - t0
     reads = PairedReads(
         storage,
         sample.name,
@@ -62,46 +61,60 @@ def process_sample(
     trimmer = PairTrimmer(params.adapter, min_length=params.min_length)
     counter = PairCounter(gene_index(gene_model))
     read_stats = ReadStats()
-    pair_aligner = PairAligner(aligner, threads=threads)
-    bam = None
     # Read-level QC rides along with alignment QC: both are what is_export_qc asks for.
     read_qc = (MateQC(), MateQC()) if bam_path is not None else None
-    if bam_path is not None:
-        from genejobs.pipeline.bam import BamWriter
+    t0 = time.perf_counter()
+    with align_processes(index_path, threads) as aligners:
+        timings["load_index"] = time.perf_counter() - t0
+        bam = None
+        if bam_path is not None:
+            from genejobs.pipeline.bam import BamWriter
 
-        bam = BamWriter(bam_path, aligner)
-    try:
-        chunks = reads.chunks(chunk_pairs)
-        while True:
-            if stop is not None:
-                stop()
-            t = time.perf_counter()
-            chunk = next(chunks, None)
-            if chunk is None:
-                break
-            kept = trimmer(chunk, read_stats)
-            if read_qc is not None:
-                for mate, records, lengths in zip(
-                    read_qc, (chunk.r1, chunk.r2), trimmer.last_lengths, strict=True
-                ):
-                    mate.add([r.sequence for r in records], [r.qualities for r in records], lengths)
-            t2 = time.perf_counter()
-            timings["read_trim"] += t2 - t
-            seqs = [(a.sequence, b.sequence) for a, b in zip(kept.r1, kept.r2, strict=True)]
-            placements = pair_aligner.align(seqs)
-            t3 = time.perf_counter()
-            timings["align"] += t3 - t2
-            for placement in placements:
-                counter.add(placement)
+            bam = BamWriter(bam_path, aligners.contigs())
+        try:
+            chunks = reads.chunks(chunk_pairs)
+            # The aligner processes map chunk i while chunk i+1 is read and trimmed here.
+            pending: tuple[PairChunk, Callable[[], AlignedChunk]] | None = None
+            while True:
+                if stop is not None:
+                    stop()
+                t = time.perf_counter()
+                chunk = next(chunks, None)
+                if chunk is not None:
+                    kept = trimmer(chunk, read_stats)
+                    if read_qc is not None:
+                        for mate, records, lengths in zip(
+                            read_qc, (chunk.r1, chunk.r2), trimmer.last_lengths, strict=True
+                        ):
+                            mate.add(
+                                [r.sequence for r in records],
+                                [r.qualities for r in records],
+                                lengths,
+                            )
+                    seqs = [(a.sequence, b.sequence) for a, b in zip(kept.r1, kept.r2, strict=True)]
+                t2 = time.perf_counter()
+                timings["read_trim"] += t2 - t
+                aligned = None
+                if pending is not None:
+                    done_chunk, collect = pending
+                    aligned = collect()
+                t3 = time.perf_counter()
+                timings["align"] += t3 - t2
+                pending = None
+                if chunk is not None:
+                    pending = (kept, aligners.submit(seqs, keep_placements=bam is not None))
+                if aligned is not None:
+                    counter.add_flat(aligned.flat)
+                    if bam is not None and aligned.placements is not None:
+                        bam.add(done_chunk, aligned.placements)
+                    if progress is not None:
+                        progress(reads.fraction_done, reads.pairs_read)
+                timings["count"] += time.perf_counter() - t3
+                if pending is None:
+                    break
+        finally:
             if bam is not None:
-                bam.add(kept, placements)
-            timings["count"] += time.perf_counter() - t3
-            if progress is not None:
-                progress(reads.fraction_done, reads.pairs_read)
-    finally:
-        pair_aligner.close()
-        if bam is not None:
-            bam.close()
+                bam.close()
     log.info(
         "sample %s: %d pairs, %d aligned, %d assigned (unstranded)",
         sample.name,

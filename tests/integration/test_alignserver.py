@@ -1,0 +1,98 @@
+"""The alignment server: real forked processes give what in-process alignment gives,
+report a bad index by name, survive a cancelled sample, and go away with their parent."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import mappy
+import pytest
+
+from genejobs.pipeline.align import align_pairs, load_aligner
+from genejobs.pipeline.alignserver import AlignProcesses, AlignServerError, align_processes
+from genejobs.references.registry import ReferenceRegistry
+from genejobs.sim import SimConfig, simulate
+
+
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory):
+    root = tmp_path_factory.mktemp("alignserver")
+    manifest = simulate(
+        root / "sim", SimConfig(n_genes=60, pairs_per_sample=3_000, samples_per_group=1)
+    )
+    registry = ReferenceRegistry(root / "refs")
+    registry.add("sim", Path(manifest.genome), [("a.gtf", Path(manifest.gtf))])
+    ref = registry.resolve("sim", "a.gtf")
+    r1, r2 = next(iter(manifest.reads.values()))
+    seqs = [(a[1], b[1]) for a, b in zip(mappy.fastx_read(r1), mappy.fastx_read(r2), strict=True)]
+    return ref.index_path, seqs
+
+
+def _flat(chunk):
+    f = chunk.flat
+    return (f.status, f.blk_pair, f.blk_ctg, f.blk_start, f.blk_end, f.blk_strand)
+
+
+def test_two_processes_give_the_in_process_placements_in_order(sim):
+    index_path, seqs = sim
+    expected = align_pairs(load_aligner(index_path), seqs, keep_placements=True)
+    server = AlignProcesses(index_path, 2)
+    try:
+        got = server.submit(seqs, keep_placements=True)()
+        assert _flat(got) == _flat(expected)
+        assert got.placements == expected.placements
+        aligner = load_aligner(index_path)
+        assert server.contigs() == [(n, len(aligner.seq(n))) for n in aligner.seq_names]
+    finally:
+        server.close()
+    assert server._proc.returncode == 0  # the server exits once its sockets close
+
+
+def test_an_unreadable_index_is_named_in_the_error(tmp_path):
+    bad = tmp_path / "genome.mmi"
+    bad.write_bytes(b"not an index")
+    for path in (bad, tmp_path / "missing.mmi"):
+        with pytest.raises(AlignServerError, match=f"cannot load the minimap2 index {path}"):
+            AlignProcesses(path, 1)
+
+
+def test_a_cancelled_sample_leaves_a_clean_server_for_the_next(sim):
+    index_path, seqs = sim
+    with pytest.raises(KeyboardInterrupt), align_processes(index_path, 2) as server:
+        server.submit(seqs[:500])  # never collected, as when stop() cancels a sample
+        raise KeyboardInterrupt
+    with align_processes(index_path, 2) as again:
+        assert again is server  # reused: the stale results were drained
+        got = again.submit(seqs[:10])()
+    assert _flat(got) == _flat(align_pairs(load_aligner(index_path), seqs[:10]))
+
+
+def test_children_exit_when_their_parent_is_killed(sim, tmp_path):
+    index_path, _ = sim
+    script = (
+        "import sys, time\n"
+        "from genejobs.pipeline.alignserver import AlignProcesses\n"
+        f"s = AlignProcesses({str(index_path)!r}, 2)\n"
+        "print(s._proc.pid, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    server_pid = int(parent.stdout.readline())
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(server_pid, 0)
+        except ProcessLookupError:
+            return
+        # a zombie (exited, not yet reaped by init) counts as gone
+        stat = Path(f"/proc/{server_pid}/stat")
+        if stat.exists() and stat.read_text().split()[2] == "Z":
+            return
+        time.sleep(0.1)
+    pytest.fail("the alignment server outlived its parent")

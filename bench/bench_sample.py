@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from genejobs.pipeline.alignserver import close_idle_servers
+from genejobs.pipeline.alignserver import align_processes, close_idle_servers
 from genejobs.pipeline.records import LibraryType, SampleParams, SampleSpec
 from genejobs.pipeline.sample import process_sample
 from genejobs.references.registry import ReferenceRegistry
@@ -104,6 +104,14 @@ def reference_path(manifest, sample: str, work: Path, threads: int) -> tuple[flo
     return seconds, pd.Series({g: int(c) for g, c in rows})
 
 
+def peak_rss_mib(pid: int) -> float:
+    """A live process's peak resident memory (VmHWM), in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--pairs", type=int, default=200_000)
@@ -125,6 +133,9 @@ def main() -> int:
         storage = Storage(allowed_roots=(work,))
         r1, r2 = manifest.reads[sample]
         t0 = time.perf_counter()
+        with align_processes(ref.index_path, a.threads) as server:
+            # started here so that its processes can be measured; process_sample reuses it
+            pids = server.pids
         result = process_sample(
             SampleSpec(sample, "K", r1, r2),
             SampleParams(adapter=manifest.adapter, library_type=LibraryType.FIRSTSTRAND),
@@ -134,9 +145,9 @@ def main() -> int:
             threads=a.threads,
         )
         ours_s = time.perf_counter() - t0
-        close_idle_servers()  # reaps the alignment processes, so their peak is on record
         peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        align_peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        align_peak_mib = [peak_rss_mib(pid) for pid in pids]
+        close_idle_servers()
         theirs_s, theirs = reference_path(manifest, sample, work, a.threads)
         pairs = result.read_stats.pairs_in
         ours = pd.Series(result.counts_for(LibraryType.FIRSTSTRAND), index=result.gene_ids)
@@ -146,9 +157,14 @@ def main() -> int:
         print(f"pairs: {pairs:,}  threads: {a.threads}")
         print(
             f"genejobs   : {ours_s:7.2f} s  {pairs / ours_s / a.threads:9,.0f} pairs/s/core  "
-            f"peak RSS {peak_mib:,.0f} MiB (+ {align_peak_mib:,.0f} MiB per align process, "
-            "index pages shared)  spearman vs truth "
+            f"spearman vs truth "
             f"{spearmanr(ours, truth.loc[ours.index]).statistic:.4f}"
+        )
+        print(
+            f"peak RSS: this process {peak_mib:,.0f} MiB (with the simulator's data), "
+            f"align server {align_peak_mib[0]:,.0f} MiB, align children "
+            + ", ".join(f"{m:,.0f}" for m in align_peak_mib[1:])
+            + " MiB (index pages shared between server and children)"
         )
         print(
             f"hisat2 path: {theirs_s:7.2f} s  {pairs / theirs_s / a.threads:9,.0f} pairs/s/core  "

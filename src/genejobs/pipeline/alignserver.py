@@ -9,7 +9,7 @@ fresh (``python -m genejobs.pipeline.alignserver``) and has no threads when it
 forks; forking a Dask worker, which runs threads, would not be safe.
 
 Protocol, one socket per child, pickled messages: the child first says
-``("ready",)``; then ``("align", seqs, keep)`` → ``("ok", AlignedChunk)`` and
+``("ready", pid)``; then ``("align", seqs, keep)`` → ``("ok", AlignedChunk)`` and
 ``("contigs",)`` → ``("ok", [(name, length), ...])``; errors → ``("error", text)``.
 A child exits when its socket closes, so the server dies with its parent.
 """
@@ -62,8 +62,13 @@ class AlignProcesses:
             s.close()
         self._conns = [Connection(s.detach()) for s in ours]
         self._waiting = [0] * self.processes  # results not yet read, per child
-        for conn in self._conns:
-            self._receive(conn)  # ("ready",): the index is loaded
+        # ("ready", pid): the index is loaded
+        self.child_pids = [self._receive(conn) for conn in self._conns]
+
+    @property
+    def pids(self) -> list[int]:
+        """The server's and its children's process ids (for memory accounting)."""
+        return [self._proc.pid, *self.child_pids]
 
     def _failure(self) -> AlignServerError:
         try:
@@ -189,7 +194,7 @@ def _serve(aligner: Any, conn: Connection) -> None:
     from genejobs.pipeline.align import align_pairs
 
     buf = mappy.ThreadBuffer()
-    conn.send(("ready",))
+    conn.send(("ready", os.getpid()))
     while True:
         try:
             message = conn.recv()

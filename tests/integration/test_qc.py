@@ -76,3 +76,13 @@ def test_every_module_runs_and_multiqc_lists_every_sample(tmp_path):
     stats = next((tmp_path / "multiqc").glob("*_data")) / "multiqc_general_stats.txt"
     listed = {line.split("\t")[0] for line in stats.read_text().splitlines()[1:]}
     assert {b.stem for b in bams} <= listed
+
+
+def test_without_r_the_data_files_are_kept_and_the_plot_is_reported_skipped(tmp_path, monkeypatch):
+    bams, bed = _bams(tmp_path, "fr-unstranded")
+    monkeypatch.setenv("PATH", str(tmp_path / "no-r-here"))
+    qc = run_rseqc(bams[0], bed, tmp_path / "qc", "S", only={"inner_distance.py"})
+    assert not qc.failed, qc.failed
+    assert qc.skipped_plots == ["inner_distance.py"]
+    names = {p.name for p in qc.files}
+    assert {"S.inner_distance_freq.txt", "S.inner_distance.log"} <= names

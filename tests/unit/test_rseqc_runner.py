@@ -155,3 +155,13 @@ def test_every_module_fails_with_the_reason_when_the_runner_cannot_start(
     result = run_rseqc(fake_rseqc / "s.bam", fake_rseqc / "a.bed", fake_rseqc / "qc", "S")
     assert set(result.failed) == {m[0] for m in qc.MODULES}
     assert all(why.startswith("RSeQC runner failed") for why in result.failed.values())
+
+
+def test_percentile_positions_answer_in_like_the_list_they_are() -> None:
+    from genejobs.pipeline.rseqc_runner import _Positions
+
+    items = [5, 9, 9, 40]
+    positions = _Positions(items)
+    assert positions == items and positions[-1] == 40 and len(positions) == 4
+    assert all((x in positions) == (x in items) for x in range(50))
+    assert sorted(positions) == items and list(reversed(positions)) == items[::-1]

@@ -11,6 +11,7 @@ Each measurement is the median of ``--repeat`` runs.
 from __future__ import annotations
 
 import argparse
+import resource
 import shutil
 import statistics
 import tempfile
@@ -46,6 +47,13 @@ def read_qc_seconds(storage: Storage, spec: SampleSpec, adapter: str | None) -> 
     return spent + time.perf_counter() - t0
 
 
+def cpu_now() -> float:
+    """CPU seconds of this process and its finished children (the RSeQC runner, R)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--pairs", type=int, default=20_000)
@@ -68,18 +76,21 @@ def main() -> int:
         kw = dict(index_path=ref.index_path, gene_model=model, storage=storage, threads=a.threads)
         process_sample(spec, params, **kw)  # warm: index loaded once per process, as on a worker
         plain, with_bam, with_qc, rseqc, read_qc = [], [], [], [], []
+        cpu_plain, cpu_bam, cpu_rseqc = [], [], []
         qc: QcResult | None = None
         for i in range(a.repeat):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), cpu_now()
             process_sample(spec, params, **kw)
             plain.append(time.perf_counter() - t0)
+            cpu_plain.append(cpu_now() - c0)
             run = root / f"run{i}"
             run.mkdir()
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), cpu_now()
             bam = run / "s.bam"
             result = process_sample(spec, params, bam_path=bam, **kw)
             with_bam.append(time.perf_counter() - t0)
-            t1 = time.perf_counter()
+            t1, c1 = time.perf_counter(), cpu_now()
+            cpu_bam.append(c1 - c0)
             qc = run_sample_qc(
                 bam,
                 Path(sim.bed),
@@ -90,6 +101,7 @@ def main() -> int:
                 threads=a.threads,
             )
             rseqc.append(time.perf_counter() - t1)
+            cpu_rseqc.append(cpu_now() - c1)
             with_qc.append(time.perf_counter() - t0)
             assert not qc.failed, qc.failed
             read_qc.append(read_qc_seconds(storage, spec, sim.adapter))
@@ -104,12 +116,18 @@ def main() -> int:
             f"(RSeQC wall {med(rseqc):.2f} s)"
         )
         print(
-            f"QC overhead: {100 * (total / base - 1):.0f}% (BAM + read QC alone: "
+            f"QC overhead (wall): {100 * (total / base - 1):.0f}% (BAM + read QC alone: "
             f"{100 * (bam_s / base - 1):.0f}%)"
         )
-        print("RSeQC modules (last run; seconds each, run side by side):")
+        cpu_base, cpu_with_bam = med(cpu_plain), med(cpu_bam)
+        cpu_total = cpu_with_bam + med(cpu_rseqc)
+        print(
+            f"CPU: counts only {cpu_base:.2f} s; + BAM and read QC {cpu_with_bam:.2f} s; "
+            f"+ RSeQC {cpu_total:.2f} s; overhead {100 * (cpu_total / cpu_base - 1):.0f}%"
+        )
+        print("RSeQC modules (last run, side by side):   wall s   CPU s")
         for module, seconds in sorted(qc.seconds.items(), key=lambda kv: -kv[1]):
-            print(f"  {module:<24} {seconds:6.2f}")
+            print(f"  {module:<36} {seconds:6.2f}  {qc.cpu_seconds.get(module, 0.0):6.2f}")
     return 0
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from genejobs.pipeline import qc as qc_module
 from genejobs.pipeline.qc import run_multiqc, run_rseqc
 from genejobs.pipeline.records import LibraryType, SampleParams, SampleSpec
 from genejobs.pipeline.sample import process_sample
@@ -76,3 +79,45 @@ def test_every_module_runs_and_multiqc_lists_every_sample(tmp_path):
     stats = next((tmp_path / "multiqc").glob("*_data")) / "multiqc_general_stats.txt"
     listed = {line.split("\t")[0] for line in stats.read_text().splitlines()[1:]}
     assert {b.stem for b in bams} <= listed
+
+
+def test_without_r_the_data_files_are_kept_and_the_plot_is_reported_skipped(tmp_path, monkeypatch):
+    bams, bed = _bams(tmp_path, "fr-unstranded")
+    monkeypatch.setenv("PATH", str(tmp_path / "no-r-here"))
+    qc = run_rseqc(bams[0], bed, tmp_path / "qc", "S", only={"inner_distance.py"})
+    assert not qc.failed, qc.failed
+    assert qc.skipped_plots == ["inner_distance.py"]
+    names = {p.name for p in qc.files}
+    assert {"S.inner_distance_freq.txt", "S.inner_distance.log"} <= names
+
+
+def test_the_runner_writes_what_the_scripts_write_on_their_own(tmp_path):
+    """Byte for byte, but for the output folder's name (in paths) and timestamps."""
+    bams, bed = _bams(tmp_path, "fr-secondstrand")
+    alone, runner = tmp_path / "alone", tmp_path / "runner"
+    alone.mkdir()
+    for script, args in (
+        ("geneBody_coverage.py", ["-r", str(bed), "-o", f"{alone}/S", "--skip-plot"]),
+        ("inner_distance.py", ["-r", str(bed), "-o", f"{alone}/S", "--skip-plot"]),
+        ("junction_annotation.py", ["-r", str(bed), "-o", f"{alone}/S", "--skip-plot"]),
+    ):
+        cmd = [sys.executable, str(qc_module.BIN / script), "-i", str(bams[0]), *args]
+        subprocess.run(cmd, cwd=alone, check=True, capture_output=True)
+    stdout = {}
+    for script in ("bam_stat.py", "infer_experiment.py", "read_distribution.py"):
+        cmd = [sys.executable, str(qc_module.BIN / script), "-i", str(bams[0])]
+        cmd += [] if script == "bam_stat.py" else ["-r", str(bed)]
+        stdout[script] = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    result = run_rseqc(bams[0], bed, runner, "S", threads=2)
+    assert not result.failed, result.failed
+    for name in (
+        "S.geneBodyCoverage.txt",
+        "S.inner_distance_freq.txt",
+        "S.inner_distance.txt",
+        "S.junction.xls",
+        "S.junction.bed",
+    ):
+        assert (runner / name).read_bytes() == (alone / name).read_bytes(), name
+    assert (runner / "S.bam_stat.txt").read_text() == stdout["bam_stat.py"]
+    assert (runner / "S.infer_experiment.txt").read_text() == stdout["infer_experiment.py"]
+    assert (runner / "S.read_distribution.txt").read_text() == stdout["read_distribution.py"]

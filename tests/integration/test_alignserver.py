@@ -33,8 +33,11 @@ def sim(tmp_path_factory):
 
 
 def _flat(chunk):
+    """The placements as plain values (contig codes resolved to names)."""
     f = chunk.flat
-    return (f.status, f.blk_pair, f.blk_ctg, f.blk_start, f.blk_end, f.blk_strand)
+    contigs = [f.contigs[c] for c in f.blk_contig]
+    arrays = (f.status, f.blk_pair, f.blk_start, f.blk_end, f.blk_strand)
+    return [a.tolist() for a in arrays] + [contigs]
 
 
 def test_two_processes_give_the_in_process_placements_in_order(sim):

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import mappy
+import numpy as np
 
 from genejobs.references.index import ALIGNER_PRESET
 
@@ -150,20 +151,71 @@ def best_placement(hits1: list[Hit], hits2: list[Hit]) -> PairAlignment:
 NOT_ALIGNED, MULTIMAPPED, UNIQUE = 0, 1, 2
 
 
-class FlatPlacements:
-    """A chunk's placements reduced to what counting needs, in flat lists: a status
-    per pair and the reference blocks (with read 1's strand) of unique pairs.
+class FlatPlacements(NamedTuple):
+    """A chunk's placements reduced to what counting needs, as arrays: a status per
+    pair and the reference blocks (with read 1's strand) of unique pairs.
 
     Why flat: keeping one small object per hit alive until a chunk was counted
-    made Python's cyclic garbage collector cost as much as minimap2 itself.
+    made Python's cyclic garbage collector cost as much as minimap2 itself, and
+    arrays cross from an align process to the counter at the cost of a copy.
     """
 
-    __slots__ = ("status", "blk_pair", "blk_ctg", "blk_start", "blk_end", "blk_strand")
+    status: np.ndarray  # per pair: NOT_ALIGNED, MULTIMAPPED or UNIQUE
+    blk_pair: np.ndarray  # per block: the pair's index in the chunk
+    contigs: tuple[str, ...]  # the names blk_contig points into
+    blk_contig: np.ndarray
+    blk_start: np.ndarray
+    blk_end: np.ndarray
+    blk_strand: np.ndarray  # +1 / -1: read 1's strand (read 2's blocks are flipped)
+
+    @classmethod
+    def of(cls, pairs: Iterable[PairAlignment]) -> FlatPlacements:
+        builder = FlatBuilder()
+        for pair in pairs:
+            builder.add(pair)
+        return builder.build()
+
+    @classmethod
+    def concat(cls, parts: Sequence[FlatPlacements]) -> FlatPlacements:
+        """Chunks one after the other (pair indices and contig codes renumbered)."""
+        names: dict[str, int] = {}
+        pair_offsets = np.cumsum([0] + [len(p.status) for p in parts[:-1]])
+        codes = []
+        for part in parts:
+            remap = np.array([names.setdefault(c, len(names)) for c in part.contigs], np.int32)
+            codes.append(remap[part.blk_contig] if len(part.contigs) else part.blk_contig)
+        return cls(
+            np.concatenate([p.status for p in parts] or [np.zeros(0, np.int8)]),
+            np.concatenate(
+                [p.blk_pair + off for p, off in zip(parts, pair_offsets, strict=True)]
+                or [np.zeros(0, np.int64)]
+            ),
+            tuple(names),
+            np.concatenate(codes or [np.zeros(0, np.int32)]),
+            np.concatenate([p.blk_start for p in parts] or [np.zeros(0, np.int64)]),
+            np.concatenate([p.blk_end for p in parts] or [np.zeros(0, np.int64)]),
+            np.concatenate([p.blk_strand for p in parts] or [np.zeros(0, np.int8)]),
+        )
+
+
+class FlatBuilder:
+    """Collects placements pair by pair into plain lists, then ``build()``s the arrays."""
+
+    __slots__ = (
+        "status",
+        "blk_pair",
+        "contig_codes",
+        "blk_contig",
+        "blk_start",
+        "blk_end",
+        "blk_strand",
+    )
 
     def __init__(self) -> None:
         self.status: list[int] = []
         self.blk_pair: list[int] = []
-        self.blk_ctg: list[str] = []
+        self.contig_codes: dict[str, int] = {}
+        self.blk_contig: list[int] = []
         self.blk_start: list[int] = []
         self.blk_end: list[int] = []
         self.blk_strand: list[int] = []
@@ -178,33 +230,30 @@ class FlatPlacements:
             return
         index = len(self.status)
         self.status.append(UNIQUE)
+        codes = self.contig_codes
         # htseq-count for pairs: read 1's blocks keep its strand, read 2's are flipped.
         for hit, flip in ((hit1, 1), (hit2, -1)):
             if hit is None:
                 continue
             strand = hit.strand * flip
+            code = codes.setdefault(hit.ctg, len(codes))
             for s, e in hit.blocks:
                 self.blk_pair.append(index)
-                self.blk_ctg.append(hit.ctg)
+                self.blk_contig.append(code)
                 self.blk_start.append(s)
                 self.blk_end.append(e)
                 self.blk_strand.append(strand)
 
-    def extend(self, other: FlatPlacements) -> None:
-        offset = len(self.status)
-        self.status += other.status
-        self.blk_pair += [i + offset for i in other.blk_pair]
-        self.blk_ctg += other.blk_ctg
-        self.blk_start += other.blk_start
-        self.blk_end += other.blk_end
-        self.blk_strand += other.blk_strand
-
-    @classmethod
-    def of(cls, pairs: Iterable[PairAlignment]) -> FlatPlacements:
-        flat = cls()
-        for pair in pairs:
-            flat.add(pair)
-        return flat
+    def build(self) -> FlatPlacements:
+        return FlatPlacements(
+            np.array(self.status, dtype=np.int8),
+            np.array(self.blk_pair, dtype=np.int64),
+            tuple(self.contig_codes),
+            np.array(self.blk_contig, dtype=np.int32),
+            np.array(self.blk_start, dtype=np.int64),
+            np.array(self.blk_end, dtype=np.int64),
+            np.array(self.blk_strand, dtype=np.int8),
+        )
 
 
 class AlignedChunk(NamedTuple):
@@ -225,7 +274,7 @@ def align_pairs(
     """Map both mates of each pair, choose each pair's placement and flatten it."""
     buf = buf or mappy.ThreadBuffer()
     map_read = aligner.map
-    flat = FlatPlacements()
+    flat = FlatBuilder()
     kept: list[PairAlignment] | None = [] if keep_placements else None
     for s1, s2 in seqs:
         placement = best_placement(
@@ -234,4 +283,4 @@ def align_pairs(
         flat.add(placement)
         if kept is not None:
             kept.append(placement)
-    return AlignedChunk(flat, kept)
+    return AlignedChunk(flat.build(), kept)

@@ -109,15 +109,15 @@ class AlignProcesses:
             self._waiting[i] += 1
 
         def collect() -> AlignedChunk:
-            flat = FlatPlacements()
+            flats = []
             kept: list[PairAlignment] | None = [] if keep_placements else None
             for i in used:
                 part = self._receive(self._conns[i])
                 self._waiting[i] -= 1
-                flat.extend(part.flat)
+                flats.append(part.flat)
                 if kept is not None:
                     kept += part.placements
-            return AlignedChunk(flat, kept)
+            return AlignedChunk(FlatPlacements.concat(flats), kept)
 
         return collect
 

@@ -122,26 +122,26 @@ class PairCounter:
     def add_flat(self, flat: FlatPlacements) -> None:
         """Count a chunk of placements: all its blocks are looked up at once."""
         st = self.stats
-        status = flat.status
-        n_pairs = len(status)
-        n_unique = status.count(UNIQUE)
-        n_not_aligned = status.count(NOT_ALIGNED)
-        st.not_aligned += n_not_aligned
-        st.aligned += n_pairs - n_not_aligned
-        st.multimapped += status.count(MULTIMAPPED)
+        per_status = np.bincount(flat.status, minlength=3)
+        n_pairs = len(flat.status)
+        n_unique = int(per_status[UNIQUE])
+        st.not_aligned += int(per_status[NOT_ALIGNED])
+        st.aligned += n_pairs - int(per_status[NOT_ALIGNED])
+        st.multimapped += int(per_status[MULTIMAPPED])
         st.unique += n_unique
         if n_unique == 0:
             return
-        chrom_ids = self.index.chrom_ids
-        cid = np.array([chrom_ids.get(c, -1) for c in flat.blk_ctg], dtype=np.int64)
+        chrom_of_contig = np.array(
+            [self.index.chrom_ids.get(c, -1) for c in flat.contigs], dtype=np.int64
+        )
+        cid = chrom_of_contig[flat.blk_contig]
         on_genes = cid >= 0  # blocks on a contig without genes overlap nothing
         base = cid[on_genes] << _CHROM_SHIFT
         block, gene = self.index.hits(
-            base + np.array(flat.blk_start, dtype=np.int64)[on_genes],
-            base + np.array(flat.blk_end, dtype=np.int64)[on_genes],
+            base + flat.blk_start[on_genes], base + flat.blk_end[on_genes]
         )
-        pair_of_row = np.array(flat.blk_pair, dtype=np.int64)[on_genes][block]
-        strand_of_row = np.array(flat.blk_strand, dtype=np.int8)[on_genes][block]
+        pair_of_row = flat.blk_pair[on_genes][block]
+        strand_of_row = flat.blk_strand[on_genes][block]
         sense = self.index.strand[gene] == strand_of_row
         # The unstranded rule sees every gene; secondstrand (-s yes) only genes on
         # read 1's strand; firststrand (-s reverse) only those on the other one.

@@ -11,6 +11,7 @@ Each measurement is the median of ``--repeat`` runs.
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import shutil
 import statistics
@@ -18,6 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from genejobs.pipeline.alignserver import align_processes
 from genejobs.pipeline.qc import QcResult, run_sample_qc
 from genejobs.pipeline.readqc import MateQC
 from genejobs.pipeline.reads import PairedReads
@@ -47,11 +49,20 @@ def read_qc_seconds(storage: Storage, spec: SampleSpec, adapter: str | None) -> 
     return spent + time.perf_counter() - t0
 
 
+ALIGN_PIDS: list[int] = []  # the warm align server and its children (they stay alive)
+
+
 def cpu_now() -> float:
-    """CPU seconds of this process and its finished children (the RSeQC runner, R)."""
+    """CPU seconds of this process, its finished children (the RSeQC runner, R) and the
+    live align processes."""
     own = resource.getrusage(resource.RUSAGE_SELF)
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+    ticks = 0
+    for pid in ALIGN_PIDS:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    align = ticks / os.sysconf("SC_CLK_TCK")
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime + align
 
 
 def main() -> int:
@@ -75,6 +86,8 @@ def main() -> int:
         storage = Storage(allowed_roots=(root,))
         kw = dict(index_path=ref.index_path, gene_model=model, storage=storage, threads=a.threads)
         process_sample(spec, params, **kw)  # warm: index loaded once per process, as on a worker
+        with align_processes(ref.index_path, a.threads) as server:  # the one just warmed
+            ALIGN_PIDS.extend(server.pids)
         plain, with_bam, with_qc, rseqc, read_qc = [], [], [], [], []
         cpu_plain, cpu_bam, cpu_rseqc = [], [], []
         qc: QcResult | None = None

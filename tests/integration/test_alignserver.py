@@ -99,3 +99,15 @@ def test_children_exit_when_their_parent_is_killed(sim, tmp_path):
             return
         time.sleep(0.1)
     pytest.fail("the alignment server outlived its parent")
+
+
+def test_a_child_that_dies_fails_the_chunk_with_a_message(sim):
+    index_path, seqs = sim
+    server = AlignProcesses(index_path, 2)
+    try:
+        os.kill(server.child_pids[1], 9)
+        with pytest.raises(AlignServerError, match="exited unexpectedly"):
+            server.submit(seqs[:500])()
+        assert not server.drain()  # not reusable: align_processes() would close it
+    finally:
+        server.close()

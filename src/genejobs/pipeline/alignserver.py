@@ -62,6 +62,7 @@ class AlignProcesses:
             s.close()
         self._conns = [Connection(s.detach()) for s in ours]
         self._waiting = [0] * self.processes  # results not yet read, per child
+        self._broken = False  # a child or the server died: not to be reused
         # ("ready", pid): the index is loaded
         self.child_pids = [self._receive(conn) for conn in self._conns]
 
@@ -71,13 +72,20 @@ class AlignProcesses:
         return [self._proc.pid, *self.child_pids]
 
     def _failure(self) -> AlignServerError:
-        try:
-            self._proc.wait(timeout=5)
+        self._broken = True
+        try:  # a server that failed to start exits at once; let its stderr land
+            self._proc.wait(timeout=1)
         except subprocess.TimeoutExpired:
             pass
         self._stderr.seek(0)
         lines = self._stderr.read().decode(errors="replace").strip().splitlines()
-        detail = lines[-1] if lines else f"exit status {self._proc.returncode}"
+        code = self._proc.returncode
+        if lines:
+            detail = lines[-1]
+        elif code is None:  # the server lives on: one of its children died (killed, crashed)
+            detail = "an align process exited unexpectedly"
+        else:
+            detail = f"exit status {code}"
         return AlignServerError(f"alignment process for {self.index_path} failed: {detail}")
 
     def _receive(self, conn: Connection) -> Any:
@@ -89,9 +97,17 @@ class AlignProcesses:
             raise AlignServerError(f"alignment failed: {message[1]}")
         return message[1] if len(message) > 1 else None
 
+    def _send(self, child: int, message: tuple[Any, ...]) -> None:
+        try:
+            self._conns[child].send(message)
+        except OSError:
+            raise self._failure() from None
+        self._waiting[child] += 1
+
     def contigs(self) -> list[tuple[str, int]]:
         """Names and lengths of the index's sequences (for a BAM header)."""
-        self._conns[0].send(("contigs",))
+        self._send(0, ("contigs",))
+        self._waiting[0] -= 1
         return self._receive(self._conns[0])
 
     def submit(
@@ -105,8 +121,7 @@ class AlignProcesses:
         parts = [seqs[i : i + step] for i in range(0, len(seqs), step)]
         used = range(len(parts))
         for i, part in zip(used, parts, strict=True):
-            self._conns[i].send(("align", part, keep_placements))
-            self._waiting[i] += 1
+            self._send(i, ("align", part, keep_placements))
 
         def collect() -> AlignedChunk:
             flats = []
@@ -130,7 +145,7 @@ class AlignProcesses:
                     self._waiting[i] -= 1
         except AlignServerError:
             return False
-        return not any(self._waiting) and self._proc.poll() is None
+        return not (self._broken or any(self._waiting)) and self._proc.poll() is None
 
     def close(self) -> None:
         for conn in self._conns:

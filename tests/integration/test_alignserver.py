@@ -14,6 +14,7 @@ import pytest
 
 from genejobs.pipeline.align import align_pairs, load_aligner
 from genejobs.pipeline.alignserver import AlignProcesses, AlignServerError, align_processes
+from genejobs.pipeline.bam import pair_record, sam_records
 from genejobs.references.registry import ReferenceRegistry
 from genejobs.sim import SimConfig, simulate
 
@@ -28,8 +29,11 @@ def sim(tmp_path_factory):
     registry.add("sim", Path(manifest.genome), [("a.gtf", Path(manifest.gtf))])
     ref = registry.resolve("sim", "a.gtf")
     r1, r2 = next(iter(manifest.reads.values()))
-    seqs = [(a[1], b[1]) for a, b in zip(mappy.fastx_read(r1), mappy.fastx_read(r2), strict=True)]
-    return ref.index_path, seqs
+    records = [
+        pair_record(a[0], a[1], a[2], b[1], b[2])
+        for a, b in zip(mappy.fastx_read(r1), mappy.fastx_read(r2), strict=True)
+    ]
+    return ref.index_path, [(r.seq1, r.seq2) for r in records], records
 
 
 def _flat(chunk):
@@ -41,13 +45,16 @@ def _flat(chunk):
 
 
 def test_two_processes_give_the_in_process_placements_in_order(sim):
-    index_path, seqs = sim
+    index_path, seqs, records = sim
     expected = align_pairs(load_aligner(index_path), seqs, keep_placements=True)
+    assert expected.placements is not None
     server = AlignProcesses(index_path, 2)
     try:
-        got = server.submit(seqs, keep_placements=True)()
-        assert _flat(got) == _flat(expected)
-        assert got.placements == expected.placements
+        got = server.submit(seqs)()
+        assert _flat(got) == _flat(expected) and got.sam is None
+        with_sam = server.submit(records, sam=True)()
+        assert _flat(with_sam) == _flat(expected)
+        assert with_sam.sam == sam_records(records, expected.placements)
         aligner = load_aligner(index_path)
         assert server.contigs() == [(n, len(aligner.seq(n))) for n in aligner.seq_names]
     finally:
@@ -64,7 +71,7 @@ def test_an_unreadable_index_is_named_in_the_error(tmp_path):
 
 
 def test_a_cancelled_sample_leaves_a_clean_server_for_the_next(sim):
-    index_path, seqs = sim
+    index_path, seqs, _ = sim
     with pytest.raises(KeyboardInterrupt), align_processes(index_path, 2) as server:
         server.submit(seqs[:500])  # never collected, as when stop() cancels a sample
         raise KeyboardInterrupt
@@ -75,7 +82,7 @@ def test_a_cancelled_sample_leaves_a_clean_server_for_the_next(sim):
 
 
 def test_children_exit_when_their_parent_is_killed(sim, tmp_path):
-    index_path, _ = sim
+    index_path, _, _ = sim
     script = (
         "import sys, time\n"
         "from genejobs.pipeline.alignserver import AlignProcesses\n"
@@ -102,7 +109,7 @@ def test_children_exit_when_their_parent_is_killed(sim, tmp_path):
 
 
 def test_a_child_that_dies_fails_the_chunk_with_a_message(sim):
-    index_path, seqs = sim
+    index_path, seqs, _ = sim
     server = AlignProcesses(index_path, 2)
     try:
         os.kill(server.child_pids[1], 9)

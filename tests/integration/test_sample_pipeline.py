@@ -22,7 +22,7 @@ import pytest
 from scipy.stats import spearmanr
 
 from genejobs.pipeline.align import align_pairs, concordant, load_aligner
-from genejobs.pipeline.bam import BamWriter
+from genejobs.pipeline.bam import BamWriter, pair_record
 from genejobs.pipeline.count import GeneIndex, PairCounter
 from genejobs.pipeline.reads import PairChunk
 from genejobs.pipeline.records import LibraryType, SampleParams, SampleSpec
@@ -252,7 +252,11 @@ def test_unaligned_and_discordant_mates_in_the_bam_and_in_counts(run, tmp_path):
     assert placements is not None
     bam_path = tmp_path / "hand.bam"
     writer = BamWriter(bam_path, [(n, len(aligner.seq(n))) for n in aligner.seq_names])
-    writer.add(chunk, placements)
+    records = [
+        pair_record(a.name, a.sequence, a.qualities, b.sequence, b.qualities)
+        for a, b in zip(chunk.r1, chunk.r2, strict=True)
+    ]
+    writer.add(records, placements)
     writer.close()
 
     recs = defaultdict(dict)

@@ -9,7 +9,7 @@ fresh (``python -m genejobs.pipeline.alignserver``) and has no threads when it
 forks; forking a Dask worker, which runs threads, would not be safe.
 
 Protocol, one socket per child, pickled messages: the child first says
-``("ready", pid)``; then ``("align", seqs, keep)`` → ``("ok", AlignedChunk)`` and
+``("ready", pid)``; then ``("align", pairs, sam)`` → ``("ok", ServedChunk)`` and
 ``("contigs",)`` → ``("ok", [(name, length), ...])``; errors → ``("error", text)``.
 A child exits when its socket closes, so the server dies with its parent.
 """
@@ -27,9 +27,17 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-from genejobs.pipeline.align import AlignedChunk, FlatPlacements, PairAlignment
+from genejobs.pipeline.align import FlatPlacements
+from genejobs.pipeline.bam import PairRecord
+
+
+class ServedChunk(NamedTuple):
+    """A chunk's placements for counting and, when asked, its SAM text."""
+
+    flat: FlatPlacements
+    sam: str | None
 
 
 class AlignServerError(RuntimeError):
@@ -111,28 +119,29 @@ class AlignProcesses:
         return self._receive(self._conns[0])
 
     def submit(
-        self, seqs: Sequence[tuple[str, str]], *, keep_placements: bool = False
-    ) -> Callable[[], AlignedChunk]:
+        self, pairs: Sequence[tuple[str, str]] | Sequence[PairRecord], *, sam: bool = False
+    ) -> Callable[[], ServedChunk]:
         """Send a chunk out in equal shares; the returned call collects it, in order.
 
+        ``pairs`` are (read 1, read 2) sequences, or ``PairRecord``s when ``sam``
+        asks for the chunk's alignments as SAM text too (for a BAM).
         Collect before the next ``submit``: a child blocks until its result is read.
         """
-        step = max(64, -(-len(seqs) // self.processes))
-        parts = [seqs[i : i + step] for i in range(0, len(seqs), step)]
+        step = max(64, -(-len(pairs) // self.processes))
+        parts = [pairs[i : i + step] for i in range(0, len(pairs), step)]
         used = range(len(parts))
         for i, part in zip(used, parts, strict=True):
-            self._send(i, ("align", part, keep_placements))
+            self._send(i, ("align", part, sam))
 
-        def collect() -> AlignedChunk:
-            flats = []
-            kept: list[PairAlignment] | None = [] if keep_placements else None
+        def collect() -> ServedChunk:
+            replies = []
             for i in used:
-                part = self._receive(self._conns[i])
+                replies.append(self._receive(self._conns[i]))
                 self._waiting[i] -= 1
-                flats.append(part.flat)
-                if kept is not None:
-                    kept += part.placements
-            return AlignedChunk(FlatPlacements.concat(flats), kept)
+            return ServedChunk(
+                FlatPlacements.concat([r.flat for r in replies]),
+                "".join(r.sam for r in replies) if sam else None,
+            )
 
         return collect
 
@@ -207,6 +216,7 @@ def _serve(aligner: Any, conn: Connection) -> None:
     import mappy
 
     from genejobs.pipeline.align import align_pairs
+    from genejobs.pipeline.bam import sam_records
 
     buf = mappy.ThreadBuffer()
     conn.send(("ready", os.getpid()))
@@ -222,8 +232,13 @@ def _serve(aligner: Any, conn: Connection) -> None:
                     [(n, len(aligner.seq(n))) for n in aligner.seq_names],
                 )
             else:
-                _, seqs, keep = message
-                reply = ("ok", align_pairs(aligner, seqs, keep_placements=keep, buf=buf))
+                _, pairs, sam = message
+                seqs = [(r.seq1, r.seq2) for r in pairs] if sam else pairs
+                chunk = align_pairs(aligner, seqs, keep_placements=sam, buf=buf)
+                text = (
+                    sam_records(pairs, chunk.placements) if chunk.placements is not None else None
+                )
+                reply = ("ok", ServedChunk(chunk.flat, text))
         except Exception as exc:  # reported to the parent, which fails the sample
             reply = ("error", f"{type(exc).__name__}: {exc}")
         conn.send(reply)
@@ -260,4 +275,8 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))
+    # Run the imported module's main, so that what the children pickle is named
+    # genejobs.pipeline.alignserver.ServedChunk, not __main__.ServedChunk.
+    from genejobs.pipeline import alignserver
+
+    raise SystemExit(alignserver.main(sys.argv[1:]))

@@ -6,12 +6,13 @@ import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from genejobs.pipeline.align import AlignedChunk
-from genejobs.pipeline.alignserver import align_processes
+from genejobs.pipeline.alignserver import ServedChunk, align_processes
+from genejobs.pipeline.bam import BamWriter, pair_record
 from genejobs.pipeline.count import GeneIndex, PairCounter
 from genejobs.pipeline.readqc import MateQC
-from genejobs.pipeline.reads import PairChunk, PairedReads
+from genejobs.pipeline.reads import PairedReads
 from genejobs.pipeline.records import (
     ProgressFn,
     ReadStats,
@@ -68,13 +69,11 @@ def process_sample(
         timings["load_index"] = time.perf_counter() - t0
         bam = None
         if bam_path is not None:
-            from genejobs.pipeline.bam import BamWriter
-
-            bam = BamWriter(bam_path, aligners.contigs())
+            bam = BamWriter(bam_path, aligners.contigs(), threads=threads)
         try:
             chunks = reads.chunks(chunk_pairs)
             # The aligner processes map chunk i while chunk i+1 is read and trimmed here.
-            pending: tuple[PairChunk, Callable[[], AlignedChunk]] | None = None
+            pending: Callable[[], ServedChunk] | None = None
             while True:
                 if stop is not None:
                     stop()
@@ -91,22 +90,30 @@ def process_sample(
                                 [r.qualities for r in records],
                                 lengths,
                             )
-                    seqs = [(a.sequence, b.sequence) for a, b in zip(kept.r1, kept.r2, strict=True)]
+                    pairs: list[Any] = (
+                        [
+                            pair_record(a.name, a.sequence, a.qualities, b.sequence, b.qualities)
+                            for a, b in zip(kept.r1, kept.r2, strict=True)
+                        ]
+                        if bam is not None
+                        else [
+                            (a.sequence, b.sequence) for a, b in zip(kept.r1, kept.r2, strict=True)
+                        ]
+                    )
                 t2 = time.perf_counter()
                 timings["read_trim"] += t2 - t
                 aligned = None
                 if pending is not None:
-                    done_chunk, collect = pending
-                    aligned = collect()
+                    aligned = pending()
                 t3 = time.perf_counter()
                 timings["align"] += t3 - t2
                 pending = None
                 if chunk is not None:
-                    pending = (kept, aligners.submit(seqs, keep_placements=bam is not None))
+                    pending = aligners.submit(pairs, sam=bam is not None)
                 if aligned is not None:
                     counter.add_flat(aligned.flat)
-                    if bam is not None and aligned.placements is not None:
-                        bam.add(done_chunk, aligned.placements)
+                    if bam is not None and aligned.sam is not None:
+                        bam.add_sam(aligned.sam)
                     if progress is not None:
                         progress(reads.fraction_done, reads.pairs_read)
                 timings["count"] += time.perf_counter() - t3

@@ -161,9 +161,6 @@ def main() -> int:
             # each run starts its align server (index load included), as hisat2 loads its own
             close_idle_servers()
             t0 = time.perf_counter()
-            with align_processes(ref.index_path, a.threads) as server:
-                # started here so that its processes can be measured; process_sample reuses it
-                pids = server.pids
             result = process_sample(
                 SampleSpec(sample, "K", r1, r2),
                 SampleParams(adapter=manifest.adapter, library_type=LibraryType.FIRSTSTRAND),
@@ -175,7 +172,8 @@ def main() -> int:
             ours_runs.append(time.perf_counter() - t0)
             if run_no == 0:
                 peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-                align_peak_mib = [peak_rss_mib(pid) for pid in pids]
+                with align_processes(ref.index_path, a.threads) as server:  # the one just used
+                    align_peak_mib = [peak_rss_mib(pid) for pid in server.pids]
                 stage_ms = result.timings_ms
             seconds, theirs = reference_path(manifest, sample, work, a.threads)
             theirs_runs.append(seconds)

@@ -67,7 +67,7 @@ def test_an_unreadable_index_is_named_in_the_error(tmp_path):
     bad.write_bytes(b"not an index")
     for path in (bad, tmp_path / "missing.mmi"):
         with pytest.raises(AlignServerError, match=f"cannot load the minimap2 index {path}"):
-            AlignProcesses(path, 1)
+            AlignProcesses(path, 1).wait_ready()
 
 
 def test_a_cancelled_sample_leaves_a_clean_server_for_the_next(sim):
@@ -112,7 +112,7 @@ def test_a_child_that_dies_fails_the_chunk_with_a_message(sim):
     index_path, seqs, _ = sim
     server = AlignProcesses(index_path, 2)
     try:
-        os.kill(server.child_pids[1], 9)
+        os.kill(server.pids[2], 9)
         with pytest.raises(AlignServerError, match="exited unexpectedly"):
             server.submit(seqs[:500])()
         assert not server.drain()  # not reusable: align_processes() would close it

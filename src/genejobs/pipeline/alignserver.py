@@ -71,13 +71,21 @@ class AlignProcesses:
         self._conns = [Connection(s.detach()) for s in ours]
         self._waiting = [0] * self.processes  # results not yet read, per child
         self._broken = False  # a child or the server died: not to be reused
-        # ("ready", pid): the index is loaded
-        self.child_pids = [self._receive(conn) for conn in self._conns]
+        self._child_pids: list[int] | None = None  # known once the index is loaded
+
+    def wait_ready(self) -> list[int]:
+        """Wait until the index is loaded (each child says ``("ready", pid)``).
+
+        Not done in ``__init__``: the caller reads its first chunk meanwhile.
+        """
+        if self._child_pids is None:
+            self._child_pids = [self._receive(conn) for conn in self._conns]
+        return self._child_pids
 
     @property
     def pids(self) -> list[int]:
         """The server's and its children's process ids (for memory accounting)."""
-        return [self._proc.pid, *self.child_pids]
+        return [self._proc.pid, *self.wait_ready()]
 
     def _failure(self) -> AlignServerError:
         self._broken = True
@@ -106,6 +114,7 @@ class AlignProcesses:
         return message[1] if len(message) > 1 else None
 
     def _send(self, child: int, message: tuple[Any, ...]) -> None:
+        self.wait_ready()
         try:
             self._conns[child].send(message)
         except OSError:

@@ -103,7 +103,9 @@ class PairedReads:
         except Exception as exc:  # dnaio raises several types for unreadable input
             raise self._error(loc, f"is not a readable FASTQ file ({exc})") from exc
 
-    def chunks(self, chunk_pairs: int) -> Iterator[PairChunk]:
+    def chunks(self, chunk_pairs: int, *, first: int | None = None) -> Iterator[PairChunk]:
+        """Pairs ``chunk_pairs`` at a time (``first`` for the first chunk, when given)."""
+        size = first or chunk_pairs
         with contextlib.ExitStack() as stack:
             stack.callback(self._f1.close)
             stack.callback(self._f2.close)
@@ -111,8 +113,9 @@ class PairedReads:
             reader2 = self._open(self._f2, self.r2)
             it1, it2 = iter(reader1), iter(reader2)
             while True:
-                b1 = self._take(it1, self.r1, chunk_pairs)
-                b2 = self._take(it2, self.r2, chunk_pairs)
+                b1 = self._take(it1, self.r1, size)
+                b2 = self._take(it2, self.r2, size)
+                size = chunk_pairs
                 if len(b1) != len(b2):
                     shorter, loc = (1, self.r1) if len(b1) < len(b2) else (2, self.r2)
                     n1 = self.pairs_read + len(b1)

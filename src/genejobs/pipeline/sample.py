@@ -64,14 +64,13 @@ def process_sample(
     read_stats = ReadStats()
     # Read-level QC rides along with alignment QC: both are what is_export_qc asks for.
     read_qc = (MateQC(), MateQC()) if bam_path is not None else None
-    t0 = time.perf_counter()
-    with align_processes(index_path, threads) as aligners:
-        timings["load_index"] = time.perf_counter() - t0
+    with align_processes(index_path, threads) as aligners:  # a new server loads meanwhile
         bam = None
         if bam_path is not None:
             bam = BamWriter(bam_path, aligners.contigs(), threads=threads)
         try:
-            chunks = reads.chunks(chunk_pairs)
+            # A small first chunk, so that the align processes start early.
+            chunks = reads.chunks(chunk_pairs, first=min(chunk_pairs, 2_000))
             # The aligner processes map chunk i while chunk i+1 is read and trimmed here.
             pending: Callable[[], ServedChunk] | None = None
             while True:

@@ -246,3 +246,65 @@ def test_a_lone_mate_is_placed_by_score_and_ties_are_multimapped():
     assert not placed.unique and placed.hit1 is None and placed.n_placements == 2
     placed = best_placement([], [])
     assert not placed.aligned and placed.n_placements == 0
+
+
+def test_a_chunk_counts_as_htseq_union_rules_say_pair_by_pair():
+    """Random genes and spliced pairs on two chromosomes, counted as one chunk, against
+    the rules applied pair by pair with a brute-force exon scan."""
+    rng = random.Random(11)
+    genes = []
+    for i in range(40):
+        chrom = ("chr1", "chr2")[i % 2]
+        start, exons = rng.randrange(0, 5_000), []
+        for _ in range(rng.randint(1, 3)):
+            length = rng.choice([1, 20, 150, 600])
+            exons.append((start, start + length))
+            start += length + rng.choice([0, 1, 80])  # touching exons make empty-free steps
+        genes.append(
+            Gene(f"G{i}", f"G{i}", "protein_coding", chrom, "+-"[rng.randrange(2)], tuple(exons))
+        )
+    model = GeneModel(genes=genes)
+
+    def random_hit():
+        start = rng.randrange(0, 6_500)
+        if rng.random() < 0.3:
+            cigar = ((30, 0), (rng.randint(1, 900), 3), (40, 0))
+        else:
+            cigar = ((rng.choice([50, 100]), 0),)
+        span = sum(n for n, op in cigar if op in (0, 2, 3))
+        ctg = rng.choice(["chr1", "chr2", "chrM"])  # chrM has no genes
+        return hit(start, start + span, rng.choice([1, -1]), ctg=ctg, cigar=cigar)
+
+    pairs = []
+    for _ in range(400):
+        h1 = random_hit() if rng.random() < 0.9 else None
+        h2 = random_hit() if rng.random() < 0.9 else None
+        pairs.append(PairAlignment(h1, h2, rng.random() < 0.9, 1))
+    counter = PairCounter(GeneIndex(model))
+    counter.add_many(pairs)
+
+    expected = {lt.value: [0] * len(genes) for lt in LibraryType}
+    buckets = {lt.value: {"nf": 0, "amb": 0} for lt in LibraryType}
+    for pair in pairs:
+        if not pair.aligned or not pair.unique:
+            continue
+        sense, anti = set(), set()
+        for h, flip in ((pair.hit1, 1), (pair.hit2, -1)):
+            if h is None:
+                continue
+            for s, e in h.blocks:
+                for gi, g in enumerate(genes):
+                    if g.chrom == h.ctg and any(a < e and s < b for a, b in g.exons):
+                        same = (1 if g.strand == "+" else -1) == h.strand * flip
+                        (sense if same else anti).add(gi)
+        for lt, found in ((UN, sense | anti), (SECOND, sense), (FIRST, anti)):
+            if not found:
+                buckets[lt.value]["nf"] += 1
+            elif len(found) > 1:
+                buckets[lt.value]["amb"] += 1
+            else:
+                expected[lt.value][next(iter(found))] += 1
+    for lt in LibraryType:
+        assert counter.counts[lt.value].tolist() == expected[lt.value]
+        assert counter.stats.no_feature[lt.value] == buckets[lt.value]["nf"]
+        assert counter.stats.ambiguous[lt.value] == buckets[lt.value]["amb"]

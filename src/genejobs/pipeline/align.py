@@ -178,6 +178,8 @@ class FlatPlacements(NamedTuple):
     @classmethod
     def concat(cls, parts: Sequence[FlatPlacements]) -> FlatPlacements:
         """Chunks one after the other (pair indices and contig codes renumbered)."""
+        if not parts:
+            return FlatBuilder().build()
         names: dict[str, int] = {}
         pair_offsets = np.cumsum([0] + [len(p.status) for p in parts[:-1]])
         codes = []
@@ -185,16 +187,13 @@ class FlatPlacements(NamedTuple):
             remap = np.array([names.setdefault(c, len(names)) for c in part.contigs], np.int32)
             codes.append(remap[part.blk_contig] if len(part.contigs) else part.blk_contig)
         return cls(
-            np.concatenate([p.status for p in parts] or [np.zeros(0, np.int8)]),
-            np.concatenate(
-                [p.blk_pair + off for p, off in zip(parts, pair_offsets, strict=True)]
-                or [np.zeros(0, np.int64)]
-            ),
+            np.concatenate([p.status for p in parts]),
+            np.concatenate([p.blk_pair + off for p, off in zip(parts, pair_offsets, strict=True)]),
             tuple(names),
-            np.concatenate(codes or [np.zeros(0, np.int32)]),
-            np.concatenate([p.blk_start for p in parts] or [np.zeros(0, np.int64)]),
-            np.concatenate([p.blk_end for p in parts] or [np.zeros(0, np.int64)]),
-            np.concatenate([p.blk_strand for p in parts] or [np.zeros(0, np.int8)]),
+            np.concatenate(codes),
+            np.concatenate([p.blk_start for p in parts]),
+            np.concatenate([p.blk_end for p in parts]),
+            np.concatenate([p.blk_strand for p in parts]),
         )
 
 

@@ -163,7 +163,11 @@ class AlignProcesses:
                     self._waiting[i] -= 1
         except AlignServerError:
             return False
-        return not (self._broken or any(self._waiting)) and self._proc.poll() is None
+        return not any(self._waiting) and self.alive()
+
+    def alive(self) -> bool:
+        """False once a child or the server is known dead (then it is not reused)."""
+        return not self._broken and self._proc.poll() is None
 
     def close(self) -> None:
         for conn in self._conns:
@@ -195,14 +199,15 @@ def align_processes(index_path: Path, processes: int) -> Iterator[AlignProcesses
         stale = [s for k in list(_IDLE) if k != key for s in _IDLE.pop(k)]
     for old in stale:
         old.close()
+    if server is not None and not server.alive():
+        server.close()
+        server = None
     if server is None:
         server = AlignProcesses(Path(index_path), processes)
-    reusable = False
     try:
         yield server
     finally:
-        reusable = server.drain()
-        if reusable:
+        if server.drain():
             with _IDLE_LOCK:
                 _IDLE.setdefault(key, []).append(server)
         else:

@@ -72,11 +72,6 @@ class GeneIndex:
         self.step_ptr = np.zeros(len(self.bounds) + 1, dtype=np.int64)
         np.cumsum(np.bincount(step_of_pair, minlength=len(self.bounds)), out=self.step_ptr[1:])
 
-    def coordinate(self, chrom: str, pos: int) -> int | None:
-        """The genome-wide coordinate of a position, None for a chromosome without genes."""
-        cid = self.chrom_ids.get(chrom)
-        return None if cid is None else (cid << _CHROM_SHIFT) + pos
-
     def hits(self, starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """All (block, gene) pairs where the gene has an exon overlapping the block.
 
@@ -93,10 +88,11 @@ class GeneIndex:
 
     def overlapping(self, chrom: str, start: int, end: int) -> list[int]:
         """Indices of genes with an exon overlapping [start, end) (one block, for tests)."""
-        s = self.coordinate(chrom, start)
-        if s is None:
+        cid = self.chrom_ids.get(chrom)
+        if cid is None:
             return []
-        _, genes = self.hits(np.array([s]), np.array([s + end - start]))
+        base = cid << _CHROM_SHIFT
+        _, genes = self.hits(np.array([base + start]), np.array([base + end]))
         return sorted(set(genes.tolist()))
 
 

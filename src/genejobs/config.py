@@ -38,6 +38,8 @@ class Settings:
     heartbeat_seconds: float = 5.0
     poll_seconds: float = 0.5
     max_running_jobs_per_project: int = 20
+    # a stranded library_type is checked against the reads after this many pairs
+    strand_check_pairs: int = 200_000
     cache_root: Path | None = None
     reference_uri: str | None = None  # an S3 prefix shared by all nodes; reference_root caches it
     extra: dict[str, str] = field(default_factory=dict)
@@ -70,6 +72,7 @@ class Settings:
             lease_seconds=float(e.get("GENEJOBS_LEASE_SECONDS", "30")),
             heartbeat_seconds=float(e.get("GENEJOBS_HEARTBEAT_SECONDS", "5")),
             max_running_jobs_per_project=int(e.get("GENEJOBS_MAX_RUNNING_JOBS", "20")),
+            strand_check_pairs=int(e.get("GENEJOBS_STRAND_CHECK_PAIRS", "200000")),
             cache_root=Path(e["GENEJOBS_CACHE_ROOT"]) if e.get("GENEJOBS_CACHE_ROOT") else None,
         )
         return replace(settings, **overrides) if overrides else settings  # type: ignore[arg-type]

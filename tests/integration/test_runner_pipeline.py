@@ -8,6 +8,7 @@ the full statistics task. Uses ``make_client`` (processes=True), as production d
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -35,7 +36,8 @@ def world(tmp_path_factory: pytest.TempPathFactory):
         tmp / "sim",
         SimConfig(n_genes=30, samples_per_group=2, pairs_per_sample=3000, seed=7),
     )
-    settings = make_settings(tmp, dask_workers=1, threads_per_worker=2)
+    # A stranded declaration is checked after the first chunk (2,000 pairs) of 3,000.
+    settings = make_settings(tmp, dask_workers=1, threads_per_worker=2, strand_check_pairs=1000)
     ReferenceRegistry(settings.reference_root).add(
         "mini", Path(manifest.genome), [("mini.gtf", Path(manifest.gtf))]
     )
@@ -111,6 +113,67 @@ def test_qc_job_writes_bams_rseqc_fastqc_and_a_multiqc_report(world) -> None:
     listed = {line.split("\t")[0] for line in stats.read_text().splitlines()[1:]}
     assert set(manifest.reads) <= listed
     assert (folder / "report.html").exists()
+
+    # The same QC job again: every sample, its BAM and its QC come from the cache.
+    again = add_job(
+        settings,
+        manifest.groups,
+        library_type="auto",
+        reads=reads,
+        extra={"is_export_qc": True, "bed": manifest.bed},
+    )
+    assert runner.run_once() == again
+    job, samples = load_job(settings, again)
+    assert job.status == "FINISHED", job.message
+    assert all(s.from_cache for s in samples)
+    second = Path(json.loads(job.outputs_json)["table"]).parent / again
+    for name in manifest.reads:
+        for rel in (f"bam/{name}.bam", f"bam/{name}.bam.bai", f"qc/rseqc/{name}.bam_stat.txt"):
+            assert (second / rel).read_bytes() == (folder / rel).read_bytes(), rel
+        assert (second / "qc" / "fastqc" / f"{name}_R2_fastqc" / "fastqc_data.txt").exists()
+    assert (second / "qc" / "multiqc_report.html").exists()
+    table = pd.read_csv(second / "assignment.csv")
+    assert set(table["qc_observed_library_type"]) == {manifest.library_type}
+
+
+def test_contradicted_strand_fails_during_the_first_sample(world, tmp_path: Path) -> None:
+    settings, manifest, runner = world
+    # Fresh copies of the reads: nothing of them is cached yet.
+    reads = {}
+    for name, files in manifest.reads.items():
+        copies = []
+        for f in files:
+            dest = Path(settings.allowed_roots[0]) / "fresh" / Path(f).name
+            dest.parent.mkdir(exist_ok=True)
+            shutil.copyfile(f, dest)
+            copies.append(str(dest))
+        reads[name] = tuple(copies)
+    job_id = add_job(settings, manifest.groups, library_type="fr-secondstrand", reads=reads)
+    assert runner.run_once() == job_id
+    job, samples = load_job(settings, job_id)
+    assert job.status == "FAILED"
+    failed = job.message.split("'")[1]
+    assert failed in manifest.reads
+    assert job.message.startswith(f"sample '{failed}': library_type is fr-secondstrand")
+    assert "look fr-firststrand" in job.message
+    # It stopped after the first chunk: that many pairs counted, of 3,000.
+    assert "after its first 2,000 read pairs" in job.message
+    assert manifest.config["pairs_per_sample"] == 3000
+    assert not any(s.state == "DONE" for s in samples)
+    # Neither the failed sample nor any other reached the cache.
+    cache = SampleCache(settings.sample_cache_root)
+    storage = Storage(allowed_roots=settings.allowed_roots)
+    ref = ReferenceRegistry(settings.reference_root).resolve("mini", "mini.gtf")
+    for name, files in reads.items():
+        inputs = [(storage.location(f), storage.info(storage.location(f))) for f in files]
+        key = sample_cache_key(
+            inputs=inputs,
+            fasta_sha256=ref.fasta_sha256,
+            gtf_sha256=ref.gtf_sha256,
+            adapter=None,
+            min_length=20,
+        )
+        assert cache.get(key) is None, name
 
 
 def test_missing_reference_fails_with_the_field_and_choices(world) -> None:

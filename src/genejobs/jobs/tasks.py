@@ -11,6 +11,7 @@ small message to the scheduler at most every ``_THROTTLE_S`` seconds.
 from __future__ import annotations
 
 import logging
+import os
 import tempfile
 import time
 from collections import Counter
@@ -25,6 +26,7 @@ from distributed import Event, Variable, get_client, get_worker
 from genejobs.config import Settings
 from genejobs.errors import CancelledError, InputError
 from genejobs.jobs.cache import SampleCache, sample_cache_key
+from genejobs.jobs.qc_cache import QcCache, qc_cache_key
 from genejobs.jobs.spec import RnaDiffExprSpec
 from genejobs.pipeline.records import (
     LibraryType,
@@ -152,8 +154,18 @@ def run_sample_task(
         min_length=params.min_length,
     )
     cache = SampleCache(settings.sample_cache_root)
-    # QC needs this run's BAM, which the cache does not keep: align again then.
-    cached = cache.get(key) if qc is None else None
+    cached = cache.get(key)
+    qc_key = ""
+    if qc is not None:
+        bed = storage.location(qc.bed_uri, field="bed")
+        bed_info = storage.info(bed, field="bed")
+        bed_id = f"{bed.original}|{bed_info.size_bytes}|{bed_info.identity}"
+        qc_key = qc_cache_key(key, sample_name=sample.name, bed_identity=bed_id)
+        # QC wants the BAM and RSeQC's files as well: without them, align again.
+        if cached is not None:
+            cached = _qc_from_cache(
+                storage, QcCache(settings.sample_cache_root), qc_key, qc, cached
+            )
     if cached is not None:
         log.info("job %s: sample %s from the cache (%s)", job_id, sample.name, key[:12])
         report_progress(job_id, sample.name, 1.0, cached.read_stats.pairs_in, "cache")
@@ -174,19 +186,49 @@ def run_sample_task(
             stop=stop,
             threads=settings.threads_per_worker,
             bam_path=bam_path,
+            strand_check_pairs=settings.strand_check_pairs,
         )
-        if qc is not None and bam_path is not None and result.read_stats.pairs_in:
+        if result.read_stats.pairs_in == 0:
+            raise InputError(
+                f"sample '{sample.name}': '{sample.r1}' and '{sample.r2}' contain no read pairs"
+            )
+        staged = None
+        if qc is not None and bam_path is not None:
             report_progress(job_id, sample.name, 1.0, result.read_stats.pairs_in, "qc")
-            _sample_qc(storage, sample.name, bam_path, qc, result, model, settings)
-    if result.read_stats.pairs_in == 0:
-        raise InputError(
-            f"sample '{sample.name}': '{sample.r1}' and '{sample.r2}' contain no read pairs"
-        )
-    try:
-        cache.put(key, result)
-    except OSError as exc:  # a full or read-only cache must not fail the job
-        log.warning("job %s: could not cache sample %s (%s)", job_id, sample.name, exc)
+            staged = _sample_qc(storage, sample.name, bam_path, qc, result, model, settings)
+        try:
+            cache.put(key, result)
+            if staged is not None and not result.qc.get("failed_modules"):
+                QcCache(settings.sample_cache_root).put(qc_key, staged, _qc_summary(result))
+        except OSError as exc:  # a full or read-only cache must not fail the job
+            log.warning("job %s: could not cache sample %s (%s)", job_id, sample.name, exc)
     return result
+
+
+def _qc_summary(result: SampleResult) -> dict[str, Any]:
+    return {"qc": result.qc, "notes": result.notes, "bam_name": Path(result.bam_uri or "").name}
+
+
+def _publish(storage: Storage, files: Path, artifacts_uri: str) -> None:
+    """Upload a staged tree (``bam/``, ``qc/…``) under the job's artifacts folder."""
+    folder = parse_uri(artifacts_uri)
+    for path in sorted(p for p in files.rglob("*") if p.is_file()):
+        storage.put_file(path, folder.join(*path.relative_to(files).parts))
+
+
+def _qc_from_cache(
+    storage: Storage, qc_cache: QcCache, qc_key: str, qc: QcRequest, cached: SampleResult
+) -> SampleResult | None:
+    """The cached counts with the cached QC published for this job, or None (run again)."""
+    hit = qc_cache.get(qc_key)
+    if hit is None:
+        return None
+    files, summary = hit
+    _publish(storage, files, qc.artifacts_uri)
+    cached.qc = dict(summary["qc"])
+    cached.notes = list(summary.get("notes", []))
+    cached.bam_uri = parse_uri(qc.artifacts_uri).join("bam", summary["bam_name"]).original
+    return cached
 
 
 def _sample_qc(
@@ -197,32 +239,36 @@ def _sample_qc(
     result: SampleResult,
     model: GeneModel,
     settings: Settings,
-) -> None:
-    """RSeQC on the sample's BAM; the BAM (for IGV) and QC files go to the artifacts folder."""
+) -> Path:
+    """RSeQC on the sample's BAM; the BAM (for IGV) and QC files go to the artifacts folder.
+
+    Returns the folder they were staged in (``bam/``, ``qc/…``), for the QC cache.
+    """
     from genejobs.pipeline.qc import run_sample_qc
 
-    folder = parse_uri(qc.artifacts_uri)
+    staged = bam.parent / "artifacts"
     bed = storage.location(qc.bed_uri, field="bed")
     with storage.local_copy(bed) as bed_local:
         qc_result = run_sample_qc(
             bam,
             bed_local,
-            bam.parent / "qc",
+            staged / "qc" / "rseqc",
             sample,
             genes=model.genes,
             coverage=result.counts_for(LibraryType.UNSTRANDED),
             threads=settings.threads_per_worker,
         )
-    for path in qc_result.files:
-        storage.put_file(path, folder.join("qc", "rseqc", path.name))
+    (staged / "bam").mkdir(parents=True)
     for suffix in ("", ".bai"):
         local = bam.with_name(bam.name + suffix)
         if local.exists():
-            storage.put_file(local, folder.join("bam", local.name))
-    result.bam_uri = folder.join("bam", bam.name).original
+            os.replace(local, staged / "bam" / local.name)
     for name, text in dict(result.qc.get("fastqc", {})).items():  # type: ignore[call-overload]
-        loc = folder.join("qc", "fastqc", f"{name}_fastqc", "fastqc_data.txt")
-        storage.write_bytes(loc, str(text).encode())
+        path = staged / "qc" / "fastqc" / f"{name}_fastqc" / "fastqc_data.txt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(str(text))
+    _publish(storage, staged, qc.artifacts_uri)
+    result.bam_uri = parse_uri(qc.artifacts_uri).join("bam", bam.name).original
     observed = qc_result.observed_library_type
     result.qc = {
         "infer_experiment": qc_result.strandedness,
@@ -232,6 +278,7 @@ def _sample_qc(
     result.notes += [
         f"sample '{sample}': QC {m} failed: {why}" for m, why in qc_result.failed.items()
     ]
+    return staged
 
 
 def _enrichment(storage: Storage, spec: RnaDiffExprSpec, de: Any) -> Any:
@@ -292,12 +339,6 @@ class LibraryChoice:
     error: str | None = None  # set when the declared type contradicts the reads
 
 
-_OPPOSITE = {
-    LibraryType.FIRSTSTRAND: LibraryType.SECONDSTRAND,
-    LibraryType.SECONDSTRAND: LibraryType.FIRSTSTRAND,
-}
-
-
 def _observed(result: SampleResult) -> tuple[LibraryType, float, int] | None:
     """(type the reads support, its share, stranded pairs), or None when too few pairs."""
     from genejobs.pipeline.count import infer_library_type
@@ -319,7 +360,10 @@ def choose_library_type(declared: LibraryType | None, results: list[SampleResult
     be mostly ``__no_feature`` and its statistics meaningless. An unstranded
     declaration on stranded reads is valid (just less precise), so only a warning.
     """
+    from genejobs.pipeline.count import strand_contradiction
+
     observed = {r.sample_name: _observed(r) for r in results}
+    result_by_name = {r.sample_name: r for r in results}
     if declared is None:
         votes = Counter(o[0] for o in observed.values() if o is not None)
         if not votes:
@@ -341,12 +385,12 @@ def choose_library_type(declared: LibraryType | None, results: list[SampleResult
         if o is None:
             continue
         seen, share, pairs = o
-        if declared in _OPPOSITE and seen is _OPPOSITE[declared]:
+        problem = strand_contradiction(name, declared, result_by_name[name].count_stats)
+        if problem:
+            # Every sample finished, so each is cached: counts, and QC when asked for.
             choice.error = (
-                f"sample '{name}': library_type is {declared.value} but the reads look "
-                f"{seen.value} ({share:.0%} of {pairs} strand-specific pairs agree with "
-                f"{seen.value}); resubmit with library_type '{seen.value}' "
-                "(the alignments are cached, so it will be quick)"
+                f"{problem} (every sample is cached, with its QC when QC was asked for, "
+                "so the resubmit will not align them again)"
             )
             return choice
         if declared is LibraryType.UNSTRANDED and seen is not LibraryType.UNSTRANDED:

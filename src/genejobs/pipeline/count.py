@@ -109,6 +109,11 @@ class PairCounter:
             assigned={lt.value: 0 for lt in ALL_LIBRARY_TYPES},
         )
 
+    @property
+    def pairs(self) -> int:
+        """Pairs counted so far, aligned or not."""
+        return self.stats.aligned + self.stats.not_aligned
+
     def add(self, pair: PairAlignment) -> None:
         self.add_flat(FlatPlacements.of((pair,)))
 
@@ -182,3 +187,44 @@ def infer_library_type(stats: CountStats, *, threshold: float = 0.75) -> tuple[L
     if 1 - share_first >= threshold:
         return LibraryType.SECONDSTRAND, 1 - share_first
     return LibraryType.UNSTRANDED, max(share_first, 1 - share_first)
+
+
+# Below this many pairs assigned under a stranded rule, strandedness is not judged.
+MIN_PAIRS_FOR_STRAND_CHECK = 50
+# A stranded declaration is checked once this many pairs of a sample are counted, so
+# a contradicted one fails the job within minutes rather than after every sample.
+STRAND_CHECK_PAIRS = 200_000
+
+_OPPOSITE = {
+    LibraryType.FIRSTSTRAND: LibraryType.SECONDSTRAND,
+    LibraryType.SECONDSTRAND: LibraryType.FIRSTSTRAND,
+}
+
+
+def observed_library_type(
+    stats: CountStats, *, min_pairs: int = MIN_PAIRS_FOR_STRAND_CHECK
+) -> tuple[LibraryType, float, int] | None:
+    """(type the reads support, its share, stranded pairs), or None when too few pairs."""
+    stranded_pairs = stats.assigned.get(LibraryType.FIRSTSTRAND.value, 0) + stats.assigned.get(
+        LibraryType.SECONDSTRAND.value, 0
+    )
+    if stranded_pairs < min_pairs:
+        return None
+    observed, share = infer_library_type(stats)
+    return observed, share, stranded_pairs
+
+
+def strand_contradiction(sample_name: str, declared: LibraryType | None, stats: CountStats) -> str:
+    """The start of the failure message when the reads contradict a stranded
+    declaration (the caller says what a resubmit reuses), or "" when they do not."""
+    if declared is None or declared not in _OPPOSITE:
+        return ""
+    seen = observed_library_type(stats)
+    if seen is None or seen[0] is not _OPPOSITE[declared]:
+        return ""
+    observed, share, pairs = seen
+    return (
+        f"sample '{sample_name}': library_type is {declared.value} but the reads look "
+        f"{observed.value} ({share:.0%} of {pairs} strand-specific pairs agree with "
+        f"{observed.value}); resubmit with library_type '{observed.value}'"
+    )

@@ -8,9 +8,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from genejobs.errors import InputError
 from genejobs.pipeline.alignserver import ServedChunk, align_processes
 from genejobs.pipeline.bam import BamWriter, pair_record
-from genejobs.pipeline.count import GeneIndex, PairCounter
+from genejobs.pipeline.count import (
+    STRAND_CHECK_PAIRS,
+    GeneIndex,
+    PairCounter,
+    strand_contradiction,
+)
 from genejobs.pipeline.readqc import MateQC
 from genejobs.pipeline.reads import PairedReads
 from genejobs.pipeline.records import (
@@ -38,6 +44,19 @@ def gene_index(model: GeneModel) -> GeneIndex:
     return _INDEXES[key]
 
 
+def _check_strand(name: str, params: SampleParams, counter: PairCounter, done: float) -> None:
+    """Fail now when the pairs counted so far contradict a stranded declaration."""
+    problem = strand_contradiction(name, params.library_type, counter.stats)
+    if problem:
+        log.info("sample %s: strandedness contradicted after %d pairs", name, counter.pairs)
+        raise InputError(
+            f"{problem} (found after its first {counter.pairs:,} read pairs, "
+            f"{done:.0%} of the sample, so the job stopped there; nothing of this sample "
+            "is cached, the resubmit aligns it from the start and takes samples that had "
+            "finished from the cache)"
+        )
+
+
 def process_sample(
     sample: SampleSpec,
     params: SampleParams,
@@ -50,8 +69,14 @@ def process_sample(
     threads: int = 2,
     chunk_pairs: int = 10_000,
     bam_path: Path | None = None,
+    strand_check_pairs: int = STRAND_CHECK_PAIRS,
 ) -> SampleResult:
-    """Count one sample's pairs per gene under the three strand rules."""
+    """Count one sample's pairs per gene under the three strand rules.
+
+    A stranded ``params.library_type`` is checked once ``strand_check_pairs`` pairs
+    are counted: reads that contradict it raise ``InputError`` there, instead of
+    after the whole sample (and every other one) has been aligned.
+    """
     timings = {"read_trim": 0.0, "align": 0.0, "count": 0.0}
     reads = PairedReads(
         storage,
@@ -73,6 +98,7 @@ def process_sample(
             chunks = reads.chunks(chunk_pairs, first=min(chunk_pairs, 2_000))
             # The aligner processes map chunk i while chunk i+1 is read and trimmed here.
             pending: Callable[[], ServedChunk] | None = None
+            strand_checked = False
             while True:
                 if stop is not None:
                     stop()
@@ -111,6 +137,9 @@ def process_sample(
                     pending = aligners.submit(pairs, sam=bam is not None)
                 if aligned is not None:
                     counter.add_flat(aligned.flat)
+                    if not strand_checked and counter.pairs >= strand_check_pairs:
+                        strand_checked = True
+                        _check_strand(sample.name, params, counter, reads.fraction_done)
                     if bam is not None and aligned.sam is not None:
                         bam.add_sam(aligned.sam)
                     if progress is not None:

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from genejobs.pipeline.alignserver import align_processes
-from genejobs.pipeline.qc import QcResult, run_sample_qc
+from genejobs.pipeline.qc import DISTRIBUTION_PAIRS, QcResult, run_sample_qc
 from genejobs.pipeline.readqc import MateQC
 from genejobs.pipeline.reads import PairedReads
 from genejobs.pipeline.records import LibraryType, ReadStats, SampleParams, SampleSpec
@@ -71,6 +71,12 @@ def main() -> int:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--genes", type=int, default=300)
     p.add_argument("--repeat", type=int, default=3)
+    p.add_argument(
+        "--max-qc-pairs",
+        type=int,
+        default=DISTRIBUTION_PAIRS,
+        help="pairs the distribution modules read (the job's cap by default)",
+    )
     a = p.parse_args()
     with tempfile.TemporaryDirectory(prefix="genejobs-bench-") as tmp:
         root = Path(tmp)
@@ -111,7 +117,9 @@ def main() -> int:
                 name,
                 genes=model.genes,
                 coverage=result.counts_for(LibraryType.UNSTRANDED),
+                aligned_pairs=result.count_stats.aligned,
                 threads=a.threads,
+                max_pairs=a.max_qc_pairs,
             )
             rseqc.append(time.perf_counter() - t1)
             cpu_rseqc.append(cpu_now() - c1)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import pysam
 import pytest
 
 from genejobs.pipeline import qc as qc_module
@@ -121,3 +124,43 @@ def test_the_runner_writes_what_the_scripts_write_on_their_own(tmp_path):
     assert (runner / "S.bam_stat.txt").read_text() == stdout["bam_stat.py"]
     assert (runner / "S.infer_experiment.txt").read_text() == stdout["infer_experiment.py"]
     assert (runner / "S.read_distribution.txt").read_text() == stdout["read_distribution.py"]
+
+
+def test_distribution_modules_read_a_fixed_subsample_the_others_every_read(tmp_path):
+    bams, bed = _bams(tmp_path, "fr-firststrand")
+    bam = bams[0]
+    aligned = qc_module.count_pairs(bam)  # every pair in the BAM has an aligned mate or none
+    genes = ReferenceRegistry(tmp_path / "refs").resolve("qc", "a.gtf").load_gene_model().genes
+    runs = []
+    for i in range(2):
+        out = tmp_path / f"run{i}"
+        result = qc_module.run_sample_qc(
+            bam,
+            bed,
+            out,
+            "S",
+            genes=genes,
+            coverage=np.ones(len(genes)),
+            aligned_pairs=aligned,
+            threads=2,
+            max_pairs=1000,
+        )
+        assert not result.failed, result.failed
+        runs.append((out, result))
+    (out0, first), (out1, second) = runs
+    assert first.aligned_pairs == aligned > 2000
+    assert 800 < first.distribution_pairs <= 1000
+    sub = qc_module.count_pairs(bam.with_name("S.subsample.bam"))
+    assert sub == first.distribution_pairs == second.distribution_pairs
+    # inner_distance writes one line per pair it read: only the subsample's pairs.
+    lines = (out0 / "S.inner_distance.txt").read_text().splitlines()
+    assert 0 < len(lines) <= first.distribution_pairs
+    # The same pairs every run: identical outputs.
+    for name in ("S.inner_distance.txt", "S.geneBodyCoverage.txt"):
+        assert (out0 / name).read_bytes() == (out1 / name).read_bytes(), name
+    # bam_stat read every record of the full BAM.
+    total = int(re.search(r"Total records:\s+(\d+)", (out0 / "S.bam_stat.txt").read_text())[1])
+    assert total == 2 * sum(1 for r in pysam.AlignmentFile(str(bam)) if r.is_read1)
+    table = (out0 / "S.qc_subsample.txt").read_text()
+    assert f"inner_distance.py\t{sub}\t{aligned}\t" in table
+    assert f"bam_stat.py\t{aligned}\t{aligned}\tevery read" in table

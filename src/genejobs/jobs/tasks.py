@@ -256,6 +256,7 @@ def _sample_qc(
             sample,
             genes=model.genes,
             coverage=result.counts_for(LibraryType.UNSTRANDED),
+            aligned_pairs=result.count_stats.aligned,
             threads=settings.threads_per_worker,
         )
     (staged / "bam").mkdir(parents=True)
@@ -274,6 +275,8 @@ def _sample_qc(
         "infer_experiment": qc_result.strandedness,
         "observed_library_type": observed.value if observed else None,
         "failed_modules": qc_result.failed,
+        # geneBody_coverage and inner_distance read this many of the aligned pairs
+        "distribution_pairs": qc_result.distribution_pairs,
     }
     result.notes += [
         f"sample '{sample}': QC {m} failed: {why}" for m, why in qc_result.failed.items()

@@ -72,6 +72,7 @@ def assignment_table(
             row[f"assigned_share_{other.value}"] = round(share, 4)
         if r.qc:
             row["qc_observed_library_type"] = r.qc.get("observed_library_type") or ""
+            row["qc_distribution_pairs"] = r.qc.get("distribution_pairs") or ""
         row["from_cache"] = r.from_cache
         rows.append(row)
     return pd.DataFrame(rows)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pysam
 
 from genejobs.pipeline.records import LibraryType
 from genejobs.references.model import Gene
@@ -32,6 +33,14 @@ BIN = Path(sys.executable).parent
 # human annotation that takes hours, which is why RSeQC's documentation advises a
 # housekeeping-gene subset. We give it the sample's own best-covered genes instead.
 GENEBODY_GENES = 1000
+
+# RSeQC's distribution-type modules estimate shapes, not totals (inner_distance itself
+# reads only 1M pairs by default): they get a deterministic subsample of at most this
+# many aligned pairs, the same pairs every run (samtools' hash of the read name).
+# bam_stat, read_distribution, infer_experiment and junction_annotation see every read.
+DISTRIBUTION_MODULES = frozenset({"geneBody_coverage.py", "inner_distance.py"})
+DISTRIBUTION_PAIRS = 1_000_000
+SUBSAMPLE_SEED = 0
 
 # (module, arguments after -i BAM, where stdout goes, where stderr goes)
 # Longest first (as measured, bench/bench_qc.py), so that none starts last.
@@ -64,6 +73,8 @@ class QcResult:
     skipped_plots: list[str] = field(default_factory=list)  # PDFs not drawn: no R
     seconds: dict[str, float] = field(default_factory=dict)  # per module: wall time
     cpu_seconds: dict[str, float] = field(default_factory=dict)  # and CPU (with its R)
+    aligned_pairs: int | None = None  # in the BAM
+    distribution_pairs: int | None = None  # of those, what DISTRIBUTION_MODULES read
 
     @property
     def observed_library_type(self) -> LibraryType | None:
@@ -144,11 +155,14 @@ def run_rseqc(
     only: set[str] | None = None,
     threads: int = 1,
     genebody: Path | None = None,
+    distribution_bam: Path | None = None,
 ) -> QcResult:
     """Run each RSeQC module on a sorted, indexed BAM; outputs land in ``out_dir``.
 
     ``threads`` modules run at once; ``genebody`` is the (smaller) BED that
-    geneBody_coverage gets (see ``genebody_bed``), the full ``bed`` by default.
+    geneBody_coverage gets (see ``genebody_bed``), the full ``bed`` by default;
+    ``distribution_bam`` (a subsample, see ``subsample_bam``) is what the
+    ``DISTRIBUTION_MODULES`` read instead of ``bam``.
     All modules run in one ``rseqc_runner`` process that imports RSeQC's
     libraries once (see there); ``timeout_s`` holds for each module.
     """
@@ -162,7 +176,15 @@ def run_rseqc(
             {
                 "name": script,
                 "script": str(BIN / script),
-                "args": ["-i", str(bam), *[a.format(**fmt) for a in args]],
+                "args": [
+                    "-i",
+                    str(
+                        distribution_bam
+                        if script in DISTRIBUTION_MODULES and distribution_bam
+                        else bam
+                    ),
+                    *[a.format(**fmt) for a in args],
+                ],
                 "cwd": str(out_dir),
                 "stdout": str(streams / f"{script}.out"),
                 "stderr": str(streams / f"{script}.err"),
@@ -249,13 +271,72 @@ def run_sample_qc(
     *,
     genes: Sequence[Gene],
     coverage: np.ndarray,
+    aligned_pairs: int,
     threads: int = 1,
+    max_pairs: int = DISTRIBUTION_PAIRS,
 ) -> QcResult:
     """RSeQC as a job runs it: geneBody_coverage on the sample's best-covered genes
-    (``coverage`` aligned with ``genes``), the other modules on the full ``bed``."""
+    (``coverage`` aligned with ``genes``), the other modules on the full ``bed``;
+    the distribution modules on at most ``max_pairs`` of the ``aligned_pairs``.
+
+    How many pairs they read is written to ``<sample>.qc_subsample.txt`` and kept
+    in the result."""
     subset = bam.with_name(f"{sample}.genebody.bed")  # beside the BAM, not among the outputs
     subset.write_text(genebody_bed(bed.read_text(), genes, coverage))
-    return run_rseqc(bam, bed, out_dir, sample, threads=threads, genebody=subset)
+    sub, used, how = bam, aligned_pairs, "every aligned pair"
+    if aligned_pairs > max_pairs:
+        sub = bam.with_name(f"{sample}.subsample.bam")
+        fraction = subsample_bam(bam, sub, aligned_pairs=aligned_pairs, max_pairs=max_pairs)
+        used = count_pairs(sub)
+        how = (
+            f"samtools view --subsample {fraction:.6f} --subsample-seed {SUBSAMPLE_SEED} "
+            "(a hash of the read name: the same pairs every run)"
+        )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / f"{sample}.qc_subsample.txt").write_text(
+        "# read pairs each RSeQC module read (genejobs)\n"
+        "module\tpairs\taligned_pairs\tselection\n"
+        + "".join(
+            f"{m}\t{used if m in DISTRIBUTION_MODULES else aligned_pairs}\t{aligned_pairs}\t"
+            f"{how if m in DISTRIBUTION_MODULES else 'every read'}\n"
+            for m, _, _, _ in MODULES
+        )
+    )
+    result = run_rseqc(
+        bam, bed, out_dir, sample, threads=threads, genebody=subset, distribution_bam=sub
+    )
+    result.aligned_pairs, result.distribution_pairs = aligned_pairs, used
+    return result
+
+
+def subsample_bam(bam: Path, out: Path, *, aligned_pairs: int, max_pairs: int) -> float:
+    """Write (and index) a BAM of about ``max_pairs`` of ``bam``'s aligned pairs, chosen
+    by samtools' hash of the read name (mates stay together; the same pairs every run).
+
+    The share aims 5 standard deviations below ``max_pairs``, so the subsample stays
+    within it; pairs with neither mate aligned are left out. Returns the share."""
+    target = max(1.0, max_pairs - 5 * max_pairs**0.5)
+    fraction = min(1.0, target / max(1, aligned_pairs))
+    pysam.view(
+        "-b",
+        "--subsample",
+        f"{fraction:.6f}",
+        "--subsample-seed",
+        str(SUBSAMPLE_SEED),
+        "-G",
+        "12",  # both mates unmapped
+        "-o",
+        str(out),
+        str(bam),
+        catch_stdout=False,
+    )
+    pysam.index(str(out))
+    return fraction
+
+
+def count_pairs(bam: Path) -> int:
+    """Read pairs in a BAM: its read-1 records."""
+    return int(str(pysam.view("-c", "-f", "64", str(bam))).strip())
 
 
 def run_multiqc(qc_dir: Path, out_dir: Path, *, title: str) -> Path | None:

@@ -65,12 +65,79 @@ def cpu_now() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime + align
 
 
+def whole_job(root: Path, sim: object, *, qc: bool, threads: int) -> tuple[float, str]:
+    """One job over every simulated sample through the service and a runner, with or
+    without QC (BAM, RSeQC, MultiQC, report), each with an empty sample cache."""
+    from genejobs.config import Settings
+    from genejobs.jobs.auth import Principal
+    from genejobs.jobs.executor import close_client, make_client
+    from genejobs.jobs.runner import Runner
+    from genejobs.jobs.service import JobService
+
+    home = root / ("job-qc" if qc else "job-plain")
+    settings = Settings.from_env(
+        {
+            "GENEJOBS_HOME": str(home),
+            "GENEJOBS_ALLOWED_ROOTS": str(root),
+            "GENEJOBS_REFERENCE_ROOT": str(root / "refs"),
+            "GENEJOBS_THREADS_PER_WORKER": str(threads),
+        }
+    )
+    home.mkdir(parents=True)
+    registry = ReferenceRegistry(settings.reference_root)
+    body = {
+        "job_type": "RNA_DIFF_EXPR",
+        "inputs": [
+            {
+                "group_name": g,
+                "group_inputs": [{"sample_name": s, "files": sim.reads[s]} for s in samples],  # type: ignore[attr-defined]
+            }
+            for g, samples in sim.groups.items()  # type: ignore[attr-defined]
+        ],
+        "adapt": sim.adapter,  # type: ignore[attr-defined]
+        "ref": "b",
+        "gtf": "a.gtf",
+        "library_type": sim.library_type,  # type: ignore[attr-defined]
+        "output": str(home / "out"),
+        **({"is_export_qc": True, "bed": sim.bed} if qc else {}),  # type: ignore[attr-defined]
+    }
+    service = JobService(
+        settings, storage=Storage.from_settings(settings), references=registry.available
+    )
+    job_id = service.submit(
+        principal=Principal("bench", "admin", ("default",)), project_id="default", body=body
+    )
+    client = make_client(settings)
+    try:
+        runner = Runner(settings, runner_id="bench", client=client)
+        t0 = time.perf_counter()
+        assert runner.run_once() == job_id
+        seconds = time.perf_counter() - t0
+    finally:
+        close_client(client)
+    from sqlalchemy import select
+
+    from genejobs.jobs.models import JobRow
+
+    with service.sessions() as session:
+        status = session.scalar(select(JobRow.status).where(JobRow.job_id == job_id))
+    service.close()
+    return seconds, str(status)
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--pairs", type=int, default=20_000)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--genes", type=int, default=300)
     p.add_argument("--repeat", type=int, default=3)
+    p.add_argument(
+        "--job",
+        type=int,
+        default=0,
+        metavar="N",
+        help="instead: time one whole job of N samples with and without QC",
+    )
     p.add_argument(
         "--max-qc-pairs",
         type=int,
@@ -80,11 +147,22 @@ def main() -> int:
     a = p.parse_args()
     with tempfile.TemporaryDirectory(prefix="genejobs-bench-") as tmp:
         root = Path(tmp)
+        per_group = max(1, a.job // 2)
         sim = simulate(
-            root / "sim", SimConfig(n_genes=a.genes, pairs_per_sample=a.pairs, samples_per_group=1)
+            root / "sim",
+            SimConfig(n_genes=a.genes, pairs_per_sample=a.pairs, samples_per_group=per_group),
         )
         registry = ReferenceRegistry(root / "refs")
         registry.add("b", Path(sim.genome), [("a.gtf", Path(sim.gtf))])
+        if a.job:
+            print(f"{a.job} samples x {a.pairs:,} pairs, {a.threads} threads, one run each")
+            plain, plain_status = whole_job(root, sim, qc=False, threads=a.threads)
+            with_qc, qc_status = whole_job(root, sim, qc=True, threads=a.threads)
+            print(
+                f"  job without QC {plain:.1f} s ({plain_status}); with QC {with_qc:.1f} s "
+                f"({qc_status}): {with_qc / plain:.2f}x"
+            )
+            return 0
         ref = registry.resolve("b", "a.gtf")
         model = ref.load_gene_model()
         name, (r1, r2) = next(iter(sim.reads.items()))

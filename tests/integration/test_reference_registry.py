@@ -5,9 +5,16 @@ from __future__ import annotations
 import gzip
 import json
 import random
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import mappy
+import numpy as np
 import pytest
 
 from genejobs.errors import ValidationError
@@ -269,3 +276,90 @@ def test_cli_add_and_list(
     )
     assert rc == 2 and "chrUn" in capsys.readouterr().err
     assert ReferenceRegistry(root).available() == {"tiny": ["tiny.v1.gtf", "tiny.v2.gtf"]}
+
+
+def _big_fasta(path: Path, bases: int) -> Path:
+    """A random genome big enough that indexing it takes a few seconds."""
+    rng = np.random.default_rng(3)
+    seq = np.frombuffer(b"ACGT", dtype=np.uint8)[rng.integers(0, 4, bases)]
+    lines = seq[: bases - bases % 60].reshape(-1, 60)
+    with open(path, "wb") as fh:
+        for chrom, part in enumerate(np.array_split(lines, 2)):
+            fh.write(f">chr{chrom + 1}\n".encode())
+            fh.write(np.hstack([part, np.full((len(part), 1), ord("\n"), np.uint8)]).tobytes())
+    return path
+
+
+def _start_add(root: Path, fasta: Path, gtf: Path) -> subprocess.Popen[str]:
+    cmd = [sys.executable, "-m", "genejobs.cli", "ref", "--root", str(root), "add", "tiny"]
+    cmd += ["--fasta", str(fasta), "--gtf", str(gtf)]
+    return subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+
+def _wait_for(child: subprocess.Popen[str], text: str) -> list[str]:
+    said = []
+    assert child.stderr is not None
+    for line in child.stderr:
+        said.append(line)
+        if text in line:
+            return said
+    raise AssertionError(f"never said {text!r}: {said}")
+
+
+def _wait_until(condition: Callable[[], object]) -> None:
+    for _ in range(200):
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError("timed out")
+
+
+def _index_builders(root: Path) -> list[int]:
+    """Processes still building an index under ``root``."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if "genejobs.references.index" in cmdline and str(root) in cmdline:
+                pids.append(int(proc.name))
+    return pids
+
+
+def test_an_interrupted_add_registers_nothing_and_keeps_the_old_one(
+    tmp_path: Path, sources: dict[str, Path]
+) -> None:
+    root = tmp_path / "refs"
+    registry = ReferenceRegistry(root)
+    registry.add("tiny", sources["fasta"], [(GTF_NAME, sources["gtf"])])
+    manifest = (root / "tiny" / "manifest.json").read_bytes()
+    big = _big_fasta(tmp_path / "big.fa", 15_000_000)
+    gtf = _gtf(tmp_path / "big.gtf", [("chr1", 1001, 1500, "+", "GA")])
+
+    # SIGTERM while minimap2 indexes: the build folder and the index process go.
+    child = _start_add(root, big, gtf)
+    said = _wait_for(child, "building the minimap2 index")
+    assert any(re.search(r"big.fa: [1-9]0%", line) for line in said), said  # progress
+    _wait_until(lambda: _index_builders(root))
+    child.send_signal(signal.SIGTERM)
+    _, err = child.communicate(timeout=60)
+    assert child.returncode == 143
+    assert err.strip().endswith("terminated: nothing was registered")
+    assert "Traceback" not in err
+    assert sorted(p.name for p in root.iterdir()) == ["tiny"]
+    assert (root / "tiny" / "manifest.json").read_bytes() == manifest
+    assert not _index_builders(root)
+
+    # SIGKILL: nothing can clean up at once, the index process dies with its parent,
+    # and the next add removes the abandoned folder.
+    child = _start_add(root, big, gtf)
+    _wait_for(child, "building the minimap2 index")
+    child.kill()
+    child.wait(timeout=30)
+    _wait_until(lambda: not _index_builders(root))
+    assert [p.name for p in root.iterdir() if p.name.startswith(".building-")]
+    assert ReferenceRegistry(root).available() == {"tiny": [GTF_NAME]}
+    registry.add("other", sources["fasta"], [(GTF_NAME, sources["gtf"])])
+    assert sorted(p.name for p in root.iterdir()) == ["other", "tiny"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import tempfile
 import time
@@ -39,9 +40,20 @@ def main(argv: list[str] | None = None) -> int:
         required=True,
         help="annotation (repeatable); registered under its file name",
     )
+    add.add_argument("--index-k", type=int, help="minimizer k (default: chosen by genome size)")
+    add.add_argument("--index-w", type=int, help="minimizer window w (with --index-k)")
     sub.add_parser("list", help="list references")
     a = p.parse_args(argv)
     settings = Settings.from_env()
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if a.action == "add" else None
+    try:
+        return _run(a, settings)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _run(a: argparse.Namespace, settings: Settings) -> int:
     registry = ReferenceRegistry(a.root) if a.root else registry_for(settings)
     try:
         if a.action == "add":
@@ -56,7 +68,12 @@ def main(argv: list[str] | None = None) -> int:
                     for g in a.gtf
                 ]
                 info = registry.add(
-                    a.name, fasta, gtfs, progress=lambda m: print(m, file=sys.stderr)
+                    a.name,
+                    fasta,
+                    gtfs,
+                    progress=lambda m: print(m, file=sys.stderr, flush=True),
+                    index_k=a.index_k,
+                    index_w=a.index_w,
                 )
             print(
                 f"{info.name}: {len(info.chromosomes)} sequences, {info.genome_size:,} bp, "
@@ -75,4 +92,17 @@ def main(argv: list[str] | None = None) -> int:
     except GeneJobsError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 2
+    except (KeyboardInterrupt, _Terminated) as exc:
+        # The registry removed its half-built folder on the way out.
+        what = "terminated" if isinstance(exc, _Terminated) else "interrupted"
+        print(f"{what}: nothing was registered", file=sys.stderr)
+        return 143 if isinstance(exc, _Terminated) else 130
     return 0
+
+
+class _Terminated(BaseException):
+    """SIGTERM, raised where the program is, so ``finally`` blocks clean up."""
+
+
+def _on_sigterm(_signum: int, _frame: object) -> None:
+    raise _Terminated()

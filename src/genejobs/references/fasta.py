@@ -1,50 +1,91 @@
-"""FASTA validation with line numbers, before an index is built from it."""
+"""FASTA validation with line numbers, before an index is built from it.
+
+One streaming pass validates, copies (decompressed) and checksums the genome, so a
+3 Gb FASTA is read once and never held in memory.
+"""
 
 from __future__ import annotations
 
 import gzip
-import re
+import hashlib
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 from genejobs.errors import ValidationError
 
-_VALID = re.compile(r"^[ACGTNRYKMSWBDHVacgtnrykmswbdhv]*$")
+_VALID = b"ACGTNRYKMSWBDHVacgtnrykmswbdhv"
+_PROGRESS_EVERY = 1 << 16  # lines between progress calls
 
 
 def read_fasta_summary(path: Path, *, label: str | None = None) -> dict[str, int]:
     """Chromosome name → length; refuse a malformed FASTA naming the line and reason."""
+    lengths, _ = copy_fasta(path, None, label=label)
+    return lengths
+
+
+def copy_fasta(
+    path: Path,
+    dest: Path | None,
+    *,
+    label: str | None = None,
+    progress: Callable[[float], None] | None = None,
+) -> tuple[dict[str, int], str]:
+    """Validate ``path`` (plain or gzipped) line by line, writing it decompressed to
+    ``dest`` (when given); returns chromosome lengths and the sha256 of the plain text.
+
+    ``progress`` gets the share of the source file read so far, now and then.
+    """
     label = label or path.name
-    with open(path, "rb") as fh:
-        gz = fh.read(2) == b"\x1f\x8b"
-    opener = gzip.open if gz else open
+    size = max(1, path.stat().st_size)
+    digest = hashlib.sha256()
     lengths: dict[str, int] = {}
     current: str | None = None
-    with opener(path, "rt", encoding="ascii", errors="replace") as fh:  # type: ignore[operator]
-        for number, raw in enumerate(fh, start=1):
-            line = raw.rstrip("\r\n")
-            if line.startswith(">"):
-                if current is not None and lengths[current] == 0:
-                    raise ValidationError(f"{label}, line {number}: sequence '{current}' is empty")
-                name = line[1:].split()[0] if line[1:].strip() else ""
-                if not name:
-                    raise ValidationError(f"{label}, line {number}: header has no name")
-                if name in lengths:
-                    raise ValidationError(
-                        f"{label}, line {number}: duplicate sequence name '{name}'"
-                    )
-                current = name
-                lengths[name] = 0
-            elif line:
-                if current is None:
-                    raise ValidationError(
-                        f"{label}, line {number}: sequence before the first '>' header"
-                    )
-                if not _VALID.match(line):
-                    bad = next(c for c in line if not _VALID.match(c))
-                    raise ValidationError(f"{label}, line {number}: invalid character '{bad}'")
-                lengths[current] += len(line)
+    with open(path, "rb") as raw:
+        gz = raw.read(2) == b"\x1f\x8b"
+        raw.seek(0)
+        fh: BinaryIO = gzip.GzipFile(fileobj=raw) if gz else raw  # type: ignore[assignment]
+        out = open(dest, "wb") if dest is not None else None  # noqa: SIM115
+        try:
+            for number, line in enumerate(fh, start=1):
+                digest.update(line)
+                if out is not None:
+                    out.write(line)
+                if progress is not None and number % _PROGRESS_EVERY == 0:
+                    progress(raw.tell() / size)
+                line = line.rstrip(b"\r\n")
+                if line.startswith(b">"):
+                    if current is not None and lengths[current] == 0:
+                        raise ValidationError(
+                            f"{label}, line {number}: sequence '{current}' is empty"
+                        )
+                    header = line[1:].decode("ascii", errors="replace")
+                    name = header.split()[0] if header.strip() else ""
+                    if not name:
+                        raise ValidationError(f"{label}, line {number}: header has no name")
+                    if name in lengths:
+                        raise ValidationError(
+                            f"{label}, line {number}: duplicate sequence name '{name}'"
+                        )
+                    current = name
+                    lengths[name] = 0
+                elif line:
+                    if current is None:
+                        raise ValidationError(
+                            f"{label}, line {number}: sequence before the first '>' header"
+                        )
+                    bad = line.translate(None, _VALID)  # what is left is not a base
+                    if bad:
+                        char = bad[:1].decode("ascii", errors="replace")
+                        raise ValidationError(f"{label}, line {number}: invalid character '{char}'")
+                    lengths[current] += len(line)
+        finally:
+            if out is not None:
+                out.close()
     if not lengths:
         raise ValidationError(f"{label}: no sequences found (is this a FASTA file?)")
     if current is not None and lengths[current] == 0:
         raise ValidationError(f"{label}: sequence '{current}' at the end of the file is empty")
-    return lengths
+    if progress is not None:
+        progress(1.0)
+    return lengths, digest.hexdigest()

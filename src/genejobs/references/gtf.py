@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any, BinaryIO
 
 from genejobs.errors import ValidationError
 from genejobs.references.model import Gene, GeneModel
@@ -38,12 +40,41 @@ def _merge(intervals: list[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
     return tuple((s, e) for s, e in merged)
 
 
-def _lines(path: Path) -> Iterable[str]:
-    with open(path, "rb") as fh:
-        magic = fh.read(2)
-    opener = gzip.open if magic == b"\x1f\x8b" else open
-    with opener(path, "rt", encoding="utf-8", errors="replace") as fh:  # type: ignore[operator]
-        yield from fh
+class _Hashing(io.RawIOBase):
+    """A raw reader that checksums the bytes as they pass (the file is read once)."""
+
+    def __init__(self, fh: BinaryIO) -> None:
+        self.fh = fh
+        self.digest = hashlib.sha256()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        n = self.fh.readinto(buffer)  # type: ignore[attr-defined]
+        self.digest.update(memoryview(buffer)[:n])
+        return int(n)
+
+
+def _lines(
+    path: Path, digest: list[str], progress: Callable[[float], None] | None = None
+) -> Iterable[str]:
+    """The file's lines (plain or gzipped); when exhausted, ``digest`` holds its sha256."""
+    size = max(1, path.stat().st_size)
+    with open(path, "rb") as raw:
+        gz = raw.read(2) == b"\x1f\x8b"
+        raw.seek(0)
+        hashing = _Hashing(raw)
+        buffered: BinaryIO = io.BufferedReader(hashing, 1 << 20)
+        binary: BinaryIO = gzip.GzipFile(fileobj=buffered) if gz else buffered  # type: ignore[assignment]
+        text = io.TextIOWrapper(binary, encoding="utf-8", errors="replace", newline=None)
+        for number, line in enumerate(text, start=1):
+            if progress is not None and number % 65536 == 0:
+                progress(raw.tell() / size)
+            yield line
+        while buffered.read(1 << 20):  # whatever gzip left unread still counts
+            pass
+        digest.append(hashing.digest.hexdigest())
 
 
 def sha256_file(path: Path) -> str:
@@ -54,13 +85,22 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def parse_gtf(path: Path, *, name: str = "") -> GeneModel:
-    """Parse a GENCODE/Ensembl-style GTF; errors say ``<file>, line N: <reason>``."""
+def parse_gtf(
+    path: Path, *, name: str = "", progress: Callable[[float], None] | None = None
+) -> GeneModel:
+    """Parse a GENCODE/Ensembl-style GTF; errors say ``<file>, line N: <reason>``.
+
+    Streams the file once (checksum included). A gene's exons are merged as soon as
+    the next gene starts, so memory holds the merged model, not every exon line of
+    every transcript. ``progress`` gets the share of the file read, now and then.
+    """
     label = name or path.name
     order: list[str] = []
     info: dict[str, tuple[str, str, str, str, str]] = {}  # id -> chrom, strand, name, type
     exons: dict[str, list[tuple[int, int]]] = {}
-    for number, line in enumerate(_lines(path), start=1):
+    digest: list[str] = []
+    previous = ""
+    for number, line in enumerate(_lines(path, digest, progress), start=1):
         if not line.strip() or line.startswith("#"):
             continue
         cols = line.rstrip("\n").split("\t")
@@ -99,6 +139,10 @@ def parse_gtf(path: Path, *, name: str = "") -> GeneModel:
                 f"{label}, line {number}: gene {gene_id} is on {known[0]}{known[1]} at line "
                 f"{known[4]} and on {chrom}{strand} here"
             )
+        if gene_id != previous:
+            if previous and len(exons[previous]) > 1:
+                exons[previous] = list(_merge(exons[previous]))  # its lines are behind us
+            previous = gene_id
         if feature == "exon":
             exons[gene_id].append((start - 1, end))
     genes = []
@@ -109,7 +153,7 @@ def parse_gtf(path: Path, *, name: str = "") -> GeneModel:
         genes.append(Gene(gene_id, gene_name, gene_type, chrom, strand, _merge(exons[gene_id])))
     if not genes:
         raise ValidationError(f"{label}: no exon lines with a gene_id were found")
-    return GeneModel(genes=genes, source_checksum=sha256_file(path), name=label)
+    return GeneModel(genes=genes, source_checksum=digest[0], name=label)
 
 
 def save_gene_model(model: GeneModel, path: Path) -> None:
@@ -121,7 +165,8 @@ def save_gene_model(model: GeneModel, path: Path) -> None:
             for g in model.genes
         ],
     }
-    path.write_text(json.dumps(payload, separators=(",", ":")))
+    with open(path, "w") as fh:
+        json.dump(payload, fh, separators=(",", ":"))
 
 
 def load_gene_model(path: Path) -> GeneModel:

@@ -8,7 +8,6 @@ written, so a half-built reference is never offered to jobs.
 
 from __future__ import annotations
 
-import gzip
 import json
 import os
 import re
@@ -22,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from genejobs.errors import NotFound, ValidationError
-from genejobs.references.fasta import read_fasta_summary
-from genejobs.references.gtf import load_gene_model, parse_gtf, save_gene_model, sha256_file
-from genejobs.references.index import ALIGNER_PRESET, build_index
+from genejobs.references.fasta import copy_fasta
+from genejobs.references.gtf import load_gene_model, parse_gtf, save_gene_model
+from genejobs.references.index import ALIGNER_PRESET, build_index, choose_index_params
 from genejobs.references.model import GeneModel
 from genejobs.storage import Storage, parse_uri
 
@@ -232,8 +231,17 @@ class ReferenceRegistry:
         gtfs: list[tuple[str, Path]],
         *,
         progress: Callable[[str], None] | None = None,
+        index_k: int | None = None,
+        index_w: int | None = None,
     ) -> ReferenceInfo:
-        """Validate, index and register; replaces an existing reference only on success."""
+        """Validate, index and register; replaces an existing reference only on success.
+
+        Everything is built in a hidden folder that is renamed into place at the end:
+        an interrupted add (an error, Ctrl-C, SIGTERM via the CLI) removes it, and a
+        killed one leaves it to the next add, which removes it (its pid is gone).
+        The genome and annotations are streamed, never held whole in memory.
+        ``index_k``/``index_w`` override ``choose_index_params``.
+        """
         say = progress or (lambda _msg: None)
         if not _NAME.match(name or ""):
             raise ValidationError(
@@ -243,25 +251,38 @@ class ReferenceRegistry:
         if not gtfs:
             raise ValidationError("gtf: at least one annotation is required")
         self.root.mkdir(parents=True, exist_ok=True)
-        building = self.root / f".building-{name}-{uuid.uuid4().hex[:8]}"
+        _remove_abandoned(self.root)
+        # The pid lets a later add tell a build whose process died from one under way.
+        building = self.root / f".building-{name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         building.mkdir()
         try:
-            say(f"checking {fasta.name}")
-            chromosomes = read_fasta_summary(fasta)
-            _copy_plain(fasta, building / "genome.fa")
+            say(f"checking and copying {fasta.name}")
+            chromosomes, fasta_sha256 = copy_fasta(
+                fasta, building / "genome.fa", progress=_percent(say, f"  {fasta.name}")
+            )
             annotations = []
             (building / "annotations").mkdir()
             for gtf_name, gtf_path in gtfs:
                 annotations.append(self._annotation(building, gtf_name, gtf_path, chromosomes, say))
-            say("building the minimap2 index")
-            build_index(building / "genome.fa", building / "genome.mmi")
+            genome_bp = sum(chromosomes.values())
+            k, w = (index_k, index_w) if index_k and index_w else choose_index_params(genome_bp)
+            say(f"building the minimap2 index ({genome_bp:,} bp, k={k}, w={w})")
+            build_index(
+                building / "genome.fa",
+                building / "genome.mmi",
+                k=k,
+                w=w,
+                progress=lambda s: say(f"  indexing… {s:.0f} s"),
+            )
             manifest = {
                 "name": name,
-                "fasta_sha256": sha256_file(building / "genome.fa"),
+                "fasta_sha256": fasta_sha256,
                 "chromosomes": chromosomes,
                 "annotations": annotations,
                 "built_ms": int(time.time() * 1000),
                 "preset": ALIGNER_PRESET,
+                "index_k": k,
+                "index_w": w,
             }
             (building / "manifest.json").write_text(json.dumps(manifest, indent=1))
             self._swap_in(building, self.root / name)
@@ -297,7 +318,7 @@ class ReferenceRegistry:
         if not _NAME.match(gtf_name or "") or "/" in gtf_name:
             raise ValidationError(f"gtf: '{gtf_name}' is not a valid annotation name")
         say(f"parsing {gtf_name}")
-        model = parse_gtf(gtf_path, name=gtf_name)
+        model = parse_gtf(gtf_path, name=gtf_name, progress=_percent(say, f"  {gtf_name}"))
         for gene in model.genes:
             if gene.chrom not in chromosomes:
                 raise ValidationError(
@@ -310,7 +331,13 @@ class ReferenceRegistry:
                     f"'{gene.chrom}' ({chromosomes[gene.chrom]} bp)"
                 )
         rel = f"annotations/{gtf_name}.genes.json"
-        save_gene_model(model, folder / rel)
+        # Written aside and renamed: add_annotation replaces a live reference's file.
+        part = folder / f"{rel}.{uuid.uuid4().hex[:8]}.part"
+        try:
+            save_gene_model(model, part)
+            os.replace(part, folder / rel)
+        finally:
+            part.unlink(missing_ok=True)
         return {
             "name": gtf_name,
             "gene_model": rel,
@@ -329,15 +356,32 @@ class ReferenceRegistry:
             os.replace(building, target)
 
 
-def _copy_plain(src: Path, dest: Path) -> None:
-    """Copy a FASTA, decompressing a gzipped one: ``genome.fa`` is always plain text."""
-    with open(src, "rb") as fh:
-        gz = fh.read(2) == b"\x1f\x8b"
-    if not gz:
-        shutil.copyfile(src, dest)
-        return
-    with gzip.open(src, "rb") as fin, open(dest, "wb") as fout:
-        shutil.copyfileobj(fin, fout, 1 << 20)
+def _percent(say: Callable[[str], None], label: str) -> Callable[[float], None]:
+    """A progress callback that says ``label: N%`` each time another 10% is done."""
+    said = [-1]
+
+    def report(fraction: float) -> None:
+        step = int(fraction * 10)
+        if step > said[0]:
+            said[0] = step
+            say(f"{label}: {10 * step}%")
+
+    return report
+
+
+def _remove_abandoned(root: Path) -> None:
+    """Remove hidden build folders whose building process is gone (killed mid-add)."""
+    for folder in root.glob(".building-*"):
+        try:
+            pid = int(folder.name.rsplit("-", 2)[-2])
+        except ValueError:
+            continue  # an older name without a pid: the process cannot be checked
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except PermissionError:
+            pass  # alive, someone else's
 
 
 def registry_for(settings: Any) -> ReferenceRegistry:

@@ -315,7 +315,7 @@ class FailsOnce(Storage):
 
     def remove(self, loc):
         if not self.failed and not loc.key.endswith(".csv"):
-            FailsOnce.failed = True
+            self.failed = True
             raise OSError("disk went away")
         super().remove(loc)
 

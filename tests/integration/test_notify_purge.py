@@ -12,6 +12,7 @@ import hmac
 import json
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -340,3 +341,51 @@ def test_a_purge_that_failed_half_way_can_be_repeated(env):
     assert client.delete(url, headers=headers).status_code == 200
     assert not folder.exists()
     assert_error(call(env, "GET", f"/jobs/{job_id}"), 404, "DLI.0023")
+
+
+def test_purge_on_s3_removes_the_objects(s3_server, tmp_path):
+    """The same purge against a real S3 server (SeaweedFS), on SQLite."""
+    bucket = f"purge-{uuid.uuid4().hex[:8]}"
+    s3_server.create_bucket(bucket)
+    settings = Settings.from_env(
+        env={
+            "GENEJOBS_HOME": str(tmp_path),
+            "GENEJOBS_S3_ENDPOINT_URL": s3_server.endpoint_url,
+            "AWS_ACCESS_KEY_ID": s3_server.access_key,
+            "AWS_SECRET_ACCESS_KEY": s3_server.secret_key,
+        },
+        database_url=f"sqlite:///{tmp_path / 'jobs.db'}",
+    )
+    storage = Storage.from_settings(settings)
+    service = JobService(settings, storage=storage, references=lambda: REFS)
+    try:
+        client = TestClient(create_app(settings, service=service), raise_server_exceptions=False)
+        headers = {"X-Auth-Token": service.create_token(user="u", projects=["A"], admin=True)}
+
+        def put(key: str, data: bytes = b"x") -> None:
+            storage.write_bytes(storage.location(f"s3a://{bucket}/{key}"), data)
+
+        req = body(Path("/unused"), is_export_qc=False, output=f"s3a://{bucket}/out")
+        req.pop("bed")
+        for group in req["inputs"]:
+            for sample in group["group_inputs"]:
+                sample["files"] = [f"s3a://{bucket}/{Path(f).name}" for f in sample["files"]]
+                for f in sample["files"]:
+                    put(Path(f).name, b"\x1f\x8b")
+        r = client.post("/v2.0/A/gene/jobs", json=req, headers=headers)
+        assert r.status_code == 201, r.text
+        job_id = r.json()["job_id"]
+        for key in (f"out/{job_id}.csv", f"out/{job_id}/counts.csv", f"out/{job_id}/qc/a.html"):
+            put(key)
+        put("out/keep-me.csv")  # another file beside the job's: untouched
+        set_status({"url": settings.database_url}, job_id, "FINISHED", end_time_ms=1)
+        r = client.delete(f"/v2.0/A/gene/jobs/{job_id}?purge=true", headers=headers)
+        assert r.status_code == 200, r.text
+        out = storage.location(f"s3a://{bucket}/out")
+        fs = storage.filesystem(out)
+        fs.invalidate_cache()
+        # every object is gone (SeaweedFS's filer may still list the emptied folder)
+        assert fs.find(out.fs_path) == [f"{bucket}/out/keep-me.csv"]
+        assert storage.exists(storage.location(f"s3a://{bucket}/K1_R1.fastq.gz"))  # inputs stay
+    finally:
+        service.close()

@@ -163,9 +163,8 @@ def run_sample_task(
         qc_key = qc_cache_key(key, sample_name=sample.name, bed_identity=bed_id)
         # QC wants the BAM and RSeQC's files as well: without them, align again.
         if cached is not None:
-            cached = _qc_from_cache(
-                storage, QcCache(settings.sample_cache_root), qc_key, qc, cached
-            )
+            qc_cache = QcCache(settings.sample_cache_root)
+            cached = _qc_from_cache(storage, qc_cache, key, qc_key, qc, cached)
     if cached is not None:
         log.info("job %s: sample %s from the cache (%s)", job_id, sample.name, key[:12])
         report_progress(job_id, sample.name, 1.0, cached.read_stats.pairs_in, "cache")
@@ -199,7 +198,7 @@ def run_sample_task(
         try:
             cache.put(key, result)
             if staged is not None and not result.qc.get("failed_modules"):
-                QcCache(settings.sample_cache_root).put(qc_key, staged, _qc_summary(result))
+                QcCache(settings.sample_cache_root).put(key, qc_key, staged, _qc_summary(result))
         except OSError as exc:  # a full or read-only cache must not fail the job
             log.warning("job %s: could not cache sample %s (%s)", job_id, sample.name, exc)
     return result
@@ -217,10 +216,15 @@ def _publish(storage: Storage, files: Path, artifacts_uri: str) -> None:
 
 
 def _qc_from_cache(
-    storage: Storage, qc_cache: QcCache, qc_key: str, qc: QcRequest, cached: SampleResult
+    storage: Storage,
+    qc_cache: QcCache,
+    key: str,
+    qc_key: str,
+    qc: QcRequest,
+    cached: SampleResult,
 ) -> SampleResult | None:
     """The cached counts with the cached QC published for this job, or None (run again)."""
-    hit = qc_cache.get(qc_key)
+    hit = qc_cache.get(key, qc_key)
     if hit is None:
         return None
     files, summary = hit

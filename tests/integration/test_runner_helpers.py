@@ -20,7 +20,8 @@ from genejobs.config import Settings
 from genejobs.errors import InputError
 from genejobs.jobs.db import make_engine, make_sessionmaker, now_ms
 from genejobs.jobs.models import JobRow, SampleStateRow
-from genejobs.jobs.tasks import count_matrix, make_stop_check, report_progress
+from genejobs.jobs.tasks import make_stop_check, report_progress
+from genejobs.pipeline.matrix import count_matrix
 from genejobs.pipeline.records import (
     CountStats,
     LibraryType,

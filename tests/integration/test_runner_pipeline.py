@@ -19,7 +19,6 @@ from test_runner_helpers import add_job, load_job, make_settings
 from genejobs.jobs.cache import SampleCache, sample_cache_key
 from genejobs.jobs.executor import close_client, make_client
 from genejobs.jobs.runner import Runner
-from genejobs.jobs.tasks import choose_library_type
 from genejobs.pipeline.records import CountStats, LibraryType, ReadStats, SampleResult
 from genejobs.references.registry import ReferenceRegistry
 from genejobs.sim.simulate import SimConfig, simulate
@@ -121,32 +120,6 @@ def test_missing_reference_fails_with_the_field_and_choices(world) -> None:
     job, _ = load_job(settings, job_id)
     assert job.status == "FAILED"
     assert "ref: 'hg38' is not a registered reference (available: mini)" in job.message
-
-
-def _result(name: str, first: int, second: int) -> SampleResult:
-    stats = CountStats(
-        assigned={
-            LibraryType.UNSTRANDED.value: first + second,
-            LibraryType.FIRSTSTRAND.value: first,
-            LibraryType.SECONDSTRAND.value: second,
-        }
-    )
-    return SampleResult(name, [], {}, ReadStats(), stats)
-
-
-def test_choose_library_type_rules() -> None:
-    stranded = [_result("A", 900, 30), _result("B", 880, 40)]
-    unstranded = [_result("A", 500, 480), _result("B", 470, 510)]
-    assert choose_library_type(LibraryType.FIRSTSTRAND, stranded).error is None
-    error = choose_library_type(LibraryType.SECONDSTRAND, stranded).error
-    assert error is not None and error.startswith("sample 'A': library_type is fr-secondstrand")
-    warned = choose_library_type(LibraryType.UNSTRANDED, stranded)
-    assert warned.error is None and len(warned.warnings) == 2
-    assert choose_library_type(LibraryType.FIRSTSTRAND, unstranded).error is None
-    assert choose_library_type(None, stranded).library_type is LibraryType.FIRSTSTRAND
-    assert choose_library_type(None, unstranded).library_type is LibraryType.UNSTRANDED
-    few = [_result("A", 10, 0)]
-    assert choose_library_type(LibraryType.SECONDSTRAND, few).error is None  # too little evidence
 
 
 def test_s3_inputs_and_outputs_run_and_are_cached_by_etag(world, s3_server) -> None:

@@ -31,18 +31,18 @@ from genejobs.jobs.db import make_engine, make_sessionmaker, now_ms
 from genejobs.jobs.executor import close_client, make_client, sample_resources
 from genejobs.jobs.leases import claim_next, heartbeat, release
 from genejobs.jobs.models import JobRow
+from genejobs.jobs.qcstaging import QcRequest
 from genejobs.jobs.spec import RnaDiffExprSpec, spec_from_request
 from genejobs.jobs.states import JobStatus, check_move
 from genejobs.jobs.tasks import (
-    QcRequest,
     attempt_variable_name,
     cancel_event_name,
-    choose_library_type,
     progress_topic,
     run_sample_task,
     run_statistics_task,
 )
 from genejobs.pipeline.records import LibraryType, SampleParams, SampleResult, SampleSpec
+from genejobs.pipeline.strandedness import choose_library_type
 
 log = logging.getLogger(__name__)
 
@@ -509,5 +509,5 @@ def _sample_stats(result: SampleResult) -> dict[str, Any]:
         "reads": asdict(result.read_stats),
         "counts": asdict(result.count_stats),
         "timings_ms": dict(result.timings_ms),
-        "notes": list(result.notes),
+        "notes": result.all_notes,
     }

@@ -15,6 +15,7 @@ from genejobs.pipeline.readqc import MateQC
 from genejobs.pipeline.reads import PairedReads
 from genejobs.pipeline.records import (
     ProgressFn,
+    ReadQc,
     ReadStats,
     SampleParams,
     SampleResult,
@@ -135,13 +136,12 @@ def process_sample(
         read_stats=read_stats,
         count_stats=counter.stats,
         timings_ms={k: int(v * 1000) for k, v in timings.items()},
-        bam_uri=str(bam_path) if bam_path else None,
-        qc={
-            "fastqc": {
+        read_qc=ReadQc(
+            {
                 f"{sample.name}_R{i}": mate.fastqc_data(f"{sample.name}_R{i}.fastq.gz")
                 for i, mate in enumerate(read_qc, start=1)
             }
-        }
+        )
         if read_qc is not None
-        else {},
+        else None,
     )

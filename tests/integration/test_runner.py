@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from distributed import Variable
 from test_runner_helpers import (
     GENES,
     add_job,
@@ -20,11 +21,15 @@ from test_runner_helpers import (
     set_status,
     sleeps_until_cancelled,
     slow_counts,
+    stats_until_cancelled,
     table_stats,
     test_cluster,
 )
 
+from genejobs.jobs.db import make_engine, make_sessionmaker
+from genejobs.jobs.models import JobRow
 from genejobs.jobs.runner import Runner
+from genejobs.jobs.tasks import attempt_variable_name
 
 pytestmark = pytest.mark.integration
 
@@ -171,3 +176,58 @@ def test_background_loop_runs_queued_jobs_then_stop_requeues_a_running_one(
     assert (job.status, job.lease_owner) == ("LAUNCHING", None)  # back in the queue at once
     assert runner(settings, client).run_once() == third  # and another runner finishes it
     assert load_job(settings, third)[0].status == "FINISHED"
+
+
+def _run_until(settings, job_id, r: Runner, ready) -> threading.Thread:
+    thread = threading.Thread(target=r.run_once)
+    thread.start()
+    if not wait_for(lambda: ready(*load_job(settings, job_id))):
+        pytest.fail("the job never reached the state the test needs")
+    return thread
+
+
+def test_cancel_during_statistics_ends_cancelled_without_outputs(tmp_path: Path, client) -> None:
+    settings = make_settings(tmp_path)
+    job_id = add_job(settings, {"K": ["K1"], "W": ["W1"]})
+    r = runner(settings, client, statistics_fn=stats_until_cancelled)
+    # All samples done: the statistics step is what runs now.
+    thread = _run_until(settings, job_id, r, lambda job, s: job.steps_done == 2)
+    set_status(settings, job_id, "CANCELING")
+    thread.join(10)
+    assert not thread.is_alive()
+    job, samples = load_job(settings, job_id)
+    assert (job.status, job.lease_owner, job.message) == ("CANCELLED", None, "")
+    assert json.loads(job.outputs_json or "{}") == {}
+    assert [s.state for s in samples] == ["DONE", "DONE"]  # what was done stays done
+
+
+def test_a_runner_that_lost_its_lease_writes_nothing_more(tmp_path: Path, client) -> None:
+    settings = make_settings(tmp_path)
+    job_id = add_job(settings, {"K": ["K1"], "W": ["W1"]})
+    r = runner(settings, client, sample_fn=sleeps_until_cancelled)
+    thread = _run_until(settings, job_id, r, lambda job, s: job.status == "RUNNING")
+    engine = make_engine(settings.database_url)
+    with make_sessionmaker(engine)() as s, s.begin():
+        s.get(JobRow, job_id).lease_owner = "another-runner"  # taken over meanwhile
+    engine.dispose()
+    thread.join(10)
+    assert not thread.is_alive()
+    job, _ = load_job(settings, job_id)
+    assert (job.status, job.lease_owner, job.end_time_ms) == ("RUNNING", "another-runner", None)
+    # What the new owner does first: its attempt token stops the old attempt's tasks.
+    Variable(attempt_variable_name(job_id), client=client).set("another-runner:1")
+
+
+def test_stop_during_statistics_requeues_the_job(tmp_path: Path, client) -> None:
+    settings = make_settings(tmp_path)
+    job_id = add_job(settings, {"K": ["K1"], "W": ["W1"]})
+    r = runner(settings, client, statistics_fn=stats_until_cancelled)
+    r.start()
+    try:
+        assert wait_for(lambda: load_job(settings, job_id)[0].steps_done == 2)
+    finally:
+        r.stop()
+    job, _ = load_job(settings, job_id)
+    assert (job.status, job.lease_owner) == ("LAUNCHING", None)
+    assert runner(settings, client).run_once() == job_id
+    assert load_job(settings, job_id)[0].status == "FINISHED"

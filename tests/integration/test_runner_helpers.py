@@ -115,6 +115,22 @@ def table_stats(
     return {"outputs": {"table": spec.table_uri}, "warnings": ["stand-in statistics"]}
 
 
+def stats_until_cancelled(
+    job_id: str,
+    spec: Any,
+    sample_results: list[SampleResult],
+    run_info: dict[str, Any],
+    settings: Settings,
+) -> dict[str, Any]:
+    """A statistics step that runs until its job is stopped, as a long DE would."""
+    stop = make_stop_check(job_id)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        stop()
+        time.sleep(0.1)
+    raise AssertionError("never cancelled")
+
+
 def make_settings(tmp: Path, **overrides: Any) -> Settings:
     env = {
         "GENEJOBS_HOME": str(tmp / "home"),

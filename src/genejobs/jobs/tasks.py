@@ -16,13 +16,15 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from distributed import Event, Variable, get_client, get_worker
 
 from genejobs.config import Settings
-from genejobs.errors import CancelledError, InputError
+from genejobs.errors import CancelledError, InputError, WorkerProcessDied
 from genejobs.jobs.cache import SampleCache, sample_cache_key
 from genejobs.jobs.qcstaging import QcRequest, multiqc_files, sample_qc
 from genejobs.jobs.spec import RnaDiffExprSpec
@@ -153,17 +155,21 @@ def run_sample_task(
     model = reference.load_gene_model()
     with tempfile.TemporaryDirectory(prefix="genejobs-sample-") as tmp:
         bam_path = Path(tmp) / f"{sample.name}.bam" if qc is not None else None
-        result = process_sample(
-            sample,
-            params,
-            index_path=reference.index_path,
-            gene_model=model,
-            storage=storage,
-            progress=make_progress(job_id, sample.name),
-            stop=stop,
-            threads=settings.threads_per_worker,
-            bam_path=bam_path,
-        )
+
+        def compute() -> SampleResult:
+            return process_sample(
+                sample,
+                params,
+                index_path=reference.index_path,
+                gene_model=model,
+                storage=storage,
+                progress=make_progress(job_id, sample.name),
+                stop=stop,
+                threads=settings.threads_per_worker,
+                bam_path=bam_path,
+            )
+
+        result, retry_note = retried_once(compute, job_id, sample.name)
         if result.read_stats.pairs_in == 0:
             raise InputError(
                 f"sample '{sample.name}': '{sample.r1}' and '{sample.r2}' contain no read pairs"
@@ -172,6 +178,8 @@ def run_sample_task(
             cache.put(key, result)
         except OSError as exc:  # a full or read-only cache must not fail the job
             log.warning("job %s: could not cache sample %s (%s)", job_id, sample.name, exc)
+        if retry_note:  # about this run, so not cached
+            result = replace(result, notes=[*result.notes, retry_note])
         if qc is not None and bam_path is not None:
             report_progress(job_id, sample.name, 1.0, result.read_stats.pairs_in, "qc")
             result = sample_qc(
@@ -184,6 +192,26 @@ def run_sample_task(
                 stop=stop,
             )
     return result
+
+
+def retried_once(
+    compute: Callable[[], SampleResult], job_id: str, sample: str
+) -> tuple[SampleResult, str | None]:
+    """``compute()``, once more when a worker-side process died under it (a kill, a
+    crash: often transient), with a note saying so; a second death fails the sample,
+    naming both."""
+    try:
+        return compute(), None
+    except WorkerProcessDied as first:
+        log.warning("job %s: sample %s: %s; trying it once more", job_id, sample, first.message)
+        report_progress(job_id, sample, 0.0, 0, "align (retry)")
+        try:
+            result = compute()
+        except WorkerProcessDied as again:
+            raise WorkerProcessDied(
+                f"{first.message}; tried once more, it failed again: {again.message}"
+            ) from again
+        return result, f"{first.message}; processed again, successfully"
 
 
 def _enrichment(storage: Storage, spec: RnaDiffExprSpec, de: Any) -> Any:

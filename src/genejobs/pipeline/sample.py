@@ -65,7 +65,7 @@ def process_sample(
     read_stats = ReadStats()
     # Read-level QC rides along with alignment QC: both are what is_export_qc asks for.
     read_qc = (MateQC(), MateQC()) if bam_path is not None else None
-    with align_processes(index_path, threads) as aligners:  # a new server loads meanwhile
+    with align_processes(index_path, threads, stop) as aligners:  # a new one loads meanwhile
         bam = None
         if bam_path is not None:
             bam = BamWriter(bam_path, aligners.contigs(), threads=threads)

@@ -96,8 +96,8 @@ def multiqc_files(
         fastqc = parse_uri(spec.artifacts_uri).join("qc", "fastqc")
         for name in storage.listdir(fastqc):
             (inputs / name).mkdir(exist_ok=True)
-            data = fastqc.join(name, "fastqc_data.txt")
-            (inputs / name / "fastqc_data.txt").write_bytes(storage.read_bytes(data))
+            mate = fastqc.join(name, "fastqc_data.txt")
+            (inputs / name / "fastqc_data.txt").write_bytes(storage.read_bytes(mate))
         for r in results:
             (inputs / f"{r.sample_name}.txt").write_bytes(htseq_summary(r, library_type))
         report = run_multiqc(inputs, Path(tmp) / "out", title=f"genejobs {spec.table_uri}")

@@ -73,13 +73,14 @@ def describe_exit(status: int) -> str:
         name = signal.Signals(number).name
     except ValueError:
         name = f"signal {number}"
-    reason = {
-        signal.SIGKILL: ", possibly out of memory (the kernel's OOM killer sends SIGKILL)",
-        signal.SIGSEGV: ", a crash in minimap2",
-        signal.SIGBUS: ", a crash in minimap2 or a damaged index file",
-        signal.SIGABRT: ", a crash in minimap2",
-        signal.SIGTERM: ", stopped from outside",
-    }.get(number, "")
+    reasons = {
+        signal.SIGKILL.value: ", possibly out of memory (the kernel's OOM killer sends SIGKILL)",
+        signal.SIGSEGV.value: ", a crash in minimap2",
+        signal.SIGBUS.value: ", a crash in minimap2 or a damaged index file",
+        signal.SIGABRT.value: ", a crash in minimap2",
+        signal.SIGTERM.value: ", stopped from outside",
+    }
+    reason = reasons.get(number, "")
     return f"was killed by {name} (signal {number}){reason}"
 
 

@@ -20,7 +20,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from distributed import Client, Event, Future, Variable
 from sqlalchemy import select
@@ -59,7 +59,23 @@ from genejobs.pipeline.strandedness import choose_library_type
 
 log = logging.getLogger(__name__)
 
-SampleFn = Callable[..., SampleResult]
+
+class SampleFn(Protocol):
+    """A sample task: ``tasks.run_sample_task`` or a test's stand-in."""
+
+    def __call__(
+        self,
+        job_id: str,
+        sample: SampleSpec,
+        params: SampleParams,
+        reference_name: str,
+        gtf_name: str,
+        settings: Settings,
+        /,
+        qc: QcRequest | None = None,
+    ) -> SampleResult: ...
+
+
 StatisticsFn = Callable[..., dict[str, Any]]
 
 _TICK_S = 0.2  # how often the wait loop looks at futures, progress and the job's status
@@ -199,10 +215,15 @@ class Runner:
         resources = sample_resources(client)
         futures: dict[Future[Any], SampleSpec] = {}
         for sample in spec.samples:
-            args: list[Any] = [job_id, sample, params, spec.ref, spec.gtf, self.settings]
             future = client.submit(
                 self.sample_fn,
-                *(args if qc is None else [*args, qc]),
+                job_id,
+                sample,
+                params,
+                spec.ref,
+                spec.gtf,
+                self.settings,
+                qc,
                 key=f"genejobs-sample-{job_id}-{sample.name}-{uuid.uuid4().hex[:8]}",
                 pure=False,
                 resources=resources,

@@ -5,6 +5,11 @@ One runner thread handles one job at a time; the parallelism is inside the job
 written here, never by a worker: workers report progress as Dask events and
 learn about cancellation through a Dask ``Event``.
 
+A run of a job returns one ``Outcome`` (``jobs/outcomes.py``): the waits for the
+samples and for the statistics each look, every tick, at the store (cancelled?
+still ours?), at this runner's stop flag and at the heartbeat, and return what
+they found; ``_write_outcome`` alone writes the ending.
+
 A job is never lost: the lease is heart-beaten while the job runs, and a runner
 that dies simply stops heart-beating, so another runner (or the same one,
 restarted) takes the job over once the lease expires.

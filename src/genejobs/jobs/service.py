@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from genejobs.config import Settings
-from genejobs.errors import JobNotFound, LimitReached, Unavailable
+from genejobs.errors import JobNotFound, LimitReached, Unavailable, ValidationError
 from genejobs.jobs.auth import Principal, authenticate, create_token
 from genejobs.jobs.db import make_engine, make_sessionmaker, now_ms
 from genejobs.jobs.models import JobRow, SampleStateRow
@@ -64,6 +64,12 @@ def remaining_ms(row: JobRow, now: int) -> int | None:
     if elapsed <= 0 or done < 0.02:
         return None
     return int(elapsed * (1 - done) / done)
+
+
+def _check_window(start: int | None, end: int | None) -> None:
+    """An empty time window is a mistake in the call, not a query with no answer."""
+    if start is not None and end is not None and start > end:
+        raise ValidationError(f"start, end: start ({start}) is after end ({end})")
 
 
 class JobService:
@@ -174,6 +180,7 @@ class JobService:
         start: int | None = None,
         end: int | None = None,
     ) -> tuple[int, list[dict[str, Any]]]:
+        _check_window(start, end)
         conds = self._visible(principal, project_id)
         if job_type:
             conds.append(JobRow.job_type == job_type)
@@ -264,6 +271,7 @@ class JobService:
         start: int | None = None,
         end: int | None = None,
     ) -> dict[str, Any]:
+        _check_window(start, end)
         conds = self._visible(principal, project_id)
         if start is not None:
             conds.append(JobRow.start_time_ms >= start)

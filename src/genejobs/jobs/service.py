@@ -13,14 +13,15 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from genejobs.config import Settings
 from genejobs.errors import JobNotFound, LimitReached, Unavailable, ValidationError
 from genejobs.jobs.auth import Principal, authenticate, create_token
 from genejobs.jobs.db import make_engine, make_sessionmaker, now_ms
-from genejobs.jobs.models import JobRow, SampleStateRow
+from genejobs.jobs.models import JobRow, ProjectLockRow, SampleStateRow
 from genejobs.jobs.spec import JOB_TYPE_RNA_DIFF_EXPR
 from genejobs.jobs.states import ENDED, JobStatus, check_move
 from genejobs.jobs.validation import validate_request
@@ -126,7 +127,15 @@ class JobService:
             out.parent if spec.output.lower().endswith(".csv") else out, field="output"
         )
         now = now_ms()
+        self._ensure_project_lock(project_id)
         with self.sessions.begin() as s:
+            # First statement of the transaction: it waits for any other submit to this
+            # project to commit, so the count below already includes that submit's job.
+            s.execute(
+                update(ProjectLockRow)
+                .where(ProjectLockRow.project_id == project_id)
+                .values(submits=ProjectLockRow.submits + 1)
+            )
             active = s.scalar(
                 select(func.count())
                 .select_from(JobRow)
@@ -160,6 +169,17 @@ class JobService:
             s.add(row)
         log.info("job %s: submitted by %s in project %s", job_id, principal.user, project_id)
         return job_id
+
+    def _ensure_project_lock(self, project_id: str) -> None:
+        """Create the project's lock row once (a racing creator's insert is harmless)."""
+        with self.sessions() as s:
+            if s.get(ProjectLockRow, project_id) is not None:
+                return
+        try:
+            with self.sessions.begin() as s:
+                s.add(ProjectLockRow(project_id=project_id, submits=0))
+        except IntegrityError:
+            pass  # another submit created it first
 
     # -- reading -------------------------------------------------------------
 

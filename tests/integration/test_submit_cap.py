@@ -103,9 +103,11 @@ def test_concurrent_submits_through_several_replicas_stop_exactly_at_the_cap(
             assert r.status_code == 400, r.text
             assert r.json()["error_code"] == "DLI.0009", r.text
             assert f"limit {CAP}" in r.json()["error_msg"]
-        listing = clients[0].get(
-            "/v2.0/P/gene/jobs", params={"limit": 100}, headers={"X-Auth-Token": token}
-        ).json()
+        listing = (
+            clients[0]
+            .get("/v2.0/P/gene/jobs", params={"limit": 100}, headers={"X-Auth-Token": token})
+            .json()
+        )
         assert listing["job_count"] == CAP
         assert {j["status"] for j in listing["jobs"]} == {"LAUNCHING"}
     finally:

@@ -83,7 +83,7 @@ def install_error_handlers(app: FastAPI) -> None:
     async def on_genejobs_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, errors.GeneJobsError)
         status, code = status_and_code(exc)
-        if status >= 500:
+        if code == INTERNAL[1]:  # a 503's message names what is unavailable; a 500's is hidden
             log.error("%s %s failed: %s", request.method, request.url.path, exc.message)
             return JSONResponse(error_body(code, INTERNAL_MESSAGE), status_code=status)
         return JSONResponse(error_body(code, exc.message), status_code=status)

@@ -220,3 +220,48 @@ def test_fuzzed_requests_get_documented_answers_and_never_a_5xx(fuzz_target):
     # the fuzzer got past authentication, not just 401/403s
     assert any(code in (200, 201) for codes in seen.values() for code in codes), seen
     assert 200 in seen["GET /v2.0/{project_id}/gene/statistics"], seen
+
+
+def test_an_s3_endpoint_gone_at_job_time_fails_the_job_naming_it(tmp_path):
+    """Submitted while S3 answered; when the runner starts, the endpoint is gone."""
+    from test_runner_helpers import add_job, load_job, make_settings, test_cluster
+
+    from genejobs.jobs.runner import Runner
+    from genejobs.references.registry import ReferenceRegistry
+    from genejobs.sim.simulate import SimConfig, simulate
+
+    manifest = simulate(
+        tmp_path / "sim", SimConfig(n_genes=8, samples_per_group=2, pairs_per_sample=50, seed=3)
+    )
+    endpoint = f"http://127.0.0.1:{_closed_port()}"
+    settings = make_settings(
+        tmp_path,
+        s3_endpoint_url=endpoint,
+        aws_access_key_id="key",
+        aws_secret_access_key="secret",
+    )
+    ReferenceRegistry(settings.reference_root).add(
+        "mini", Path(manifest.genome), [("mini.gtf", Path(manifest.gtf))]
+    )
+    reads = {
+        name: (f"s3a://diff-expr/{name}_R1.fastq.gz", f"s3a://diff-expr/{name}_R2.fastq.gz")
+        for name in ("K1", "K2", "W1", "W2")
+    }
+    job_id = add_job(
+        settings,
+        {"K": ["K1", "K2"], "W": ["W1", "W2"]},
+        reads=reads,
+        output_folder=str(tmp_path / "out"),
+    )
+    cluster, client = test_cluster()
+    try:
+        assert Runner(settings, runner_id="r", client=client).run_once() == job_id
+    finally:
+        client.close()
+        cluster.close()
+    job, _ = load_job(settings, job_id)
+    assert job.status == "FAILED"
+    assert endpoint in job.message and "cannot be reached" in job.message, job.message
+    assert "s3a://diff-expr/" in job.message and "sample '" in job.message, job.message
+    assert "internal error" not in job.message
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("*.csv"))

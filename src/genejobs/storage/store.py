@@ -99,7 +99,7 @@ class Storage:
         """The endpoint as messages name it, including when none is configured."""
         if self.s3_endpoint_url:
             return self.s3_endpoint_url
-        return "AWS's default endpoint (GENEJOBS_S3_ENDPOINT_URL is not set)"
+        return "AWS's default (GENEJOBS_S3_ENDPOINT_URL is not set)"
 
     @contextlib.contextmanager
     def _reachable(self, loc: Location, field: str) -> Iterator[None]:

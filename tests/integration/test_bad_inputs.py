@@ -222,46 +222,140 @@ def test_fuzzed_requests_get_documented_answers_and_never_a_5xx(fuzz_target):
     assert 200 in seen["GET /v2.0/{project_id}/gene/statistics"], seen
 
 
-def test_an_s3_endpoint_gone_at_job_time_fails_the_job_naming_it(tmp_path):
-    """Submitted while S3 answered; when the runner starts, the endpoint is gone."""
-    from test_runner_helpers import add_job, load_job, make_settings, test_cluster
+# -- bad inputs found at job time: the job FAILS naming the sample and the file ------
+
+
+@pytest.fixture(scope="module")
+def job_world(tmp_path_factory):
+    """A tiny simulated reference, good reads, and a real runner with the real tasks.
+
+    Its S3 endpoint is a closed port: jobs with ``s3a://`` reads meet a storage endpoint
+    that went away after they were submitted.
+    """
+    from test_runner_helpers import make_settings, test_cluster
 
     from genejobs.jobs.runner import Runner
     from genejobs.references.registry import ReferenceRegistry
     from genejobs.sim.simulate import SimConfig, simulate
 
+    root = tmp_path_factory.mktemp("jobtime")
     manifest = simulate(
-        tmp_path / "sim", SimConfig(n_genes=8, samples_per_group=2, pairs_per_sample=50, seed=3)
+        root / "sim", SimConfig(n_genes=8, samples_per_group=2, pairs_per_sample=200, seed=3)
     )
     endpoint = f"http://127.0.0.1:{_closed_port()}"
     settings = make_settings(
-        tmp_path,
-        s3_endpoint_url=endpoint,
-        aws_access_key_id="key",
-        aws_secret_access_key="secret",
+        root, s3_endpoint_url=endpoint, aws_access_key_id="key", aws_secret_access_key="secret"
     )
     ReferenceRegistry(settings.reference_root).add(
         "mini", Path(manifest.genome), [("mini.gtf", Path(manifest.gtf))]
     )
+    cluster, client = test_cluster()
+    runner = Runner(settings, runner_id="catalogue", client=client)
+    yield {"root": root, "manifest": manifest, "settings": settings, "runner": runner}
+    client.close()
+    cluster.close()
+
+
+def _fastq(records: list[tuple[str, str, str]]) -> bytes:
+    return "".join(f"@{n}\n{s}\n+\n{q}\n" for n, s, q in records).encode()
+
+
+def _first_records(path: str, n: int) -> list[tuple[str, str, str]]:
+    import gzip
+
+    lines = gzip.decompress(Path(path).read_bytes()).decode().splitlines()
+    records = [(lines[i][1:], lines[i + 1], lines[i + 3]) for i in range(0, len(lines), 4)]
+    assert len(records) > n
+    return records[:n]
+
+
+def _truncated(r1: str, r2: str) -> tuple[bytes | None, bytes]:
+    data = Path(r2).read_bytes()
+    return None, data[: len(data) // 2]
+
+
+def _not_fastq(r1: str, r2: str) -> tuple[bytes | None, bytes]:
+    import gzip
+
+    return None, gzip.compress(b"sample,group\nK1,K\n")
+
+
+def _empty(r1: str, r2: str) -> tuple[bytes | None, bytes]:
+    import gzip
+
+    return gzip.compress(b""), gzip.compress(b"")
+
+
+def _fewer_mates(r1: str, r2: str) -> tuple[bytes | None, bytes]:
+    import gzip
+
+    return None, gzip.compress(_fastq(_first_records(r2, 50)))
+
+
+def _short_qualities(r1: str, r2: str) -> tuple[bytes | None, bytes]:
+    import gzip
+
+    records = _first_records(r2, 100)
+    name, seq, qual = records[10]
+    records[10] = (name, seq, qual[: len(qual) // 2])
+    return None, gzip.compress(_fastq(records))
+
+
+# (id, how R1/R2 of the first sample are spoiled, the file the message must name, its reason)
+JOB_TIME_CASES = [
+    ("truncated gzip", _truncated, "R2", ""),
+    ("not FASTQ", _not_fastq, "R2", "is not"),
+    ("empty files", _empty, "R1", "holds no reads"),
+    ("fewer reads in read 2", _fewer_mates, "R2", "ends early"),
+    ("quality shorter than sequence", _short_qualities, "R2", ""),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "spoil", "named", "reason"), JOB_TIME_CASES, ids=[c[0] for c in JOB_TIME_CASES]
+)
+def test_a_broken_input_fails_the_job_naming_the_sample_and_file(
+    job_world, case, spoil, named, reason
+):
+    from test_runner_helpers import add_job, load_job
+
+    manifest, root = job_world["manifest"], job_world["root"]
+    folder = root / "broken" / case.replace(" ", "_")
+    folder.mkdir(parents=True)
+    sample = next(iter(manifest.reads))
+    good1, good2 = manifest.reads[sample]
+    bad1, bad2 = spoil(good1, good2)
+    r1, r2 = folder / f"{sample}_R1.fastq.gz", folder / f"{sample}_R2.fastq.gz"
+    r1.write_bytes(bad1 if bad1 is not None else Path(good1).read_bytes())
+    r2.write_bytes(bad2)
+    reads = {n: tuple(f) for n, f in manifest.reads.items()} | {sample: (str(r1), str(r2))}
+    out = folder / "out"
+    job_id = add_job(job_world["settings"], manifest.groups, reads=reads, output_folder=str(out))
+    assert job_world["runner"].run_once() == job_id
+    job, _ = load_job(job_world["settings"], job_id)
+    assert job.status == "FAILED", job.message
+    assert f"sample '{sample}'" in job.message, job.message
+    assert f"{folder}/{sample}_{named}.fastq.gz" in job.message, job.message
+    assert reason in job.message and "internal error" not in job.message, job.message
+    assert not out.exists() or not any(out.rglob("*.csv")), "a table was written"
+
+
+def test_an_s3_endpoint_gone_at_job_time_fails_the_job_naming_it(job_world):
+    """Submitted while S3 answered; when the runner starts, the endpoint is gone."""
+    from test_runner_helpers import add_job, load_job
+
+    settings, manifest = job_world["settings"], job_world["manifest"]
     reads = {
         name: (f"s3a://diff-expr/{name}_R1.fastq.gz", f"s3a://diff-expr/{name}_R2.fastq.gz")
-        for name in ("K1", "K2", "W1", "W2")
+        for name in manifest.reads
     }
-    job_id = add_job(
-        settings,
-        {"K": ["K1", "K2"], "W": ["W1", "W2"]},
-        reads=reads,
-        output_folder=str(tmp_path / "out"),
-    )
-    cluster, client = test_cluster()
-    try:
-        assert Runner(settings, runner_id="r", client=client).run_once() == job_id
-    finally:
-        client.close()
-        cluster.close()
+    out = job_world["root"] / "s3-gone-out"
+    job_id = add_job(settings, manifest.groups, reads=reads, output_folder=str(out))
+    assert job_world["runner"].run_once() == job_id
     job, _ = load_job(settings, job_id)
     assert job.status == "FAILED"
-    assert endpoint in job.message and "cannot be reached" in job.message, job.message
+    endpoint = settings.s3_endpoint_url
+    assert f"storage endpoint {endpoint} cannot be reached" in job.message, job.message
     assert "s3a://diff-expr/" in job.message and "sample '" in job.message, job.message
     assert "internal error" not in job.message
-    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("*.csv"))
+    assert not out.exists()

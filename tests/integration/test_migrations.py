@@ -50,12 +50,23 @@ def _raw(url: str):
     return create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
 
 
-def _old_database(url: str, jobs: int) -> None:
+# What ``create_all`` made before migrations existed, as revisions: the first schema, and
+# the one after notifications and WES runs landed (project_locks came with migrations).
+OLD_SCHEMAS = {
+    "first": (migrations.BASELINE, []),
+    "with notifications": ("0003", ["project_locks"]),
+}
+
+
+def _old_database(url: str, jobs: int, schema: str = "first") -> None:
     """The tables genejobs created before migrations, without a version table, with jobs."""
+    revision, absent = OLD_SCHEMAS[schema]
     engine = _raw(url)
     with engine.begin() as conn:
-        command.upgrade(migrations.config(conn), migrations.BASELINE)
+        command.upgrade(migrations.config(conn), revision)
         conn.execute(text("DROP TABLE alembic_version"))
+        for table in absent:
+            conn.execute(text(f"DROP TABLE {table}"))
         for i in range(jobs):
             conn.execute(
                 text(
@@ -85,8 +96,11 @@ def _old_database(url: str, jobs: int) -> None:
     engine.dispose()
 
 
-def test_an_old_database_is_upgraded_at_start_and_its_jobs_stay_listable(database_url, tmp_path):
-    _old_database(database_url, jobs=5)
+@pytest.mark.parametrize("schema", list(OLD_SCHEMAS))
+def test_an_old_database_is_upgraded_at_start_and_its_jobs_stay_listable(
+    database_url, tmp_path, schema
+):
+    _old_database(database_url, jobs=5, schema=schema)
     settings = Settings.from_env(
         env={"GENEJOBS_HOME": str(tmp_path / "home")}, database_url=database_url
     )

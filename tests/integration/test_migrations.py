@@ -165,3 +165,25 @@ def test_an_empty_database_is_created_at_the_newest_revision(database_url):
     assert migrations.differences(engines[0]) == []
     for engine in engines:
         engine.dispose()
+
+
+def test_a_failed_upgrade_is_refused_naming_the_command(
+    database_url, tmp_path, monkeypatch, capsys
+):
+    _old_database(database_url, jobs=1)
+    engine = _raw(database_url)
+    with engine.begin() as conn:  # a hand-made table in the way of revision 0002
+        conn.execute(text("CREATE TABLE project_locks (something INTEGER)"))
+    engine.dispose()
+    monkeypatch.setenv("GENEJOBS_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("GENEJOBS_DATABASE_URL", database_url)
+    assert cli_main(["db", "upgrade"]) == 2
+    err = capsys.readouterr().err
+    assert "error: the database schema is at revision none" in err, err
+    assert "run `genejobs db upgrade`" in err and "Traceback" not in err
+    with pytest.raises(migrations.SchemaError):
+        make_engine(database_url)
+    engine = _raw(database_url)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM jobs")).scalar() == 1
+    engine.dispose()

@@ -28,6 +28,7 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, inspect, text
+from sqlalchemy.exc import SQLAlchemyError
 
 from genejobs.errors import GeneJobsError
 from genejobs.jobs.models import Base
@@ -120,11 +121,19 @@ def ensure_schema(engine: Engine) -> UpgradeResult:
             )
             return UpgradeResult(before, before)
         log.warning("upgrading the database schema from %s to %s", before or "before", newest)
-        with conn.begin():
-            cfg = config(conn)
-            if before is None:
-                command.stamp(cfg, BASELINE)
-            command.upgrade(cfg, "head")
+        try:
+            with conn.begin():
+                cfg = config(conn)
+                if before is None:
+                    command.stamp(cfg, BASELINE)
+                command.upgrade(cfg, "head")
+        except SQLAlchemyError as exc:
+            reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+            raise SchemaError(
+                f"the database schema is at revision {before or 'none (before migrations)'} "
+                f"and this genejobs needs {newest}, but upgrading it failed ({reason}); "
+                "run `genejobs db upgrade` as a database user allowed to change tables"
+            ) from exc
         return UpgradeResult(before, newest)
 
 

@@ -40,6 +40,13 @@ class Unavailable(GeneJobsError):
     """The resource is in a state that forbids the call (DLI.0012)."""
 
 
+class StorageUnavailable(Unavailable):
+    """The storage endpoint cannot be reached or refuses to talk (503 DLI.0012).
+
+    Not the caller's fault and usually temporary, so the API answers 503.
+    """
+
+
 class AuthenticationFailed(GeneJobsError):
     """Missing, invalid or expired token (401 DLI.0013)."""
 
@@ -56,6 +63,14 @@ class InputError(GeneJobsError):
     """Bad input data found while running a job (a truncated gzip, mismatched pairs...).
 
     Raised by the pipeline; the runner turns it into the job's failure message.
+    """
+
+
+class WorkerProcessDied(GeneJobsError):
+    """A process the pipeline started on a worker (an align process) died mid-sample.
+
+    The message names the process, how it ended (signal or exit status) and the
+    likely reason; such a death may be transient, so the sample is tried once more.
     """
 
 

@@ -17,6 +17,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pysam
 
-from genejobs.pipeline.records import LibraryType
+from genejobs.pipeline.records import LibraryType, StopCheck
 from genejobs.references.model import Gene
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,7 @@ BIN = Path(sys.executable).parent
 # human annotation that takes hours, which is why RSeQC's documentation advises a
 # housekeeping-gene subset. We give it the sample's own best-covered genes instead.
 GENEBODY_GENES = 1000
+_STOP_POLL_S = 0.5  # how often a running QC looks at the job's stop check
 
 # RSeQC's distribution-type modules estimate shapes, not totals (inner_distance itself
 # reads only 1M pairs by default): they get a deterministic subsample of at most this
@@ -156,6 +158,7 @@ def run_rseqc(
     threads: int = 1,
     genebody: Path | None = None,
     distribution_bam: Path | None = None,
+    stop: StopCheck | None = None,
 ) -> QcResult:
     """Run each RSeQC module on a sorted, indexed BAM; outputs land in ``out_dir``.
 
@@ -164,7 +167,9 @@ def run_rseqc(
     ``distribution_bam`` (a subsample, see ``subsample_bam``) is what the
     ``DISTRIBUTION_MODULES`` read instead of ``bam``.
     All modules run in one ``rseqc_runner`` process that imports RSeQC's
-    libraries once (see there); ``timeout_s`` holds for each module.
+    libraries once (see there); ``timeout_s`` holds for each module. ``stop``
+    (the job's stop check) is looked at while they run: a cancelled job does not
+    wait for a module that can take many minutes.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     result = QcResult(sample)
@@ -191,7 +196,7 @@ def run_rseqc(
             }
             for script, args, _, _ in modules
         ]
-        done, runner_error = _run_runner(jobs, threads=threads, timeout_s=timeout_s)
+        done, runner_error = _run_runner(jobs, threads=threads, timeout_s=timeout_s, stop=stop)
         for script, _, stdout_name, stderr_name in modules:
             if script not in done:
                 result.failed[script] = runner_error or "not run"
@@ -230,11 +235,12 @@ def _read(path: Path) -> str:
 
 
 def _run_runner(
-    jobs: list[dict[str, object]], *, threads: int, timeout_s: int
+    jobs: list[dict[str, object]], *, threads: int, timeout_s: int, stop: StopCheck | None = None
 ) -> tuple[dict[str, tuple[int | None, float, float | None]], str | None]:
     """Run ``jobs`` in one ``rseqc_runner`` process: script -> (exit status, None when
     timed out; wall and CPU seconds), and the runner's own error when it died (its
-    modules then fail)."""
+    modules then fail). ``stop`` is called while it runs; when it raises, the runner
+    and its modules are stopped and the error goes on."""
     cmd = [
         sys.executable,
         "-m",
@@ -246,21 +252,66 @@ def _run_runner(
     ]
     # Every module may take its full timeout, one after another; plus start-up.
     budget = timeout_s * len(jobs) + 60
+    proc = subprocess.Popen(
+        cmd,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
-        done = subprocess.run(
-            cmd, input=json.dumps(jobs), capture_output=True, text=True, timeout=budget
-        )
-        report = json.loads(done.stdout.strip().splitlines()[-1])
+        stdout, stderr = _communicate(proc, json.dumps(jobs), budget=budget, stop=stop)
     except subprocess.TimeoutExpired:
         return {}, f"RSeQC runner timed out after {budget} s"
+    try:
+        report = json.loads(stdout.strip().splitlines()[-1])
     except (json.JSONDecodeError, IndexError):
-        last = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
-        log.warning("RSeQC runner failed: %s", done.stderr[-500:])
+        last = (stderr.strip().splitlines() or [f"exit status {proc.returncode}"])[-1]
+        log.warning("RSeQC runner failed: %s", stderr[-500:])
         return {}, f"RSeQC runner failed: {last[:300]}"
     return {
         name: (entry["returncode"], entry["seconds"], entry["cpu_seconds"])
         for name, entry in report.items()
     }, None
+
+
+def _communicate(
+    proc: subprocess.Popen[str], text: str, *, budget: float, stop: StopCheck | None
+) -> tuple[str, str]:
+    """``proc.communicate(text)``, looking at ``stop`` every ``_STOP_POLL_S`` seconds.
+
+    A stop (the job was cancelled or interrupted) terminates the runner, which
+    kills the modules it started (their own process groups), and re-raises.
+    """
+    deadline = time.monotonic() + budget
+    first = True
+    while True:
+        try:
+            wait = min(_STOP_POLL_S, max(0.0, deadline - time.monotonic()))
+            stdout, stderr = proc.communicate(text if first else None, timeout=wait)
+            return stdout, stderr
+        except subprocess.TimeoutExpired:
+            first = False
+            if time.monotonic() < deadline:
+                try:
+                    if stop is not None:
+                        stop()
+                    continue
+                except BaseException:
+                    _end_runner(proc)
+                    raise
+            _end_runner(proc)
+            raise
+
+
+def _end_runner(proc: subprocess.Popen[str]) -> None:
+    """SIGTERM (the runner then kills its modules), SIGKILL if that is not enough."""
+    proc.terminate()
+    try:
+        proc.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
 
 
 def run_sample_qc(
@@ -274,6 +325,7 @@ def run_sample_qc(
     aligned_pairs: int,
     threads: int = 1,
     max_pairs: int = DISTRIBUTION_PAIRS,
+    stop: StopCheck | None = None,
 ) -> QcResult:
     """RSeQC as a job runs it: geneBody_coverage on the sample's best-covered genes
     (``coverage`` aligned with ``genes``), the other modules on the full ``bed``;
@@ -303,7 +355,14 @@ def run_sample_qc(
         )
     )
     result = run_rseqc(
-        bam, bed, out_dir, sample, threads=threads, genebody=subset, distribution_bam=sub
+        bam,
+        bed,
+        out_dir,
+        sample,
+        threads=threads,
+        genebody=subset,
+        distribution_bam=sub,
+        stop=stop,
     )
     result.aligned_pairs, result.distribution_pairs = aligned_pairs, used
     return result

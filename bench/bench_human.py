@@ -419,7 +419,7 @@ if "{out}".endswith("parse"):
     save_gene_model(m, Path("{out}.json"))
     mode["parse_s"] = time.perf_counter() - t0
 else:
-    m = load_gene_model(Path("{out[: -len("load")]}parse.json"))
+    m = load_gene_model(Path("{str(out)[: -len("load")]}parse.json"))
     mode["load_s"] = time.perf_counter() - t0
     t1 = time.perf_counter(); GeneIndex(m); mode["index_s"] = time.perf_counter() - t1
 mode["genes"] = len(m.genes)

@@ -661,7 +661,9 @@ def main() -> int:
                 flush=True,
             )
         report["sensitivity"] = sens
-        w = max(adds, key=lambda k: (k in (10,), -k))  # the default for big genomes if measured
+        from genejobs.references.index import LARGE_GENOME_W
+
+        w = max(adds, key=lambda k: (k == LARGE_GENOME_W, -k))  # the big-genome default
         idx = root / "refs" / f"w{w}" / "genome.mmi"
         model = next((root / "refs" / f"w{w}" / "annotations").glob("*.genes.json"))
         res = step_sample(idx, model, r1, r2, a.threads)

@@ -21,11 +21,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 ALIGNER_PRESET = "splice:sr"
-# splice:sr's own minimizer settings: a 3.1 Gb genome at w=5 needs ~37 GB (issue 15);
-# big genomes get a sparser index (see choose_index_params and README "Sizing").
+# splice:sr's own minimizer settings. Extrapolated from bench/bench_human.py (README
+# "Sizing"), building a GRCh38-sized index peaks at ~46 GiB with w=5 and ~26 GiB with
+# w=10 (more than a 24 GB node), ~18 GiB with w=15, which counted as many pairs right
+# against the simulator's truth; so genomes above 1 Gb get w=15.
 PRESET_K, PRESET_W = 15, 5
 LARGE_GENOME_BP = 1_000_000_000
-LARGE_GENOME_W = 10
+LARGE_GENOME_W = 15
 
 
 def choose_index_params(genome_bp: int) -> tuple[int, int]:

@@ -92,7 +92,7 @@ def whole_job(root: Path, sim: object, *, qc: bool, threads: int) -> tuple[float
         "inputs": [
             {
                 "group_name": g,
-                "group_inputs": [{"sample_name": s, "files": sim.reads[s]} for s in samples],  # type: ignore[attr-defined]
+                "group_inputs": [{"sample_name": s, "files": list(sim.reads[s])} for s in samples],  # type: ignore[attr-defined]
             }
             for g, samples in sim.groups.items()  # type: ignore[attr-defined]
         ],

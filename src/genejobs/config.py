@@ -8,7 +8,7 @@ needs it.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 
@@ -40,7 +40,6 @@ class Settings:
     max_running_jobs_per_project: int = 20
     cache_root: Path | None = None
     reference_uri: str | None = None  # an S3 prefix shared by all nodes; reference_root caches it
-    extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> Settings:

@@ -42,7 +42,7 @@ from genejobs.jobs.tasks import (
     run_sample_task,
     run_statistics_task,
 )
-from genejobs.pipeline.records import LibraryType, SampleParams, SampleResult, SampleSpec
+from genejobs.pipeline.records import SampleParams, SampleResult, SampleSpec
 
 log = logging.getLogger(__name__)
 
@@ -206,9 +206,7 @@ class Runner:
         # A new token tells tasks of any earlier attempt of this job to stop.
         attempt = Variable(attempt_variable_name(job_id), client=client)
         attempt.set(f"{self.runner_id}:{uuid.uuid4().hex}")
-        params = SampleParams(
-            adapter=spec.adapter, library_type=spec.library_type or LibraryType.UNSTRANDED
-        )
+        params = SampleParams(adapter=spec.adapter)
         resources = sample_resources(client)
         # QC wants each sample's BAM and RSeQC run next to it; only then is it passed.
         qc = (QcRequest(spec.bed, spec.artifacts_uri),) if spec.is_export_qc and spec.bed else ()

@@ -9,7 +9,6 @@ import os
 import signal
 import sys
 import threading
-import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,6 @@ from genejobs.config import Settings
 
 DEFAULT_URL = "http://127.0.0.1:8765"
 DEFAULT_PROJECT = "default"
-ENDED = ("FINISHED", "FAILED", "CANCELLED")
 
 
 def _token_file(settings: Settings) -> Path:
@@ -99,28 +97,6 @@ def _print(data: Any) -> None:
     print(json.dumps(data, indent=2))
 
 
-def wait_for(client: Any, project: str, job_id: str) -> dict[str, Any]:
-    """Follow a job with a progress bar until it ends; returns the final detail."""
-    from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    with Progress(
-        TextColumn("{task.fields[status]:<10}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(),
-        console=Console(stderr=True),
-    ) as bar:
-        task = bar.add_task("job", total=1, status="LAUNCHING")
-        while True:
-            detail = client.show(project, job_id)
-            done, total = (int(x) for x in detail["progress"].split("/"))
-            bar.update(task, completed=done, total=total, status=detail["status"])
-            if detail["status"] in ENDED:
-                return dict(detail)
-            time.sleep(1)
-
-
 def cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
     try:
         request = json.loads(Path(args.request).read_text())
@@ -132,7 +108,13 @@ def cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
     print(job_id)
     if not args.wait:
         return 0
-    detail = wait_for(client, args.project, job_id)
+    from rich.console import Console
+
+    from genejobs.client import follow_job
+
+    detail = follow_job(
+        lambda: client.show(args.project, job_id), job_id=job_id, console=Console(stderr=True)
+    )
     if detail["status"] != "FINISHED":
         print(f"job {job_id} {detail['status']}: {detail['message']}", file=sys.stderr)
         return 1

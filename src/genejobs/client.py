@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import httpx
+
+from genejobs.jobs.states import has_ended
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 class ClientError(Exception):
@@ -57,3 +64,33 @@ class GeneJobsClient:
     def stats(self, project: str, **params: Any) -> dict[str, Any]:
         query = {k: v for k, v in params.items() if v is not None}
         return dict(self._call("GET", f"/v2.0/{project}/gene/statistics", params=query))
+
+
+def follow_job(
+    fetch: Callable[[], dict[str, Any]],
+    *,
+    job_id: str,
+    console: Console,
+    interval_s: float = 1.0,
+) -> dict[str, Any]:
+    """Show a progress bar for a job until it has ended; returns its last row or detail.
+
+    ``fetch`` returns the job as the API lists or shows it (``status``, ``progress``).
+    """
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        TextColumn("job {task.fields[job]} {task.fields[status]:<10}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} steps"),
+        TimeElapsedColumn(),
+        console=console,
+    ) as bar:
+        task = bar.add_task("job", total=1, job=job_id[:8], status="LAUNCHING")
+        while True:
+            row = fetch()
+            done, total = (int(x) for x in row["progress"].split("/"))
+            bar.update(task, completed=done, total=total, status=row["status"])
+            if has_ended(row["status"]):
+                return dict(row)
+            time.sleep(interval_s)

@@ -22,9 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from genejobs.client import ClientError, GeneJobsClient
+from genejobs.client import ClientError, GeneJobsClient, follow_job
 from genejobs.config import Settings
 from genejobs.references.registry import registry_for
 from genejobs.sim.simulate import SimConfig, simulate
@@ -169,7 +168,9 @@ def main(argv: list[str] | None = None) -> int:
                 "[bold]5/5[/] submitting request.json through POST /v2.0/default/gene/jobs"
             )
             job_id = client.submit("default", request)
-            row = _follow(client, job_id)
+            row = follow_job(
+                lambda: _listed(client, job_id), job_id=job_id, console=console, interval_s=0.5
+            )
             print(json.dumps(row, indent=2))
             if row["status"] != "FINISHED":
                 console.print(f"[red]job {row['status']}: {row['message']}[/]")
@@ -193,24 +194,10 @@ def main(argv: list[str] | None = None) -> int:
             log.close()
 
 
-def _follow(client: GeneJobsClient, job_id: str) -> dict[str, Any]:
-    """Poll the list call (as the original console did) until the job ends."""
-    with Progress(
-        TextColumn("job {task.fields[job]} {task.fields[status]}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total} steps"),
-        TimeElapsedColumn(),
-        console=console,
-    ) as bar:
-        task = bar.add_task("job", total=1, job=job_id[:8], status="LAUNCHING")
-        while True:
-            rows = client.list("default", limit=100)["jobs"]
-            row = next(r for r in rows if r["job_id"] == job_id)
-            done, total = (int(x) for x in row["progress"].split("/"))
-            bar.update(task, completed=done, total=total, status=row["status"])
-            if row["status"] in ("FINISHED", "FAILED", "CANCELLED"):
-                return dict(row)
-            time.sleep(0.5)
+def _listed(client: GeneJobsClient, job_id: str) -> dict[str, Any]:
+    """The job's row in the list call (the demo follows it there, as the original console did)."""
+    rows = client.list("default", limit=100)["jobs"]
+    return dict(next(r for r in rows if r["job_id"] == job_id))
 
 
 def _download(storage: Storage, table_uri: str, job_id: str, dest: Path) -> Path:

@@ -27,6 +27,7 @@ from genejobs.references.gtf import load_gene_model, parse_gtf, save_gene_model,
 from genejobs.references.index import ALIGNER_PRESET, build_index
 from genejobs.references.model import GeneModel
 from genejobs.storage import Storage, parse_uri
+from genejobs.storage.compression import is_gzip_file
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
@@ -331,9 +332,7 @@ class ReferenceRegistry:
 
 def _copy_plain(src: Path, dest: Path) -> None:
     """Copy a FASTA, decompressing a gzipped one: ``genome.fa`` is always plain text."""
-    with open(src, "rb") as fh:
-        gz = fh.read(2) == b"\x1f\x8b"
-    if not gz:
+    if not is_gzip_file(src):
         shutil.copyfile(src, dest)
         return
     with gzip.open(src, "rb") as fin, open(dest, "wb") as fout:

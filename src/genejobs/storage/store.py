@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -181,14 +182,8 @@ class Storage:
             with _mapped_errors(loc, "output", "cannot be written"):
                 self.filesystem(loc).pipe(loc.fs_path, data)
             return
-        target = Path(loc.key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
-        try:
-            tmp.write_bytes(data)
-            os.replace(tmp, target)
-        finally:
-            tmp.unlink(missing_ok=True)
+        with _replacing(Path(loc.key)) as out:
+            out.write(data)
 
     def put_file(self, local: Path, loc: Location) -> None:
         """Upload or copy a finished local file to ``loc``, atomically as ``write_bytes``."""
@@ -196,16 +191,8 @@ class Storage:
             with _mapped_errors(loc, "output", "cannot be written"):
                 self.filesystem(loc).put_file(str(local), loc.fs_path)
             return
-        target = Path(loc.key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
-        try:
-            with open(local, "rb") as src, open(tmp, "wb") as dst:
-                while chunk := src.read(1 << 20):
-                    dst.write(chunk)
-            os.replace(tmp, target)
-        finally:
-            tmp.unlink(missing_ok=True)
+        with open(local, "rb") as src, _replacing(Path(loc.key)) as out:
+            shutil.copyfileobj(src, out, 1 << 20)
 
     def remove(self, loc: Location) -> None:
         fs = self.filesystem(loc)
@@ -223,6 +210,19 @@ class Storage:
             for p in fs.ls(loc.fs_path, detail=False)
             if p.rstrip("/") != own
         )
+
+
+@contextlib.contextmanager
+def _replacing(target: Path) -> Iterator[IO[bytes]]:
+    """A temporary sibling of ``target`` to write; renamed onto it only when all went well."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        with open(tmp, "wb") as out:
+            yield out
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager

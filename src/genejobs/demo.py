@@ -10,6 +10,7 @@ row and where the results are (also copied to a local folder to open).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -18,6 +19,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -92,7 +94,7 @@ def _wait_for_health(url: str, proc: subprocess.Popen[bytes], timeout_s: float =
     raise RuntimeError("genejobs serve did not answer within 60 s")
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="genejobs demo", description=__doc__)
     parser.add_argument("--workdir", default="demo-data", help="folder for everything")
     parser.add_argument("--pairs", type=int, default=20_000, help="read pairs per sample")
@@ -101,8 +103,65 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-qc", dest="qc", action="store_false", help="skip the QC (BAM, RSeQC, MultiQC)"
     )
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
 
+
+def _upload(storage: Storage, manifest: Any) -> None:
+    """The simulated reads and the genes BED into the demo's bucket."""
+    for sample, (r1, r2) in manifest.reads.items():
+        storage.put_file(Path(r1), parse_uri(f"s3a://{BUCKET}/{sample}_R1.fastq.gz"))
+        storage.put_file(Path(r2), parse_uri(f"s3a://{BUCKET}/{sample}_R2.fastq.gz"))
+    storage.put_file(Path(manifest.bed), parse_uri(f"s3a://{BUCKET}/genes.bed"))
+
+
+@contextlib.contextmanager
+def _service(workdir: Path, env: dict[str, str], port: int) -> Iterator[None]:
+    """``genejobs serve`` in its own process group, answering on ``port`` until the end."""
+    url = f"http://127.0.0.1:{port}"
+    log = open(workdir / "serve.log", "wb")  # noqa: SIM115 - lives as long as the server
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "genejobs.cli", "serve", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        _wait_for_health(url, proc)
+        yield
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+        log.close()
+
+
+def _run_job(
+    client: GeneJobsClient, request: dict[str, Any], storage: Storage, workdir: Path
+) -> int:
+    """Submit, follow, print the row; fetch the results when the job finished."""
+    (workdir / "request.json").write_text(json.dumps(request, indent=2))
+    console.print("[bold]5/5[/] submitting request.json through POST /v2.0/default/gene/jobs")
+    job_id = client.submit("default", request)
+    row = follow_job(
+        lambda: _listed(client, job_id), job_id=job_id, console=console, interval_s=0.5
+    )
+    print(json.dumps(row, indent=2))
+    if row["status"] != "FINISHED":
+        console.print(f"[red]job {row['status']}: {row['message']}[/]")
+        return 1
+    table_uri = json.loads(row["request"])["output"]
+    local = _download(storage, table_uri, job_id, workdir / "results")
+    console.print(f"\nresults table: {table_uri}")
+    console.print(f"artifacts:     {table_uri[:-4]}/")
+    console.print(f"local copy:    {local}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse_args(argv)
     started = time.monotonic()
     workdir = Path(args.workdir).resolve()
     if workdir.exists():
@@ -137,10 +196,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         settings = Settings.from_env(env)
         storage = Storage.from_settings(settings)
-        for sample, (r1, r2) in manifest.reads.items():
-            storage.put_file(Path(r1), parse_uri(f"s3a://{BUCKET}/{sample}_R1.fastq.gz"))
-            storage.put_file(Path(r2), parse_uri(f"s3a://{BUCKET}/{sample}_R2.fastq.gz"))
-        storage.put_file(Path(manifest.bed), parse_uri(f"s3a://{BUCKET}/genes.bed"))
+        _upload(storage, manifest)
 
         console.print(f"[bold]3/5[/] registering the simulated genome as reference '{REF_NAME}'")
         registry_for(settings).add(
@@ -148,50 +204,19 @@ def main(argv: list[str] | None = None) -> int:
         )
 
         port = _free_port()
-        url = f"http://127.0.0.1:{port}"
-        console.print(f"[bold]4/5[/] starting genejobs serve on {url}")
-        log = open(workdir / "serve.log", "wb")  # noqa: SIM115 - lives as long as the server
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "genejobs.cli", "serve", "--port", str(port)],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        console.print(f"[bold]4/5[/] starting genejobs serve on http://127.0.0.1:{port}")
         try:
-            _wait_for_health(url, proc)
-            token = (home / "token").read_text().strip()
-            client = GeneJobsClient(url, token)
-            request = build_request(manifest, qc=args.qc)
-            (workdir / "request.json").write_text(json.dumps(request, indent=2))
-            console.print(
-                "[bold]5/5[/] submitting request.json through POST /v2.0/default/gene/jobs"
-            )
-            job_id = client.submit("default", request)
-            row = follow_job(
-                lambda: _listed(client, job_id), job_id=job_id, console=console, interval_s=0.5
-            )
-            print(json.dumps(row, indent=2))
-            if row["status"] != "FINISHED":
-                console.print(f"[red]job {row['status']}: {row['message']}[/]")
-                return 1
-            table_uri = json.loads(row["request"])["output"]
-            local = _download(storage, table_uri, job_id, workdir / "results")
-            console.print(f"\nresults table: {table_uri}")
-            console.print(f"artifacts:     {table_uri[:-4]}/")
-            console.print(f"local copy:    {local}")
-            console.print(f"demo took {time.monotonic() - started:.0f} s")
-            return 0
+            with _service(workdir, env, port):
+                client = GeneJobsClient(
+                    f"http://127.0.0.1:{port}", (home / "token").read_text().strip()
+                )
+                code = _run_job(client, build_request(manifest, qc=args.qc), storage, workdir)
         except ClientError as exc:
             console.print(f"[red]error {exc.error_code}: {exc.error_msg}[/]")
             return 1
-        finally:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-            log.close()
+    if code == 0:
+        console.print(f"demo took {time.monotonic() - started:.0f} s")
+    return code
 
 
 def _listed(client: GeneJobsClient, job_id: str) -> dict[str, Any]:

@@ -326,3 +326,18 @@ def test_a_chunk_counts_as_htseq_union_rules_say_pair_by_pair():
         assert counter.counts[lt.value].tolist() == expected[lt.value]
         assert counter.stats.no_feature[lt.value] == buckets[lt.value]["nf"]
         assert counter.stats.ambiguous[lt.value] == buckets[lt.value]["amb"]
+
+
+def test_the_gene_index_is_shared_by_annotation_checksum_not_by_object() -> None:
+    from dataclasses import replace
+
+    from genejobs.pipeline.sample import gene_index
+
+    a = replace(MODEL, source_checksum="a" * 64)
+    same_file = replace(MODEL, source_checksum="a" * 64)
+    other_file = GeneModel(genes=MODEL.genes[:2], source_checksum="b" * 64)
+    first = gene_index(a)
+    assert gene_index(same_file) is first
+    assert gene_index(other_file) is not first
+    assert gene_index(other_file).gene_ids == ["A", "B"]
+    assert gene_index(MODEL) is not gene_index(MODEL)  # no checksum: never shared

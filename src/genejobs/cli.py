@@ -180,7 +180,6 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     if args.name:
         cmd += ["--name", args.name]
     os.execv(sys.executable, cmd)
-    return 0  # not reached
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 
 def _split_roots(value: str) -> tuple[Path, ...]:
@@ -42,7 +43,7 @@ class Settings:
     reference_uri: str | None = None  # an S3 prefix shared by all nodes; reference_root caches it
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> Settings:
+    def from_env(cls, env: dict[str, str] | None = None, **overrides: Any) -> Settings:
         """Read ``GENEJOBS_*`` and the standard AWS variables; keyword overrides win."""
         e = dict(os.environ if env is None else env)
         home = Path(e.get("GENEJOBS_HOME", "~/.genejobs")).expanduser().resolve()
@@ -71,7 +72,7 @@ class Settings:
             max_running_jobs_per_project=int(e.get("GENEJOBS_MAX_RUNNING_JOBS", "20")),
             cache_root=Path(e["GENEJOBS_CACHE_ROOT"]) if e.get("GENEJOBS_CACHE_ROOT") else None,
         )
-        return replace(settings, **overrides) if overrides else settings  # type: ignore[arg-type]
+        return replace(settings, **overrides) if overrides else settings
 
     @property
     def sample_cache_root(self) -> Path:

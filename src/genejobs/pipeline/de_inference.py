@@ -180,7 +180,7 @@ def _irls_steps(
     return beta, diverged
 
 
-class VectorisedInference(DefaultInference):  # type: ignore[misc]  # pydeseq2 has no type information
+class VectorisedInference(DefaultInference):
     """``DefaultInference`` whose mean, dispersion, IRLS and Wald steps work on all genes at once.
 
     The trend fit and LFC shrinkage stay pydeseq2's own (they are not per-gene loops).

@@ -17,7 +17,7 @@ import re
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -208,7 +208,7 @@ def _read(path: Path) -> str:
 
 
 def _run_runner(
-    jobs: list[dict[str, object]], *, threads: int, timeout_s: int
+    jobs: Sequence[Mapping[str, object]], *, threads: int, timeout_s: int
 ) -> tuple[dict[str, tuple[int | None, float, float | None]], str | None]:
     """Run ``jobs`` in one ``rseqc_runner`` process: script -> (exit status, None when
     timed out; wall and CPU seconds), and the runner's own error when it died (its

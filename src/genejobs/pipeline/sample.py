@@ -80,10 +80,10 @@ def _trimmed_pairs(
         for mate, records, lengths in zip(
             read_qc, (chunk.r1, chunk.r2), trimmer.last_lengths, strict=True
         ):
-            mate.add([r.sequence for r in records], [r.qualities for r in records], lengths)
+            mate.add([r.sequence for r in records], [r.qualities or "" for r in records], lengths)
     if sam:
         return [
-            pair_record(a.name, a.sequence, a.qualities, b.sequence, b.qualities)
+            pair_record(a.name, a.sequence, a.qualities or "", b.sequence, b.qualities or "")
             for a, b in zip(kept.r1, kept.r2, strict=True)
         ]
     return [(a.sequence, b.sequence) for a, b in zip(kept.r1, kept.r2, strict=True)]

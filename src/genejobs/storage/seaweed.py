@@ -17,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import httpx
 
@@ -138,7 +139,7 @@ class LocalS3Server:
                 time.sleep(0.3)
                 fs.invalidate_cache()
 
-    def filesystem(self):  # type: ignore[no-untyped-def]
+    def filesystem(self) -> Any:
         import fsspec
 
         return fsspec.filesystem(

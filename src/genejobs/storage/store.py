@@ -125,7 +125,8 @@ class Storage:
         """A streaming binary reader (S3 reads are ranged, not a full download)."""
         fs = self.filesystem(loc)
         with _mapped_errors(loc, "path", "cannot be read"):
-            return fs.open(loc.fs_path, "rb", block_size=4 * 1024 * 1024)  # type: ignore[no-any-return]
+            handle: IO[bytes] = fs.open(loc.fs_path, "rb", block_size=4 * 1024 * 1024)
+            return handle
 
     def read_bytes(self, loc: Location) -> bytes:
         with self.open_read(loc) as fh:

@@ -43,7 +43,7 @@ def error_body(code: str, message: str) -> dict[str, str]:
 def status_and_code(exc: errors.GeneJobsError) -> tuple[int, str]:
     for cls in type(exc).__mro__:
         if cls in ERROR_CODES:
-            return ERROR_CODES[cls]  # type: ignore[index]
+            return ERROR_CODES[cls]
     return INTERNAL
 
 

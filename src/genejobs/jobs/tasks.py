@@ -220,7 +220,7 @@ def _sample_qc(
         if local.exists():
             storage.put_file(local, folder.join("bam", local.name))
     result.bam_uri = folder.join("bam", bam.name).original
-    for name, text in dict(result.qc.get("fastqc", {})).items():  # type: ignore[call-overload]
+    for name, text in dict(result.qc.get("fastqc", {})).items():  # type: ignore[call-overload]  # qc is an untyped dict[str, object]
         loc = folder.join("qc", "fastqc", f"{name}_fastqc", "fastqc_data.txt")
         storage.write_bytes(loc, str(text).encode())
     observed = qc_result.observed_library_type
@@ -274,9 +274,9 @@ def _multiqc_files(
         if report is None:
             return {}
         files = {"qc/multiqc_report.html": report.read_bytes()}
-        for data in report.parent.glob("*_data"):
-            for path in sorted(p for p in data.rglob("*") if p.is_file()):
-                files[f"qc/multiqc_data/{path.relative_to(data)}"] = path.read_bytes()
+        for data_dir in report.parent.glob("*_data"):
+            for path in sorted(p for p in data_dir.rglob("*") if p.is_file()):
+                files[f"qc/multiqc_data/{path.relative_to(data_dir)}"] = path.read_bytes()
         return files
 
 

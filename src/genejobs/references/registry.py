@@ -8,6 +8,7 @@ written, so a half-built reference is never offered to jobs.
 
 from __future__ import annotations
 
+import builtins
 import gzip
 import json
 import os
@@ -107,7 +108,7 @@ class ReferenceRegistry:
     def _read(self, folder: Path) -> ReferenceInfo:
         return self._info(json.loads((folder / "manifest.json").read_text()), folder)
 
-    def _info(self, m: dict, folder: Path) -> ReferenceInfo:  # type: ignore[type-arg]
+    def _info(self, m: dict[str, Any], folder: Path) -> ReferenceInfo:
         annotations = {
             a["name"]: AnnotationInfo(
                 a["name"], folder / a["gene_model"], a["gtf_sha256"], int(a["n_genes"])
@@ -128,13 +129,14 @@ class ReferenceRegistry:
 
     # -- the shared S3 prefix ------------------------------------------------
 
-    def _remote_manifest(self, name: str) -> dict | None:  # type: ignore[type-arg]
+    def _remote_manifest(self, name: str) -> dict[str, Any] | None:
         assert self.remote is not None and self.storage is not None
         loc = self.remote.join(name, "manifest.json")
         try:
-            return json.loads(self.storage.read_bytes(loc))  # type: ignore[no-any-return]
+            manifest: dict[str, Any] = json.loads(self.storage.read_bytes(loc))
         except NotFound:
             return None
+        return manifest
 
     def _publish(self, name: str) -> None:
         """Upload a built reference; its manifest goes last, so readers never see half."""
@@ -145,7 +147,7 @@ class ReferenceRegistry:
             self.storage.put_file(path, self.remote.join(name, *path.relative_to(folder).parts))
         self.storage.put_file(folder / "manifest.json", self.remote.join(name, "manifest.json"))
 
-    def _fetch(self, name: str, manifest: dict) -> Path:  # type: ignore[type-arg]
+    def _fetch(self, name: str, manifest: dict[str, Any]) -> Path:
         """This node's copy of a shared reference, downloaded once per manifest."""
         assert self.remote is not None and self.storage is not None
         local = self.root / name
@@ -190,7 +192,7 @@ class ReferenceRegistry:
             out.append(self._read(folder))
         return out
 
-    def available(self) -> dict[str, list[str]]:
+    def available(self) -> dict[str, builtins.list[str]]:
         return {r.name: sorted(r.annotations) for r in self.list()}
 
     def get(self, name: str) -> ReferenceInfo:
@@ -230,7 +232,7 @@ class ReferenceRegistry:
         self,
         name: str,
         fasta: Path,
-        gtfs: list[tuple[str, Path]],
+        gtfs: builtins.list[tuple[str, Path]],  # (``list`` is a method of this class)
         *,
         progress: Callable[[str], None] | None = None,
     ) -> ReferenceInfo:

@@ -9,6 +9,7 @@ import html
 import io
 import logging
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import matplotlib
@@ -27,7 +28,7 @@ PADJ = 0.05
 
 
 def _colors(groups: list[str]) -> dict[str, str]:
-    palette = plt.get_cmap("tab10").colors  # type: ignore[attr-defined]
+    palette = plt.get_cmap("tab10").colors  # type: ignore[attr-defined]  # tab10 is a ListedColormap; get_cmap is typed as any Colormap
     return {g: matplotlib.colors.to_hex(palette[i % 10]) for i, g in enumerate(groups)}
 
 
@@ -215,13 +216,11 @@ def render_report(
             (
                 f"volcano-{label}",
                 f"Volcano {label}",
-                lambda t=t, label=label: _fig_volcano(t, label),
+                partial(_fig_volcano, t, label),
                 {"data-significant": str(n_sig)},
             )
         )
-        figures.append(
-            (f"ma-{label}", f"MA {label}", lambda t=t, label=label: _fig_ma(t, label), {})
-        )
+        figures.append((f"ma-{label}", f"MA {label}", partial(_fig_ma, t, label), {}))
     for stem, res in (enrichment or {}).items():
         if stem.endswith("_gsea_prerank") and len(res):
             label = stem.removesuffix("_gsea_prerank")
@@ -229,7 +228,7 @@ def render_report(
                 (
                     f"enrichment-{label}",
                     f"Enrichment {label}",
-                    lambda res=res, label=label: _fig_gsea_dots(res, label),
+                    partial(_fig_gsea_dots, res, label),
                     {},
                 )
             )

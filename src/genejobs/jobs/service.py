@@ -314,9 +314,9 @@ class JobService:
         with self.sessions.begin() as s:
             s.execute(delete(NotificationRow).where(NotificationRow.job_id == job_id))
             s.execute(delete(WesRunRow).where(WesRunRow.job_id == job_id))
-            row = s.get(JobRow, job_id)
-            if row is not None:
-                s.delete(row)
+            ended = s.get(JobRow, job_id)
+            if ended is not None:
+                s.delete(ended)
         log.info("job %s: purged by %s", job_id, principal.user)
 
     # -- statistics ----------------------------------------------------------

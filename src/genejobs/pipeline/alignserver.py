@@ -132,7 +132,7 @@ class AlignProcesses:
         """Names and lengths of the index's sequences (for a BAM header)."""
         self._send(0, ("contigs",))
         self._waiting[0] -= 1
-        return self._receive(self._conns[0])
+        return list(self._receive(self._conns[0]))
 
     def submit(
         self, pairs: Sequence[tuple[str, str]] | Sequence[PairRecord], *, sam: bool = False

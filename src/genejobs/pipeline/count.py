@@ -30,7 +30,7 @@ def _expand(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     if total == 0:
         return np.zeros(0, dtype=np.int64)
     offsets = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    return np.repeat(starts, lengths) + offsets
+    return np.asarray(np.repeat(starts, lengths) + offsets)
 
 
 class GeneIndex:

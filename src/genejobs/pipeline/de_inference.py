@@ -125,7 +125,7 @@ def _golden_section(
         # Each gene has one new point (c on the left, d on the right): one loss.
         fx = loss(np.where(left, c, d))
         fc, fd = np.where(left, fx, fd), np.where(left, fc, fx)
-    return (a + b) / 2
+    return np.asarray((a + b) / 2)
 
 
 def _irls_steps(
@@ -195,7 +195,7 @@ class VectorisedInference(DefaultInference):
     ) -> np.ndarray:
         """Least squares of normalised counts on the design, every gene in one call."""
         coef, *_ = np.linalg.lstsq(design_matrix, counts / size_factors[:, None], rcond=None)
-        return np.maximum(size_factors[:, None] * (design_matrix @ coef), min_mu)
+        return np.asarray(np.maximum(size_factors[:, None] * (design_matrix @ coef), min_mu))
 
     def alpha_mle(
         self,

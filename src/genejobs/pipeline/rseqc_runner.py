@@ -174,6 +174,7 @@ def run_jobs(jobs: list[dict[str, Any]], *, threads: int, timeout_s: float) -> d
                 job = pending.pop(0)
                 pid = os.fork()
                 if pid == 0:
+                    signal.signal(signal.SIGTERM, signal.SIG_DFL)
                     code = 1
                     try:
                         code = run_child(job)
@@ -228,6 +229,8 @@ def main(argv: list[str] | None = None) -> int:
     for name, value in RUNNER_ENV.items():
         os.environ.setdefault(name, value)
     jobs = json.load(sys.stdin)
+    # A stopped job's QC terminates the runner: unwind, so run_jobs kills its modules.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     preload()
     if not speed_up_percentile_lookups():
         print(

@@ -246,6 +246,45 @@ def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _client_opts(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("--project", default=DEFAULT_PROJECT)
+    sp.add_argument("--url", help=f"service URL (GENEJOBS_URL, default {DEFAULT_URL})")
+
+
+def _add_client_commands(sub: Any) -> None:
+    """The commands that talk to a running service over HTTP: submit, jobs, stats."""
+    submit = sub.add_parser("submit", help="submit a request JSON file")
+    submit.add_argument("request")
+    submit.add_argument(
+        "--wait", action="store_true", help="follow the job; exit 1 unless it finishes"
+    )
+    _client_opts(submit)
+    submit.set_defaults(func=cmd_submit)
+
+    jobs = sub.add_parser("jobs", help="list, show, cancel or delete jobs")
+    jobs_sub = jobs.add_subparsers(dest="action", required=True)
+    jl = jobs_sub.add_parser("list")
+    jl.add_argument("--limit", type=int, default=10)
+    jl.add_argument("--offset", type=int, default=0)
+    jl.add_argument("--start", type=int)
+    jl.add_argument("--end", type=int)
+    jl.add_argument("--job-type")
+    _client_opts(jl)
+    for name in ("show", "cancel", "delete"):
+        sp = jobs_sub.add_parser(name)
+        sp.add_argument("job_id")
+        if name == "delete":
+            sp.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+        _client_opts(sp)
+    jobs.set_defaults(func=cmd_jobs)
+
+    stats = sub.add_parser("stats", help="job statistics of a project")
+    stats.add_argument("--start", type=int)
+    stats.add_argument("--end", type=int)
+    _client_opts(stats)
+    stats.set_defaults(func=cmd_stats)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="genejobs", description="RNA-seq differential-expression jobs")
     sub = p.add_subparsers(dest="command", required=True)
@@ -263,34 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--name", help="worker name")
     worker.set_defaults(func=cmd_worker)
 
-    def client_opts(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--project", default=DEFAULT_PROJECT)
-        sp.add_argument("--url", help=f"service URL (GENEJOBS_URL, default {DEFAULT_URL})")
-
-    submit = sub.add_parser("submit", help="submit a request JSON file")
-    submit.add_argument("request")
-    submit.add_argument(
-        "--wait", action="store_true", help="follow the job; exit 1 unless it finishes"
-    )
-    client_opts(submit)
-    submit.set_defaults(func=cmd_submit)
-
-    jobs = sub.add_parser("jobs", help="list, show, cancel or delete jobs")
-    jobs_sub = jobs.add_subparsers(dest="action", required=True)
-    jl = jobs_sub.add_parser("list")
-    jl.add_argument("--limit", type=int, default=10)
-    jl.add_argument("--offset", type=int, default=0)
-    jl.add_argument("--start", type=int)
-    jl.add_argument("--end", type=int)
-    jl.add_argument("--job-type")
-    client_opts(jl)
-    for name in ("show", "cancel", "delete"):
-        sp = jobs_sub.add_parser(name)
-        sp.add_argument("job_id")
-        if name == "delete":
-            sp.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-        client_opts(sp)
-    jobs.set_defaults(func=cmd_jobs)
+    _add_client_commands(sub)
 
     cache = sub.add_parser("cache", help="manage this node's per-sample result cache")
     cache_sub = cache.add_subparsers(dest="action", required=True)
@@ -299,12 +311,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--older-than", type=float, default=30.0, metavar="DAYS", help="unused for DAYS (30)"
     )
     cache.set_defaults(func=cmd_cache)
-
-    stats = sub.add_parser("stats", help="job statistics of a project")
-    stats.add_argument("--start", type=int)
-    stats.add_argument("--end", type=int)
-    client_opts(stats)
-    stats.set_defaults(func=cmd_stats)
 
     token = sub.add_parser("token", help="manage API tokens")
     token_sub = token.add_subparsers(dest="action", required=True)

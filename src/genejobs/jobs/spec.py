@@ -101,4 +101,5 @@ def spec_from_request(request: dict[str, object], *, job_id: str) -> RnaDiffExpr
         bed=str(request["bed"]) if request.get("bed") else None,
         comparisons=comparisons,
         gene_sets=str(request["gene_sets"]) if request.get("gene_sets") else None,
+        extra={"name": str(request["name"])} if request.get("name") else {},
     )

@@ -251,10 +251,14 @@ def _enrichment(storage: Storage, spec: RnaDiffExprSpec, de: Any) -> Any:
 
 
 def _multiqc_files(
-    storage: Storage, spec: RnaDiffExprSpec, results: list[SampleResult], library_type: LibraryType
+    storage: Storage,
+    spec: RnaDiffExprSpec,
+    results: list[SampleResult],
+    library_type: LibraryType,
+    title: str,
 ) -> dict[str, bytes]:
     """MultiQC over the samples' RSeQC files and htseq-style summaries, as extra outputs."""
-    from genejobs.pipeline.outputs import htseq_summary
+    from genejobs.pipeline.outputs import htseq_summary, tool_versions
     from genejobs.pipeline.qc import run_multiqc
 
     folder = parse_uri(spec.artifacts_uri).join("qc", "rseqc")
@@ -270,7 +274,7 @@ def _multiqc_files(
             (inputs / name / "fastqc_data.txt").write_bytes(storage.read_bytes(data))
         for r in results:
             (inputs / f"{r.sample_name}.txt").write_bytes(htseq_summary(r, library_type))
-        report = run_multiqc(inputs, Path(tmp) / "out", title=f"genejobs {spec.table_uri}")
+        report = run_multiqc(inputs, Path(tmp) / "out", title=title, version=tool_versions()["genejobs"])
         if report is None:
             return {}
         files = {"qc/multiqc_report.html": report.read_bytes()}
@@ -375,6 +379,16 @@ def count_matrix(results: list[SampleResult], library_type: LibraryType) -> pd.D
     return frame.rename_axis("gene_id")
 
 
+def _report_fields(spec: RnaDiffExprSpec) -> dict[str, Any]:
+    """What the report shows beyond run_info: the job's name and settings, table file name."""
+    return {
+        "name": spec.extra.get("name"),
+        "is_export_qc": spec.is_export_qc,
+        "gene_sets": spec.gene_sets,
+        "table_file": spec.table_uri.rstrip("/").rsplit("/", 1)[-1],
+    }
+
+
 def run_statistics_task(
     job_id: str,
     spec: RnaDiffExprSpec,
@@ -412,9 +426,15 @@ def run_statistics_task(
         "annotation": {"name": reference.gtf_name, "gtf_sha256": reference.gtf_sha256},
         "samples": {s.name: {"group": s.group, "files": [s.r1, s.r2]} for s in spec.samples},
     }
-    job = {"job_id": job_id, **run_info}
+    job = {"job_id": job_id, **run_info, **_report_fields(spec)}
     rrna = frozenset(g.gene_id for g in model.genes if g.gene_type in RRNA_TYPES)
     enrichment = _enrichment(storage, spec, de) if spec.gene_sets else None
+    title = f"genejobs: {job.get('name') or 'job ' + job_id}"
+    qc_files = (
+        _multiqc_files(storage, spec, sample_results, library_type, title)
+        if spec.is_export_qc
+        else {}
+    )
     extra_files = render_report(
         de,
         sample_results,
@@ -422,13 +442,13 @@ def run_statistics_task(
         library_type=library_type,
         rrna_genes=rrna,
         enrichment=enrichment.tables if enrichment else None,
+        multiqc="qc/multiqc_report.html" in qc_files,
     )
     if enrichment is not None:
         for stem, res in enrichment.tables.items():
             extra_files[f"enrichment/{stem}.csv"] = res.to_csv(index=False).encode()
         de.notes.extend(enrichment.notes)
-    if spec.is_export_qc:
-        extra_files.update(_multiqc_files(storage, spec, sample_results, library_type))
+    extra_files.update(qc_files)
     outputs = write_job_outputs(
         storage,
         table_uri=spec.table_uri,

@@ -39,9 +39,16 @@ def pca(vst: pd.DataFrame, n_top: int = PCA_TOP_GENES, n_components: int = 3) ->
 
 
 def sample_distances(vst: pd.DataFrame) -> pd.DataFrame:
-    """Euclidean distances between samples over every gene (DESeq2's vignette)."""
-    d = squareform(pdist(vst.T.to_numpy(dtype=float)))
-    return pd.DataFrame(d, index=vst.columns, columns=vst.columns)
+    """Euclidean distances between samples over every gene (DESeq2's vignette).
+
+    Through one matrix product (|a|^2 + |b|^2 - 2ab): 200 samples x 60,000 genes take
+    milliseconds, where pairwise loops take seconds."""
+    x = vst.T.to_numpy(dtype=float)
+    x = x - x.mean(axis=0)  # centring changes no distance and keeps the product accurate
+    sq = (x * x).sum(axis=1)
+    d2 = np.maximum(sq[:, None] + sq[None, :] - 2 * (x @ x.T), 0.0)
+    np.fill_diagonal(d2, 0.0)
+    return pd.DataFrame(np.sqrt(d2), index=vst.columns, columns=vst.columns)
 
 
 def cluster_order(matrix: np.ndarray, *, distances: bool = False) -> list[int]:

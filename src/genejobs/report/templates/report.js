@@ -3,6 +3,8 @@
   "use strict";
   const $ = (id) => document.getElementById(id);
   const t0 = performance.now();
+  const timings = {};
+  const mark = (name) => (timings[name] = Math.round(performance.now() - t0));
 
   function bytes(id) {
     const s = atob($(id).textContent.trim());
@@ -16,6 +18,7 @@
   }
   const D = JSON.parse(new TextDecoder().decode(await inflate("gj-data")));
   const COUNTS = await inflate("gj-counts");
+  mark("decoded");
   const G = D.genes, N = G.id.length, S = D.samples.length, CMP = D.comparisons;
   const lowId = G.id.map((s) => s.toLowerCase()), lowName = G.name.map((s) => s.toLowerCase());
   const state = { cmp: 0, gene: -1 };
@@ -307,11 +310,17 @@
 
   searchBox();
   table.refresh();
-  await Promise.all([pca(), distances(), heatmap(), CMP.length ? showComparison(0) : null]);
+  mark("table");
+  await pca();
+  await distances();
+  await heatmap();
+  mark("samples");
+  if (CMP.length) await showComparison(0);
+  mark("volcano");
   for (const id of ["plot-volcano", "plot-ma"]) {
     $(id).on("plotly_click", (ev) => { const g = ev.points[0].customdata; if (g !== undefined) select(g); });
   }
-  window.genejobs = { data: D, select, matches, table, geneCounts };
+  window.genejobs = { data: D, select, matches, table, geneCounts, timings };
   document.body.dataset.drawnMs = String(Math.round(performance.now() - t0));
   document.body.dataset.ready = "1";
 })().catch((err) => {

@@ -271,14 +271,16 @@ def multiqc_config(version: str) -> dict[str, object]:
             {
                 "fastqc": {
                     "name": "Read QC (genejobs)",
-                    "info": "computed by genejobs while it trimmed the reads, written in "
-                    "FastQC's data format (FastQC itself did not run)",
+                    "info": "was made by genejobs while it trimmed the reads, in FastQC's "
+                    "data format (FastQC itself did not run).",
                 }
             },
             "rseqc",
             "htseq",
         ],
         "software_versions": {"genejobs": {"genejobs": version}},
+        "intro_text": "Read and alignment QC of this genejobs job's samples.",
+        "show_analysis_paths": False,  # a temporary staging folder, meaningless to readers
     }
 
 

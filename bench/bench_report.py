@@ -36,25 +36,41 @@ def simulate(n_samples: int, n_genes: int, n_comparisons: int, seed: int = 1) ->
     names = [f"S{i + 1:03d}" for i in range(n_samples)]
     sample_groups = {s: groups[i % len(groups)] for i, s in enumerate(names)}
     base = rng.lognormal(3, 2, n_genes)
-    effects = {g: np.where(rng.random(n_genes) < 0.05, rng.normal(0, 2, n_genes), 0.0) for g in groups}
+    effects = {
+        g: np.where(rng.random(n_genes) < 0.05, rng.normal(0, 2, n_genes), 0.0) for g in groups
+    }
     effects[groups[0]][:] = 0
     mu = np.column_stack([base * 2 ** effects[sample_groups[s]] for s in names])
     counts = rng.negative_binomial(5, 5 / (5 + mu)).astype(np.int64)
     ids = [f"ENSG{i:011d}" for i in range(n_genes)]
     frame = pd.DataFrame(counts, index=ids, columns=names)
-    logc = np.log(np.where(counts > 0, counts, np.nan))
-    sf = np.exp(np.nanmedian(logc - np.nanmean(logc, axis=1, keepdims=True), axis=0))
+    expressed = (counts > 0).all(axis=1)  # median of ratios over genes seen in every sample
+    logc = np.log(counts[expressed])
+    sf = np.exp(np.median(logc - logc.mean(axis=1, keepdims=True), axis=0))
     normed = pd.DataFrame(counts / sf, index=ids, columns=names)
     tables = []
     for g in groups[1:]:
         a = normed[[s for s in names if sample_groups[s] == groups[0]]]
         b = normed[[s for s in names if sample_groups[s] == g]]
         lfc = np.log2(b.mean(axis=1) + 0.5) - np.log2(a.mean(axis=1) + 0.5)
-        se = np.sqrt(np.log2(a + 1).var(axis=1) / a.shape[1] + np.log2(b + 1).var(axis=1) / b.shape[1]) + 0.05
+        se = (
+            np.sqrt(
+                np.log2(a + 1).var(axis=1) / a.shape[1] + np.log2(b + 1).var(axis=1) / b.shape[1]
+            )
+            + 0.05
+        )
         p = 2 * norm.sf(np.abs(lfc / se))
-        t = pd.DataFrame({"gene_id": ids, "gene_name": [f"GENE{i}" for i in range(n_genes)],
-                          "baseMean": normed.mean(axis=1).to_numpy(), "log2FoldChange": lfc.to_numpy(),
-                          "lfcSE": se.to_numpy(), "stat": (lfc / se).to_numpy(), "pvalue": p})
+        t = pd.DataFrame(
+            {
+                "gene_id": ids,
+                "gene_name": [f"GENE{i}" for i in range(n_genes)],
+                "baseMean": normed.mean(axis=1).to_numpy(),
+                "log2FoldChange": lfc.to_numpy(),
+                "lfcSE": se.to_numpy(),
+                "stat": (lfc / se).to_numpy(),
+                "pvalue": p,
+            }
+        )
         t["padj"] = false_discovery_control(np.nan_to_num(t["pvalue"], nan=1.0))
         t.insert(0, "comparison", f"{g}_vs_{groups[0]}")
         tables.append(t[["comparison", *TABLE_COLUMNS]])
@@ -62,11 +78,22 @@ def simulate(n_samples: int, n_genes: int, n_comparisons: int, seed: int = 1) ->
     var = normed.var(axis=1).to_numpy()
     disp = np.clip((var - bm) / np.maximum(bm, 1e-9) ** 2, 1e-8, 10)
     return DEResult(
-        table=pd.concat(tables, ignore_index=True), counts=frame, normalized_counts=normed,
-        size_factors=pd.Series(sf, index=names), vst=np.log2(normed + 1),
-        dispersions=pd.DataFrame({"gene_id": ids, "baseMean": bm, "genewise": disp,
-                                  "fitted": 0.05 + 1 / np.maximum(bm, 1e-3), "final": disp}),
-        comparisons=[f"{g}_vs_{groups[0]}" for g in groups[1:]], sample_groups=sample_groups,
+        table=pd.concat(tables, ignore_index=True),
+        counts=frame,
+        normalized_counts=normed,
+        size_factors=pd.Series(sf, index=names),
+        vst=np.log2(normed + 1),
+        dispersions=pd.DataFrame(
+            {
+                "gene_id": ids,
+                "baseMean": bm,
+                "genewise": disp,
+                "fitted": 0.05 + 1 / np.maximum(bm, 1e-3),
+                "final": disp,
+            }
+        ),
+        comparisons=[f"{g}_vs_{groups[0]}" for g in groups[1:]],
+        sample_groups=sample_groups,
     )
 
 
@@ -76,18 +103,35 @@ def sample_results(de: DEResult) -> list[SampleResult]:
     for s in de.counts.columns:
         vec = de.counts[s].to_numpy()
         total = int(vec.sum())
-        out.append(SampleResult(
-            s, genes, {lt.value: vec for lt in LibraryType},
-            ReadStats(pairs_in=int(total * 1.3), pairs_with_adapter=total // 10, pairs_out=int(total * 1.28)),
-            CountStats(aligned=int(total * 1.2), unique=int(total * 1.15), multimapped=total // 20,
-                       assigned={"fr-unstranded": total, "fr-firststrand": int(total * 0.95),
-                                 "fr-secondstrand": int(total * 0.04)}),
-        ))
+        out.append(
+            SampleResult(
+                s,
+                genes,
+                {lt.value: vec for lt in LibraryType},
+                ReadStats(
+                    pairs_in=int(total * 1.3),
+                    pairs_with_adapter=total // 10,
+                    pairs_out=int(total * 1.28),
+                ),
+                CountStats(
+                    aligned=int(total * 1.2),
+                    unique=int(total * 1.15),
+                    multimapped=total // 20,
+                    assigned={
+                        "fr-unstranded": total,
+                        "fr-firststrand": int(total * 0.95),
+                        "fr-secondstrand": int(total * 0.04),
+                    },
+                ),
+            )
+        )
     return out
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--samples", type=int, default=200)
     ap.add_argument("--genes", type=int, default=60_000)
     ap.add_argument("--comparisons", type=int, default=3)
@@ -95,8 +139,13 @@ def main() -> None:
     args = ap.parse_args()
     de = simulate(args.samples, args.genes, args.comparisons)
     results = sample_results(de)
-    job = {"job_id": "bench", "name": "bench report", "ref": "sim", "library_type": "fr-firststrand",
-           "table_file": "bench.csv"}
+    job = {
+        "job_id": "bench",
+        "name": "bench report",
+        "ref": "sim",
+        "library_type": "fr-firststrand",
+        "table_file": "bench.csv",
+    }
     start, cpu = time.perf_counter(), time.process_time()
     files = render_report(de, results, job=job, library_type=LibraryType.FIRSTSTRAND)
     render_s, render_cpu = time.perf_counter() - start, time.process_time() - cpu
@@ -105,25 +154,49 @@ def main() -> None:
     for name, data in files.items():
         (folder / name).parent.mkdir(parents=True, exist_ok=True)
         (folder / name).write_bytes(data)
+    import psutil
     from browser import Browser
+
+    def chromium_cpu() -> float:
+        procs = [psutil.Process(browser.proc.pid)]
+        procs += procs[0].children(recursive=True)
+        total = 0.0
+        for p in procs:
+            try:
+                t = p.cpu_times()
+                total += t.user + t.system
+            except psutil.NoSuchProcess:
+                pass
+        return total
 
     browser = Browser(Path(tempfile.mkdtemp(prefix="bench-chromium-")))
     try:
         browser.js("1")  # the browser is up
+        cpu0 = chromium_cpu()
         start = time.perf_counter()
         browser.open(f"file://{folder / 'report.html'}")
-        browser.wait_for("document.body && (document.body.dataset.ready || document.body.dataset.error)", 120)
+        browser.wait_for(
+            "document.body && (document.body.dataset.ready || document.body.dataset.error)", 120
+        )
         open_s = time.perf_counter() - start
+        open_cpu = chromium_cpu() - cpu0
         error = browser.js("document.body.dataset.error || ''")
         in_page = browser.js("document.body.dataset.drawnMs")
         steps = browser.js("JSON.stringify(window.genejobs && window.genejobs.timings)")
-        points = browser.js("document.getElementById('plot-volcano').data.slice(0,3).reduce((n,t)=>n+t.x.length,0)")
+        points = browser.js(
+            "document.getElementById('plot-volcano').data.slice(0,3).reduce((n,t)=>n+t.x.length,0)"
+        )
     finally:
         browser.close()
     print(f"{args.samples} samples x {args.genes} genes x {args.comparisons} comparisons")
-    print(f"render_report: {render_s:.1f} s wall, {render_cpu:.1f} s CPU; report.html {len(html) / 1e6:.1f} MB")
-    print(f"Chromium: opened and every plot drawn in {open_s:.1f} s (script {int(in_page) / 1000:.1f} s); "
-          f"volcano points {points}{'; ERROR ' + error if error else ''}")
+    print(
+        f"render_report: {render_s:.1f} s wall, {render_cpu:.1f} s CPU; report.html {len(html) / 1e6:.1f} MB"
+    )
+    print(
+        f"Chromium: opened and every plot drawn in {open_s:.1f} s wall, {open_cpu:.1f} s CPU "
+        f"(its processes; script {int(in_page) / 1000:.1f} s); "
+        f"volcano points {points}{'; ERROR ' + error if error else ''}"
+    )
     print(f"in-page steps (ms since the script started): {steps}")
 
 

@@ -44,8 +44,14 @@ class Browser:
         self._from_chrome, from_chrome_w = os.pipe()
         # Chromium expects its ends at fds 3 and 4.
         self.proc = subprocess.Popen(
-            [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", f"--window-size={width},{height}",
-             "--remote-debugging-pipe", "about:blank"],
+            [
+                CHROMIUM,
+                *FLAGS,
+                f"--user-data-dir={profile}",
+                f"--window-size={width},{height}",
+                "--remote-debugging-pipe",
+                "about:blank",
+            ],
             pass_fds=(3, 4),
             preexec_fn=lambda: _to_fds_3_and_4(to_chrome_r, from_chrome_w),
             stdout=subprocess.DEVNULL,
@@ -112,8 +118,14 @@ class Browser:
 
     def key(self, key: str) -> None:
         for kind in ("keyDown", "keyUp"):
-            self.call("Input.dispatchKeyEvent", session=True, type=kind, key=key, code=key,
-                      windowsVirtualKeyCode=13 if key == "Enter" else 0)
+            self.call(
+                "Input.dispatchKeyEvent",
+                session=True,
+                type=kind,
+                key=key,
+                code=key,
+                windowsVirtualKeyCode=13 if key == "Enter" else 0,
+            )
 
     def screenshot(self, path: Path, full_page: bool = False) -> None:
         params: dict[str, Any] = {"format": "png"}

@@ -104,10 +104,14 @@ def test_the_report_of_a_real_job_works_in_chromium(job, browser, tmp_path):
 
     # The table pages through every gene (one comparison: one row per gene), significant first.
     first = browser.js("document.querySelector('#genes tbody tr').dataset.gene")
-    assert table.set_index("gene_id").loc[first, "padj"] == tested["padj"].min()  # significant first
+    assert (
+        table.set_index("gene_id").loc[first, "padj"] == tested["padj"].min()
+    )  # significant first
     seen: list[str] = []
     for _ in range(len(table)):
-        seen += browser.js("[...document.querySelectorAll('#genes tbody tr')].map(r => r.dataset.gene)")
+        seen += browser.js(
+            "[...document.querySelectorAll('#genes tbody tr')].map(r => r.dataset.gene)"
+        )
         if browser.js("document.getElementById('t-next').disabled"):
             break
         browser.js("document.getElementById('t-next').click()")
@@ -119,7 +123,9 @@ def test_the_report_of_a_real_job_works_in_chromium(job, browser, tmp_path):
     browser.type_text(str(gene["gene_name"]))
     browser.key("Enter")
     assert browser.wait_for("document.body.dataset.selected", 10) == gene["gene_id"]
-    mark = browser.js("(d => ({x: d[3].x, y: d[3].y}))(document.getElementById('plot-volcano').data)")
+    mark = browser.js(
+        "(d => ({x: d[3].x, y: d[3].y}))(document.getElementById('plot-volcano').data)"
+    )
     assert mark["x"] == [pytest.approx(gene["log2FoldChange"], rel=1e-3)]
     assert mark["y"] == [pytest.approx(-np.log10(gene["padj"]), rel=1e-3)]
     shown = browser.js(

@@ -61,7 +61,9 @@ def _vst(n_genes=200, per_group=4, seed=1):
             cols.append(f"{g}{i}")
             groups[f"{g}{i}"] = g
             data.append(rng.normal(8 + shift * mult, 0.3))
-    return pd.DataFrame(np.array(data).T, index=[f"G{i}" for i in range(n_genes)], columns=cols), groups
+    return pd.DataFrame(
+        np.array(data).T, index=[f"G{i}" for i in range(n_genes)], columns=cols
+    ), groups
 
 
 def test_pca_separates_groups_and_flags_a_swapped_sample():
@@ -101,7 +103,11 @@ def _result(name, first, second, assigned, pairs=10_000):
             aligned=pairs,
             unique=pairs,
             multimapped=0,
-            assigned={"fr-unstranded": assigned, "fr-firststrand": first, "fr-secondstrand": second},
+            assigned={
+                "fr-unstranded": assigned,
+                "fr-firststrand": first,
+                "fr-secondstrand": second,
+            },
         ),
     )
 
@@ -110,8 +116,15 @@ def test_qc_rows_give_percentages_and_flags_in_words():
     results = [_result("ok", 9000, 300, 9000), _result("bad", 300, 9000, 3000)]
     table = pd.DataFrame(
         [
-            {"sample": r.sample_name, "pairs_in": 10_000, "pairs_trimmed": 1000, "aligned": 9500,
-             "multimapped": 95, "assigned": r.count_stats.assigned["fr-firststrand"], "rrna_share": 0.2}
+            {
+                "sample": r.sample_name,
+                "pairs_in": 10_000,
+                "pairs_trimmed": 1000,
+                "aligned": 9500,
+                "multimapped": 95,
+                "assigned": r.count_stats.assigned["fr-firststrand"],
+                "rrna_share": 0.2,
+            }
             for r in results
         ]
     )
@@ -127,8 +140,15 @@ def test_qc_rows_give_percentages_and_flags_in_words():
 
 
 def test_parameters_are_plain_text_without_paths_or_internal_fields():
-    job = {"ref": "hg38", "gtf": "/data/refs/gencode.v28.gtf", "library_type": "fr-firststrand",
-           "library_type_declared": "auto", "adapter": "", "runner_id": "h:1", "warnings": []}
+    job = {
+        "ref": "hg38",
+        "gtf": "/data/refs/gencode.v28.gtf",
+        "library_type": "fr-firststrand",
+        "library_type_declared": "auto",
+        "adapter": "",
+        "runner_id": "h:1",
+        "warnings": [],
+    }
     rows = dict(parameter_rows(job, ["W_vs_K"]))
     assert rows["annotation"] == "gencode.v28.gtf"
     assert rows["library type"] == "fr-firststrand (declared auto)"
@@ -137,10 +157,25 @@ def test_parameters_are_plain_text_without_paths_or_internal_fields():
 
 
 def test_methods_name_versions_and_cite_only_the_tools_used():
-    versions = {"cutadapt": "5.2", "mappy": "2.31", "pydeseq2": "0.5.4", "genejobs": "0.1.0",
-                "RSeQC": "5.0.6", "multiqc": "1.35", "gseapy": "1.3.1"}
-    m = MethodsInput(versions=versions, reference="hg38", annotation="gencode", library_type="x",
-                     adapter="AGATCGG", comparisons=["W_vs_K"], n_samples=6, n_groups=2)
+    versions = {
+        "cutadapt": "5.2",
+        "mappy": "2.31",
+        "pydeseq2": "0.5.4",
+        "genejobs": "0.1.0",
+        "RSeQC": "5.0.6",
+        "multiqc": "1.35",
+        "gseapy": "1.3.1",
+    }
+    m = MethodsInput(
+        versions=versions,
+        reference="hg38",
+        annotation="gencode",
+        library_type="x",
+        adapter="AGATCGG",
+        comparisons=["W_vs_K"],
+        n_samples=6,
+        n_groups=2,
+    )
     text, refs = methods_text(m)
     assert "cutadapt 5.2" in text and "minimap2 2.31" in text and "PyDESeq2 0.5.4" in text
     assert "W versus K" in text and "RSeQC" not in text and len(refs) == 5
@@ -159,9 +194,19 @@ def test_known_warnings_are_explained_and_unknown_ones_are_left_alone():
 
 
 def test_comparison_view_prefers_shrunk_fold_changes_when_present():
-    t = pd.DataFrame({"gene_id": ["a", "b"], "gene_name": ["A", None], "baseMean": [5.0, 0.0],
-                      "log2FoldChange": [2.0, -1.0], "lfcSE": [0.1, 0.2], "stat": [20.0, -5.0],
-                      "pvalue": [1e-5, 0.1], "padj": [1e-4, 0.2], "lfc_shrunk": [1.5, -0.1]})
+    t = pd.DataFrame(
+        {
+            "gene_id": ["a", "b"],
+            "gene_name": ["A", None],
+            "baseMean": [5.0, 0.0],
+            "log2FoldChange": [2.0, -1.0],
+            "lfcSE": [0.1, 0.2],
+            "stat": [20.0, -5.0],
+            "pvalue": [1e-5, 0.1],
+            "padj": [1e-4, 0.2],
+            "lfc_shrunk": [1.5, -0.1],
+        }
+    )
     v = ComparisonView.from_table("W_vs_K", t, pd.Index(["b", "a"]))
     assert list(v.gene_names) == ["b", "A"]
     assert list(v.x_lfc) == [-0.1, 1.5] and "shrunk" in v.lfc_label

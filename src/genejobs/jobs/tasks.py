@@ -274,7 +274,9 @@ def _multiqc_files(
             (inputs / name / "fastqc_data.txt").write_bytes(storage.read_bytes(data))
         for r in results:
             (inputs / f"{r.sample_name}.txt").write_bytes(htseq_summary(r, library_type))
-        report = run_multiqc(inputs, Path(tmp) / "out", title=title, version=tool_versions()["genejobs"])
+        report = run_multiqc(
+            inputs, Path(tmp) / "out", title=title, version=tool_versions()["genejobs"]
+        )
         if report is None:
             return {}
         files = {"qc/multiqc_report.html": report.read_bytes()}

@@ -32,7 +32,17 @@ def _version(dist: str) -> str:
         return "unknown"
 
 
-TOOLS = ("genejobs", "mappy", "cutadapt", "dnaio", "pydeseq2", "RSeQC", "pysam", "multiqc", "gseapy")
+TOOLS = (
+    "genejobs",
+    "mappy",
+    "cutadapt",
+    "dnaio",
+    "pydeseq2",
+    "RSeQC",
+    "pysam",
+    "multiqc",
+    "gseapy",
+)
 
 
 def tool_versions() -> dict[str, str]:

@@ -62,27 +62,35 @@ def cluster_order(matrix: np.ndarray, *, distances: bool = False) -> list[int]:
 
 
 def far_from_group(coords: pd.DataFrame, groups: dict[str, str], cutoff: float = 3.0) -> list[str]:
-    """Samples whose distance to their group's median (first two PCs) is an outlier.
+    """Samples that sit away from their group in the first two PCs.
 
-    An outlier is further than the median such distance plus ``cutoff`` robust
-    standard deviations (1.4826 x MAD) over all samples; groups of fewer than three
-    samples have no median worth trusting and are skipped.
+    A sample is flagged when it lies closer to another group's median than to its
+    own (a likely swap), or, in groups of at least five, when its distance to its
+    group's median is an outlier: beyond the median distance plus ``cutoff`` robust
+    standard deviations (1.4826 x MAD) over all such samples. Groups of three or four
+    have too few samples to tell an outlier from ordinary spread.
     """
     xy = coords.iloc[:, :2].to_numpy(dtype=float)
     names = list(coords.index)
-    dist = np.full(len(names), np.nan)
-    for g in set(groups.values()):
-        idx = [i for i, s in enumerate(names) if groups.get(s) == g]
-        if len(idx) >= 3:
-            centre = np.median(xy[idx], axis=0)
-            dist[idx] = np.linalg.norm(xy[idx] - centre, axis=1)
-    ok = dist[~np.isnan(dist)]
-    if len(ok) < 3:
-        return []
-    med = float(np.median(ok))
-    spread = 1.4826 * float(np.median(np.abs(ok - med)))
-    limit = med + cutoff * max(spread, 0.1 * med, 1e-9)
-    return [names[i] for i in range(len(names)) if not np.isnan(dist[i]) and dist[i] > limit]
+    members = {
+        g: [i for i, s in enumerate(names) if groups.get(s) == g] for g in set(groups.values())
+    }
+    centres = {g: np.median(xy[idx], axis=0) for g, idx in members.items() if len(idx) >= 2}
+    flagged = set()
+    for g, idx in members.items():
+        if g not in centres or len(centres) < 2:
+            continue
+        for i in idx:
+            own = np.linalg.norm(xy[i] - centres[g])
+            if any(np.linalg.norm(xy[i] - c) < own for h, c in centres.items() if h != g):
+                flagged.add(i)
+    big = [i for g, idx in members.items() if len(idx) >= 5 for i in idx]
+    if len(big) >= 5:
+        dist = np.array([np.linalg.norm(xy[i] - centres[groups[names[i]]]) for i in big])
+        med = float(np.median(dist))
+        spread = max(1.4826 * float(np.median(np.abs(dist - med))), 0.1 * med, 1e-9)
+        flagged.update(i for i, d in zip(big, dist, strict=True) if d > med + cutoff * spread)
+    return [names[i] for i in sorted(flagged)]
 
 
 def top_gene_zscores(

@@ -147,8 +147,12 @@ def dispersion(d: pd.DataFrame) -> plt.Figure:
     floor = max(float(np.nanmin(final)) / 10 if len(final) else 1e-3, 1e-4)
     gw = d["genewise"].clip(lower=floor)
     ax.scatter(d["baseMean"], gw, s=3, color="black", label="gene-wise", rasterized=True, lw=0)
-    ax.scatter(d["baseMean"], d["final"], s=3, color="#2471a3", label="final", rasterized=True, lw=0)
-    ax.scatter(d["baseMean"], d["fitted"], s=2, color=UP, label="fitted trend", rasterized=True, lw=0)
+    ax.scatter(
+        d["baseMean"], d["final"], s=3, color="#2471a3", label="final", rasterized=True, lw=0
+    )
+    ax.scatter(
+        d["baseMean"], d["fitted"], s=2, color=UP, label="fitted trend", rasterized=True, lw=0
+    )
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_ylim(bottom=floor * 0.8)

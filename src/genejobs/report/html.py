@@ -42,14 +42,13 @@ from genejobs.report.tables import (
 log = logging.getLogger(__name__)
 PALETTE = ["#1f77b4", "#e6550d", "#31a354", "#756bb1", "#d62728", "#8c564b", "#e377c2"]
 PALETTE += ["#7f7f7f", "#bcbd22", "#17becf"]
+SOFTWARE_NAMES = {"mappy": "minimap2 (mappy)", "pydeseq2": "PyDESeq2", "multiqc": "MultiQC"}
 
 
 def _template() -> jinja2.Template:
     folder = package_files("genejobs.report") / "templates"
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
-    env.globals["asset"] = lambda name: jinja2.utils.markupsafe.Markup(
-        (folder / name).read_text()
-    )
+    env.globals["asset"] = lambda name: jinja2.utils.markupsafe.Markup((folder / name).read_text())
     return env.from_string((folder / "report.html.j2").read_text())
 
 
@@ -222,13 +221,20 @@ def render_report(
         parameters=parameter_rows(job, list(de.comparisons)),
         samples=sample_rows(job),
         provenance=provenance_rows(job, generated),
-        versions=sorted((job.get("versions") or tool_versions()).items()),
+        versions=[
+            (SOFTWARE_NAMES.get(k, k), v)
+            for k, v in sorted(
+                (job.get("versions") or tool_versions()).items(), key=lambda kv: kv[0].lower()
+            )
+        ],
         methods=text,
         references=refs,
         notes=[(n, explain(n)) for n in notes],
         table_file=job.get("table_file"),
         static=[n for n in files if n.endswith(".png")],
-        enrichment_figs=[n for n in files if n.startswith("plots/enrichment") and n.endswith(".png")],
+        enrichment_figs=[
+            n for n in files if n.startswith("plots/enrichment") and n.endswith(".png")
+        ],
         data=pack(to_json(data).encode()),
         counts=pack(count_bytes(de.normalized_counts, genes, samples)),
         plotly_js=_plotly_js(),

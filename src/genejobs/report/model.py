@@ -39,7 +39,10 @@ class ComparisonView:
         return cls(
             label=label,
             gene_ids=np.asarray(gene_order, dtype=str),
-            gene_names=t["gene_name"].fillna(pd.Series(gene_order, index=t.index)).astype(str).to_numpy(),
+            gene_names=t["gene_name"]
+            .fillna(pd.Series(gene_order, index=t.index))
+            .astype(str)
+            .to_numpy(),
             base_mean=col("baseMean"),
             lfc=col("log2FoldChange"),
             lfc_se=col("lfcSE"),

@@ -133,7 +133,11 @@ def provenance_rows(job: dict[str, Any], generated: str) -> list[tuple[str, str]
     rows.append(("report generated", generated))
     ref, ann = job.get("reference") or {}, job.get("annotation") or {}
     if ref:
-        rows.append(("reference", f"{ref.get('name', '')} (FASTA sha256 {ref.get('fasta_sha256', '?')})"))
+        rows.append(
+            ("reference", f"{ref.get('name', '')} (FASTA sha256 {ref.get('fasta_sha256', '?')})")
+        )
     if ann:
-        rows.append(("annotation", f"{ann.get('name', '')} (GTF sha256 {ann.get('gtf_sha256', '?')})"))
+        rows.append(
+            ("annotation", f"{ann.get('name', '')} (GTF sha256 {ann.get('gtf_sha256', '?')})")
+        )
     return rows

@@ -36,7 +36,7 @@
     `<b>${gname(g)}</b><br>log2FC ${fmt(c.lfc[g])}${c.shrunk ? ` (shrunk ${fmt(c.shrunk[g])})` : ""}` +
     `<br>padj ${fmt(c.padj[g])}<br>baseMean ${fmt(G.baseMean[g])}`;
   const base = (title, extra) =>
-    Object.assign({ title: { text: title, font: { size: 14 } }, font: FONT, margin: { l: 60, r: 20, t: 50, b: 50 },
+    Object.assign({ title: { text: title, font: { size: 14 }, x: 0.01, xanchor: "left" }, font: FONT, margin: { l: 60, r: 20, t: 50, b: 50 },
       height: 460, hovermode: "closest", plot_bgcolor: "#fff", showlegend: true,
       legend: { orientation: "h", y: -0.16 } }, extra);
 
@@ -148,7 +148,7 @@
         boxpoints: "all", jitter: 0.4, pointpos: 0, fillcolor: "rgba(0,0,0,0)", line: { color: D.colors[grp] },
         marker: { color: D.colors[grp], size: 8 }, hovertemplate: "<b>%{text}</b><br>%{y:.4g}<extra>" + grp + "</extra>" };
     });
-    const stats = CMP.map((c) => `${c.label.replace("_vs_", " vs ")}: log2FC ${fmt(c.lfc[g])}, padj ${fmt(c.padj[g])}`).join(" · ");
+    const stats = (g === state.gene ? "" : "The most significant gene; search another above. ") + CMP.map((c) => `${c.label.replace("_vs_", " vs ")}: log2FC ${fmt(c.lfc[g])}, padj ${fmt(c.padj[g])}`).join(" · ");
     $("gene-hint").innerHTML = "";
     $("gene-hint").append(document.createTextNode(stats));
     return Plotly.react("plot-gene", traces, base(`${gname(g)}: normalised counts`, { showlegend: false,
@@ -171,9 +171,7 @@
         y0: r - 0.5, y1: r + 0.5, line: { color: "#111", width: 2.5 } }] });
     }
     $("gene-search").value = G.name[g];
-    $("t-search").value = G.id[g];
-    table.page = 0;
-    table.refresh();
+    document.querySelectorAll("#genes tbody tr").forEach((tr) => tr.classList.toggle("hit", tr.dataset.gene === G.id[g]));
     genePlot(g);
     document.body.dataset.selected = G.id[g];
   }
@@ -317,6 +315,9 @@
   mark("samples");
   if (CMP.length) await showComparison(0);
   mark("volcano");
+  const top = CMP.length ? CMP[0].padj.reduce((b, p, g) => (p !== null && (b < 0 || p < CMP[0].padj[b]) ? g : b), -1) : -1;
+  if (top >= 0) await genePlot(top);
+  mark("gene");
   for (const id of ["plot-volcano", "plot-ma"]) {
     $(id).on("plotly_click", (ev) => { const g = ev.points[0].customdata; if (g !== undefined) select(g); });
   }

@@ -384,7 +384,7 @@ def count_matrix(results: list[SampleResult], library_type: LibraryType) -> pd.D
 def _report_fields(spec: RnaDiffExprSpec) -> dict[str, Any]:
     """What the report shows beyond run_info: the job's name and settings, table file name."""
     return {
-        "name": spec.extra.get("name"),
+        "name": spec.name,
         "is_export_qc": spec.is_export_qc,
         "gene_sets": spec.gene_sets,
         "table_file": spec.table_uri.rstrip("/").rsplit("/", 1)[-1],

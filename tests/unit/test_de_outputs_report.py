@@ -149,7 +149,7 @@ def test_the_report_is_offline_self_contained_and_writes_figures_and_methods(de_
     assert not re.search(r'src="https?://', markup) and "<script src" not in page  # offline
     assert len(re.findall(r"\* plotly\.js v\d", page)) == 1  # plotly.js embedded once
     assert "liver study" in page and "runner_id" not in page and "host:1" not in page
-    assert "{'" not in page  # no Python dict reprs
+    assert "{'" not in markup  # no Python dict reprs
     methods = files["methods.md"].decode()
     assert "PyDESeq2 0.5" in methods and "Love MI" in methods
     png = io.BytesIO(files["plots/volcano-W_vs_K.png"])

@@ -139,10 +139,16 @@ def test_outputs_are_written_whole_with_the_table_last(tmp_path, de_result):
 def test_the_report_is_offline_self_contained_and_writes_figures_and_methods(de_result):
     result, _, _ = de_result
     job = {"job_id": "J1", "name": "liver study", "ref": "x", "runner_id": "host:1", "warnings": []}
+    gsea = pd.DataFrame({"Term": ["UP", "DOWN"], "NES": [2.1, -1.8], "FDR q-val": [0.001, 0.02]})
     files = render_report(
-        result, _sample_results(result), job=job, library_type=LibraryType.FIRSTSTRAND
+        result,
+        _sample_results(result),
+        job=job,
+        library_type=LibraryType.FIRSTSTRAND,
+        enrichment={"W_vs_K_gsea_prerank": gsea},
     )
     page = files["report.html"].decode()
+    assert '<figure id="fig-enrichment-W_vs_K"><img src="data:image/png;base64,' in page
     for fig in ("assignment", "pca", "distances", "dispersion", "volcano-W_vs_K", "ma-W_vs_K"):
         assert f"plots/{fig}.png" in files and f"plots/{fig}.svg" in files
     markup = re.sub(r"<script[^>]*>.*?</script>", "", page, flags=re.S)

@@ -7,6 +7,7 @@ does not sink the report: it is replaced by a note and logged.
 
 from __future__ import annotations
 
+import base64
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -143,6 +144,17 @@ def _static_figures(
     return out, failed
 
 
+def _embedded(files: dict[str, bytes], prefix: str) -> list[tuple[str, str, str]]:
+    """(label, file stem, PNG as a data URI) of the static figures under ``prefix``,
+    inlined so that the report stays one self-contained file."""
+    out = []
+    for name in sorted(n for n in files if n.startswith(prefix) and n.endswith(".png")):
+        stem = name[len("plots/") : -len(".png")]
+        uri = "data:image/png;base64," + base64.b64encode(files[name]).decode("ascii")
+        out.append((stem[len(prefix) - len("plots/") :], stem, uri))
+    return out
+
+
 def _methods(
     job: dict[str, Any], de: DEResult, views: list[ComparisonView], enrichment: bool
 ) -> tuple[str, list[str]]:
@@ -232,9 +244,7 @@ def render_report(
         notes=[(n, explain(n)) for n in notes],
         table_file=job.get("table_file"),
         static=[n for n in files if n.endswith(".png")],
-        enrichment_figs=[
-            n for n in files if n.startswith("plots/enrichment") and n.endswith(".png")
-        ],
+        enrichment_figs=_embedded(files, "plots/enrichment-"),
         data=pack(to_json(data).encode()),
         counts=pack(count_bytes(de.normalized_counts, genes, samples)),
         plotly_js=_plotly_js(),

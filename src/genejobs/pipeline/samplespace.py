@@ -61,14 +61,16 @@ def cluster_order(matrix: np.ndarray, *, distances: bool = False) -> list[int]:
     return [int(i) for i in leaves_list(linkage(condensed, "average", optimal_ordering=n <= 300))]
 
 
-def far_from_group(coords: pd.DataFrame, groups: dict[str, str], cutoff: float = 3.0) -> list[str]:
+def far_from_group(coords: pd.DataFrame, groups: dict[str, str], cutoff: float = 5.0) -> list[str]:
     """Samples that sit away from their group in the first two PCs.
 
     A sample is flagged when it lies closer to another group's median than to its
     own (a likely swap), or, in groups of at least five, when its distance to its
     group's median is an outlier: beyond the median distance plus ``cutoff`` robust
     standard deviations (1.4826 x MAD) over all such samples. Groups of three or four
-    have too few samples to tell an outlier from ordinary spread.
+    have too few samples to tell an outlier from ordinary spread. Distances from a
+    centre in two dimensions have a long right tail, hence 5 rather than 3: with 3,
+    one sample in 150 of a well-behaved group would be flagged.
     """
     xy = coords.iloc[:, :2].to_numpy(dtype=float)
     names = list(coords.index)

@@ -218,3 +218,14 @@ def test_multiqc_general_stats_keep_one_row_per_sample(tmp_path):
     stats.write_text("Sample\tx\nK1\t1\nK1 Read 1\t1\nK1 Read 2\t2\nK2\t3\n")
     one_row_per_sample(stats)
     assert stats.read_text() == "Sample\tx\nK1\t1\nK2\t3\n"
+
+
+def test_in_large_groups_a_sample_far_from_its_group_is_flagged_but_ordinary_spread_is_not():
+    rng = np.random.default_rng(3)
+    names = [f"A{i}" for i in range(100)] + [f"B{i}" for i in range(100)]
+    xy = np.vstack([rng.normal(0, 1, (100, 2)), rng.normal([40, 0], 1, (100, 2))])
+    groups = {n: n[0] for n in names}
+    coords = pd.DataFrame(xy, index=names, columns=["PC1", "PC2"])
+    assert far_from_group(coords, groups) == []
+    coords.loc["A7"] = [0, 15]  # far from A, yet still closer to A than to B
+    assert far_from_group(coords, groups) == ["A7"]

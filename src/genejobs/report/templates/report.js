@@ -136,8 +136,8 @@
     const z = rows.map((r) => cols.map((c) => H.z[r][c]));
     return Plotly.newPlot("plot-heat", [{ type: "heatmap", z, x, y, zmid: 0, colorscale: "RdBu",
       colorbar: { title: { text: "z-score" }, thickness: 12 }, hovertemplate: "%{y}<br>%{x}<br>z %{z:.2f}<extra></extra>" }],
-    base(`Top ${rows.length} genes by adjusted p-value`, { showlegend: false, height: Math.max(420, 120 + 14 * rows.length),
-      margin: { l: 130, r: 10, t: 50, b: 120 }, xaxis: { tickfont: { size: 9 }, showticklabels: S <= 80 },
+    base(`Top ${rows.length} genes by adjusted p-value`, { showlegend: false, height: Math.max(300, (S <= 80 ? 170 : 80) + 14 * rows.length),
+      margin: { l: 130, r: 10, t: 50, b: S <= 80 ? 120 : 30 }, xaxis: { tickfont: { size: 9 }, showticklabels: S <= 80 },
       yaxis: { tickfont: { size: 10 }, autorange: "reversed" } }), CFG).then(() => {
       $("plot-heat").on("plotly_click", (ev) => select(H.genes[rows[ev.points[0].pointIndex[0]]]));
     });
@@ -230,7 +230,7 @@
   const table = (() => {
     const single = CMP.length === 1, hasShrunk = CMP.some((c) => c.shrunk);
     const cols = [["gene", (c, g) => G.id[g]], ["name", (c, g) => G.name[g]]];
-    if (!single) cols.push(["comparison", (c) => c.label]);
+    if (!single) cols.push(["comparison", (c) => c.label.replace("_vs_", " vs ")]);
     cols.push(["baseMean", (c, g) => G.baseMean[g]], ["log2FC", (c, g) => c.lfc[g]]);
     if (hasShrunk) cols.push(["log2FC shrunk", (c, g) => (c.shrunk ? c.shrunk[g] : null)]);
     cols.push(["lfcSE", (c, g) => c.lfcSE[g]], ["stat", (c, g) => c.stat[g]], ["pvalue", (c, g) => c.pvalue[g]],

@@ -3,7 +3,7 @@
   "use strict";
   const $ = (id) => document.getElementById(id);
   const t0 = performance.now();
-  const timings = {};
+  const timings = { start: Math.round(t0) }; // ms from navigation to this script running
   const mark = (name) => (timings[name] = Math.round(performance.now() - t0));
 
   async function bytes(id) {
@@ -227,6 +227,18 @@
   }
 
   /* -- the full table: every gene of every comparison -- */
+  function cell(v, isId) { // a table cell; Ensembl ids link to Ensembl
+    const td = document.createElement("td");
+    if (isId && /^ENS[A-Z]*G\d+/.test(v)) {
+      const a = document.createElement("a");
+      a.href = "https://www.ensembl.org/id/" + v.split(".")[0];
+      a.target = "_blank"; a.rel = "noopener"; a.textContent = v;
+      a.addEventListener("click", (e) => e.stopPropagation());
+      td.append(a);
+    } else if (typeof v === "number" || v === null) { td.className = "num"; td.textContent = fmt(v, 4); }
+    else td.textContent = v;
+    return td;
+  }
   const table = (() => {
     const single = CMP.length === 1, hasShrunk = CMP.some((c) => c.shrunk);
     const cols = [["gene", (c, g) => G.id[g]], ["name", (c, g) => G.name[g]]];
@@ -272,18 +284,6 @@
       });
       return Int32Array.from(order, (i) => rows[i]);
     }
-    function cell(r, k) {
-      const v = value(r, k), td = document.createElement("td");
-      if (k === 0 && /^ENS[A-Z]*G\d+/.test(v)) {
-        const a = document.createElement("a");
-        a.href = "https://www.ensembl.org/id/" + v.split(".")[0];
-        a.target = "_blank"; a.rel = "noopener"; a.textContent = v;
-        a.addEventListener("click", (e) => e.stopPropagation());
-        td.append(a);
-      } else if (typeof v === "number" || v === null) { td.className = "num"; td.textContent = fmt(v, 4); }
-      else td.textContent = v;
-      return td;
-    }
     function draw() {
       const body = $("genes").tBodies[0], n = t.rows.length, pages = Math.max(1, Math.ceil(n / PAGE));
       t.page = Math.min(Math.max(0, t.page), pages - 1);
@@ -293,7 +293,7 @@
         if (c.padj[g] !== null && c.padj[g] < D.padj) tr.className = "sig";
         if (g === state.gene) tr.classList.add("hit");
         tr.dataset.gene = G.id[g];
-        cols.forEach((_, k) => tr.append(cell(r, k)));
+        cols.forEach((_, k) => tr.append(cell(value(r, k), k === 0)));
         tr.addEventListener("click", () => select(g));
         body.append(tr);
       }

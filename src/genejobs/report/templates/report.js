@@ -130,6 +130,7 @@
   /* -- top DE genes heatmap -- */
   function heatmap() {
     const H = D.heat;
+    $("plot-heat").style.minHeight = "0";
     if (!H) { $("plot-heat").textContent = "No gene is significant in any comparison, so there is no heatmap of top genes."; $("plot-heat").style.minHeight = "0"; return; }
     const rows = H.rowOrder, cols = H.colOrder;
     const y = rows.map((r) => G.name[H.genes[r]]), x = cols.map((c) => `${D.samples[c]} · ${D.groups[c]}`);
@@ -168,14 +169,15 @@
   }
 
   /* -- selecting a gene: every plot and the table follow -- */
-  function highlight(div, c, g, xy) {
-    const p = g >= 0 ? xy(g) : null;
-    Plotly.restyle(div, { x: [p ? [p[0]] : []], y: [p ? [p[1]] : []], text: [p ? [G.name[g]] : []] }, [3]);
+  function highlight(div, c, g, xy, labelled) {
+    const p = g >= 0 ? xy(g) : null, name = labelled ? "" : G.name[g]; // no second label
+    Plotly.restyle(div, { x: [p ? [p[0]] : []], y: [p ? [p[1]] : []], text: [p ? [name] : []] }, [3]);
   }
   function select(g) {
     state.gene = g;
     const c = CMP[state.cmp], x = xOf(c);
-    highlight("plot-volcano", c, g, (k) => (c.padj[k] === null || x[k] === null ? null : [x[k], nlog(c.padj[k])]));
+    highlight("plot-volcano", c, g, (k) => (c.padj[k] === null || x[k] === null ? null : [x[k], nlog(c.padj[k])]),
+      c.labels.some((l) => l.i === g));
     highlight("plot-ma", c, g, (k) => (x[k] === null || !(G.baseMean[k] > 0) ? null : [G.baseMean[k], x[k]]));
     if (D.heat) {
       const r = D.heat.rowOrder.findIndex((row) => D.heat.genes[row] === g);

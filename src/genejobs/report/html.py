@@ -11,6 +11,7 @@ import base64
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from importlib.resources import files as package_files
 from typing import Any
 
@@ -22,6 +23,7 @@ from genejobs.pipeline.de import DEResult
 from genejobs.pipeline.outputs import assignment_table, tool_versions
 from genejobs.pipeline.records import LibraryType, SampleResult
 from genejobs.pipeline.samplespace import (
+    Pca,
     cluster_order,
     far_from_group,
     pca,
@@ -63,7 +65,11 @@ class _Space:
     """PCA, distances and the top-gene heatmap, each None when it could not be computed."""
 
     def __init__(self, de: DEResult, notes: list[str]) -> None:
-        self.pca = self.dist = self.dist_order = self.top = self.top_order = None
+        self.pca: Pca | None = None
+        self.dist: pd.DataFrame | None = None
+        self.dist_order: list[int] | None = None
+        self.top: pd.DataFrame | None = None
+        self.top_order: tuple[list[int], list[int]] | None = None
         self.far: list[str] = []
         if de.vst is None:
             return
@@ -117,20 +123,20 @@ def _static_figures(
 ) -> tuple[dict[str, bytes], list[str]]:
     """plots/<name>.png|svg for papers; the names of figures that failed, with why."""
     todo: list[tuple[str, Callable[[], plt.Figure]]] = [
-        ("assignment", lambda: figures.assignment(assignment)),
-        ("dispersion", lambda: figures.dispersion(de.dispersions)),
+        ("assignment", partial(figures.assignment, assignment)),
+        ("dispersion", partial(figures.dispersion, de.dispersions)),
     ]
     if space.pca is not None:
-        todo.append(("pca", lambda: figures.pca(space.pca, de.sample_groups, colors)))
-    if space.dist is not None:
-        todo.append(("distances", lambda: figures.distances(space.dist, space.dist_order)))
+        todo.append(("pca", partial(figures.pca, space.pca, de.sample_groups, colors)))
+    if space.dist is not None and space.dist_order is not None:
+        todo.append(("distances", partial(figures.distances, space.dist, space.dist_order)))
     for v in views:
-        todo.append((f"volcano-{v.label}", lambda v=v: figures.volcano(v)))
-        todo.append((f"ma-{v.label}", lambda v=v: figures.ma(v)))
+        todo.append((f"volcano-{v.label}", partial(figures.volcano, v)))
+        todo.append((f"ma-{v.label}", partial(figures.ma, v)))
     for stem, res in enrichment.items():
         if stem.endswith("_gsea_prerank") and len(res):
             label = stem.removesuffix("_gsea_prerank")
-            todo.append((f"enrichment-{label}", lambda r=res, lab=label: figures.gsea_dots(r, lab)))
+            todo.append((f"enrichment-{label}", partial(figures.gsea_dots, res, label)))
     out: dict[str, bytes] = {}
     failed = []
     for name, fn in todo:

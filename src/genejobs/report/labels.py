@@ -7,7 +7,7 @@ pixel position is known before drawing.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 # Candidate label centres relative to the point, in half label widths / heights plus a gap.
@@ -32,9 +32,9 @@ def _overlaps(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
 
 
 def place_labels(
-    xs: Sequence[float],
-    ys: Sequence[float],
-    texts: Sequence[str],
+    xs: Iterable[float],
+    ys: Iterable[float],
+    texts: Iterable[str],
     *,
     x_range: tuple[float, float],
     y_range: tuple[float, float],

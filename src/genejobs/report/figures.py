@@ -117,7 +117,7 @@ def volcano(v: ComparisonView) -> plt.Figure:
         )
     ax.set_xlabel(v.lfc_label)
     ax.set_ylabel("-log10 adjusted p-value")
-    ax.set_title(f"{v.label}: {v.n_up} up, {v.n_down} down (padj < {PADJ})", fontsize=10)
+    ax.set_title(f"{v.title}: {v.n_up} up, {v.n_down} down (padj < {PADJ})", fontsize=10)
     ax.legend(fontsize=7, frameon=False, loc="upper left")
     return fig
 
@@ -133,7 +133,7 @@ def ma(v: ComparisonView) -> plt.Figure:
     ax.axhline(0, color="black", lw=0.6)
     ax.set_xlabel("mean of normalised counts")
     ax.set_ylabel(v.lfc_label)
-    ax.set_title(f"MA plot {v.label}", fontsize=10)
+    ax.set_title(f"MA plot {v.title}", fontsize=10)
     ax.legend(fontsize=7, frameon=False)
     return fig
 

@@ -58,6 +58,11 @@ class ComparisonView:
         return self.shrunk if self.shrunk is not None else self.lfc
 
     @property
+    def title(self) -> str:
+        """'W vs K' for the label 'W_vs_K'."""
+        return self.label.replace("_vs_", " vs ")
+
+    @property
     def lfc_label(self) -> str:
         return "log2 fold change (shrunk)" if self.shrunk is not None else "log2 fold change"
 

@@ -57,7 +57,12 @@ def job(tmp_path_factory: pytest.TempPathFactory):
             manifest.groups,
             library_type=manifest.library_type,
             reads={n: tuple(f) for n, f in manifest.reads.items()},
-            extra={"is_export_qc": True, "bed": manifest.bed, "name": "Liver time course"},
+            extra={
+                "is_export_qc": True,
+                "bed": manifest.bed,
+                "name": "Liver time course",
+                "adapt": "AGATCGGAAGAGCACACGTCTGAACTCCAGTCA",
+            },
         )
         assert runner.run_once() == job_id
     finally:

@@ -179,8 +179,13 @@ def test_methods_name_versions_and_cite_only_the_tools_used():
     text, refs = methods_text(m)
     assert "cutadapt 5.2" in text and "minimap2 2.31" in text and "PyDESeq2 0.5.4" in text
     assert "W versus K" in text and "RSeQC" not in text and len(refs) == 5
-    m.qc = m.enrichment = True
+    m.adapter = ""
     text, refs = methods_text(m)
+    assert "not adapter-trimmed" in text and "cutadapt" not in text and len(refs) == 4
+    m.qc = m.enrichment = True
+    m.adapter = "AGATCGGAAGAGCACACGTCTGAACTCCAGTCA"  # TruSeq read 1: read 2 has its own
+    text, refs = methods_text(m)
+    assert "(on read 2: AGATCGGAAGAGCGTCGTGTAGGGAAAGAGTGT)" in text
     assert "RSeQC 5.0.6" in text and "MultiQC 1.35" in text and "GSEApy 1.3.1" in text
     assert len(refs) == 9 and all("doi:" in r for r in refs)
 

@@ -6,6 +6,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from genejobs.pipeline.records import SampleParams
+from genejobs.pipeline.trim import read2_adapter
 from genejobs.report.model import PADJ
 
 CITATIONS = {
@@ -54,7 +56,7 @@ class MethodsInput:
     qc: bool = False
     enrichment: bool = False
     shrunk: bool = False
-    min_length: int = 20
+    min_length: int = SampleParams.min_length  # the pipeline's (not a request field)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -71,13 +73,23 @@ def methods_text(m: MethodsInput) -> tuple[str, list[str]]:
             refs.append(CITATIONS[key])
         return f"[{refs.index(CITATIONS[key]) + 1}]"
 
-    adapter = f"the adapter {m.adapter}" if m.adapter else "adapters (none was declared)"
+    if m.adapter:
+        second = read2_adapter(m.adapter)
+        which = "" if second == m.adapter.upper() else f" (on read 2: {second})"
+        trim = (
+            f"were trimmed of the 3' adapter {m.adapter.upper()}{which} with cutadapt "
+            f"{_v(v, 'cutadapt')} {cite('cutadapt')} (error rate 0.1, minimum overlap 3), "
+            f"discarding pairs with a mate shorter than {m.min_length} nt,"
+        )
+    else:
+        trim = (
+            "were not adapter-trimmed (no adapter was declared); pairs with a mate shorter "
+            f"than {m.min_length} nt were discarded,"
+        )
     parts = [
-        f"Paired-end reads of {m.n_samples} samples in {m.n_groups} groups were trimmed of "
-        f"{adapter} with cutadapt {_v(v, 'cutadapt')} {cite('cutadapt')}, discarding pairs "
-        f"with a mate shorter than {m.min_length} nt, and aligned to the {m.reference} genome "
-        f"with minimap2 {_v(v, 'mappy')} {cite('minimap2')} (spliced short-read preset "
-        "splice:sr, through its Python binding mappy).",
+        f"Paired-end reads of {m.n_samples} samples in {m.n_groups} groups {trim} and aligned "
+        f"to the {m.reference} genome with minimap2 {_v(v, 'mappy')} {cite('minimap2')} "
+        "(spliced short-read preset splice:sr, through its Python binding mappy).",
         f"Read pairs were counted per gene of the {m.annotation} annotation following "
         f"htseq-count's union mode with non-unique alignments discarded {cite('htseq')}, "
         f"as library type {m.library_type}, by genejobs {_v(v, 'genejobs')}.",

@@ -156,6 +156,7 @@ def test_submit_returns_a_job_id_and_the_list_row_has_the_contract_shape(world):
         "duration",
         "message",
         "request",
+        "name",  # addition: the optional job name, null when not given
     }
     assert row["owner"] == "alice" and row["status"] == "LAUNCHING"
     assert row["progress"] == "0/5" and row["duration"] == 0 and row["message"] == ""
@@ -493,7 +494,7 @@ def test_openapi_documents_every_field(world):
         "/v2.0/{project_id}/gene/jobs/{job_id}",
         "/v2.0/{project_id}/gene/statistics",
     } <= set(paths)
-    for name in ("JobRowResponse", "JobListResponse", "StatisticsResponse", "JobDetailResponse"):
+    for name in ("NamedJobRow", "NamedJobList", "StatisticsResponse", "NamedJobDetail"):
         for field, schema in spec["components"]["schemas"][name]["properties"].items():
             assert schema.get("description"), (name, field)
 

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from genejobs.api.browse import router as browse_router
 from genejobs.api.errors import install_error_handlers
 from genejobs.api.routes import router
 from genejobs.api.schemas import HealthResponse, SubmitRequest
@@ -50,6 +51,7 @@ def create_app(settings: Settings, *, service: JobService | None = None) -> Fast
     app.state.settings = settings
     install_error_handlers(app)
     app.include_router(router)
+    app.include_router(browse_router)
     app.include_router(console_router)
 
     @app.get("/healthz", response_model=HealthResponse, summary="Liveness and database check")

@@ -501,4 +501,7 @@ def test_openapi_documents_every_field(world):
 
 def test_the_console_page_is_served(world):
     page = world["client"].get("/console")
-    assert page.status_code == 200 and "/v2.0/" in page.text and "https://" not in page.text
+    assert page.status_code == 200 and "https://" not in page.text
+    script = world["client"].get("/console/static/console.js")
+    assert script.status_code == 200 and "/v2.0/" in script.text and "https://" not in script.text
+    assert world["client"].get("/console/static/..%2Fconsole.py").status_code == 404

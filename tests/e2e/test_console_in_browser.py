@@ -1,0 +1,360 @@
+"""The console as a lab uses it, in real Chromium (Debian's chromium + chromium-driver).
+
+Real processes: ``genejobs serve`` (SQLite, local Dask cluster) on simulated reads
+in an allowed local folder. The browser signs in through the URL fragment, builds
+a job through the three steps (files found by browsing, pairs made by name, groups
+and the comparison picked), sees the dry-run estimate, is shown a field-level
+error for a wrong library type, submits, cancels another job after confirming,
+watches its job finish, opens the report and MultiQC and downloads the table,
+which must equal the file in storage. A screenshot of each step is saved under
+the test's tmp folder (``GENEJOBS_SCREENSHOTS`` names another folder).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from genejobs.sim import SimConfig, simulate
+
+pytestmark = pytest.mark.e2e
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+webdriver = pytest.importorskip("selenium.webdriver") if not os.environ.get("CI") else None
+if webdriver is None:
+    from selenium import webdriver
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
+from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
+
+REF, GTF = "sim1", "sim1.annotation.gtf"
+JOB_NAME = "K vs W in the browser"
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory):
+    root = tmp_path_factory.mktemp("console")
+    data = root / "data"
+    manifest = simulate(
+        data / "sim",
+        SimConfig(n_genes=120, pairs_per_sample=3000, samples_per_group=2, groups=("K", "W")),
+    )
+    env = dict(os.environ)
+    env.update(
+        GENEJOBS_HOME=str(root / "home"),
+        GENEJOBS_ALLOWED_ROOTS=str(data),
+        GENEJOBS_DASK_WORKERS="1",
+        GENEJOBS_THREADS_PER_WORKER="2",
+    )
+    cli = [sys.executable, "-m", "genejobs.cli"]
+    subprocess.run(
+        [*cli, "ref", "add", REF, "--fasta", manifest.genome, "--gtf", f"{manifest.gtf}"],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    gtf_name = subprocess.run(
+        [*cli, "ref", "list"], env=env, check=True, capture_output=True, text=True
+    ).stdout
+    port = _port()
+    log = open(root / "serve.log", "wb")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [*cli, "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=log,
+        start_new_session=True,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert proc.poll() is None, (root / "serve.log").read_text()
+            assert time.monotonic() < deadline, "genejobs serve did not start"
+            time.sleep(0.3)
+        token = (root / "home" / "token").read_text().strip()
+        http = httpx.Client(
+            base_url=f"{url}/v2.0/default/gene", headers={"X-Auth-Token": token}, timeout=30
+        )
+        yield {
+            "root": root,
+            "data": data,
+            "manifest": manifest,
+            "http": http,
+            "url": url,
+            "token": token,
+            "proc": proc,
+            "gtf_listing": gtf_name,
+        }
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+        log.close()
+
+
+def _request(world, *, qc: bool, adapter: str | None) -> dict:
+    m = world["manifest"]
+    req = {
+        "job_type": "RNA_DIFF_EXPR",
+        "inputs": [
+            {
+                "group_name": g,
+                "group_inputs": [
+                    {"sample_name": s, "files": list(m.reads[s])} for s in samples
+                ],
+            }
+            for g, samples in m.groups.items()
+        ],
+        "ref": REF,
+        "gtf": GTF,
+        "library_type": m.library_type,
+        "is_export_qc": qc,
+        "output": f"{world['data']}/api-out",
+    }
+    if adapter:
+        req["adapt"] = adapter
+    return req
+
+
+def _wait_status(http, job_id, statuses, timeout_s=180):
+    deadline = time.monotonic() + timeout_s
+    while True:
+        detail = http.get(f"/jobs/{job_id}").json()
+        if detail["status"] in statuses:
+            return detail
+        assert time.monotonic() < deadline, detail
+        time.sleep(0.5)
+
+
+@pytest.fixture
+def browser(tmp_path):
+    if not (CHROMIUM and CHROMEDRIVER):
+        if os.environ.get("CI"):
+            pytest.fail("chromium/chromedriver missing: scripts/ensure-chromium.sh installs them")
+        pytest.skip("chromium and chromedriver are installed by scripts/ensure-chromium.sh")
+    from selenium.webdriver.chrome.service import Service
+
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--window-size=1400,1000",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--no-first-run",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ):
+        options.add_argument(flag)
+    options.add_experimental_option(
+        "prefs",
+        {
+            "download.default_directory": str(downloads),
+            "download.prompt_for_download": False,
+            "safebrowsing.enabled": True,
+        },
+    )
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.downloads = downloads  # type: ignore[attr-defined]
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+class Shots:
+    """One PNG per step, in order, kept as the test's artifacts."""
+
+    def __init__(self, driver, folder: Path) -> None:
+        self.driver, self.folder, self.n = driver, folder, 0
+        folder.mkdir(parents=True, exist_ok=True)
+
+    def __call__(self, name: str, full: bool = True) -> Path:
+        self.n += 1
+        path = self.folder / f"{self.n:02d}-{name}.png"
+        if full:  # grow the window to the page, so the whole step is in the picture
+            height = self.driver.execute_script("return document.documentElement.scrollHeight")
+            self.driver.set_window_size(1400, max(900, min(int(height) + 40, 4000)))
+        self.driver.save_screenshot(str(path))
+        self.driver.set_window_size(1400, 1000)
+        assert path.stat().st_size > 10_000, path
+        return path
+
+
+def test_a_job_built_watched_and_read_in_the_console(server, browser, tmp_path):
+    world, d = server, browser
+    http, data = world["http"], world["data"]
+    wait = WebDriverWait(d, 30)
+    shots = Shots(d, Path(os.environ.get("GENEJOBS_SCREENSHOTS") or tmp_path / "screenshots"))
+    m = world["manifest"]
+
+    # a first job through the API (no QC) measures this server's speed for the estimate
+    warm = http.post("/jobs", json=_request(world, qc=False, adapter=m.adapter))
+    assert warm.status_code == 201, warm.text
+    warm_id = warm.json()["job_id"]
+
+    # sign in through the fragment: the token never reaches the server's logs
+    d.get(f"{world['url']}/console#token={world['token']}&project=default")
+    wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "tr.job")))
+    assert d.execute_script("return localStorage.getItem('genejobs.token')") == world["token"]
+    assert "token=" not in d.current_url
+    shots("jobs-signed-in")
+
+    # step 1: basic settings from the references endpoint
+    d.find_element(By.LINK_TEXT, "Create job").click()
+    ref = wait.until(EC.presence_of_element_located((By.ID, "f-ref")))
+    assert Select(ref).first_selected_option.get_attribute("value") == REF
+    assert Select(d.find_element(By.ID, "f-gtf")).first_selected_option.text == GTF
+    d.find_element(By.ID, "f-name").send_keys(JOB_NAME)
+    Select(d.find_element(By.ID, "f-lt")).select_by_value(m.library_type)
+    Select(d.find_element(By.ID, "f-adapter")).select_by_value(m.adapter)
+    d.find_element(By.ID, "f-qc").click()
+    bed = wait.until(EC.visibility_of_element_located((By.ID, "f-bed")))
+    bed.send_keys(str(m.bed))
+    output = d.find_element(By.ID, "f-output")
+    assert output.get_attribute("value") == f"{data}/out"  # the default: an allowed root
+    shots("step1-basic-settings")
+
+    # step 2: browse to the reads, pair them, groups and comparison
+    d.find_element(By.ID, "forward").click()
+    prefix = wait.until(EC.presence_of_element_located((By.ID, "prefix")))
+    assert prefix.get_attribute("value") == f"{data}/"
+    d.find_element(By.ID, "browse").click()
+    wait.until(EC.element_to_be_clickable((By.CSS_SELECTOR, '[data-folder$="/sim/"]'))).click()
+    wait.until(EC.element_to_be_clickable((By.CSS_SELECTOR, '[data-folder$="/reads/"]'))).click()
+    pair = wait.until(EC.element_to_be_clickable((By.ID, "pair")))
+    assert pair.text == "Pair 8 FASTQ files"
+    pair.click()
+    rows = wait.until(EC.presence_of_all_elements_located((By.CSS_SELECTOR, "tr[data-row]")))
+    names = [r.find_element(By.CSS_SELECTOR, "input.sname").get_attribute("value") for r in rows]
+    assert sorted(names) == sorted(s for ss in m.groups.values() for s in ss)
+    groups = {
+        r.find_element(By.CSS_SELECTOR, "input.sname").get_attribute("value"): Select(
+            r.find_element(By.CSS_SELECTOR, "select")
+        ).first_selected_option.text
+        for r in rows
+    }
+    assert groups == {s: g for g, ss in m.groups.items() for s in ss}
+    comparison = d.find_element(By.CSS_SELECTOR, '[data-comp="K|W"]')
+    assert comparison.is_selected()  # default: every group against the first
+    assert not d.find_element(By.CSS_SELECTOR, '[data-comp="W|K"]').is_selected()
+    shots("step2-samples-paired")
+
+    # step 3: the estimate comes from the warm-up job's measured speed
+    _wait_status(http, warm_id, ("FINISHED",))
+    d.find_element(By.ID, "forward").click()
+    estimate = WebDriverWait(d, 30).until(
+        EC.presence_of_element_located((By.ID, "estimate"))
+    )
+    assert "≈" in estimate.text and "every check passed" in estimate.text, estimate.text
+    assert "from the speed of 1 finished job" in estimate.text
+    shots("step3-review-estimate")
+
+    # a wrong library type typed into the JSON is shown beside its field, in step 1
+    box = d.find_element(By.ID, "json")
+    text = box.get_attribute("value").replace(m.library_type, "fr-reverse")
+    d.execute_script(
+        "arguments[0].value = arguments[1]; arguments[0].dispatchEvent(new Event('input'))",
+        box,
+        text,
+    )
+    d.find_element(By.ID, "check").click()
+    error = wait.until(
+        EC.visibility_of_element_located((By.CSS_SELECTOR, '[data-path="library_type"] .field-error'))
+    )
+    assert error.text.startswith("library_type: must be one of"), error.text
+    assert "DLI.0001" in error.text
+    shots("field-error-library-type")
+    Select(d.find_element(By.ID, "f-lt")).select_by_value(m.library_type)
+    assert not d.find_elements(By.CSS_SELECTOR, ".field-error")
+    d.find_element(By.CSS_SELECTOR, '[data-goto="3"]').click()
+    wait.until(EC.presence_of_element_located((By.ID, "estimate")))
+    assert '"fr-reverse"' not in d.find_element(By.ID, "json").get_attribute("value")
+
+    # submit: the job page follows it
+    d.find_element(By.ID, "submit").click()
+    wait.until(lambda drv: "#/jobs/" in drv.current_url)
+    job_id = d.current_url.rsplit("/", 1)[1]
+    stored = http.get(f"/jobs/{job_id}").json()
+    assert stored["name"] == JOB_NAME
+
+    # another job, queued behind it, is cancelled after confirming
+    other = http.post("/jobs", json=_request(world, qc=False, adapter=None)).json()["job_id"]
+    d.get(f"{world['url']}/console#/jobs/{other}")
+    wait.until(EC.element_to_be_clickable((By.CSS_SELECTOR, f'[data-cancel="{other}"]'))).click()
+    alert = wait.until(EC.alert_is_present())
+    assert other in alert.text
+    alert.accept()
+    _wait_status(http, other, ("CANCELLED",), timeout_s=60)
+    wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, ".badge.s-CANCELLED")))
+    shots("cancelled-after-confirm")
+
+    d.get(f"{world['url']}/console#/jobs/{job_id}")
+    wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "table.sample-table")))
+    shots("job-page-running")
+    WebDriverWait(d, 240).until(
+        EC.presence_of_element_located((By.CSS_SELECTOR, "h1 + .badge.s-FINISHED"))
+    )
+    wait.until(EC.element_to_be_clickable((By.CSS_SELECTOR, '[data-open="report.html"]')))
+    assert d.find_element(By.CSS_SELECTOR, "h1").text == JOB_NAME
+    shots("job-page-finished")
+
+    # the report and MultiQC open in new tabs
+    main = d.current_window_handle
+    for path, marker, name in (
+        ("report.html", "<svg", "report"),
+        ("qc/multiqc_report.html", "MultiQC", "multiqc"),
+    ):
+        before = set(d.window_handles)
+        d.find_element(By.CSS_SELECTOR, f'.out-main [data-open="{path}"]').click()
+        wait.until(lambda drv, b=before: len(set(drv.window_handles) - b) == 1)
+        d.switch_to.window((set(d.window_handles) - before).pop())
+        WebDriverWait(d, 30).until(lambda drv, mk=marker: mk in drv.page_source)
+        shots(name, full=False)
+        d.close()
+        d.switch_to.window(main)
+
+    # the table downloads, byte for byte the file in storage
+    d.find_element(By.CSS_SELECTOR, f'.out-main [data-download="{job_id}.csv"]').click()
+    target = d.downloads / f"{job_id}.csv"
+    WebDriverWait(d, 30).until(lambda _: target.exists() and target.stat().st_size > 0)
+    time.sleep(0.3)
+    assert target.read_bytes() == (data / "out" / f"{job_id}.csv").read_bytes()
+
+    # the list: colours, names, an expanded row that survives the live refresh
+    d.get(f"{world['url']}/console#/jobs")
+    row = wait.until(EC.element_to_be_clickable((By.CSS_SELECTOR, f'tr[data-job="{job_id}"]')))
+    assert JOB_NAME in row.text and "FINISHED" in row.text
+    row.find_elements(By.TAG_NAME, "td")[1].click()
+    wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, f'[data-panel="{job_id}"]')))
+    time.sleep(3.5)  # one refresh later the row is still open
+    assert d.find_elements(By.CSS_SELECTOR, f'[data-panel="{job_id}"]')
+    shots("jobs-list-expanded")

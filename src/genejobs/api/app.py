@@ -5,14 +5,16 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 
 from genejobs.api.browse import router as browse_router
 from genejobs.api.errors import install_error_handlers
 from genejobs.api.routes import router
-from genejobs.api.schemas import HealthResponse, SubmitRequest
+from genejobs.api.schemas import HealthResponse
 from genejobs.config import Settings
+from genejobs.jobs.request import SubmitRequest
 from genejobs.jobs.service import JobService
 from genejobs.web.console import router as console_router
 
@@ -59,11 +61,20 @@ def create_app(settings: Settings, *, service: JobService | None = None) -> Fast
         job_service.healthy()
         return HealthResponse(status="ok")
 
+    document_request_schema(app)
+    return app
+
+
+def document_request_schema(app: FastAPI) -> None:
+    """Put ``SubmitRequest`` into the OpenAPI components the submit route refers to.
+
+    The submit route takes the body as raw JSON and validates it with the same
+    model (``genejobs.jobs.validation``), so that every problem is reported at once
+    in the contract's wording; FastAPI therefore does not register the model itself.
+    """
     original_openapi = app.openapi
 
-    def openapi() -> dict:  # type: ignore[type-arg]
-        # The submit route takes raw JSON (validated by genejobs.jobs.validation so
-        # messages follow the contract); its documented schema is SubmitRequest.
+    def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = original_openapi()
             components = schema.setdefault("components", {}).setdefault("schemas", {})
@@ -73,5 +84,4 @@ def create_app(settings: Settings, *, service: JobService | None = None) -> Fast
             app.openapi_schema = schema
         return app.openapi_schema
 
-    app.openapi = openapi  # type: ignore[method-assign]
-    return app
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented override hook

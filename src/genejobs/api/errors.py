@@ -9,7 +9,6 @@ secret ever reaches a client.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -17,6 +16,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from genejobs import errors
+from genejobs.jobs.request import problems
 
 log = logging.getLogger(__name__)
 
@@ -47,33 +47,17 @@ def status_and_code(exc: errors.GeneJobsError) -> tuple[int, str]:
     return INTERNAL
 
 
-def _field_path(loc: tuple[Any, ...] | list[Any]) -> str:
-    """``("query", "limit")`` -> ``limit``; ``("body", "inputs", 0)`` -> ``inputs[0]``."""
-    parts = list(loc)
-    if parts and parts[0] in ("query", "path", "header", "body", "cookie"):
-        where = parts.pop(0)
-        if not parts:
-            return str(where)
-    out = ""
-    for p in parts:
-        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
-    return out
-
-
 def validation_message(exc: RequestValidationError) -> str:
-    """The first problem FastAPI found, named by its field, in the contract's style."""
+    """Every problem FastAPI found (query parameters, malformed JSON), each naming its field."""
     errs = exc.errors()
     if not errs:
         return "request: invalid"
     first = errs[0]
-    field = _field_path(first.get("loc", ()))
-    kind = first.get("type", "")
-    if kind == "json_invalid":
+    if first.get("type") == "json_invalid":
         detail = (first.get("ctx") or {}).get("error", "")
         return f"body: malformed JSON{f' ({detail})' if detail else ''}"
-    if kind == "missing":
-        return f"{field}: is required"
-    return f"{field}: {first.get('msg', 'invalid value')}"
+    # loc starts with where the value came from ("query", "body", ...): drop it
+    return "; ".join(problems(errs, strip=1))
 
 
 def install_error_handlers(app: FastAPI) -> None:

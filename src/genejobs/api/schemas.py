@@ -1,70 +1,23 @@
-"""Request and response schemas, so ``/openapi.json`` documents every field.
+"""Response schemas, so ``/openapi.json`` documents every field.
 
-The request model documents the body only: submissions are validated by
-``genejobs.jobs.validation`` so that messages follow the contract.
+The request's schema is ``genejobs.jobs.request.SubmitRequest``: the same model
+validates submissions (through ``genejobs.jobs.validation``) and documents them.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
+
+from genejobs.jobs.request import SubmitRequest
+
+__all__ = ["SubmitRequest"]  # documented here beside the responses
 
 
 class ErrorResponse(BaseModel):
     error_code: str = Field(description="Contract error code, e.g. DLI.0001", examples=["DLI.0001"])
     error_msg: str = Field(description="What is wrong, naming the field or file and the reason")
-
-
-class SampleRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    sample_name: str = Field(
-        description="Starts with a letter, then letters, digits, '_' or '-'; 1-128 characters; "
-        "unique within the job"
-    )
-    files: list[str] = Field(
-        description="Exactly two distinct .fastq.gz paths or URIs: read 1, then read 2",
-        min_length=2,
-        max_length=2,
-    )
-
-
-class GroupRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    group_name: str = Field(description="Group name, same naming rule as samples; unique")
-    group_inputs: list[SampleRequest] = Field(description="At least two samples", min_length=2)
-
-
-class ComparisonRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    control: str = Field(description="Name of the control group")
-    treatment: str = Field(description="Name of the treatment group")
-
-
-class SubmitRequest(BaseModel):
-    """An RNA_DIFF_EXPR job request."""
-
-    model_config = ConfigDict(extra="forbid")
-    job_type: Literal["RNA_DIFF_EXPR"] = Field(description="The job type")
-    inputs: list[GroupRequest] = Field(description="At least two groups", min_length=2)
-    output: str = Field(
-        description="A .csv path for the results table, or a folder: the table then goes to "
-        "<output>/<job_id>.csv; other artifacts always go to <folder>/<job_id>/"
-    )
-    adapt: str | None = Field(
-        None, description="Adapter sequence to trim (A, C, G, T, N); empty when already trimmed"
-    )
-    ref: str = Field(description="Name of a registered reference genome")
-    gtf: str = Field(description="Name of an annotation registered for that reference")
-    is_export_qc: bool = Field(False, description="Also write the QC report")
-    bed: str | None = Field(None, description="Gene-model BED for QC; required with is_export_qc")
-    library_type: Literal["fr-unstranded", "fr-firststrand", "fr-secondstrand", "auto"] = Field(
-        "fr-unstranded", description="Strandedness; 'auto' infers it from the reads"
-    )
-    comparisons: list[ComparisonRequest] | None = Field(
-        None, description="Control/treatment pairs to test (default: the first group as control)"
-    )
-    gene_sets: str | None = Field(None, description="Gene sets (GMT) for enrichment")
 
 
 class SubmitResponse(BaseModel):
@@ -93,7 +46,7 @@ class JobListResponse(BaseModel):
 class SampleResponse(BaseModel):
     sample_name: str = Field(description="Sample name")
     group_name: str = Field(description="Group of the sample")
-    state: str = Field(description="PENDING, RUNNING, DONE or FAILED")
+    state: str = Field(description="PENDING, RUNNING, DONE, FAILED or CANCELLED")
     step: str = Field(description="Current step: reads, trim, align, count (empty before start)")
     fraction_done: float = Field(description="Fraction of the sample's input processed, 0-1")
     pairs_done: int = Field(description="Read pairs processed so far")

@@ -1,17 +1,21 @@
-"""The typed spec of an RNA_DIFF_EXPR job, built once at the door.
+"""The typed spec of an RNA_DIFF_EXPR job: what the runner works from.
 
-``validate_request`` (below) turns a submitted JSON body into a
-``RnaDiffExprSpec`` or raises ``ValidationError`` naming the field path and the
-rule. The stored request is the submitted JSON with ``output`` resolved.
+``genejobs.jobs.validation.validate_request`` checks a submitted body against the
+request schema (``genejobs.jobs.request``) and builds this spec from it; the runner
+rebuilds it from the stored request (the submitted JSON with ``output`` resolved)
+with ``spec_from_request``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
 
+from genejobs.jobs.request import JOB_TYPE_RNA_DIFF_EXPR, SubmitRequest
 from genejobs.pipeline.records import LibraryType, SampleSpec
 
-JOB_TYPE_RNA_DIFF_EXPR = "RNA_DIFF_EXPR"
+__all__ = ["JOB_TYPE_RNA_DIFF_EXPR", "RnaDiffExprSpec", "spec_from_model", "spec_from_request"]
 
 
 @dataclass(frozen=True)
@@ -46,7 +50,7 @@ class RnaDiffExprSpec:
     bed: str | None = None
     comparisons: tuple[Comparison, ...] = ()
     gene_sets: str | None = None
-    extra: dict[str, object] = field(default_factory=dict)
+    name: str | None = None  # the job's display name, if the request gave one
 
     @property
     def samples(self) -> tuple[SampleSpec, ...]:
@@ -70,35 +74,38 @@ def artifacts_folder(output: str, job_id: str) -> tuple[str, str]:
     return f"{base}/{job_id}.csv", f"{base}/{job_id}"
 
 
-def spec_from_request(request: dict[str, object], *, job_id: str) -> RnaDiffExprSpec:
+def spec_from_request(request: Mapping[str, Any], *, job_id: str) -> RnaDiffExprSpec:
     """Rebuild the spec from a stored (already validated, output resolved) request."""
-    groups = []
-    for group in request["inputs"]:  # type: ignore[attr-defined]
-        samples = tuple(
-            SampleSpec(
-                name=s["sample_name"], group=group["group_name"], r1=s["files"][0], r2=s["files"][1]
-            )
-            for s in group["group_inputs"]
+    return spec_from_model(SubmitRequest.model_validate(request), job_id=job_id)
+
+
+def spec_from_model(req: SubmitRequest, *, job_id: str) -> RnaDiffExprSpec:
+    """The runner's view of a validated request whose ``output`` is resolved."""
+    groups = tuple(
+        GroupSpec(
+            name=g.group_name,
+            samples=tuple(
+                SampleSpec(name=s.sample_name, group=g.group_name, r1=s.files[0], r2=s.files[1])
+                for s in g.group_inputs
+            ),
         )
-        groups.append(GroupSpec(name=group["group_name"], samples=samples))
-    output = str(request["output"])
-    table_uri, artifacts_uri = artifacts_folder(output, job_id)
-    lt = str(request.get("library_type") or LibraryType.UNSTRANDED.value)
-    comparisons = tuple(
-        Comparison(control=c["control"], treatment=c["treatment"])
-        for c in request.get("comparisons") or []  # type: ignore[attr-defined]
+        for g in req.inputs
     )
+    table_uri, artifacts_uri = artifacts_folder(req.output, job_id)
     return RnaDiffExprSpec(
-        groups=tuple(groups),
-        output=output,
+        groups=groups,
+        output=req.output,
         table_uri=table_uri,
         artifacts_uri=artifacts_uri,
-        ref=str(request["ref"]),
-        gtf=str(request["gtf"]),
-        library_type=None if lt == "auto" else LibraryType(lt),
-        adapter=(str(request["adapt"]).upper() or None) if request.get("adapt") else None,
-        is_export_qc=bool(request.get("is_export_qc", False)),
-        bed=str(request["bed"]) if request.get("bed") else None,
-        comparisons=comparisons,
-        gene_sets=str(request["gene_sets"]) if request.get("gene_sets") else None,
+        ref=req.ref,
+        gtf=req.gtf,
+        library_type=None if req.library_type == "auto" else LibraryType(req.library_type),
+        adapter=req.adapt.upper() if req.adapt else None,
+        is_export_qc=req.is_export_qc,
+        bed=req.bed or None,
+        comparisons=tuple(
+            Comparison(control=c.control, treatment=c.treatment) for c in req.comparisons or ()
+        ),
+        gene_sets=req.gene_sets or None,
+        name=req.name or None,
     )

@@ -1,0 +1,264 @@
+"""The one schema of an RNA_DIFF_EXPR request: validation and OpenAPI document alike.
+
+The pydantic models below are what ``/openapi.json`` shows (descriptions, allowed
+values, bounds: what the console's form is built from) and what every door
+(``POST .../jobs``, a dry run, the command line) validates a body with.
+``problems`` turns pydantic's errors into the contract's wording: each names the
+field path (``inputs[1].group_inputs[0].files[1]``) and the rule, all at once.
+Checks that need more than one field, or the server's references, live in
+``genejobs.jobs.validation``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Annotated, Any, Literal, get_args, get_origin
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic_core import ErrorDetails, PydanticCustomError
+
+from genejobs.errors import ValidationError as GeneJobsValidationError
+from genejobs.pipeline.records import LibraryType
+from genejobs.storage import parse_uri
+
+JOB_TYPE_RNA_DIFF_EXPR = "RNA_DIFF_EXPR"
+
+NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]{0,127}$"
+NAME_RULE = "must start with a letter, then letters, digits, '_' or '-', 1-128 characters"
+ADAPTER_PATTERN = r"^[ACGTNacgtn]*$"
+ADAPTER_RULE = "must be a DNA sequence of the letters A, C, G, T or N"
+JOB_NAME_PATTERN = r"^[^\x00-\x1f\x7f]*$"
+JOB_NAME_RULE = "must be printable text (no control characters)"
+FASTQ_SUFFIXES = (".fastq.gz", ".fq.gz")
+
+# Bounds on free text and arrays: generous for real use, small enough that no
+# request can make the service store or log megabytes (a tester's 10,000-letter
+# adapter passed before these existed).
+MAX_URI_CHARS = 2048
+MAX_ADAPTER_CHARS = 200  # Illumina/Nextera adapters are 13-60 bases
+MAX_REFERENCE_NAME_CHARS = 256
+MAX_JOB_NAME_CHARS = 128
+MAX_GROUPS = 100
+MAX_SAMPLES_PER_GROUP = 1000
+MAX_COMPARISONS = 200
+
+LibraryTypeName = Literal["fr-unstranded", "fr-firststrand", "fr-secondstrand", "auto"]
+if set(get_args(LibraryTypeName)) != {lt.value for lt in LibraryType} | {"auto"}:
+    raise RuntimeError("LibraryTypeName and pipeline.records.LibraryType disagree")
+
+# Messages for a pattern that did not match, by pattern.
+PATTERN_RULES = {
+    NAME_PATTERN: NAME_RULE,
+    ADAPTER_PATTERN: ADAPTER_RULE,
+    JOB_NAME_PATTERN: JOB_NAME_RULE,
+}
+# Messages for an array of the wrong length, by field name.
+LENGTH_RULES = {
+    "inputs": f"at least two groups are required (e.g. treated and control), at most {MAX_GROUPS}",
+    "group_inputs": f"at least two samples per group are required, at most {MAX_SAMPLES_PER_GROUP}",
+    "files": "exactly two .fastq.gz files are required (read 1, then read 2; .fq.gz also accepted)",
+    "comparisons": "must be a non-empty array of {control, treatment}, "
+    f"at most {MAX_COMPARISONS}",
+}
+
+
+def _location(value: str) -> str:
+    """A path or URI genejobs can read or write (the scheme's rules, not existence)."""
+    try:
+        parse_uri(value, field="")
+    except GeneJobsValidationError as err:
+        raise PydanticCustomError("location", err.message.removeprefix(": ")) from None
+    return value
+
+
+def _fastq(value: str) -> str:
+    if not value.endswith(FASTQ_SUFFIXES):
+        raise PydanticCustomError(
+            "fastq_name",
+            "'{value}' must be a gzipped FASTQ file (.fastq.gz or .fq.gz)",
+            {"value": value},
+        )
+    return value
+
+
+Uri = Annotated[
+    str,
+    Field(min_length=1, max_length=MAX_URI_CHARS, examples=["s3a://diff-expr/out"]),
+    AfterValidator(_location),
+]
+FastqUri = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=MAX_URI_CHARS,
+        examples=["s3a://diff-expr/SRR6354710_2M_R1.fastq.gz"],
+    ),
+    AfterValidator(_location),
+    AfterValidator(_fastq),
+]
+Name = Annotated[str, Field(pattern=NAME_PATTERN, min_length=1, max_length=128)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class SampleRequest(_Strict):
+    sample_name: Name = Field(
+        description="Starts with a letter, then letters, digits, '_' or '-'; 1-128 characters; "
+        "unique within the job",
+        examples=["SRR6354710_2M"],
+    )
+    files: list[FastqUri] = Field(
+        description="Exactly two distinct .fastq.gz (or .fq.gz) paths or URIs: read 1, then read 2",
+        min_length=2,
+        max_length=2,
+    )
+
+
+class GroupRequest(_Strict):
+    group_name: Name = Field(
+        description="Group name, same naming rule as samples; unique", examples=["K"]
+    )
+    group_inputs: list[SampleRequest] = Field(
+        description=f"The group's samples: at least two, at most {MAX_SAMPLES_PER_GROUP}",
+        min_length=2,
+        max_length=MAX_SAMPLES_PER_GROUP,
+    )
+
+
+class ComparisonRequest(_Strict):
+    control: Name = Field(description="Name of the control group")
+    treatment: Name = Field(description="Name of the treatment group")
+
+
+class SubmitRequest(_Strict):
+    """An RNA_DIFF_EXPR job request (the contract's fields plus genejobs' optional additions)."""
+
+    job_type: Literal["RNA_DIFF_EXPR"] = Field(description="The job type")
+    name: str | None = Field(
+        None,
+        description="A name for the job, shown in the list, the console and the report (addition)",
+        max_length=MAX_JOB_NAME_CHARS,
+        pattern=JOB_NAME_PATTERN,
+        examples=["liver treated vs control"],
+    )
+    inputs: list[GroupRequest] = Field(
+        description=f"The experimental and control groups: at least two, at most {MAX_GROUPS}",
+        min_length=2,
+        max_length=MAX_GROUPS,
+    )
+    output: Uri = Field(
+        description="A .csv path for the results table, or a folder: the table then goes to "
+        "<output>/<job_id>.csv; other artifacts always go to <folder>/<job_id>/"
+    )
+    adapt: str | None = Field(
+        None,
+        description="Adapter sequence to trim from read 1 (its reverse complement from read 2); "
+        "empty or absent when the reads are already trimmed",
+        max_length=MAX_ADAPTER_CHARS,
+        pattern=ADAPTER_PATTERN,
+        examples=["AGATCGGAAGAGC"],
+    )
+    ref: str = Field(
+        description="Name of a registered reference genome (GET .../gene/references)",
+        min_length=1,
+        max_length=MAX_REFERENCE_NAME_CHARS,
+    )
+    gtf: str = Field(
+        description="Name of an annotation registered for that reference",
+        min_length=1,
+        max_length=MAX_REFERENCE_NAME_CHARS,
+    )
+    is_export_qc: bool = Field(
+        False, description="Also write BAMs, RSeQC and read QC, and a MultiQC report"
+    )
+    bed: Uri | None = Field(
+        None, description="Gene-model BED for RSeQC; required when is_export_qc is true"
+    )
+    library_type: LibraryTypeName = Field(
+        "fr-unstranded",
+        description="Strandedness: fr-unstranded, fr-firststrand (dUTP, Illumina TruSeq "
+        "Stranded), fr-secondstrand (ligation); 'auto' lets the reads decide",
+    )
+    comparisons: list[ComparisonRequest] | None = Field(
+        None,
+        description="Control/treatment pairs to test (default: every group against the first)",
+        min_length=1,
+        max_length=MAX_COMPARISONS,
+    )
+    gene_sets: Uri | None = Field(
+        None, description="Gene sets (GMT) for enrichment: ORA and preranked GSEA (addition)"
+    )
+
+
+def field_path(loc: Sequence[int | str]) -> str:
+    """``("inputs", 1, "files", 0)`` -> ``inputs[1].files[0]``; ``()`` -> ``body``."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "body"
+
+
+def _model_at(loc: Sequence[int | str]) -> type[BaseModel] | None:
+    """The model class that holds the field at ``loc`` (to list its allowed fields)."""
+    model: Any = SubmitRequest
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part) if isinstance(model, type) else None
+        if field is None:
+            return None
+        model = _unwrap(field.annotation)
+    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
+
+
+def _unwrap(annotation: Any) -> Any:
+    """``list[X] | None`` -> ``X``: the model a nested field holds."""
+    while get_origin(annotation) is not None:
+        args = [a for a in get_args(annotation) if a is not type(None)]
+        if not args:
+            return annotation
+        annotation = args[0]
+    return annotation
+
+
+def _rule(error: ErrorDetails) -> str:
+    """One pydantic error in the contract's words (without the field path)."""
+    kind, ctx, loc = error["type"], error.get("ctx") or {}, error["loc"]
+    last = next((p for p in reversed(loc) if isinstance(p, str)), "")
+    if kind == "missing":
+        return "is required"
+    if kind == "extra_forbidden":
+        holder = _model_at(loc)
+        allowed = ", ".join(sorted(holder.model_fields)) if holder else ""
+        return f"unknown field (allowed: {allowed})" if allowed else "unknown field"
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        return "must be a JSON object"
+    if kind == "string_type":
+        return "must be a string"
+    if kind in ("bool_type", "bool_parsing"):
+        return "must be a boolean (true or false)"
+    if kind == "list_type":
+        return "must be an array"
+    if kind == "string_pattern_mismatch":
+        return PATTERN_RULES.get(str(ctx.get("pattern")), "has characters that are not allowed")
+    if kind in ("too_short", "too_long") and last in LENGTH_RULES:
+        return LENGTH_RULES[last]
+    if kind == "string_too_long":
+        return f"must be at most {ctx.get('max_length')} characters"
+    if kind == "string_too_short":
+        return "must not be empty"
+    if kind == "literal_error":
+        return f"must be one of {ctx.get('expected', '')}".replace("'", "")
+    return str(error.get("msg", "is not valid"))
+
+
+def problems(errors: Iterable[ErrorDetails], *, strip: int = 0) -> list[str]:
+    """``field: rule`` for each error, in order; ``strip`` drops leading loc parts."""
+    out: list[str] = []
+    for error in errors:
+        line = f"{field_path(error['loc'][strip:])}: {_rule(error)}"
+        if line not in out:
+            out.append(line)
+    return out

@@ -23,18 +23,18 @@ from pathlib import Path
 
 import httpx
 import pytest
+from selenium import webdriver
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
+from genejobs.config import Settings
+from genejobs.references.registry import registry_for
 from genejobs.sim import SimConfig, simulate
 
 pytestmark = pytest.mark.e2e
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
-webdriver = pytest.importorskip("selenium.webdriver") if not os.environ.get("CI") else None
-if webdriver is None:
-    from selenium import webdriver
-from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
-from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
 REF, GTF = "sim1", "sim1.annotation.gtf"
 JOB_NAME = "K vs W in the browser"
@@ -61,16 +61,10 @@ def server(tmp_path_factory: pytest.TempPathFactory):
         GENEJOBS_DASK_WORKERS="1",
         GENEJOBS_THREADS_PER_WORKER="2",
     )
-    cli = [sys.executable, "-m", "genejobs.cli"]
-    subprocess.run(
-        [*cli, "ref", "add", REF, "--fasta", manifest.genome, "--gtf", f"{manifest.gtf}"],
-        env=env,
-        check=True,
-        capture_output=True,
+    registry_for(Settings.from_env(env)).add(
+        REF, Path(manifest.genome), [(GTF, Path(manifest.gtf))]
     )
-    gtf_name = subprocess.run(
-        [*cli, "ref", "list"], env=env, check=True, capture_output=True, text=True
-    ).stdout
+    cli = [sys.executable, "-m", "genejobs.cli"]
     port = _port()
     log = open(root / "serve.log", "wb")  # noqa: SIM115
     proc = subprocess.Popen(
@@ -105,7 +99,6 @@ def server(tmp_path_factory: pytest.TempPathFactory):
             "url": url,
             "token": token,
             "proc": proc,
-            "gtf_listing": gtf_name,
         }
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
@@ -123,9 +116,7 @@ def _request(world, *, qc: bool, adapter: str | None) -> dict:
         "inputs": [
             {
                 "group_name": g,
-                "group_inputs": [
-                    {"sample_name": s, "files": list(m.reads[s])} for s in samples
-                ],
+                "group_inputs": [{"sample_name": s, "files": list(m.reads[s])} for s in samples],
             }
             for g, samples in m.groups.items()
         ],
@@ -271,9 +262,7 @@ def test_a_job_built_watched_and_read_in_the_console(server, browser, tmp_path):
     # step 3: the estimate comes from the warm-up job's measured speed
     _wait_status(http, warm_id, ("FINISHED",))
     d.find_element(By.ID, "forward").click()
-    estimate = WebDriverWait(d, 30).until(
-        EC.presence_of_element_located((By.ID, "estimate"))
-    )
+    estimate = WebDriverWait(d, 30).until(EC.presence_of_element_located((By.ID, "estimate")))
     assert "≈" in estimate.text and "every check passed" in estimate.text, estimate.text
     assert "from the speed of 1 finished job" in estimate.text
     shots("step3-review-estimate")
@@ -288,7 +277,9 @@ def test_a_job_built_watched_and_read_in_the_console(server, browser, tmp_path):
     )
     d.find_element(By.ID, "check").click()
     error = wait.until(
-        EC.visibility_of_element_located((By.CSS_SELECTOR, '[data-path="library_type"] .field-error'))
+        EC.visibility_of_element_located(
+            (By.CSS_SELECTOR, '[data-path="library_type"] .field-error')
+        )
     )
     assert error.text.startswith("library_type: must be one of"), error.text
     assert "DLI.0001" in error.text

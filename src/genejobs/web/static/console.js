@@ -421,7 +421,7 @@ function emptyDraft() {
     name: '', ref: ref ? ref.name : '', gtf: ref ? ref.annotations[0] : '', library_type: 'fr-unstranded',
     adapt: '', adapterPreset: '', qc: false, bed: ref && ref.beds.length ? ref.beds[0] : '',
     output: root ? root + 'out' : '', prefix: root, listing: null, samples: [], groups: [],
-    comparisons: null, gene_sets: null, json: null, error: null, dry: null,
+    comparisons: null, gene_sets: null, json: null, errors: [], dry: null,
   };
 }
 function draftFromRequest(req) {
@@ -488,9 +488,9 @@ async function viewCreate() {
 }
 
 function stepHeader() {
-  const err = state.draft.error;
+  const errs = state.draft.errors || [];
   const names = ['Basic settings', 'Samples and groups', 'Review and submit'];
-  return `<div class="steps">${names.map((n, i) => `<div class="step ${state.step === i + 1 ? 'active' : ''} ${err && err.step === i + 1 ? 'has-error' : ''}" data-goto="${i + 1}"><b>${i + 1}</b>${n}</div>`).join('')}</div>`;
+  return `<div class="steps">${names.map((n, i) => `<div class="step ${state.step === i + 1 ? 'active' : ''} ${errs.some(er => er.step === i + 1) ? 'has-error' : ''}" data-goto="${i + 1}"><b>${i + 1}</b>${n}</div>`).join('')}</div>`;
 }
 
 function renderCreate() {
@@ -666,7 +666,7 @@ function applyJson() {
   const d = state.draft;
   let req; try { req = JSON.parse(d.json); } catch (e) { return false; }
   const nd = draftFromRequest(req);
-  nd.listing = d.listing; nd.prefix = d.prefix || nd.prefix; nd.json = d.json; nd.dry = d.dry;
+  nd.listing = d.listing; nd.prefix = d.prefix || nd.prefix; nd.json = d.json; nd.dry = d.dry; nd.errors = d.errors;
   state.draft = nd;
   return true;
 }
@@ -677,7 +677,7 @@ async function runDryRun() {
   d.dry = null; if ($('#dry')) $('#dry').innerHTML = dryHtml(d);
   try {
     d.dry = await api('POST', '/jobs?dry_run=true', req);
-    d.error = null;
+    d.errors = [];
     if ($('#dry')) $('#dry').innerHTML = dryHtml(d);
   } catch (e) {
     d.dry = { error: e.message };
@@ -700,16 +700,26 @@ async function submitDraft() {
   }
 }
 
-// A DLI message starts with the field path: "inputs[1].group_inputs[0].files[1]: ..."
+// A DLI message starts with the field path: "inputs[1].group_inputs[0].files[1]: ...";
+// several problems come at once, joined by "; ".
+const FIELD = '[A-Za-z_][A-Za-z0-9_]*(?:\\[\\d+\\]|\\.[A-Za-z_][A-Za-z0-9_]*)*';
+function splitProblems(msg) {
+  return msg.split(new RegExp(`; (?=${FIELD}: )`)).map(part => {
+    const m = new RegExp(`^(${FIELD}): ([\\s\\S]*)$`).exec(part);
+    return m ? { path: m[1], text: m[2] } : { path: null, text: part };
+  });
+}
 function reportError(e) {
   const d = state.draft;
-  const m = /^([A-Za-z_][A-Za-z0-9_]*(?:\[\d+\]|\.[A-Za-z_][A-Za-z0-9_]*)*): ([\s\S]*)$/.exec(e.msg || '');
-  if (!m) { $('#submit-error').textContent = e.message; return; }
+  const problems = splitProblems(e.msg || e.message);
   if (d.json !== null) applyJson();
-  const path = m[1];
-  const where = locateField(path);
-  state.draft.error = { path, message: `${m[2]} (${e.code})`, step: where.step, anchor: where.anchor };
-  if (where.step !== state.step) { state.step = where.step; renderCreate(); } else showFieldError();
+  const errors = problems.map(p => {
+    const where = p.path ? locateField(p.path) : { step: 3, anchor: null };
+    return { path: p.path, message: `${p.text} (${e.code})`, step: where.step, anchor: where.anchor };
+  });
+  state.draft.errors = errors;
+  const first = errors[0];
+  if (first.step !== state.step) { state.step = first.step; renderCreate(); } else showFieldError();
 }
 function locateField(path) {
   const step1 = ['name', 'ref', 'gtf', 'library_type', 'adapt', 'is_export_qc', 'bed', 'output'];
@@ -727,32 +737,33 @@ function locateField(path) {
   return { step: 3, anchor: null };
 }
 function clearError(top) {
-  const err = state.draft && state.draft.error;
-  if (err && (err.anchor === top || (err.anchor || '').startsWith('row:'))) state.draft.error = null;
+  const d = state.draft;
+  if (d && d.errors) d.errors = d.errors.filter(er => !(er.anchor === top || (top === 'inputs' && (er.anchor || '').startsWith('row:'))));
 }
 function showFieldError() {
-  $$('.field-error').forEach(el => el.remove());
+  $$('.field-error, tr.error-row').forEach(el => el.remove());
   $$('.has-field-error').forEach(el => el.classList.remove('has-field-error'));
-  const err = state.draft && state.draft.error;
-  if (!err || err.step !== state.step) return;
-  let host = null;
-  if (err.anchor && err.anchor.startsWith('row:')) {
-    const row = $(`tr[data-row="${err.anchor.slice(4)}"]`);
-    if (row) {
-      row.classList.add('has-field-error');
-      const td = row.cells[row.cells.length - 1];
-      host = td;
-    }
-  } else if (err.anchor) host = $(`[data-path="${err.anchor}"]`);
-  const div = document.createElement('div');
-  div.className = 'field-error'; div.id = 'field-error'; div.dataset.field = err.path;
-  div.textContent = `${err.path}: ${err.message}`;
-  if (host) {
-    host.classList.add('has-field-error');
-    if (host.tagName === 'TD') { host.closest('tr').insertAdjacentHTML('afterend', `<tr class="has-field-error"><td colspan="5"></td></tr>`); host.closest('tr').nextSibling.firstChild.appendChild(div); }
-    else host.appendChild(div);
-    div.scrollIntoView({ block: 'center' });
-  } else if ($('#submit-error')) $('#submit-error').appendChild(div);
+  const errors = ((state.draft && state.draft.errors) || []).filter(er => er.step === state.step);
+  let firstShown = null;
+  for (const err of errors) {
+    const div = document.createElement('div');
+    div.className = 'field-error'; div.dataset.field = err.path || '';
+    div.textContent = err.path ? `${err.path}: ${err.message}` : err.message;
+    let host = null;
+    if (err.anchor && err.anchor.startsWith('row:')) {
+      const row = $(`tr[data-row="${err.anchor.slice(4)}"]`);
+      if (row) {
+        row.classList.add('has-field-error');
+        row.insertAdjacentHTML('afterend', '<tr class="error-row has-field-error"><td colspan="5"></td></tr>');
+        host = row.nextElementSibling.firstElementChild;
+      }
+    } else if (err.anchor) host = $(`[data-path="${err.anchor}"]`);
+    if (host) { host.classList.add('has-field-error'); host.appendChild(div); }
+    else if ($('#submit-error')) $('#submit-error').appendChild(div);
+    else continue;
+    firstShown = firstShown || div;
+  }
+  if (firstShown) firstShown.scrollIntoView({ block: 'center' });
 }
 
 // -- pipeline --------------------------------------------------------------------------------

@@ -92,7 +92,8 @@ class Storage:
                 return
         raise PermissionDenied(
             f"{field}: '{loc.original}' is outside the allowed local roots "
-            f"({', '.join(str(r) for r in self.allowed_roots) or 'none configured'})"
+            f"({', '.join(str(r) for r in self.allowed_roots) or 'none configured'}); "
+            "the server's GENEJOBS_ALLOWED_ROOTS (colon-separated folders) sets them"
         )
 
     # -- reads ---------------------------------------------------------------

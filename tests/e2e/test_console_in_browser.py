@@ -52,7 +52,7 @@ def server(tmp_path_factory: pytest.TempPathFactory):
     data = root / "data"
     manifest = simulate(
         data / "sim",
-        SimConfig(n_genes=120, pairs_per_sample=3000, samples_per_group=2, groups=("K", "W")),
+        SimConfig(n_genes=120, pairs_per_sample=2000, samples_per_group=2, groups=("K", "W")),
     )
     env = dict(os.environ)
     env.update(
@@ -339,6 +339,14 @@ def test_a_job_built_watched_and_read_in_the_console(server, browser, tmp_path):
     WebDriverWait(d, 30).until(lambda _: target.exists() and target.stat().st_size > 0)
     time.sleep(0.3)
     assert target.read_bytes() == (data / "out" / f"{job_id}.csv").read_bytes()
+
+    # "run again with changes" loads the request into the form
+    d.find_element(By.CSS_SELECTOR, f'[data-rerun="{job_id}"]').click()
+    name = wait.until(EC.presence_of_element_located((By.ID, "f-name")))
+    assert name.get_attribute("value") == f"{JOB_NAME} (again)"
+    assert d.find_element(By.ID, "f-output").get_attribute("value") == f"{data}/out"
+    d.find_element(By.ID, "forward").click()
+    assert len(wait.until(lambda drv: drv.find_elements(By.CSS_SELECTOR, "tr[data-row]"))) == 4
 
     # the list: colours, names, an expanded row that survives the live refresh
     d.get(f"{world['url']}/console#/jobs")

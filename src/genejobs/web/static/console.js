@@ -291,7 +291,7 @@ function outputsCard(job, outputs) {
     return `<div class="out-row"><a href="#" data-${html ? 'open' : 'download'}="${esc(o.path)}" class="mono">${esc(o.path)}</a><span class="muted">${fmtBytes(o.size)}</span></div>`;
   }).join('');
   return `<div class="out-main">${main.join('')}</div>
-    <details class="outputs"${outputs.length < 12 ? ' open' : ''}><summary>All ${outputs.length} files</summary>${rows}</details>`;
+    <details class="outputs" open><summary>All ${outputs.length} files</summary><div class="out-list">${rows}</div></details>`;
 }
 
 function jobPanel(job, outputs, compact) {

@@ -88,6 +88,10 @@ def server(tmp_path_factory: pytest.TempPathFactory):
             assert time.monotonic() < deadline, "genejobs serve did not start"
             time.sleep(0.3)
         token = (root / "home" / "token").read_text().strip()
+        # serve's one line: its address and a console link that signs the browser in
+        banner = proc.stdout.readline().strip()
+        link = banner.rsplit("console: ", 1)[1]
+        assert link == f"{url}/console#token={token}&project=default", banner
         http = httpx.Client(
             base_url=f"{url}/v2.0/default/gene", headers={"X-Auth-Token": token}, timeout=30
         )
@@ -98,6 +102,7 @@ def server(tmp_path_factory: pytest.TempPathFactory):
             "http": http,
             "url": url,
             "token": token,
+            "console_link": link,
             "proc": proc,
         }
     finally:
@@ -190,7 +195,7 @@ def test_a_job_built_watched_and_read_in_the_console(server, browser, tmp_path):
     m = world["manifest"]
 
     # sign in through the fragment: the token never reaches the server's logs
-    d.get(f"{world['url']}/console#token={world['token']}&project=default")
+    d.get(world["console_link"])
     wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "#jobs td.empty a")))
     assert d.execute_script("return localStorage.getItem('genejobs.token')") == world["token"]
     assert "token=" not in d.current_url

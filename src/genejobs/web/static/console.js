@@ -209,7 +209,7 @@ async function loadJobs() {
 async function loadDetail(jobId) {
   const detail = await api('GET', '/jobs/' + encodeURIComponent(jobId));
   let outputs = [];
-  if (detail.status === 'FINISHED' || detail.status === 'FAILED') {
+  if (!ACTIVE.includes(detail.status)) {
     outputs = (await api('GET', `/jobs/${encodeURIComponent(jobId)}/outputs`).catch(() => ({ outputs: [] }))).outputs;
   }
   return { detail, outputs };
@@ -277,7 +277,8 @@ function samplesTable(job, req) {
 
 function outputsCard(job, outputs) {
   if (!outputs.length) {
-    return ACTIVE.includes(job.status) ? '<p class="muted">Results appear here when the job finishes.</p>' : '<p class="muted">This job wrote no outputs.</p>';
+    return ACTIVE.includes(job.status) ? '<p class="muted">Results appear here when the job finishes.</p>'
+      : `<p class="muted">No outputs were written${job.status === 'CANCELLED' ? ': the job was cancelled before it finished' : ''}.</p>`;
   }
   const has = p => outputs.some(o => o.path === p);
   const table = outputs.find(o => o.path.endsWith('.csv') && !o.path.includes('/') && o.path.includes(job.job_id)) || outputs[0];

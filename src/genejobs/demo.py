@@ -152,7 +152,10 @@ def main(argv: list[str] | None = None) -> int:
 
         console.print(f"[bold]3/5[/] registering the simulated genome as reference '{REF_NAME}'")
         registry_for(settings).add(
-            REF_NAME, Path(manifest.genome), [(GTF_NAME, Path(manifest.gtf))]
+            REF_NAME,
+            Path(manifest.genome),
+            [(GTF_NAME, Path(manifest.gtf))],
+            beds=(f"s3a://{BUCKET}/genes.bed",),
         )
 
         port = _free_port()

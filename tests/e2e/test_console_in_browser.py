@@ -62,7 +62,7 @@ def server(tmp_path_factory: pytest.TempPathFactory):
         GENEJOBS_THREADS_PER_WORKER="2",
     )
     registry_for(Settings.from_env(env)).add(
-        REF, Path(manifest.genome), [(GTF, Path(manifest.gtf))]
+        REF, Path(manifest.genome), [(GTF, Path(manifest.gtf))], beds=(str(manifest.bed),)
     )
     cli = [sys.executable, "-m", "genejobs.cli"]
     port = _port()
@@ -211,7 +211,7 @@ def test_a_job_built_watched_and_read_in_the_console(server, browser, tmp_path):
     Select(d.find_element(By.ID, "f-adapter")).select_by_value(m.adapter)
     d.find_element(By.ID, "f-qc").click()
     bed = wait.until(EC.visibility_of_element_located((By.ID, "f-bed")))
-    bed.send_keys(str(m.bed))
+    assert bed.get_attribute("value") == str(m.bed)  # the reference's registered BED
     output = d.find_element(By.ID, "f-output")
     assert output.get_attribute("value") == f"{data}/out"  # the default: an allowed root
     shots("step1-basic-settings")

@@ -269,3 +269,19 @@ def test_cli_add_and_list(
     )
     assert rc == 2 and "chrUn" in capsys.readouterr().err
     assert ReferenceRegistry(root).available() == {"tiny": ["tiny.v1.gtf", "tiny.v2.gtf"]}
+
+
+def test_beds_are_registered_and_offered(tmp_path: Path, sources: dict[str, Path]) -> None:
+    from genejobs.jobs.browse import reference_catalogue
+
+    registry = ReferenceRegistry(tmp_path / "refs")
+    with pytest.raises(ValidationError, match=r"bed\[0\]"):
+        registry.add("b", sources["fasta"], [(GTF_NAME, sources["gtf"])], beds=("ftp://x/y",))
+    info = registry.add(
+        "b", sources["fasta"], [(GTF_NAME, sources["gtf"])], beds=("s3a://bucket/genes.bed",)
+    )
+    assert info.beds == ("s3a://bucket/genes.bed",)
+    (entry,) = reference_catalogue(registry.available(), registry)
+    assert entry["name"] == "b" and entry["annotations"] == [GTF_NAME]
+    assert entry["beds"] == ["s3a://bucket/genes.bed"]
+    assert entry["genome_size"] == info.genome_size and entry["genes"] > 0

@@ -110,3 +110,28 @@ def test_serve_prints_the_console_link():
     )
     assert serve_banner("127.0.0.1", 9000, None).endswith("console: http://127.0.0.1:9000/console")
     assert console_link("http://h:1/") == "http://h:1/console"
+
+
+def test_jobs_wait_ends_with_the_result_paths(cli, world):
+    job_id = submit(world)
+    _named(world, job_id, "waited")
+    _fake_outputs(world, job_id)
+    code, _, err = cli("jobs", "wait", job_id)
+    assert code == 0
+    assert "FINISHED" in err and "K1" in err and "W2" in err  # a line per sample
+    data = world["data"]
+    assert f"results table:  file://{data}/out/{job_id}.csv" in err
+    assert f"report:         file://{data}/out/{job_id}/report.html" in err
+    assert f"MultiQC:        file://{data}/out/{job_id}/qc/multiqc_report.html" in err
+    assert f"/console#/jobs/{job_id}" in err
+    failed = submit(world)
+    engine = create_engine(world["url"].replace("postgresql://", "postgresql+psycopg://"))
+    with engine.begin() as c:
+        c.execute(
+            update(JobRow)
+            .where(JobRow.job_id == failed)
+            .values(status="FAILED", message="sample 'K1' read 2: truncated gzip")
+        )
+    engine.dispose()
+    code, _, err = cli("jobs", "wait", failed)
+    assert code == 1 and "truncated gzip" in err

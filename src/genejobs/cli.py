@@ -166,9 +166,9 @@ def _follow_to_end(client: Any, args: argparse.Namespace, job_id: str) -> int:
         return 1
     outputs = client.outputs(args.project, job_id)
     for label, uri in result_paths(detail, outputs):
-        err.print(f"{label + ':':<15} {uri}")
+        err.print(f"{label + ':':<15} {uri}", soft_wrap=True)
     url = args.url or os.environ.get("GENEJOBS_URL") or DEFAULT_URL
-    err.print(f"{'console:':<15} {console_link(url)}#/jobs/{job_id}")
+    err.print(f"{'console:':<15} {console_link(url)}#/jobs/{job_id}", soft_wrap=True)
     return 0
 
 

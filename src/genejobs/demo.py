@@ -188,25 +188,31 @@ def main(argv: list[str] | None = None) -> int:
             local = _download(storage, table_uri, job_id, workdir / "results")
             folder = table_uri[:-4]
             have = {o["path"] for o in client.outputs("default", job_id)}
-            console.print(f"\nresults table: {table_uri}")
-            console.print(f"artifacts:     {folder}/")
+            console.print(f"\nresults table: {table_uri}", soft_wrap=True)
+            console.print(f"artifacts:     {folder}/", soft_wrap=True)
             if "report.html" in have:
-                console.print(f"report:        {local / job_id / 'report.html'}")
+                console.print(f"report:        {local / job_id / 'report.html'}", soft_wrap=True)
             if "qc/multiqc_report.html" in have:
-                console.print(f"MultiQC:       {local / job_id / 'qc' / 'multiqc_report.html'}")
-            console.print(f"local copy:    {local}")
-            console.print(f"demo took {time.monotonic() - started:.0f} s")
+                console.print(
+                    f"MultiQC:       {local / job_id / 'qc' / 'multiqc_report.html'}",
+                    soft_wrap=True,
+                )
+            console.print(f"local copy:    {local}", soft_wrap=True)
+            console.print(f"demo took {time.monotonic() - started:.0f} s", soft_wrap=True)
             link = f"{url}/console#token={token}&project=default"
             if args.keep:
                 keep = True
-                console.print(f"console:       {link}")
+                console.print(f"console:       {link}", soft_wrap=True)
                 console.print(
                     f"the service (pid {proc.pid}) and S3 server keep running; stop them with "
-                    f"kill -- -{proc.pid}; kill -- -{s3.pid}"
+                    f"kill -- -{proc.pid}; kill -- -{s3.pid}",
+                    soft_wrap=True,
                 )
             else:
                 console.print(
-                    f"console:       run `genejobs demo --keep` to explore this job at {url}/console"
+                    "console:       `genejobs demo --keep` leaves the service running to "
+                    "explore this job in the console",
+                    soft_wrap=True,
                 )
             return 0
         except ClientError as exc:

@@ -142,7 +142,10 @@ function viewJobs() {
   $('#f-status').onchange = e => { f.status = e.target.value; reload(); };
   $('#f-from').onchange = e => { f.from = e.target.value; reload(); };
   $('#f-to').onchange = e => { f.to = e.target.value; reload(); };
-  $('#f-text').oninput = e => { f.text = e.target.value; reload(); };
+  $('#f-text').oninput = e => {
+    f.text = e.target.value;
+    clearTimeout(viewJobs.typing); viewJobs.typing = setTimeout(reload, 300);
+  };
   $('#prev').onclick = () => { state.page = Math.max(0, state.page - 1); loadJobs(); };
   $('#next').onclick = () => { state.page += 1; loadJobs(); };
   loadJobs();
@@ -548,7 +551,12 @@ function step1(d) {
   </div>`;
 }
 function bindStep1(d) {
-  const on = (id, fn) => { const el = $(id); if (el) el.oninput = el.onchange = fn; };
+  // text fields update the draft as typed; selects and boxes re-render once, on change
+  const on = (id, fn) => {
+    const el = $(id);
+    if (!el) return;
+    if (el.tagName === 'INPUT' && el.type === 'text') el.oninput = fn; else el.onchange = fn;
+  };
   on('#f-name', e => { d.name = e.target.value; });
   on('#f-ref', e => { d.ref = e.target.value; const r = state.refs.find(x => x.name === d.ref); d.gtf = r ? r.annotations[0] : ''; renderCreate(); });
   on('#f-gtf', e => { d.gtf = e.target.value; });

@@ -24,6 +24,7 @@ from pathlib import Path
 import httpx
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -184,13 +185,18 @@ class Shots:
 
 
 def _estimate(d) -> str:
-    return WebDriverWait(d, 30).until(EC.presence_of_element_located((By.ID, "estimate"))).text
+    return (
+        WebDriverWait(d, 30, ignored_exceptions=(StaleElementReferenceException,))
+        .until(EC.presence_of_element_located((By.ID, "estimate")))
+        .text
+    )
 
 
 def test_a_job_built_watched_and_read_in_the_console(server, browser, tmp_path):
     world, d = server, browser
     http, data = world["http"], world["data"]
-    wait = WebDriverWait(d, 30)
+    # the console re-renders a view when data arrives: look elements up again until stable
+    wait = WebDriverWait(d, 30, ignored_exceptions=(StaleElementReferenceException,))
     shots = Shots(d, Path(os.environ.get("GENEJOBS_SCREENSHOTS") or tmp_path / "screenshots"))
     m = world["manifest"]
 

@@ -288,6 +288,12 @@ def test_a_job_built_watched_and_read_in_the_console(server, browser, tmp_path):
     )
     wait.until(EC.element_to_be_clickable((By.CSS_SELECTOR, '[data-open="report.html"]')))
     assert d.find_element(By.CSS_SELECTOR, "h1").text == JOB_NAME
+    rrna = wait.until(
+        lambda drv: [
+            c.text for c in drv.find_elements(By.CSS_SELECTOR, "table.sample-table td:nth-child(8)")
+        ]
+    )
+    assert len(rrna) == 4 and all(v.endswith("%") for v in rrna), rrna  # from assignment.csv
     shots("job-page-finished")
 
     # the report and MultiQC open in new tabs

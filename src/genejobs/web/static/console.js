@@ -83,6 +83,12 @@ function bar(fraction, cls) {
   return `<span class="bar ${esc(cls || '')}"><span style="width:${w}%"></span></span>`;
 }
 function progressOf(job) { const [k, n] = job.progress.split('/').map(Number); return n ? k / n : 0; }
+function parseCsv(text) {
+  // the service's own CSVs: a header row, no quoted commas in these columns
+  const [head, ...lines] = text.trim().split(/\r?\n/);
+  const cols = head.split(',');
+  return lines.map(l => { const v = l.split(','); return Object.fromEntries(cols.map((c, i) => [c, v[i]])); });
+}
 function parseRequest(job) { try { return JSON.parse(job.request); } catch (e) { return {}; } }
 function toast(text) {
   const t = $('#toast'); t.textContent = text; t.classList.remove('hidden');
@@ -215,6 +221,19 @@ async function loadDetail(jobId) {
   if (!ACTIVE.includes(detail.status)) {
     outputs = (await api('GET', `/jobs/${encodeURIComponent(jobId)}/outputs`).catch(() => ({ outputs: [] }))).outputs;
   }
+  // the rRNA share per sample is in assignment.csv (when the annotation has rRNA genes)
+  if (outputs.some(o => o.path === 'assignment.csv')) {
+    if (!state.jobsCache[jobId]) {
+      state.jobsCache[jobId] = await apiBlob(outputPath(jobId, 'assignment.csv')).then(b => b.text()).then(parseCsv).catch(() => null);
+    }
+    const table = state.jobsCache[jobId];
+    if (table) {
+      for (const s of detail.samples || []) {
+        const row = table.find(r => r.sample === s.sample_name);
+        s.rrna = row ? ('rrna_share' in row ? Number(row.rrna_share) : 'none') : null;
+      }
+    }
+  }
   return { detail, outputs };
 }
 
@@ -269,11 +288,12 @@ function samplesTable(job, req) {
     <th class="num">Pairs</th><th class="num">Assigned</th><th class="num">rRNA</th><th>Strand agreement</th><th>Cache</th><th class="num">Duration</th></tr></thead><tbody>
     ${(job.samples || []).map(s => {
       const st = s.stats || {};
-      const rrna = st.rrna_share != null ? st.rrna_share : (st.counts || {}).rrna_share;
+      const rrna = s.rrna === 'none' ? null : s.rrna;
+      const rrnaCell = s.rrna === 'none' ? '<span class="muted" title="the annotation has no rRNA genes">n/a</span>' : pct(rrna);
       return `<tr data-sample="${esc(s.sample_name)}"><td>${esc(s.sample_name)}</td><td>${esc(s.group_name)}</td><td>${badge(s.state)}</td>
         <td>${esc(s.step || '—')}</td><td>${bar(s.fraction_done, s.state)}${pct(s.fraction_done)}</td>
         <td class="num">${(s.pairs_done || (st.reads || {}).pairs_in || 0).toLocaleString()}</td>
-        <td class="num">${pct(assigned(st, lt === 'auto' ? null : lt))}</td><td class="num">${pct(rrna)}</td>
+        <td class="num">${pct(assigned(st, lt === 'auto' ? null : lt))}</td><td class="num">${rrnaCell}</td>
         <td>${strand(st, lt)}</td><td>${s.from_cache ? 'reused' : '—'}</td><td class="num">${fmtDur(s.duration_ms)}</td></tr>`;
     }).join('')}</tbody></table></div>`;
 }

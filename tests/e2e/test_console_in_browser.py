@@ -12,6 +12,7 @@ the test's tmp folder (``GENEJOBS_SCREENSHOTS`` names another folder).
 
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 import signal
@@ -175,11 +176,20 @@ class Shots:
     def __call__(self, name: str, full: bool = True) -> Path:
         self.n += 1
         path = self.folder / f"{self.n:02d}-{name}.png"
-        if full:  # grow the window to the page, so the whole step is in the picture
-            height = self.driver.execute_script("return document.documentElement.scrollHeight")
-            self.driver.set_window_size(1400, max(900, min(int(height) + 40, 4000)))
-        self.driver.save_screenshot(str(path))
-        self.driver.set_window_size(1400, 1000)
+        if full:  # the whole page, not only the window (Chrome DevTools' own capture)
+            size = self.driver.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
+            shot = self.driver.execute_cdp_cmd(
+                "Page.captureScreenshot",
+                {
+                    "format": "png",
+                    "captureBeyondViewport": True,
+                    "clip": {"x": 0, "y": 0, "width": size["width"], "height": size["height"]}
+                    | {"scale": 1},
+                },
+            )
+            path.write_bytes(base64.b64decode(shot["data"]))
+        else:
+            self.driver.save_screenshot(str(path))
         assert path.stat().st_size > 10_000, path
         return path
 

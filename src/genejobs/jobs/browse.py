@@ -95,6 +95,7 @@ def list_files(
         raise ValidationError(f"limit: must be between 1 and {MAX_LIST}")
     if not prefix:
         entries = [Entry(str(root) + "/", 0, None, True) for root in storage.allowed_roots]
+        entries += [Entry(f"s3a://{b}/", 0, None, True) for b in _buckets(storage)]
         return _page(entries, limit, marker)
     loc = storage.location(prefix, field="prefix")
     fs = storage.filesystem(loc)
@@ -132,6 +133,17 @@ def list_files(
             Entry(uri, 0 if is_dir else int(raw.get("size") or 0), _modified(raw), is_dir)
         )
     return _page(entries, limit, marker)
+
+
+def _buckets(storage: Storage) -> list[str]:
+    """The configured S3 endpoint's buckets, when it has one and lets us list them."""
+    if not storage.s3_endpoint_url:
+        return []
+    try:
+        fs = storage.filesystem(Location("s3", "x", "", "s3a://x/"))
+        return sorted(str(b).strip("/") for b in fs.ls("", detail=False, refresh=True))
+    except (OSError, PermissionError, ValueError):
+        return []
 
 
 def _page(entries: list[Entry], limit: int, marker: str | None) -> dict[str, Any]:

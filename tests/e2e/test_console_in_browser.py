@@ -364,3 +364,12 @@ def test_a_job_built_watched_and_read_in_the_console(server, browser, tmp_path):
     time.sleep(3.5)  # one refresh later the row is still open
     assert d.find_elements(By.CSS_SELECTOR, f'[data-panel="{job_id}"]')
     shots("jobs-list-expanded")
+
+    # filters: by status, and by text (a sample's name finds both jobs, "again" one)
+    Select(d.find_element(By.ID, "f-status")).select_by_value("CANCELLED")
+    wait.until(lambda drv: not drv.find_elements(By.CSS_SELECTOR, f'tr[data-job="{job_id}"]'))
+    assert d.find_elements(By.CSS_SELECTOR, f'tr[data-job="{other}"]')
+    Select(d.find_element(By.ID, "f-status")).select_by_value("")
+    d.find_element(By.ID, "f-text").send_keys("(again)")
+    wait.until(lambda drv: not drv.find_elements(By.CSS_SELECTOR, f'tr[data-job="{job_id}"]'))
+    assert d.find_elements(By.CSS_SELECTOR, f'tr[data-job="{other}"]')

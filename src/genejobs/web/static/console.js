@@ -208,7 +208,7 @@ async function loadJobs() {
     return row + more;
   }).join('') : `<tr><td colspan="7" class="empty">No jobs ${f.status || f.text || f.from || f.to ? 'match these filters' : 'yet — <a href="#/create">create one</a>'}.</td></tr>`;
   const from = total ? state.page * PAGE + 1 : 0;
-  $('#count').textContent = `${from}–${state.page * PAGE + rows.length} of ${total}`;
+  $('#count').textContent = total ? `${from}–${state.page * PAGE + rows.length} of ${total}` : '';
   $('#prev').disabled = state.page === 0;
   $('#next').disabled = (state.page + 1) * PAGE >= total;
   $('#refreshed').textContent = 'updated ' + new Date().toLocaleTimeString();

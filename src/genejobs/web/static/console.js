@@ -133,7 +133,7 @@ function viewJobs() {
       <a href="#/create"><button class="primary" type="button">New job</button></a>
     </div>
     <div class="toolbar card" style="padding:10px 14px">
-      <label>Status <select id="f-status"><option value="">all</option>${STATUSES.map(s => `<option ${s === f.status ? 'selected' : ''}>${s}</option>`).join('')}</select></label>
+      <label>Status <select id="f-status"><option value="">all</option>${STATUSES.map(s => `<option value="${s}" ${s === f.status ? 'selected' : ''}>${s}</option>`).join('')}</select></label>
       <label>From <input id="f-from" type="date" value="${esc(f.from)}"></label>
       <label>To <input id="f-to" type="date" value="${esc(f.to)}"></label>
       <label class="grow">Search <input id="f-text" type="search" value="${esc(f.text)}" placeholder="job id, name, sample or user" style="flex:1"></label>

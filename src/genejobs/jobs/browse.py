@@ -95,25 +95,14 @@ def list_files(
         raise ValidationError(f"limit: must be between 1 and {MAX_LIST}")
     if not prefix:
         entries = [Entry(str(root) + "/", 0, None, True) for root in storage.allowed_roots]
-        entries += [Entry(f"s3a://{b}/", 0, None, True) for b in _buckets(storage)]
+        entries += [Entry(f"s3a://{b}/", 0, None, True) for b in storage.buckets()]
         return _page(entries, limit, marker)
     loc = storage.location(prefix, field="prefix")
-    fs = storage.filesystem(loc)
     folder, name_prefix = loc, ""
-    if not prefix.endswith("/") and loc.key:
-        try:
-            is_dir = bool(fs.isdir(loc.fs_path))
-        except (FileNotFoundError, PermissionError, OSError):
-            is_dir = False
-        if not is_dir:
-            folder, name_prefix = loc.parent, loc.name
-            folder = Location(folder.scheme, folder.bucket, folder.key, folder.original + "/")
-    try:
-        raw_entries = fs.ls(folder.fs_path if folder.key or folder.is_s3 else "/", detail=True)
-    except FileNotFoundError as exc:
-        raise NotFound(f"prefix: '{folder.original}' does not exist") from exc
-    except PermissionError as exc:
-        raise PermissionDenied(f"prefix: '{folder.original}' cannot be listed") from exc
+    if not prefix.endswith("/") and loc.key and not storage.is_folder(loc):
+        folder, name_prefix = loc.parent, loc.name
+        folder = Location(folder.scheme, folder.bucket, folder.key, folder.original + "/")
+    raw_entries = storage.entries(folder, field="prefix")
     own = folder.fs_path.rstrip("/")
     entries = []
     for raw in raw_entries:
@@ -133,17 +122,6 @@ def list_files(
             Entry(uri, 0 if is_dir else int(raw.get("size") or 0), _modified(raw), is_dir)
         )
     return _page(entries, limit, marker)
-
-
-def _buckets(storage: Storage) -> list[str]:
-    """The configured S3 endpoint's buckets, when it has one and lets us list them."""
-    if not storage.s3_endpoint_url:
-        return []
-    try:
-        fs = storage.filesystem(Location("s3", "x", "", "s3a://x/"))
-        return sorted(str(b).strip("/") for b in fs.ls("", detail=False, refresh=True))
-    except (OSError, PermissionError, ValueError):
-        return []
 
 
 def _page(entries: list[Entry], limit: int, marker: str | None) -> dict[str, Any]:
@@ -181,12 +159,8 @@ class JobOutputs:
     def listing(self, storage: Storage) -> list[dict[str, Any]]:
         """Every file the job wrote, relative to its folder; the table under its own name."""
         out: list[dict[str, Any]] = []
-        fs = storage.filesystem(self.folder)
         root = self.folder.fs_path.rstrip("/")
-        try:
-            found = fs.find(root, detail=True) if fs.exists(root) else {}
-        except (FileNotFoundError, OSError):
-            found = {}
+        found = storage.tree(self.folder)
         for path, raw in sorted(found.items()):
             rel = path[len(root) :].lstrip("/")
             if raw.get("type") == "directory" or not rel:

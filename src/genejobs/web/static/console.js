@@ -546,7 +546,14 @@ function goStep(n) {
 }
 
 function fieldRow(label, path, control, help) {
-  return `<label>${label}</label><div data-path="${esc(path)}">${control}${help ? `<div class="help">${help}</div>` : ''}</div>`;
+  // the OpenAPI document's description of the field, as the label's tooltip
+  const doc = schemaField(path).description || '';
+  return `<label title="${esc(doc)}">${label}</label><div data-path="${esc(path)}">${control}${help ? `<div class="help">${help}</div>` : ''}</div>`;
+}
+function maxLength(path) {
+  const p = schemaField(path);
+  const n = p.maxLength || ((p.anyOf || []).find(a => a.maxLength) || {}).maxLength;
+  return n ? ` maxlength="${n}"` : '';
 }
 function step1(d) {
   const ref = (state.refs || []).find(r => r.name === d.ref);
@@ -558,12 +565,12 @@ function step1(d) {
     .map(v => `<option value="${esc(v)}" ${v === d.library_type ? 'selected' : ''}>${esc(v)}${lts.includes(v) ? '' : ' (not valid)'}</option>`).join('');
   const beds = new Set([...(ref ? ref.beds : []), ...((d.listing && d.listing.files) || []).map(f => f.uri).filter(u => /\.bed(12)?$/i.test(u))]);
   return `<div class="form">
-    ${fieldRow('Job name', 'name', `<input type="text" id="f-name" value="${esc(d.name)}" placeholder="e.g. liver KO vs WT">`, 'Optional; shown in the job list and the report.')}
+    ${fieldRow('Job name', 'name', `<input type="text" id="f-name"${maxLength('name')} value="${esc(d.name)}" placeholder="e.g. liver KO vs WT">`, 'Optional; shown in the job list and the report.')}
     ${fieldRow('Reference genome', 'ref', (state.refs || []).length ? `<select id="f-ref">${refOptions}</select>` : '<div class="err-text">No reference is registered on this server: add one with <code>genejobs ref add</code>.</div>', esc(schemaField('ref').description || ''))}
     ${fieldRow('Annotation', 'gtf', `<select id="f-gtf">${annotations.map(a => `<option ${a === d.gtf ? 'selected' : ''}>${esc(a)}</option>`).join('')}</select>`, ref && ref.genes ? `${ref.genes.toLocaleString()} genes` : '')}
     ${fieldRow('Library type', 'library_type', `<select id="f-lt">${ltOptions}</select>`, esc(LIBRARY_HELP[d.library_type] || ltProp.description || ''))}
     ${fieldRow('Adapter', 'adapt', `<select id="f-adapter">${ADAPTERS.map(([v, l]) => `<option value="${v}" ${v === d.adapterPreset ? 'selected' : ''}>${esc(l)}</option>`).join('')}</select>
-      <input type="text" id="f-adapt" class="mono ${d.adapterPreset === 'custom' ? '' : 'hidden'}" value="${esc(d.adapt)}" placeholder="ACGT…" style="margin-top:6px">`, 'The 3′ adapter cutadapt trims from read 1 (read 2 gets its TruSeq partner).')}
+      <input type="text" id="f-adapt"${maxLength('adapt')} class="mono ${d.adapterPreset === 'custom' ? '' : 'hidden'}" value="${esc(d.adapt)}" placeholder="ACGT…" style="margin-top:6px">`, 'The 3′ adapter cutadapt trims from read 1 (read 2 gets its TruSeq partner).')}
     ${fieldRow('QC report', 'is_export_qc', `<label style="font-weight:normal"><input type="checkbox" id="f-qc" ${d.qc ? 'checked' : ''}> BAM files, RSeQC and MultiQC</label>`, 'Adds about a third to the run time; needs a gene-model BED.')}
     <label class="${d.qc ? '' : 'hidden'}">Gene model (BED)</label><div data-path="bed" class="${d.qc ? '' : 'hidden'}"><input type="text" id="f-bed" list="bed-list" value="${esc(d.bed)}" placeholder="s3a://bucket/genes.bed or /data/genes.bed">
       <datalist id="bed-list">${Array.from(beds).map(b => `<option value="${esc(b)}">`).join('')}</datalist><div class="help">BED12 of the annotation's genes; files seen while browsing are offered.</div></div>

@@ -7,6 +7,7 @@ const $$ = (sel, root = document) => Array.from(root.querySelectorAll(sel));
 const STATUSES = ['LAUNCHING', 'RUNNING', 'CANCELING', 'FINISHED', 'FAILED', 'CANCELLED'];
 const ACTIVE = ['LAUNCHING', 'RUNNING', 'CANCELING'];
 const PAGE = 20;
+const BROWSER_DOWNLOAD_LIMIT = 500e6; // bytes; larger outputs are fetched with the CLI
 const ADAPTERS = [
   ['', 'None (reads already trimmed)'],
   ['AGATCGGAAGAGCACACGTCTGAACTCCAGTCA', 'Illumina TruSeq (AGATCGGAAGAGC…)'],
@@ -312,6 +313,11 @@ function outputsCard(job, outputs) {
   if (has('counts.csv')) main.push(`<button data-download="counts.csv">Download counts</button>`);
   const rows = outputs.map(o => {
     const html = o.path.endsWith('.html');
+    if (o.size > BROWSER_DOWNLOAD_LIMIT) {
+      // the browser would hold the whole file in memory: the CLI streams it to disk
+      return `<div class="out-row"><span class="mono" title="too large to download through the browser">${esc(o.path)}
+        <br><code class="muted">genejobs outputs ${esc(job.job_id)} ${esc(o.path)}</code></span><span class="muted">${fmtBytes(o.size)}</span></div>`;
+    }
     return `<div class="out-row"><a href="#" data-${html ? 'open' : 'download'}="${esc(o.path)}" class="mono">${esc(o.path)}</a><span class="muted">${fmtBytes(o.size)}</span></div>`;
   }).join('');
   return `<div class="out-main">${main.join('')}</div>

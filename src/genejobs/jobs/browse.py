@@ -88,8 +88,9 @@ def list_files(
 ) -> dict[str, Any]:
     """Files and folders under ``prefix`` (a folder, or a folder plus a name prefix).
 
-    Without a prefix, the places this service may read: its allowed local roots.
-    Pages are ordered by URI; ``marker`` is the last URI of the previous page.
+    Without a prefix, the places this service may read: its allowed local roots and
+    the configured S3 endpoint's buckets. Pages are ordered by URI; ``marker`` is the
+    last URI of the previous page (the folder is listed whole, then paged).
     """
     if not 1 <= limit <= MAX_LIST:
         raise ValidationError(f"limit: must be between 1 and {MAX_LIST}")

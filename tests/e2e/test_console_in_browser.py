@@ -13,6 +13,7 @@ the test's tmp folder (``GENEJOBS_SCREENSHOTS`` names another folder).
 from __future__ import annotations
 
 import base64
+import json
 import os
 import shutil
 import signal
@@ -327,6 +328,14 @@ def test_a_job_built_watched_and_read_in_the_console(server, browser, tmp_path):
     WebDriverWait(d, 30).until(lambda _: target.exists() and target.stat().st_size > 0)
     time.sleep(0.3)
     assert target.read_bytes() == (data / "out" / f"{job_id}.csv").read_bytes()
+
+    # the runner cached every sample it aligned: a dry run without QC (which needs this
+    # run's BAMs) says all four would be reused, with the same key the runner computed
+    again = json.loads(http.get(f"/jobs/{job_id}").json()["request"])
+    again.update(is_export_qc=False, output=f"{data}/out")
+    again.pop("bed")
+    dry = http.post("/jobs", params={"dry_run": "true"}, json=again).json()
+    assert [s["cached"] for s in dry["samples"]] == [True] * 4, dry
 
     # "run again with changes" loads the request into the form; now the estimate is
     # the finished job's measured speed

@@ -264,8 +264,7 @@ def cmd_cache(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _matching_jobs(client: Any, args: argparse.Namespace) -> list[dict[str, Any]]:
-    """The list call filters by time only: page through it and keep status/name matches."""
-    wanted = {s.upper() for s in args.status or []}
+    """Status and text are filtered by the server; ``--name`` then keeps name matches."""
     name = (args.name or "").lower()
     found: list[dict[str, Any]] = []
     offset = 0
@@ -277,13 +276,10 @@ def _matching_jobs(client: Any, args: argparse.Namespace) -> list[dict[str, Any]
             start=args.start,
             end=args.end,
             job_type=args.job_type,
+            status=",".join(args.status) if args.status else None,
+            q=args.name or None,
         )
-        for row in page["jobs"]:
-            if wanted and row["status"] not in wanted:
-                continue
-            if name and name not in (row.get("name") or "").lower():
-                continue
-            found.append(row)
+        found += [r for r in page["jobs"] if name in (r.get("name") or "").lower()]
         offset += 100
         if offset >= page["job_count"] or not page["jobs"]:
             break

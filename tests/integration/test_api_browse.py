@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 
 import pytest
 from sqlalchemy import create_engine, update
@@ -318,3 +319,47 @@ def test_files_limit_is_bounded(world, limit):
         "DLI.0001",
         "limit",
     )
+
+
+# -- list filters (additions the console and the CLI use) -------------------------------
+
+
+def test_the_list_filters_by_status_and_text_in_the_database(world):
+    tag = f"Tag{uuid.uuid4().hex[:8]}"
+    named = submit(world)
+    _engine_update(world, named, name=f"liver {tag} KO")
+    finished = submit(world)
+    set_status(world, finished, "FINISHED")
+    bobs = submit(world, token="user_a")
+    _engine_update(world, bobs, name=f"bob {tag}")
+
+    def ids(token="admin_a", **params):
+        r = call(world, "GET", "/jobs", token=token, params={"limit": 100, **params})
+        assert r.status_code == 200, r.text
+        return {j["job_id"] for j in r.json()["jobs"]}, r.json()["job_count"]
+
+    got, count = ids(q=tag.lower())  # any case
+    assert got == {named, bobs} and count == 2
+    got, _ = ids(token="user_a", q=tag)  # a sub-user still sees only their own
+    assert got == {bobs}
+    got, _ = ids(status="FINISHED")
+    assert finished in got and named not in got
+    got, _ = ids(status=["FINISHED", "LAUNCHING"])
+    assert {finished, named} <= got
+    assert ids(status="FINISHED,LAUNCHING")[0] == got
+    got, _ = ids(q=finished[:13])  # part of a job id
+    assert got == {finished}
+    assert ids(q="%")[1] == 0  # taken literally, not as a LIKE wildcard
+    assert_error(call(world, "GET", "/jobs", params={"status": "DONE"}), 400, "DLI.0001", "status")
+    assert_error(call(world, "GET", "/jobs", params={"q": "x" * 201}), 400, "DLI.0001", "q")
+
+
+def _engine_update(world, job_id: str, **request_changes) -> None:
+    engine = _engine(world)
+    with engine.begin() as c:
+        row = c.execute(JobRow.__table__.select().where(JobRow.job_id == job_id)).first()
+        req = json.loads(row.request_json) | request_changes
+        c.execute(
+            update(JobRow).where(JobRow.job_id == job_id).values(request_json=json.dumps(req))
+        )
+    engine.dispose()

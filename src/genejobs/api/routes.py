@@ -99,6 +99,18 @@ def list_jobs(
     offset: Annotated[int, Query(ge=0, le=INT64_MAX, description="Records to skip")] = 0,
     start: StartMs = None,
     end: EndMs = None,
+    status: Annotated[
+        list[str] | None,
+        Query(description="Addition: only jobs in these states (repeatable or comma-separated)"),
+    ] = None,
+    q: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            description="Addition: text in the job id, owner or request (name, groups, "
+            "samples, paths), any case",
+        ),
+    ] = None,
 ) -> dict[str, Any]:
     """Jobs of the project, newest first (a sub-user sees only their own)."""
     count, rows = service.list_jobs(
@@ -109,6 +121,8 @@ def list_jobs(
         offset=offset,
         start=start,
         end=end,
+        statuses=status or (),
+        text=q,
     )
     return {"job_count": count, "jobs": rows}
 

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -61,6 +61,30 @@ def contract_row(row: JobRow, now: int | None = None) -> dict[str, Any]:
         "request": row.request_json,
         "name": request_name(row.request_json),
     }
+
+
+def _list_filters(statuses: Sequence[str], text: str | None) -> list[Any]:
+    """The list call's additions: status in a set; text in the job id, owner or request
+    (its name, groups, samples and paths), case-insensitively."""
+    conds: list[Any] = []
+    known = {st.value for st in JobStatus}
+    wanted = [st.strip().upper() for item in statuses for st in item.split(",") if st.strip()]
+    for st in wanted:
+        if st not in known:
+            raise ValidationError(f"status: '{st[:40]}' is not one of {', '.join(sorted(known))}")
+    if wanted:
+        conds.append(JobRow.status.in_(wanted))
+    if text:
+        needle = text.lower()
+        conds.append(
+            or_(
+                *(
+                    func.lower(col).contains(needle, autoescape=True)
+                    for col in (JobRow.job_id, JobRow.owner, JobRow.request_json)
+                )
+            )
+        )
+    return conds
 
 
 def request_name(request_json: str) -> str | None:
@@ -318,11 +342,14 @@ class JobService:
         offset: int = 0,
         start: int | None = None,
         end: int | None = None,
+        statuses: Sequence[str] = (),
+        text: str | None = None,
     ) -> tuple[int, list[dict[str, Any]]]:
         _check_window(start, end)
         conds = self._visible(principal, project_id)
         if job_type:
             conds.append(JobRow.job_type == job_type)
+        conds += _list_filters(statuses, text)
         if start is not None:
             conds.append(JobRow.start_time_ms >= start)
         if end is not None:

@@ -159,14 +159,6 @@ function viewJobs() {
   state.timer = setInterval(loadJobs, 3000);
 }
 
-function matches(job, text) {
-  if (!text) return true;
-  const t = text.toLowerCase();
-  const req = parseRequest(job);
-  const hay = [job.job_id, job.name, job.owner, ...(req.inputs || []).flatMap(g => [g.group_name, ...(g.group_inputs || []).map(s => s.sample_name)])];
-  return hay.some(v => v && String(v).toLowerCase().includes(t));
-}
-
 async function loadJobs() {
   const f = state.filters;
   const q = new URLSearchParams();
@@ -174,22 +166,12 @@ async function loadJobs() {
   if (f.to) q.set('end', String(new Date(f.to + 'T23:59:59.999').getTime()));
   let rows, total;
   try {
-    if (f.status || f.text) {
-      // the list call filters by time only: fetch up to 1,000 jobs and filter them here
-      let all = [];
-      for (let off = 0; off < 1000; off += 100) {
-        q.set('limit', '100'); q.set('offset', String(off));
-        const page = await api('GET', '/jobs?' + q);
-        all = all.concat(page.jobs);
-        if (all.length >= page.job_count || !page.jobs.length) break;
-      }
-      const hits = all.filter(j => (!f.status || j.status === f.status) && matches(j, f.text));
-      total = hits.length; rows = hits.slice(state.page * PAGE, (state.page + 1) * PAGE);
-    } else {
-      q.set('limit', String(PAGE)); q.set('offset', String(state.page * PAGE));
-      const page = await api('GET', '/jobs?' + q);
-      total = page.job_count; rows = page.jobs;
-    }
+    // status and text are filtered by the server (additions to the list call)
+    if (f.status) q.set('status', f.status);
+    if (f.text.trim()) q.set('q', f.text.trim());
+    q.set('limit', String(PAGE)); q.set('offset', String(state.page * PAGE));
+    const page = await api('GET', '/jobs?' + q);
+    total = page.job_count; rows = page.jobs;
     $('#list-error').textContent = '';
   } catch (e) { $('#list-error').textContent = e.message; return; }
   if (!$('#jobs')) return;

@@ -392,10 +392,12 @@ async function viewJob(jobId) {
     $('#view').innerHTML = `<p><a href="#/jobs">‹ all jobs</a></p>` + jobPanel(data.detail, data.outputs, false);
     $$('details.outputs').forEach((d, i) => { if (open[i] !== undefined) d.open = open[i]; });
     bindJobPanels($('#view'));
-    if (!ACTIVE.includes(data.detail.status)) { clearInterval(state.timer); state.timer = null; }
+    const active = ACTIVE.includes(data.detail.status);
+    if (!active) { clearInterval(state.timer); state.timer = null; }
+    return active;
   };
-  await refresh();
-  if (location.hash.includes(jobId)) state.timer = setInterval(refresh, 2000);
+  // follow the job while it is active (and while this page is shown)
+  if (await refresh() && location.hash.includes(jobId)) state.timer = setInterval(refresh, 2000);
 }
 
 // -- create --------------------------------------------------------------------------------

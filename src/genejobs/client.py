@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+import builtins
+from typing import Any, BinaryIO
+from urllib.parse import quote
 
 import httpx
-
-from genejobs.jobs.states import has_ended
-
-if TYPE_CHECKING:
-    from rich.console import Console
 
 
 class ClientError(Exception):
@@ -69,32 +64,34 @@ class GeneJobsClient:
         query = {k: v for k, v in params.items() if v is not None}
         return dict(self._call("GET", f"/v2.0/{project}/gene/statistics", params=query))
 
+    def outputs(
+        self, project: str, job_id: str
+    ) -> builtins.list[dict[str, Any]]:  # (list: a method)
+        return list(self._call("GET", f"/v2.0/{project}/gene/jobs/{job_id}/outputs")["outputs"])
 
-def follow_job(
-    fetch: Callable[[], dict[str, Any]],
-    *,
-    job_id: str,
-    console: Console,
-    interval_s: float = 1.0,
-) -> dict[str, Any]:
-    """Show a progress bar for a job until it has ended; returns its last row or detail.
-
-    ``fetch`` returns the job as the API lists or shows it (``status``, ``progress``).
-    """
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    with Progress(
-        TextColumn("job {task.fields[job]} {task.fields[status]:<10}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total} steps"),
-        TimeElapsedColumn(),
-        console=console,
-    ) as bar:
-        task = bar.add_task("job", total=1, job=job_id[:8], status="LAUNCHING")
-        while True:
-            row = fetch()
-            done, total = (int(x) for x in row["progress"].split("/"))
-            bar.update(task, completed=done, total=total, status=row["status"])
-            if has_ended(row["status"]):
-                return dict(row)
-            time.sleep(interval_s)
+    def download(self, project: str, job_id: str, path: str, sink: BinaryIO) -> int:
+        """Stream one output into ``sink``; returns the bytes written."""
+        quoted = "/".join(quote(p, safe="") for p in path.split("/"))
+        url = f"/v2.0/{project}/gene/jobs/{job_id}/outputs/{quoted}"
+        try:
+            with self._http.stream("GET", url) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    try:
+                        body = response.json()
+                        raise ClientError(
+                            response.status_code, body["error_code"], body["error_msg"]
+                        )
+                    except (ValueError, KeyError, TypeError):
+                        raise ClientError(
+                            response.status_code, "HTTP", response.text[:500]
+                        ) from None
+                written = 0
+                for chunk in response.iter_bytes():
+                    sink.write(chunk)
+                    written += len(chunk)
+                return written
+        except httpx.HTTPError as exc:
+            raise ClientError(
+                0, "CONNECTION", f"cannot reach {self._http.base_url}: {exc}"
+            ) from exc

@@ -3,14 +3,13 @@
 It simulates a small dataset, starts a local S3 server (SeaweedFS) and the
 service (``genejobs serve``: SQLite, local Dask cluster), registers the
 simulated genome, submits a request shaped like the contract's example through
-HTTP, follows it on the list call with a progress bar, and prints the finished
+HTTP, follows it live (a line per sample), and prints the finished
 row and where the results are (also copied to a local folder to open).
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import shutil
@@ -19,18 +18,18 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
-from genejobs.client import ClientError, GeneJobsClient, follow_job
+from genejobs.client import ClientError, GeneJobsClient
 from genejobs.config import Settings
 from genejobs.references.registry import registry_for
 from genejobs.sim.simulate import SimConfig, simulate
 from genejobs.storage import Storage, parse_uri
 from genejobs.storage.seaweed import LocalS3Server
+from genejobs.textui import follow
 
 BUCKET = "diff-expr"
 REF_NAME = "sim1"
@@ -94,7 +93,7 @@ def _wait_for_health(url: str, proc: subprocess.Popen[bytes], timeout_s: float =
     raise RuntimeError("genejobs serve did not answer within 60 s")
 
 
-def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="genejobs demo", description=__doc__)
     parser.add_argument("--workdir", default="demo-data", help="folder for everything")
     parser.add_argument("--pairs", type=int, default=20_000, help="read pairs per sample")
@@ -103,65 +102,13 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--no-qc", dest="qc", action="store_false", help="skip the QC (BAM, RSeQC, MultiQC)"
     )
-    return parser.parse_args(argv)
-
-
-def _upload(storage: Storage, manifest: Any) -> None:
-    """The simulated reads and the genes BED into the demo's bucket."""
-    for sample, (r1, r2) in manifest.reads.items():
-        storage.put_file(Path(r1), parse_uri(f"s3a://{BUCKET}/{sample}_R1.fastq.gz"))
-        storage.put_file(Path(r2), parse_uri(f"s3a://{BUCKET}/{sample}_R2.fastq.gz"))
-    storage.put_file(Path(manifest.bed), parse_uri(f"s3a://{BUCKET}/genes.bed"))
-
-
-@contextlib.contextmanager
-def _service(workdir: Path, env: dict[str, str], port: int) -> Iterator[None]:
-    """``genejobs serve`` in its own process group, answering on ``port`` until the end."""
-    url = f"http://127.0.0.1:{port}"
-    log = open(workdir / "serve.log", "wb")  # noqa: SIM115 - lives as long as the server
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "genejobs.cli", "serve", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="leave the service and its S3 server running afterwards, to explore the console",
     )
-    try:
-        _wait_for_health(url, proc)
-        yield
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-        log.close()
+    args = parser.parse_args(argv)
 
-
-def _run_job(
-    client: GeneJobsClient, request: dict[str, Any], storage: Storage, workdir: Path
-) -> int:
-    """Submit, follow, print the row; fetch the results when the job finished."""
-    (workdir / "request.json").write_text(json.dumps(request, indent=2))
-    console.print("[bold]5/5[/] submitting request.json through POST /v2.0/default/gene/jobs")
-    job_id = client.submit("default", request)
-    row = follow_job(
-        lambda: _listed(client, job_id), job_id=job_id, console=console, interval_s=0.5
-    )
-    print(json.dumps(row, indent=2))
-    if row["status"] != "FINISHED":
-        console.print(f"[red]job {row['status']}: {row['message']}[/]")
-        return 1
-    table_uri = json.loads(row["request"])["output"]
-    local = _download(storage, table_uri, job_id, workdir / "results")
-    console.print(f"\nresults table: {table_uri}")
-    console.print(f"artifacts:     {table_uri[:-4]}/")
-    console.print(f"local copy:    {local}")
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = _parse_args(argv)
     started = time.monotonic()
     workdir = Path(args.workdir).resolve()
     if workdir.exists():
@@ -184,7 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     console.print("[bold]2/5[/] starting a local S3 server (SeaweedFS)")
-    with LocalS3Server(workdir / "s3") as s3:
+    s3 = LocalS3Server(workdir / "s3").start()
+    keep = False
+    try:
         s3.create_bucket(BUCKET)
         env = dict(os.environ)
         env.update(
@@ -196,33 +145,90 @@ def main(argv: list[str] | None = None) -> int:
         )
         settings = Settings.from_env(env)
         storage = Storage.from_settings(settings)
-        _upload(storage, manifest)
+        for sample, (r1, r2) in manifest.reads.items():
+            storage.put_file(Path(r1), parse_uri(f"s3a://{BUCKET}/{sample}_R1.fastq.gz"))
+            storage.put_file(Path(r2), parse_uri(f"s3a://{BUCKET}/{sample}_R2.fastq.gz"))
+        storage.put_file(Path(manifest.bed), parse_uri(f"s3a://{BUCKET}/genes.bed"))
 
         console.print(f"[bold]3/5[/] registering the simulated genome as reference '{REF_NAME}'")
         registry_for(settings).add(
-            REF_NAME, Path(manifest.genome), [(GTF_NAME, Path(manifest.gtf))]
+            REF_NAME,
+            Path(manifest.genome),
+            [(GTF_NAME, Path(manifest.gtf))],
+            beds=(f"s3a://{BUCKET}/genes.bed",),
         )
 
         port = _free_port()
-        console.print(f"[bold]4/5[/] starting genejobs serve on http://127.0.0.1:{port}")
+        url = f"http://127.0.0.1:{port}"
+        console.print(f"[bold]4/5[/] starting genejobs serve on {url}")
+        log = open(workdir / "serve.log", "wb")  # noqa: SIM115 - lives as long as the server
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "genejobs.cli", "serve", "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         try:
-            with _service(workdir, env, port):
-                client = GeneJobsClient(
-                    f"http://127.0.0.1:{port}", (home / "token").read_text().strip()
+            _wait_for_health(url, proc)
+            token = (home / "token").read_text().strip()
+            client = GeneJobsClient(url, token)
+            request = build_request(manifest, qc=args.qc)
+            (workdir / "request.json").write_text(json.dumps(request, indent=2))
+            console.print(
+                "[bold]5/5[/] submitting request.json through POST /v2.0/default/gene/jobs"
+            )
+            job_id = client.submit("default", request)
+            row = follow(client, "default", job_id, console=console, poll_s=0.5)
+            print(json.dumps(row, indent=2))
+            if row["status"] != "FINISHED":
+                console.print(f"[red]job {row['status']}: {row['message']}[/]")
+                return 1
+            table_uri = json.loads(row["request"])["output"]
+            local = _download(storage, table_uri, job_id, workdir / "results")
+            folder = table_uri[:-4]
+            have = {o["path"] for o in client.outputs("default", job_id)}
+            console.print(f"\nresults table: {table_uri}", soft_wrap=True)
+            console.print(f"artifacts:     {folder}/", soft_wrap=True)
+            if "report.html" in have:
+                console.print(f"report:        {local / job_id / 'report.html'}", soft_wrap=True)
+            if "qc/multiqc_report.html" in have:
+                console.print(
+                    f"MultiQC:       {local / job_id / 'qc' / 'multiqc_report.html'}",
+                    soft_wrap=True,
                 )
-                code = _run_job(client, build_request(manifest, qc=args.qc), storage, workdir)
+            console.print(f"local copy:    {local}", soft_wrap=True)
+            console.print(f"demo took {time.monotonic() - started:.0f} s", soft_wrap=True)
+            link = f"{url}/console#token={token}&project=default"
+            if args.keep:
+                keep = True
+                console.print(f"console:       {link}", soft_wrap=True)
+                console.print(
+                    f"the service (pid {proc.pid}) and S3 server keep running; stop them with "
+                    f"kill -- -{proc.pid}; kill -- -{s3.pid}",
+                    soft_wrap=True,
+                )
+            else:
+                console.print(
+                    "console:       `genejobs demo --keep` leaves the service running to "
+                    "explore this job in the console",
+                    soft_wrap=True,
+                )
+            return 0
         except ClientError as exc:
             console.print(f"[red]error {exc.error_code}: {exc.error_msg}[/]")
             return 1
-    if code == 0:
-        console.print(f"demo took {time.monotonic() - started:.0f} s")
-    return code
-
-
-def _listed(client: GeneJobsClient, job_id: str) -> dict[str, Any]:
-    """The job's row in the list call (the demo follows it there, as the original console did)."""
-    rows = client.list("default", limit=100)["jobs"]
-    return dict(next(r for r in rows if r["job_id"] == job_id))
+        finally:
+            if not keep:
+                os.killpg(proc.pid, signal.SIGTERM)
+                try:
+                    proc.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+            log.close()
+    finally:
+        if not keep:
+            s3.stop()
 
 
 def _download(storage: Storage, table_uri: str, job_id: str, dest: Path) -> Path:

@@ -62,10 +62,6 @@ class RnaDiffExprSpec:
     def samples(self) -> tuple[SampleSpec, ...]:
         return tuple(s for g in self.groups for s in g.samples)
 
-    @property
-    def input_uris(self) -> list[str]:
-        return [u for s in self.samples for u in (s.r1, s.r2)]
-
 
 def artifacts_folder(output: str, job_id: str) -> tuple[str, str]:
     """Resolve the contract's Output rule: (table URI, artifacts folder URI).

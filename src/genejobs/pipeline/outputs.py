@@ -32,8 +32,22 @@ def _version(dist: str) -> str:
         return "unknown"
 
 
+TOOLS = (
+    "genejobs",
+    "mappy",
+    "cutadapt",
+    "dnaio",
+    "pydeseq2",
+    "RSeQC",
+    "pysam",
+    "multiqc",
+    "gseapy",
+)
+
+
 def tool_versions() -> dict[str, str]:
-    return {d: _version(d) for d in ("genejobs", "mappy", "pydeseq2", "cutadapt", "dnaio")}
+    """Installed versions of the tools a job may use (``mappy`` is minimap2's binding)."""
+    return {d: _version(d) for d in TOOLS}
 
 
 RRNA_TYPES = frozenset({"rRNA", "Mt_rRNA", "rRNA_pseudogene"})
@@ -87,7 +101,7 @@ def htseq_summary(result: SampleResult, library_type: LibraryType) -> bytes:
     lines += [
         f"__no_feature\t{cs.no_feature.get(lt, 0)}",
         f"__ambiguous\t{cs.ambiguous.get(lt, 0)}",
-        f"__too_low_aQual\t{cs.too_low_aqual}",
+        "__too_low_aQual\t0",  # no pair is dropped for its mapping quality (CountStats)
         f"__not_aligned\t{cs.not_aligned}",
         f"__alignment_not_unique\t{cs.multimapped}",
     ]

@@ -42,6 +42,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     add.add_argument("--index-k", type=int, help="minimizer k (default: chosen by genome size)")
     add.add_argument("--index-w", type=int, help="minimizer window w (with --index-k)")
+    add.add_argument(
+        "--bed",
+        action="append",
+        default=[],
+        help="storage URI of a gene-model BED for QC, offered in the console (repeatable)",
+    )
     sub.add_parser("list", help="list references")
     a = p.parse_args(argv)
     settings = Settings.from_env()
@@ -71,6 +77,7 @@ def _run(a: argparse.Namespace, settings: Settings) -> int:
                     a.name,
                     fasta,
                     gtfs,
+                    beds=tuple(a.bed),
                     progress=lambda m: print(m, file=sys.stderr, flush=True),
                     index_k=a.index_k,
                     index_w=a.index_w,

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from genejobs.errors import ValidationError
+from genejobs.storage.compression import is_gzip_file
 
 _VALID = b"ACGTNRYKMSWBDHVacgtnrykmswbdhv"
 _PROGRESS_EVERY = 1 << 16  # lines between progress calls
@@ -42,8 +43,7 @@ def copy_fasta(
     lengths: dict[str, int] = {}
     current: str | None = None
     with open(path, "rb") as raw:
-        gz = raw.read(2) == b"\x1f\x8b"
-        raw.seek(0)
+        gz = is_gzip_file(path)
         fh: BinaryIO = gzip.GzipFile(fileobj=raw) if gz else raw  # type: ignore[assignment]
         out = open(dest, "wb") if dest is not None else None  # noqa: SIM115
         try:

@@ -18,6 +18,7 @@ from typing import Any, BinaryIO
 
 from genejobs.errors import ValidationError
 from genejobs.references.model import Gene, GeneModel
+from genejobs.storage.compression import is_gzip_file
 
 _ATTR = re.compile(r'\s*([^\s";]+)\s+(?:"([^"]*)"|([^\s;]+))\s*;?')
 
@@ -62,8 +63,7 @@ def _lines(
     """The file's lines (plain or gzipped); when exhausted, ``digest`` holds its sha256."""
     size = max(1, path.stat().st_size)
     with open(path, "rb") as raw:
-        gz = raw.read(2) == b"\x1f\x8b"
-        raw.seek(0)
+        gz = is_gzip_file(path)
         hashing = _Hashing(raw)
         buffered: BinaryIO = io.BufferedReader(hashing, 1 << 20)
         binary: BinaryIO = gzip.GzipFile(fileobj=buffered) if gz else buffered  # type: ignore[assignment]

@@ -8,6 +8,7 @@ written, so a half-built reference is never offered to jobs.
 
 from __future__ import annotations
 
+import builtins
 import json
 import os
 import re
@@ -49,6 +50,7 @@ class ReferenceInfo:
     annotations: dict[str, AnnotationInfo]
     built_ms: int
     preset: str
+    beds: tuple[str, ...] = ()  # gene-model BEDs (storage URIs) offered for QC's ``bed``
 
     @property
     def genome_size(self) -> int:
@@ -105,7 +107,7 @@ class ReferenceRegistry:
     def _read(self, folder: Path) -> ReferenceInfo:
         return self._info(json.loads((folder / "manifest.json").read_text()), folder)
 
-    def _info(self, m: dict, folder: Path) -> ReferenceInfo:  # type: ignore[type-arg]
+    def _info(self, m: dict[str, Any], folder: Path) -> ReferenceInfo:
         annotations = {
             a["name"]: AnnotationInfo(
                 a["name"], folder / a["gene_model"], a["gtf_sha256"], int(a["n_genes"])
@@ -122,17 +124,19 @@ class ReferenceRegistry:
             annotations=annotations,
             built_ms=int(m["built_ms"]),
             preset=m["preset"],
+            beds=tuple(m.get("beds", ())),
         )
 
     # -- the shared S3 prefix ------------------------------------------------
 
-    def _remote_manifest(self, name: str) -> dict | None:  # type: ignore[type-arg]
+    def _remote_manifest(self, name: str) -> dict[str, Any] | None:
         assert self.remote is not None and self.storage is not None
         loc = self.remote.join(name, "manifest.json")
         try:
-            return json.loads(self.storage.read_bytes(loc))  # type: ignore[no-any-return]
+            manifest: dict[str, Any] = json.loads(self.storage.read_bytes(loc))
         except NotFound:
             return None
+        return manifest
 
     def _publish(self, name: str) -> None:
         """Upload a built reference; its manifest goes last, so readers never see half."""
@@ -143,7 +147,7 @@ class ReferenceRegistry:
             self.storage.put_file(path, self.remote.join(name, *path.relative_to(folder).parts))
         self.storage.put_file(folder / "manifest.json", self.remote.join(name, "manifest.json"))
 
-    def _fetch(self, name: str, manifest: dict) -> Path:  # type: ignore[type-arg]
+    def _fetch(self, name: str, manifest: dict[str, Any]) -> Path:
         """This node's copy of a shared reference, downloaded once per manifest."""
         assert self.remote is not None and self.storage is not None
         local = self.root / name
@@ -188,7 +192,7 @@ class ReferenceRegistry:
             out.append(self._read(folder))
         return out
 
-    def available(self) -> dict[str, list[str]]:
+    def available(self) -> dict[str, builtins.list[str]]:
         return {r.name: sorted(r.annotations) for r in self.list()}
 
     def get(self, name: str) -> ReferenceInfo:
@@ -228,8 +232,9 @@ class ReferenceRegistry:
         self,
         name: str,
         fasta: Path,
-        gtfs: list[tuple[str, Path]],
+        gtfs: builtins.list[tuple[str, Path]],  # (``list`` is a method of this class)
         *,
+        beds: tuple[str, ...] = (),
         progress: Callable[[str], None] | None = None,
         index_k: int | None = None,
         index_w: int | None = None,
@@ -241,6 +246,8 @@ class ReferenceRegistry:
         killed one leaves it to the next add, which removes it (its pid is gone).
         The genome and annotations are streamed, never held whole in memory.
         ``index_k``/``index_w`` override ``choose_index_params``.
+        ``beds`` are storage URIs of gene-model BED files for QC; they are offered to
+        users (the console's QC field), not copied: a job reads its ``bed`` from storage.
         """
         say = progress or (lambda _msg: None)
         if not _NAME.match(name or ""):
@@ -250,6 +257,8 @@ class ReferenceRegistry:
             )
         if not gtfs:
             raise ValidationError("gtf: at least one annotation is required")
+        for i, bed in enumerate(beds):
+            parse_uri(bed, field=f"bed[{i}]")
         self.root.mkdir(parents=True, exist_ok=True)
         _remove_abandoned(self.root)
         # The pid lets a later add tell a build whose process died from one under way.
@@ -283,6 +292,7 @@ class ReferenceRegistry:
                 "preset": ALIGNER_PRESET,
                 "index_k": k,
                 "index_w": w,
+                "beds": list(beds),
             }
             (building / "manifest.json").write_text(json.dumps(manifest, indent=1))
             self._swap_in(building, self.root / name)

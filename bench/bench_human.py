@@ -445,7 +445,7 @@ def worker_main(args: list[str]) -> int:
     t0 = time.perf_counter()
     result = process_sample(
         SampleSpec("S", "G", r1, r2),
-        SampleParams(library_type=LibraryType.FIRSTSTRAND),
+        SampleParams(declared_library_type=LibraryType.FIRSTSTRAND),
         index_path=Path(index),
         gene_model=model,
         storage=storage,

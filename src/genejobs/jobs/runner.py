@@ -212,7 +212,7 @@ class Runner:
     def _submit_samples(
         self, job_id: str, client: Client, spec: RnaDiffExprSpec
     ) -> dict[Future[Any], SampleSpec]:
-        params = SampleParams(adapter=spec.adapter)
+        params = SampleParams(adapter=spec.adapter, declared_library_type=spec.library_type)
         # QC wants each sample's BAM and RSeQC run next to it; only then is it passed.
         qc = QcRequest(spec.bed, spec.artifacts_uri) if spec.is_export_qc and spec.bed else None
         resources = sample_resources(client)

@@ -40,14 +40,17 @@ class SampleSpec:
 
 @dataclass(frozen=True)
 class SampleParams:
-    """How a sample's reads are trimmed; both fields are part of its cache key.
+    """How a sample's reads are trimmed (``adapter``, ``min_length``: its cache key).
 
-    No library type here: every sample is counted under all three strand rules
-    (``CountStats``), and the job picks one afterwards.
+    Every sample is counted under all three strand rules (``CountStats``) and the job
+    picks one afterwards; ``declared_library_type`` (the request's, ``None`` for auto)
+    is only checked early against the reads, so a contradicted one fails fast. It is
+    not part of the cache key.
     """
 
     adapter: str | None = None
     min_length: int = 20
+    declared_library_type: LibraryType | None = None
 
 
 @dataclass

@@ -98,7 +98,7 @@ def _trimmed_pairs(
 
 def _check_strand(name: str, params: SampleParams, counter: PairCounter, done: float) -> None:
     """Fail now when the pairs counted so far contradict a stranded declaration."""
-    problem = strand_contradiction(name, params.library_type, counter.stats)
+    problem = strand_contradiction(name, params.declared_library_type, counter.stats)
     if problem:
         log.info("sample %s: strandedness contradicted after %d pairs", name, counter.pairs)
         raise InputError(
@@ -125,7 +125,7 @@ def process_sample(
 ) -> SampleResult:
     """Count one sample's pairs per gene under the three strand rules.
 
-    A stranded ``params.library_type`` is checked once ``strand_check_pairs`` pairs
+    A stranded ``params.declared_library_type`` is checked once ``strand_check_pairs`` pairs
     are counted: reads that contradict it raise ``InputError`` there, instead of
     after the whole sample (and every other one) has been aligned.
     """

@@ -46,6 +46,8 @@ class SampleParams:
     library_type: LibraryType = LibraryType.UNSTRANDED
     min_length: int = 20
     write_bam: bool = False
+    quantifier: str = "genome"  # "genome" (align + htseq rules) or "transcripts" (salmon)
+    detect_library_type: bool = False  # library_type "auto": the transcripts path asks salmon
 
 
 @dataclass
@@ -94,6 +96,21 @@ class CountStats:
 
 
 @dataclass
+class TranscriptEstimates:
+    """A transcript-level quantifier's estimates for one sample (salmon's quant.sf)."""
+
+    transcript_ids: list[str]
+    length: np.ndarray  # transcript length, bp
+    effective_length: np.ndarray
+    tpm: np.ndarray
+    counts: np.ndarray  # estimated fragments (EM over multi-mapping fragments), float
+    mapping_rate: float = 0.0  # share of (trimmed) pairs salmon mapped
+    library_type_seen: str = ""  # salmon's format with the most fragments, e.g. ISR
+    library_type_used: str = ""  # the -l salmon quantified with (A = detected)
+    engine: str = ""  # e.g. "salmon 1.10.1"
+
+
+@dataclass
 class SampleResult:
     """What one sample's task returns: a count vector per library type and its stats."""
 
@@ -107,6 +124,7 @@ class SampleResult:
     bam_uri: str | None = None
     notes: list[str] = field(default_factory=list)
     qc: dict[str, object] = field(default_factory=dict)  # QC summary when QC was asked for
+    transcripts: TranscriptEstimates | None = None  # set by the transcript-level quantifier
 
     def counts_for(self, library_type: LibraryType) -> np.ndarray:
         return self.counts[library_type.value]

@@ -190,6 +190,15 @@ class SubmitRequest(_Strict):
     gene_sets: Uri | None = Field(
         None, description="Gene sets (GMT) for enrichment: ORA and preranked GSEA (addition)"
     )
+    # -- transcript-level quantifier (issue 16) --
+    quantifier: Literal["genome", "transcripts"] = Field(
+        "genome",
+        description="How reads become gene counts (addition): 'genome' aligns to the genome "
+        "and counts pairs per gene with htseq-count's rules (multi-mapping pairs dropped); "
+        "'transcripts' quantifies against the annotation's transcripts with salmon, whose EM "
+        "shares multi-mapping reads (paralogs, rRNA copies), and sums per gene with "
+        "tximport's lengthScaledTPM",
+    )
 
 
 def field_path(loc: Sequence[int | str]) -> str:

@@ -207,7 +207,10 @@ class Runner:
         attempt = Variable(attempt_variable_name(job_id), client=client)
         attempt.set(f"{self.runner_id}:{uuid.uuid4().hex}")
         params = SampleParams(
-            adapter=spec.adapter, library_type=spec.library_type or LibraryType.UNSTRANDED
+            adapter=spec.adapter,
+            library_type=spec.library_type or LibraryType.UNSTRANDED,
+            quantifier=spec.quantifier,
+            detect_library_type=spec.library_type is None,
         )
         resources = sample_resources(client)
         # QC wants each sample's BAM and RSeQC run next to it; only then is it passed.
@@ -303,6 +306,7 @@ class Runner:
             "library_type": choice.library_type.value,
             "library_type_declared": spec.library_type.value if spec.library_type else "auto",
             "adapter": spec.adapter or "",
+            "quantifier": spec.quantifier,
             "warnings": choice.warnings,
             "runner_id": self.runner_id,
         }

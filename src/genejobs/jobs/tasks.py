@@ -137,19 +137,33 @@ def run_sample_task(
     from genejobs.pipeline.sample import process_sample
     from genejobs.references.registry import registry_for
 
-    reference = registry_for(settings).resolve(reference_name, gtf_name)
+    registry = registry_for(settings)
+    transcripts = params.quantifier == "transcripts"
+    # A reference registered before transcriptomes existed gets its one built here, once.
+    reference = (
+        registry.ensure_transcriptome(reference_name, gtf_name)
+        if transcripts
+        else registry.resolve(reference_name, gtf_name)
+    )
     storage = Storage.from_settings(settings)
     inputs = []
     for which, uri in (("read 1", sample.r1), ("read 2", sample.r2)):
         label = f"sample '{sample.name}' {which}"
         loc = storage.location(uri, field=label)
         inputs.append((loc, storage.info(loc, field=label)))
+    quantifier = ""
+    if transcripts:
+        from genejobs.pipeline.salmon import salmon_libtype
+        from genejobs.references.transcriptome import salmon_version
+
+        quantifier = f"salmon={salmon_version()};l={salmon_libtype(params)}"
     key = sample_cache_key(
         inputs=inputs,
         fasta_sha256=reference.fasta_sha256,
         gtf_sha256=reference.gtf_sha256,
         adapter=params.adapter,
         min_length=params.min_length,
+        quantifier=quantifier,
     )
     cache = SampleCache(settings.sample_cache_root)
     # QC needs this run's BAM, which the cache does not keep: align again then.
@@ -164,20 +178,32 @@ def run_sample_task(
     model = reference.load_gene_model()
     with tempfile.TemporaryDirectory(prefix="genejobs-sample-") as tmp:
         bam_path = Path(tmp) / f"{sample.name}.bam" if qc is not None else None
-        result = process_sample(
-            sample,
-            params,
-            index_path=reference.index_path,
-            gene_model=model,
-            storage=storage,
-            progress=make_progress(job_id, sample.name),
-            stop=stop,
-            threads=settings.threads_per_worker,
-            bam_path=bam_path,
-        )
-        if qc is not None and bam_path is not None and result.read_stats.pairs_in:
-            report_progress(job_id, sample.name, 1.0, result.read_stats.pairs_in, "qc")
-            _sample_qc(storage, sample.name, bam_path, qc, result, model, settings)
+        genome_result = None
+        # The genome path runs for its counts, or (transcripts + QC) for the BAM QC needs.
+        if not transcripts or qc is not None:
+            genome_result = process_sample(
+                sample,
+                params,
+                index_path=reference.index_path,
+                gene_model=model,
+                storage=storage,
+                progress=make_progress(job_id, sample.name),
+                stop=stop,
+                threads=settings.threads_per_worker,
+                bam_path=bam_path,
+            )
+            if qc is not None and bam_path is not None and genome_result.read_stats.pairs_in:
+                report_progress(job_id, sample.name, 1.0, genome_result.read_stats.pairs_in, "qc")
+                _sample_qc(storage, sample.name, bam_path, qc, genome_result, model, settings)
+        if transcripts:
+            result = _quantify(job_id, sample, params, reference, model, storage, stop, settings)
+            if genome_result is not None:  # QC came from the genome alignment
+                result.bam_uri = genome_result.bam_uri
+                result.qc = genome_result.qc
+                result.notes += genome_result.notes
+        else:
+            assert genome_result is not None
+            result = genome_result
     if result.read_stats.pairs_in == 0:
         raise InputError(
             f"sample '{sample.name}': '{sample.r1}' and '{sample.r2}' contain no read pairs"
@@ -187,6 +213,34 @@ def run_sample_task(
     except OSError as exc:  # a full or read-only cache must not fail the job
         log.warning("job %s: could not cache sample %s (%s)", job_id, sample.name, exc)
     return result
+
+
+def _quantify(
+    job_id: str,
+    sample: SampleSpec,
+    params: SampleParams,
+    reference: Any,
+    model: GeneModel,
+    storage: Storage,
+    stop: StopCheck,
+    settings: Settings,
+) -> SampleResult:
+    """The transcript-level quantifier (salmon) on one sample."""
+    from genejobs.pipeline.salmon import load_tx2gene, quantify_sample
+
+    folder = reference.transcriptome_path
+    report_progress(job_id, sample.name, 0.0, 0, "quantify")
+    return quantify_sample(
+        sample,
+        params,
+        index_dir=folder / "salmon",
+        tx2gene=load_tx2gene(folder / "tx2gene.tsv"),
+        gene_model=model,
+        storage=storage,
+        progress=make_progress(job_id, sample.name, "quantify"),
+        stop=stop,
+        threads=settings.threads_per_worker,
+    )
 
 
 def _sample_qc(
@@ -396,7 +450,33 @@ def run_statistics_task(
     storage = Storage.from_settings(settings)
     reference = registry_for(settings).resolve(spec.ref, spec.gtf)
     model = reference.load_gene_model()
-    counts = count_matrix(sample_results, library_type)
+    extra_transcripts: dict[str, bytes] = {}
+    if spec.quantifier == "transcripts":
+        from genejobs.pipeline.salmon import (
+            gene_counts_length_scaled,
+            load_tx2gene,
+            transcripts_table,
+        )
+
+        reference = registry_for(settings).ensure_transcriptome(spec.ref, spec.gtf)
+        assert reference.transcriptome_path is not None
+        tx2gene = load_tx2gene(reference.transcriptome_path / "tx2gene.tsv")
+        counts = gene_counts_length_scaled(sample_results, tx2gene, model.gene_ids)
+        table = transcripts_table(sample_results, tx2gene)
+        extra_transcripts["transcripts.csv"] = table.to_csv(index=False).encode()
+        engines = sorted({r.transcripts.engine for r in sample_results if r.transcripts})
+        run_info = {
+            **run_info,
+            "counts_source": f"transcripts: {', '.join(engines)} estimates summed per gene "
+            "by tximport (pytximport, countsFromAbundance=lengthScaledTPM)"
+            + ("; the BAM and RSeQC QC come from a genome alignment" if spec.is_export_qc else ""),
+        }
+    else:
+        counts = count_matrix(sample_results, library_type)
+        run_info = {
+            **run_info,
+            "counts_source": "genome: minimap2 alignments counted with htseq-count's rules",
+        }
     de = run_differential_expression(
         counts,
         {s.name: s.group for s in spec.samples},
@@ -423,6 +503,7 @@ def run_statistics_task(
         rrna_genes=rrna,
         enrichment=enrichment.tables if enrichment else None,
     )
+    extra_files.update(extra_transcripts)
     if enrichment is not None:
         for stem, res in enrichment.tables.items():
             extra_files[f"enrichment/{stem}.csv"] = res.to_csv(index=False).encode()

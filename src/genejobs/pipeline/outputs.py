@@ -33,7 +33,8 @@ def _version(dist: str) -> str:
 
 
 def tool_versions() -> dict[str, str]:
-    return {d: _version(d) for d in ("genejobs", "mappy", "pydeseq2", "cutadapt", "dnaio")}
+    names = ("genejobs", "mappy", "pydeseq2", "cutadapt", "dnaio", "pytximport")
+    return {d: _version(d) for d in names}
 
 
 RRNA_TYPES = frozenset({"rRNA", "Mt_rRNA", "rRNA_pseudogene"})
@@ -68,10 +69,16 @@ def assignment_table(
             row["rrna_pairs"] = rrna
             row["rrna_share"] = round(rrna / max(1, cs.assigned.get(lt, 0)), 4)
         for other in ALL_LIBRARY_TYPES:
-            share = cs.assigned.get(other.value, 0) / max(1, cs.unique)
+            # salmon reports no unique/multi split: its shares are over mapped pairs
+            share = cs.assigned.get(other.value, 0) / max(1, cs.unique or cs.aligned)
             row[f"assigned_share_{other.value}"] = round(share, 4)
         if r.qc:
             row["qc_observed_library_type"] = r.qc.get("observed_library_type") or ""
+        if r.transcripts is not None:  # the transcript-level quantifier's own report
+            row["quantifier"] = r.transcripts.engine
+            row["mapping_rate"] = r.transcripts.mapping_rate
+            row["salmon_library_type_used"] = r.transcripts.library_type_used
+            row["salmon_library_type_seen"] = r.transcripts.library_type_seen
         row["from_cache"] = r.from_cache
         rows.append(row)
     return pd.DataFrame(rows)

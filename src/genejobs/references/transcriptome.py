@@ -9,6 +9,7 @@ largest chromosome plus the exon table (GRCh38: ~250 MB + ~1.6 M exons).
 
 from __future__ import annotations
 
+import functools
 import gzip
 import os
 import subprocess
@@ -116,6 +117,7 @@ def write_transcriptome(
     return written
 
 
+@functools.lru_cache(maxsize=1)
 def salmon_version() -> str:
     """``salmon 1.10.1`` → ``1.10.1``."""
     out = subprocess.run(["salmon", "--version"], capture_output=True, text=True, check=True)

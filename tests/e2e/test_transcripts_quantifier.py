@@ -180,7 +180,7 @@ def test_outputs_name_the_quantifier_and_hold_transcript_estimates(world, tx_job
     assignment = _csv(world, f"{folder}/assignment.csv")
     assert (assignment["mapping_rate"] > 0.9).all()
     assert set(assignment["salmon_library_type_seen"]) == {"ISR"}
-    assert set(assignment["salmon_library_type_used"]) == {"A"}
+    assert set(assignment["salmon_library_type_used"]) == {"ISR"}
 
 
 def test_a_wrong_library_type_fails_with_the_genome_paths_message(world, tx_job):

@@ -65,8 +65,9 @@ def test_a_transcript_on_a_missing_chromosome_is_named(tmp_path: Path):
 
 
 def test_library_types_map_to_salmons_formats():
-    assert salmon_libtype(SampleParams(library_type=LibraryType.FIRSTSTRAND)) == "ISR"
-    assert salmon_libtype(SampleParams(library_type=LibraryType.SECONDSTRAND)) == "ISF"
+    # a declared strand is checked by salmon's detection first (then honoured)
+    assert salmon_libtype(SampleParams(library_type=LibraryType.FIRSTSTRAND)) == "A"
+    assert salmon_libtype(SampleParams(library_type=LibraryType.SECONDSTRAND)) == "A"
     assert salmon_libtype(SampleParams(library_type=LibraryType.UNSTRANDED)) == "IU"
     assert salmon_libtype(SampleParams(detect_library_type=True)) == "A"
 
@@ -94,6 +95,7 @@ def test_salmons_files_give_estimates_and_the_strand_evidence(tmp_path: Path):
     est, stats = read_salmon_output(_salmon_folder(tmp_path, isr=900, isf=20), libtype="A")
     assert est.transcript_ids == ["T1", "T2", "T3"] and est.mapping_rate == 0.93
     assert est.library_type_seen == "ISR" and est.engine == "salmon 1.10.1"
+    assert est.library_type_used == "ISR"  # what -l A settled on
     assert stats.aligned == 930 and stats.not_aligned == 70
     assert stats.assigned == {"fr-firststrand": 900, "fr-secondstrand": 20, "fr-unstranded": 920}
     counts = gene_counts_of(est, {"T1": "G1", "T2": "G1", "T3": "G2"}, ["G0", "G1", "G2"])

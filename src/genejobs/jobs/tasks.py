@@ -156,7 +156,8 @@ def run_sample_task(
         from genejobs.pipeline.salmon import salmon_libtype
         from genejobs.references.transcriptome import salmon_version
 
-        quantifier = f"salmon={salmon_version()};l={salmon_libtype(params)}"
+        declared = "auto" if params.detect_library_type else params.library_type.value
+        quantifier = f"salmon={salmon_version()};l={salmon_libtype(params)};declared={declared}"
     key = sample_cache_key(
         inputs=inputs,
         fasta_sha256=reference.fasta_sha256,

@@ -58,8 +58,20 @@ SALMON_LIBTYPE = {
 
 
 def salmon_libtype(params: SampleParams) -> str:
-    """The ``-l`` salmon quantifies with: the declared type, or ``A`` (detect) for auto."""
-    return "A" if params.detect_library_type else SALMON_LIBTYPE[params.library_type]
+    """The ``-l`` salmon first quantifies with.
+
+    ``auto`` and a stranded declaration both start with ``A`` (salmon detects the
+    type): a declared strand that the reads contradict must be seen, and salmon
+    counts the formats of incompatible fragments only when it does not discard
+    them. ``fr-unstranded`` is ``IU``, which accepts both orientations and still
+    counts them, so the "reads look stranded" warning works as on the genome path.
+    """
+    if params.detect_library_type or params.library_type is not LibraryType.UNSTRANDED:
+        return "A"
+    return "IU"
+
+
+_FORMAT_TYPE = {fmt: lt for lt, fmt in SALMON_LIBTYPE.items()}
 
 
 def _fastq(records: list[tuple[str, str]]) -> bytes:
@@ -118,9 +130,79 @@ def quantify_sample(
     threads: int = 2,
     chunk_pairs: int = 10_000,
 ) -> SampleResult:
-    """Trim one sample's pairs and quantify them against the transcriptome with salmon."""
-    timings = {"read_trim": 0.0, "quantify": 0.0}
+    """Trim one sample's pairs and quantify them against the transcriptome with salmon.
+
+    Counts follow the declared library type, as on the genome path: a stranded
+    declaration that salmon's detection confirms is quantified in that one run; reads
+    that look unstranded are quantified again with the declared strand; reads that
+    look like the opposite strand are left for the job's strandedness check (which
+    fails the job with the genome path's message).
+    """
     t0 = time.perf_counter()
+    libtype = salmon_libtype(params)
+    run = _salmon_run(
+        sample, params, libtype, index_dir, storage, progress, stop, threads, chunk_pairs
+    )
+    read_stats, estimates, stats, trim_s = run
+    declared = params.library_type
+    seen = _FORMAT_TYPE.get(estimates.library_type_used)
+    if libtype == "A" and not params.detect_library_type and seen is LibraryType.UNSTRANDED:
+        log.info("sample %s: reads look unstranded; quantifying as declared", sample.name)
+        read_stats, estimates, stats, more_s = _salmon_run(
+            sample,
+            params,
+            SALMON_LIBTYPE[declared],
+            index_dir,
+            storage,
+            progress,
+            stop,
+            threads,
+            chunk_pairs,
+        )
+        trim_s += more_s
+        seen = declared
+    timings = {"read_trim": trim_s, "quantify": time.perf_counter() - t0 - trim_s}
+    if stop is not None:
+        stop()
+    gene_counts = gene_counts_of(estimates, tx2gene, gene_model.gene_ids)
+    # auto: salmon's own orientation serves every rule (the job takes the majority's
+    # name); declared: counted under the rule salmon used (the declared one, unless the
+    # reads contradict it, and then the job fails before counts are read).
+    keys = ALL_LIBRARY_TYPES if params.detect_library_type else (seen or declared,)
+    if progress is not None:
+        progress(1.0, read_stats.pairs_in)
+    log.info(
+        "sample %s: %d pairs, salmon mapped %.1f%% (format %s)",
+        sample.name,
+        read_stats.pairs_in,
+        100 * estimates.mapping_rate,
+        estimates.library_type_seen,
+    )
+    return SampleResult(
+        sample_name=sample.name,
+        gene_ids=list(gene_model.gene_ids),
+        counts={lt.value: gene_counts.copy() for lt in keys},
+        read_stats=read_stats,
+        count_stats=stats,
+        timings_ms={k: int(v * 1000) for k, v in timings.items()},
+        transcripts=estimates,
+    )
+
+
+def _salmon_run(
+    sample: SampleSpec,
+    params: SampleParams,
+    libtype: str,
+    index_dir: Path,
+    storage: Storage,
+    progress: ProgressFn | None,
+    stop: StopCheck | None,
+    threads: int,
+    chunk_pairs: int,
+) -> tuple[ReadStats, TranscriptEstimates, CountStats, float]:
+    """One pass: stream trimmed pairs into ``salmon quant -l libtype``; (stats, estimates,
+    counters, seconds spent reading and trimming)."""
+    trim_s = 0.0
     reads = PairedReads(
         storage,
         sample.name,
@@ -129,7 +211,6 @@ def quantify_sample(
     )
     trimmer = PairTrimmer(params.adapter, min_length=params.min_length)
     read_stats = ReadStats()
-    libtype = salmon_libtype(params)
     with tempfile.TemporaryDirectory(prefix="genejobs-salmon-") as tmp:
         work = Path(tmp)
         fifos = [work / "r1.fq", work / "r2.fq"]
@@ -154,7 +235,7 @@ def quantify_sample(
                 kept = trimmer(chunk, read_stats)
                 r1 = _fastq([(a.sequence, a.qualities or "I" * len(a.sequence)) for a in kept.r1])
                 r2 = _fastq([(b.sequence, b.qualities or "I" * len(b.sequence)) for b in kept.r2])
-                timings["read_trim"] += time.perf_counter() - t
+                trim_s += time.perf_counter() - t
                 _put(writers[0], r1, proc)
                 _put(writers[1], r2, proc)
                 if progress is not None:
@@ -180,30 +261,7 @@ def quantify_sample(
             tail = "\n".join(log_path.read_text(errors="replace").strip().splitlines()[-5:])
             raise RuntimeError(f"salmon quant failed for sample '{sample.name}': {tail}")
         estimates, stats = read_salmon_output(work / "out", libtype=libtype)
-    timings["quantify"] = time.perf_counter() - t0 - timings["read_trim"]
-    if stop is not None:
-        stop()
-    gene_counts = gene_counts_of(estimates, tx2gene, gene_model.gene_ids)
-    # Counts under the rule salmon used; with "auto", salmon's own orientation serves all.
-    keys = ALL_LIBRARY_TYPES if libtype == "A" else (params.library_type,)
-    if progress is not None:
-        progress(1.0, reads.pairs_read)
-    log.info(
-        "sample %s: %d pairs, salmon mapped %.1f%% (format %s)",
-        sample.name,
-        read_stats.pairs_in,
-        100 * estimates.mapping_rate,
-        estimates.library_type_seen,
-    )
-    return SampleResult(
-        sample_name=sample.name,
-        gene_ids=list(gene_model.gene_ids),
-        counts={lt.value: gene_counts.copy() for lt in keys},
-        read_stats=read_stats,
-        count_stats=stats,
-        timings_ms={k: int(v * 1000) for k, v in timings.items()},
-        transcripts=estimates,
-    )
+    return read_stats, estimates, stats, trim_s
 
 
 def read_salmon_output(folder: Path, *, libtype: str) -> tuple[TranscriptEstimates, CountStats]:
@@ -237,7 +295,7 @@ def read_salmon_output(folder: Path, *, libtype: str) -> tuple[TranscriptEstimat
         counts=quant["NumReads"].to_numpy(dtype=np.float64),
         mapping_rate=round(mapped / processed, 4) if processed else 0.0,
         library_type_seen=seen,
-        library_type_used=libtype,
+        library_type_used=str(formats.get("expected_format") or libtype),
         engine=f"salmon {meta.get('salmon_version', '')}".strip(),
     )
     return estimates, stats

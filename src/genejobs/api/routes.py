@@ -28,16 +28,29 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         (403, "Token not valid for this project (DLI.0013)"),
         (404, "Unknown job in this project (DLI.0023)"),
         (500, "Internal error (DLI.0999)"),
+        (503, "The storage endpoint cannot be reached; try again later (DLI.0012)"),
     )
 }
 
 router = APIRouter(prefix="/v2.0/{project_id}/gene", responses=ERRORS)
 
+# Bounds fit the databases' signed 64-bit integers; larger values answer 400, not 500.
+INT64_MAX = 2**63 - 1
 StartMs = Annotated[
-    int | None, Query(ge=0, description="Only jobs submitted at or after this instant (epoch ms)")
+    int | None,
+    Query(
+        ge=0,
+        le=INT64_MAX,
+        description="Only jobs submitted at or after this instant (epoch ms, at most end)",
+    ),
 ]
 EndMs = Annotated[
-    int | None, Query(ge=0, description="Only jobs submitted at or before this instant (epoch ms)")
+    int | None,
+    Query(
+        ge=0,
+        le=INT64_MAX,
+        description="Only jobs submitted at or before this instant (epoch ms, at least start)",
+    ),
 ]
 
 
@@ -73,7 +86,7 @@ def list_jobs(
     service: ServiceDep,
     job_type: Annotated[str | None, Query(description="Filter by type, e.g. RNA_DIFF_EXPR")] = None,
     limit: Annotated[int, Query(ge=1, le=100, description="Page size, 1-100")] = 10,
-    offset: Annotated[int, Query(ge=0, description="Records to skip")] = 0,
+    offset: Annotated[int, Query(ge=0, le=INT64_MAX, description="Records to skip")] = 0,
     start: StartMs = None,
     end: EndMs = None,
 ) -> dict[str, Any]:
@@ -98,12 +111,29 @@ def show_job(
     return service.get_job(principal=principal, project_id=project_id, job_id=job_id)
 
 
-@router.delete("/jobs/{job_id}", summary="Cancel a job")
+@router.delete("/jobs/{job_id}", summary="Cancel a job, or delete an ended one with its data")
 def cancel_job(
-    project_id: ProjectId, job_id: str, principal: PrincipalDep, service: ServiceDep
+    project_id: ProjectId,
+    job_id: str,
+    principal: PrincipalDep,
+    service: ServiceDep,
+    purge: Annotated[
+        bool,
+        Query(
+            description="false (the contract): cancel the job. true (addition): delete an "
+            "ended job's outputs (the table and <output>/<job_id>/) and then its record; a job "
+            "not yet ended answers DLI.0012"
+        ),
+    ] = False,
 ) -> dict[str, Any]:
-    """LAUNCHING jobs are cancelled at once; RUNNING ones become CANCELING."""
-    service.cancel(principal=principal, project_id=project_id, job_id=job_id)
+    """LAUNCHING jobs are cancelled at once; RUNNING ones become CANCELING.
+
+    With ``purge=true`` an ended job and its outputs are deleted; afterwards it answers 404.
+    """
+    if purge:
+        service.purge(principal=principal, project_id=project_id, job_id=job_id)
+    else:
+        service.cancel(principal=principal, project_id=project_id, job_id=job_id)
     return {}
 
 

@@ -29,6 +29,8 @@ ADAPTER_PATTERN = r"^[ACGTNacgtn]*$"
 ADAPTER_RULE = "must be a DNA sequence of the letters A, C, G, T or N"
 JOB_NAME_PATTERN = r"^[^\x00-\x1f\x7f]*$"
 JOB_NAME_RULE = "must be printable text (no control characters)"
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+EMAIL_RULE = "must be an e-mail address (name@example.org)"
 FASTQ_SUFFIXES = (".fastq.gz", ".fq.gz")
 
 # Bounds on free text and arrays: generous for real use, small enough that no
@@ -51,6 +53,7 @@ PATTERN_RULES = {
     NAME_PATTERN: NAME_RULE,
     ADAPTER_PATTERN: ADAPTER_RULE,
     JOB_NAME_PATTERN: JOB_NAME_RULE,
+    EMAIL_PATTERN: EMAIL_RULE,
 }
 # Messages for an array of the wrong length, by field name.
 LENGTH_RULES = {
@@ -132,6 +135,28 @@ class ComparisonRequest(_Strict):
     treatment: Name = Field(description="Name of the treatment group")
 
 
+class NotifyRequest(_Strict):
+    """Where to say that the job ended (FINISHED, FAILED or CANCELLED)."""
+
+    webhook: str | None = Field(
+        None,
+        description="An http(s) URL that receives a signed JSON POST when the job ends "
+        "(header X-Genejobs-Signature: sha256=<HMAC-SHA256 of the body>); its host must be "
+        "allowed by the server (GENEJOBS_WEBHOOK_ALLOWED_HOSTS)",
+        min_length=1,
+        max_length=MAX_URI_CHARS,
+        examples=["https://lims.example.org/hooks/genejobs"],
+    )
+    email: str | None = Field(
+        None,
+        description="An e-mail address told when the job ends (needs GENEJOBS_SMTP_URL)",
+        min_length=3,
+        max_length=254,
+        pattern=EMAIL_PATTERN,
+        examples=["lab@example.org"],
+    )
+
+
 class SubmitRequest(_Strict):
     """An RNA_DIFF_EXPR job request (the contract's fields plus genejobs' optional additions)."""
 
@@ -189,6 +214,9 @@ class SubmitRequest(_Strict):
     )
     gene_sets: Uri | None = Field(
         None, description="Gene sets (GMT) for enrichment: ORA and preranked GSEA (addition)"
+    )
+    notify: NotifyRequest | None = Field(
+        None, description="Tell a webhook and/or an e-mail address when the job ends (addition)"
     )
     # -- transcript-level quantifier (issue 16) --
     quantifier: Literal["genome", "transcripts"] = Field(

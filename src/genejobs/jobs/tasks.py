@@ -134,6 +134,7 @@ def run_sample_task(
 ) -> SampleResult:
     """One sample from FASTQ to counts, or straight from the cache when it was done before."""
     # Imported here: the pipeline and the references are heavy and only workers need them.
+    from genejobs.pipeline.salmon import salmon_libtype
     from genejobs.pipeline.sample import process_sample
     from genejobs.references.registry import registry_for
 
@@ -153,11 +154,10 @@ def run_sample_task(
         inputs.append((loc, storage.info(loc, field=label)))
     quantifier = ""
     if transcripts:
-        from genejobs.pipeline.salmon import salmon_libtype
         from genejobs.references.transcriptome import salmon_version
 
-        declared = "auto" if params.detect_library_type else params.library_type.value
-        quantifier = f"salmon={salmon_version()};l={salmon_libtype(params)};declared={declared}"
+        # auto and stranded declarations share one -l A run (see quantify_sample).
+        quantifier = f"salmon={salmon_version()};l={salmon_libtype(params)}"
     key = sample_cache_key(
         inputs=inputs,
         fasta_sha256=reference.fasta_sha256,
@@ -169,6 +169,15 @@ def run_sample_task(
     cache = SampleCache(settings.sample_cache_root)
     # QC needs this run's BAM, which the cache does not keep: align again then.
     cached = cache.get(key) if qc is None else None
+    if (
+        cached is not None
+        and transcripts
+        and not params.detect_library_type
+        and cached.transcripts is not None
+        and cached.transcripts.library_type_used == "IU"
+        and params.library_type is not LibraryType.UNSTRANDED
+    ):
+        cached = None  # unstranded reads under a stranded declaration: quantify as declared
     if cached is not None:
         log.info("job %s: sample %s from the cache (%s)", job_id, sample.name, key[:12])
         report_progress(job_id, sample.name, 1.0, cached.read_stats.pairs_in, "cache")
@@ -210,7 +219,8 @@ def run_sample_task(
             f"sample '{sample.name}': '{sample.r1}' and '{sample.r2}' contain no read pairs"
         )
     try:
-        cache.put(key, result)
+        if not (transcripts and salmon_libtype(params) == "A" and len(result.counts) == 1):
+            cache.put(key, result)  # (not a second, declared-strand salmon run: see above)
     except OSError as exc:  # a full or read-only cache must not fail the job
         log.warning("job %s: could not cache sample %s (%s)", job_id, sample.name, exc)
     return result

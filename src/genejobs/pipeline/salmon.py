@@ -144,6 +144,7 @@ def quantify_sample(
         sample, params, libtype, index_dir, storage, progress, stop, threads, chunk_pairs
     )
     read_stats, estimates, stats, trim_s = run
+    runs = 1
     declared = params.library_type
     seen = _FORMAT_TYPE.get(estimates.library_type_used)
     if libtype == "A" and not params.detect_library_type and seen is LibraryType.UNSTRANDED:
@@ -160,15 +161,17 @@ def quantify_sample(
             chunk_pairs,
         )
         trim_s += more_s
-        seen = declared
+        runs = 2
     timings = {"read_trim": trim_s, "quantify": time.perf_counter() - t0 - trim_s}
     if stop is not None:
         stop()
     gene_counts = gene_counts_of(estimates, tx2gene, gene_model.gene_ids)
-    # auto: salmon's own orientation serves every rule (the job takes the majority's
-    # name); declared: counted under the rule salmon used (the declared one, unless the
-    # reads contradict it, and then the job fails before counts are read).
-    keys = ALL_LIBRARY_TYPES if params.detect_library_type else (seen or declared,)
+    # One -l A run: its counts (in the orientation salmon detected) serve auto and any
+    # stranded declaration; one the reads contradict fails the job's strandedness check
+    # before counts are read, so the cache can hand this result to a job re-submitted
+    # with a corrected library type. A second run (-l ISR/ISF because the reads look
+    # unstranded) or an IU run counts under the declared rule only.
+    keys = ALL_LIBRARY_TYPES if libtype == "A" and runs == 1 else (declared,)
     if progress is not None:
         progress(1.0, read_stats.pairs_in)
     log.info(

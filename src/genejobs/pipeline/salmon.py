@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from genejobs.errors import InputError
+from genejobs.pipeline.count import infer_library_type
 from genejobs.pipeline.reads import PairedReads
 from genejobs.pipeline.records import (
     ALL_LIBRARY_TYPES,
@@ -144,34 +145,38 @@ def quantify_sample(
         sample, params, libtype, index_dir, storage, progress, stop, threads, chunk_pairs
     )
     read_stats, estimates, stats, trim_s = run
-    runs = 1
     declared = params.library_type
-    seen = _FORMAT_TYPE.get(estimates.library_type_used)
-    if libtype == "A" and not params.detect_library_type and seen is LibraryType.UNSTRANDED:
-        log.info("sample %s: reads look unstranded; quantifying as declared", sample.name)
-        read_stats, estimates, stats, more_s = _salmon_run(
-            sample,
-            params,
-            SALMON_LIBTYPE[declared],
-            index_dir,
-            storage,
-            progress,
-            stop,
-            threads,
-            chunk_pairs,
-        )
-        trim_s += more_s
-        runs = 2
+    keys: tuple[LibraryType, ...] = (declared,)
+    if libtype == "A":
+        # What the fragments' orientations say (the genome path's rule and threshold);
+        # salmon's own -l A may settle on IU for a small sample however clear they are.
+        evidence, _share = infer_library_type(stats)
+        want = evidence if params.detect_library_type else declared
+        opposite = {evidence, declared} == {LibraryType.FIRSTSTRAND, LibraryType.SECONDSTRAND}
+        if estimates.library_type_used != SALMON_LIBTYPE[want] and not opposite:
+            log.info("sample %s: quantifying again with -l %s", sample.name, SALMON_LIBTYPE[want])
+            read_stats, estimates, _, more_s = _salmon_run(
+                sample,
+                params,
+                SALMON_LIBTYPE[want],
+                index_dir,
+                storage,
+                progress,
+                stop,
+                threads,
+                chunk_pairs,
+            )
+            trim_s += more_s
+        # Counts in the orientation the reads show serve auto and every stranded
+        # declaration (one the reads contradict fails the job's strandedness check before
+        # counts are read), so the cache can hand them to a corrected re-submission.
+        # Unstranded reads quantified under a stranded declaration serve only that one.
+        if params.detect_library_type or evidence is declared or opposite:
+            keys = ALL_LIBRARY_TYPES
     timings = {"read_trim": trim_s, "quantify": time.perf_counter() - t0 - trim_s}
     if stop is not None:
         stop()
     gene_counts = gene_counts_of(estimates, tx2gene, gene_model.gene_ids)
-    # One -l A run: its counts (in the orientation salmon detected) serve auto and any
-    # stranded declaration; one the reads contradict fails the job's strandedness check
-    # before counts are read, so the cache can hand this result to a job re-submitted
-    # with a corrected library type. A second run (-l ISR/ISF because the reads look
-    # unstranded) or an IU run counts under the declared rule only.
-    keys = ALL_LIBRARY_TYPES if libtype == "A" and runs == 1 else (declared,)
     if progress is not None:
         progress(1.0, read_stats.pairs_in)
     log.info(

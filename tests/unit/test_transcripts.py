@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -134,8 +135,10 @@ def test_length_scaled_tpm_keeps_library_sizes_and_corrects_isoform_length_shift
 
 
 def test_the_cache_keeps_transcript_estimates(tmp_path: Path):
-    result = _result("A", [1.5, 2.0, 3.25], [800.0, 300.0, 1800.0])
-    result.counts = {"fr-firststrand": np.array([3, 3])}
+    result = replace(
+        _result("A", [1.5, 2.0, 3.25], [800.0, 300.0, 1800.0]),
+        counts={"fr-firststrand": np.array([3, 3])},
+    )
     cache = SampleCache(tmp_path)
     cache.put("a" * 64, result)
     back = cache.get("a" * 64)

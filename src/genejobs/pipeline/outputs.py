@@ -32,9 +32,23 @@ def _version(dist: str) -> str:
         return "unknown"
 
 
+TOOLS = (
+    "genejobs",
+    "mappy",
+    "cutadapt",
+    "dnaio",
+    "pydeseq2",
+    "RSeQC",
+    "pysam",
+    "multiqc",
+    "gseapy",
+    "pytximport",
+)
+
+
 def tool_versions() -> dict[str, str]:
-    names = ("genejobs", "mappy", "pydeseq2", "cutadapt", "dnaio", "pytximport")
-    return {d: _version(d) for d in names}
+    """Installed versions of the tools a job may use (``mappy`` is minimap2's binding)."""
+    return {d: _version(d) for d in TOOLS}
 
 
 RRNA_TYPES = frozenset({"rRNA", "Mt_rRNA", "rRNA_pseudogene"})
@@ -72,8 +86,9 @@ def assignment_table(
             # salmon reports no unique/multi split: its shares are over mapped pairs
             share = cs.assigned.get(other.value, 0) / max(1, cs.unique or cs.aligned)
             row[f"assigned_share_{other.value}"] = round(share, 4)
-        if r.qc:
-            row["qc_observed_library_type"] = r.qc.get("observed_library_type") or ""
+        if r.qc is not None:
+            observed = r.qc.observed_library_type
+            row["qc_observed_library_type"] = observed.value if observed else ""
         if r.transcripts is not None:  # the transcript-level quantifier's own report
             row["quantifier"] = r.transcripts.engine
             row["mapping_rate"] = r.transcripts.mapping_rate
@@ -92,7 +107,7 @@ def htseq_summary(result: SampleResult, library_type: LibraryType) -> bytes:
     lines += [
         f"__no_feature\t{cs.no_feature.get(lt, 0)}",
         f"__ambiguous\t{cs.ambiguous.get(lt, 0)}",
-        f"__too_low_aQual\t{cs.too_low_aqual}",
+        "__too_low_aQual\t0",  # no pair is dropped for its mapping quality (CountStats)
         f"__not_aligned\t{cs.not_aligned}",
         f"__alignment_not_unique\t{cs.multimapped}",
     ]

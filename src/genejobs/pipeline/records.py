@@ -40,19 +40,24 @@ class SampleSpec:
 
 @dataclass(frozen=True)
 class SampleParams:
-    """How a sample is processed; everything here is part of the cache key."""
+    """How a sample's reads are trimmed; both fields are part of its cache key.
+
+    No library type here: every sample is counted under all three strand rules
+    (``CountStats``), and the job picks one afterwards.
+    """
 
     adapter: str | None = None
-    library_type: LibraryType = LibraryType.UNSTRANDED
     min_length: int = 20
-    write_bam: bool = False
+    # The transcript-level quantifier (salmon) counts under one rule per run, so it
+    # needs the declaration; the genome path ignores these three.
+    library_type: LibraryType = LibraryType.UNSTRANDED
     quantifier: str = "genome"  # "genome" (align + htseq rules) or "transcripts" (salmon)
-    detect_library_type: bool = False  # library_type "auto": the transcripts path asks salmon
+    detect_library_type: bool = False  # library_type "auto"
 
 
 @dataclass
 class ReadStats:
-    """Read-level counters; they add up so parallel chunks can be summed."""
+    """Read-level counters of one sample, filled chunk by chunk by the trimmer."""
 
     pairs_in: int = 0
     pairs_with_adapter: int = 0
@@ -61,15 +66,14 @@ class ReadStats:
     bases_in: int = 0
     bases_trimmed: int = 0
 
-    def __iadd__(self, other: ReadStats) -> ReadStats:
-        for name in self.__dataclass_fields__:
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-        return self
-
 
 @dataclass
 class CountStats:
     """Alignment and assignment counters, htseq-count's special counters included.
+
+    There is no ``__too_low_aQual`` counter: no pair is dropped for its mapping
+    quality (a pair with several placements is ``multimapped``), so that line of
+    htseq-count's output is always 0.
 
     ``no_feature``, ``ambiguous`` and ``assigned`` are per library type (keyed by
     ``LibraryType.value``) because every pair is counted under all three strand
@@ -80,22 +84,19 @@ class CountStats:
     unique: int = 0
     multimapped: int = 0  # __alignment_not_unique
     not_aligned: int = 0  # __not_aligned
-    too_low_aqual: int = 0  # __too_low_aQual
     no_feature: dict[str, int] = field(default_factory=dict)
     ambiguous: dict[str, int] = field(default_factory=dict)
     assigned: dict[str, int] = field(default_factory=dict)
 
-    def __iadd__(self, other: CountStats) -> CountStats:
-        for name in ("aligned", "unique", "multimapped", "not_aligned", "too_low_aqual"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-        for name in ("no_feature", "ambiguous", "assigned"):
-            mine: dict[str, int] = getattr(self, name)
-            for key, value in getattr(other, name).items():
-                mine[key] = mine.get(key, 0) + value
-        return self
+
+@dataclass(frozen=True)
+class ReadQc:
+    """Read-level QC of one sample, made while its reads stream through the pipeline."""
+
+    fastqc: dict[str, str]  # report name ("<sample>_R1") -> FastQC's fastqc_data.txt text
 
 
-@dataclass
+@dataclass(frozen=True)
 class TranscriptEstimates:
     """A transcript-level quantifier's estimates for one sample (salmon's quant.sf)."""
 
@@ -110,9 +111,31 @@ class TranscriptEstimates:
     engine: str = ""  # e.g. "salmon 1.10.1"
 
 
-@dataclass
+@dataclass(frozen=True)
+class SampleQc:
+    """What alignment QC (RSeQC) found for one sample, and where its BAM was put."""
+
+    bam_uri: str | None  # the uploaded BAM (for IGV); None when there was none to upload
+    observed_library_type: LibraryType | None  # infer_experiment's verdict, if it ran
+    infer_experiment: dict[str, float] = field(default_factory=dict)  # rule -> fraction
+    failed_modules: dict[str, str] = field(default_factory=dict)  # module -> why
+
+    def notes(self, sample_name: str) -> list[str]:
+        """One note per failed module, naming the sample it belongs to."""
+        return [
+            f"sample '{sample_name}': QC {m} failed: {why}"
+            for m, why in self.failed_modules.items()
+        ]
+
+
+@dataclass(frozen=True)
 class SampleResult:
-    """What one sample's task returns: a count vector per library type and its stats."""
+    """What one sample's task returns: a count vector per library type and its stats.
+
+    Never changed once made: a later step (QC) makes a new one with
+    ``dataclasses.replace``. ``read_qc`` and ``qc`` are set only when QC was
+    asked for; neither is cached (see ``genejobs.jobs.cache``).
+    """
 
     sample_name: str
     gene_ids: list[str]
@@ -121,13 +144,18 @@ class SampleResult:
     count_stats: CountStats
     timings_ms: dict[str, int] = field(default_factory=dict)
     from_cache: bool = False
-    bam_uri: str | None = None
-    notes: list[str] = field(default_factory=list)
-    qc: dict[str, object] = field(default_factory=dict)  # QC summary when QC was asked for
+    notes: list[str] = field(default_factory=list)  # about the reads, never naming the sample
+    read_qc: ReadQc | None = None
+    qc: SampleQc | None = None
     transcripts: TranscriptEstimates | None = None  # set by the transcript-level quantifier
 
     def counts_for(self, library_type: LibraryType) -> np.ndarray:
         return self.counts[library_type.value]
+
+    @property
+    def all_notes(self) -> list[str]:
+        """The pipeline's notes and QC's, the latter under this result's sample name."""
+        return [*self.notes, *(self.qc.notes(self.sample_name) if self.qc else [])]
 
 
 # Progress callback: (fraction 0..1 of this sample's work, pairs processed so far)

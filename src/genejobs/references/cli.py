@@ -44,6 +44,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="skip the transcriptome and salmon index (built on first use instead)",
     )
+    add.add_argument(
+        "--bed",
+        action="append",
+        default=[],
+        help="storage URI of a gene-model BED for QC, offered in the console (repeatable)",
+    )
     sub.add_parser("list", help="list references")
     itx = sub.add_parser(
         "index-transcripts",
@@ -76,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
                     a.name,
                     fasta,
                     gtfs,
+                    beds=tuple(a.bed),
                     progress=lambda m: print(m, file=sys.stderr),
                     transcriptome=not a.no_transcriptome,
                 )

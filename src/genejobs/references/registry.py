@@ -13,6 +13,7 @@ salmon index ``salmon/``), built at ``add`` or later by ``ensure_transcriptome``
 
 from __future__ import annotations
 
+import builtins
 import gzip
 import json
 import os
@@ -32,6 +33,7 @@ from genejobs.references.gtf import load_gene_model, parse_gtf, save_gene_model,
 from genejobs.references.index import ALIGNER_PRESET, build_index
 from genejobs.references.model import GeneModel
 from genejobs.storage import Storage, parse_uri
+from genejobs.storage.compression import is_gzip_file
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
@@ -56,6 +58,7 @@ class ReferenceInfo:
     annotations: dict[str, AnnotationInfo]
     built_ms: int
     preset: str
+    beds: tuple[str, ...] = ()  # gene-model BEDs (storage URIs) offered for QC's ``bed``
 
     @property
     def genome_size(self) -> int:
@@ -113,7 +116,7 @@ class ReferenceRegistry:
     def _read(self, folder: Path) -> ReferenceInfo:
         return self._info(json.loads((folder / "manifest.json").read_text()), folder)
 
-    def _info(self, m: dict, folder: Path) -> ReferenceInfo:  # type: ignore[type-arg]
+    def _info(self, m: dict[str, Any], folder: Path) -> ReferenceInfo:
         annotations = {
             a["name"]: AnnotationInfo(
                 a["name"],
@@ -134,17 +137,19 @@ class ReferenceRegistry:
             annotations=annotations,
             built_ms=int(m["built_ms"]),
             preset=m["preset"],
+            beds=tuple(m.get("beds", ())),
         )
 
     # -- the shared S3 prefix ------------------------------------------------
 
-    def _remote_manifest(self, name: str) -> dict | None:  # type: ignore[type-arg]
+    def _remote_manifest(self, name: str) -> dict[str, Any] | None:
         assert self.remote is not None and self.storage is not None
         loc = self.remote.join(name, "manifest.json")
         try:
-            return json.loads(self.storage.read_bytes(loc))  # type: ignore[no-any-return]
+            manifest: dict[str, Any] = json.loads(self.storage.read_bytes(loc))
         except NotFound:
             return None
+        return manifest
 
     def _publish(self, name: str) -> None:
         """Upload a built reference; its manifest goes last, so readers never see half."""
@@ -155,7 +160,7 @@ class ReferenceRegistry:
             self.storage.put_file(path, self.remote.join(name, *path.relative_to(folder).parts))
         self.storage.put_file(folder / "manifest.json", self.remote.join(name, "manifest.json"))
 
-    def _fetch(self, name: str, manifest: dict) -> Path:  # type: ignore[type-arg]
+    def _fetch(self, name: str, manifest: dict[str, Any]) -> Path:
         """This node's copy of a shared reference, downloaded once per manifest."""
         assert self.remote is not None and self.storage is not None
         local = self.root / name
@@ -206,7 +211,7 @@ class ReferenceRegistry:
             out.append(self._read(folder))
         return out
 
-    def available(self) -> dict[str, list[str]]:
+    def available(self) -> dict[str, builtins.list[str]]:
         return {r.name: sorted(r.annotations) for r in self.list()}
 
     def get(self, name: str) -> ReferenceInfo:
@@ -247,12 +252,16 @@ class ReferenceRegistry:
         self,
         name: str,
         fasta: Path,
-        gtfs: list[tuple[str, Path]],
+        gtfs: builtins.list[tuple[str, Path]],  # (``list`` is a method of this class)
         *,
+        beds: tuple[str, ...] = (),
         progress: Callable[[str], None] | None = None,
         transcriptome: bool = True,
     ) -> ReferenceInfo:
         """Validate, index and register; replaces an existing reference only on success.
+
+        ``beds`` are storage URIs of gene-model BED files for QC; they are offered to
+        users (the console's QC field), not copied: a job reads its ``bed`` from storage.
 
         ``transcriptome``: also build each annotation's transcriptome and salmon index
         (needs salmon; without it the transcriptome is built on first use instead).
@@ -265,6 +274,8 @@ class ReferenceRegistry:
             )
         if not gtfs:
             raise ValidationError("gtf: at least one annotation is required")
+        for i, bed in enumerate(beds):
+            parse_uri(bed, field=f"bed[{i}]")
         self.root.mkdir(parents=True, exist_ok=True)
         building = self.root / f".building-{name}-{uuid.uuid4().hex[:8]}"
         building.mkdir()
@@ -291,6 +302,7 @@ class ReferenceRegistry:
                 "annotations": annotations,
                 "built_ms": int(time.time() * 1000),
                 "preset": ALIGNER_PRESET,
+                "beds": list(beds),
             }
             (building / "manifest.json").write_text(json.dumps(manifest, indent=1))
             self._swap_in(building, self.root / name)
@@ -457,9 +469,7 @@ def _build_transcriptome(folder: Path, gtf_name: str, fasta: Path, gtf: Path) ->
 
 def _copy_plain(src: Path, dest: Path) -> None:
     """Copy a FASTA, decompressing a gzipped one: ``genome.fa`` is always plain text."""
-    with open(src, "rb") as fh:
-        gz = fh.read(2) == b"\x1f\x8b"
-    if not gz:
+    if not is_gzip_file(src):
         shutil.copyfile(src, dest)
         return
     with gzip.open(src, "rb") as fin, open(dest, "wb") as fout:

@@ -17,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import httpx
 
@@ -138,7 +139,12 @@ class LocalS3Server:
                 time.sleep(0.3)
                 fs.invalidate_cache()
 
-    def filesystem(self):  # type: ignore[no-untyped-def]
+    @property
+    def pid(self) -> int | None:
+        """The server's process id (it leads its own process group)."""
+        return self._proc.pid if self._proc is not None else None
+
+    def filesystem(self) -> Any:
         import fsspec
 
         return fsspec.filesystem(

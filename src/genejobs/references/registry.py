@@ -292,9 +292,13 @@ class ReferenceRegistry:
             if transcriptome and salmon_available():
                 for entry, (_gtf_name, gtf_path) in zip(annotations, gtfs, strict=True):
                     say(f"building the transcriptome and salmon index of {entry['name']}")
-                    entry["transcriptome"] = _build_transcriptome(
-                        building, str(entry["name"]), building / "genome.fa", gtf_path
-                    )
+                    try:
+                        entry["transcriptome"] = _build_transcriptome(
+                            building, str(entry["name"]), building / "genome.fa", gtf_path
+                        )
+                    except ValidationError as exc:  # fine for the genome path; said now,
+                        # and a transcripts job on it fails with the same reason
+                        say(f"no transcriptome for {entry['name']}: {exc.message}")
             manifest = {
                 "name": name,
                 "fasta_sha256": sha256_file(building / "genome.fa"),

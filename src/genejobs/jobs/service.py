@@ -259,6 +259,21 @@ class JobService:
             return [False] * len(inputs)
         cache = SampleCache(self.settings.sample_cache_root)
         min_length = SampleParams().min_length
+        quantifier = ""
+        if spec.quantifier == "transcripts":
+            from genejobs.pipeline.records import LibraryType
+            from genejobs.pipeline.salmon import cache_tag
+
+            try:
+                quantifier = cache_tag(
+                    SampleParams(
+                        library_type=spec.library_type or LibraryType.UNSTRANDED,
+                        quantifier=spec.quantifier,
+                        detect_library_type=spec.library_type is None,
+                    )
+                )
+            except OSError:  # salmon not on this node: the runner's nodes decide
+                return [False] * len(inputs)
         return [
             cache.get(
                 sample_cache_key(
@@ -267,6 +282,7 @@ class JobService:
                     gtf_sha256=gtf_sha,
                     adapter=spec.adapter,
                     min_length=min_length,
+                    quantifier=quantifier,
                 )
             )
             is not None

@@ -125,7 +125,7 @@ def run_sample_task(
 ) -> SampleResult:
     """One sample from FASTQ to counts, or straight from the cache when it was done before."""
     # Imported here: the pipeline and the references are heavy and only workers need them.
-    from genejobs.pipeline.salmon import salmon_libtype
+    from genejobs.pipeline.salmon import cache_tag, salmon_libtype
     from genejobs.pipeline.sample import process_sample
     from genejobs.references.registry import registry_for
 
@@ -143,12 +143,8 @@ def run_sample_task(
         label = f"sample '{sample.name}' {which}"
         loc = storage.location(uri, field=label)
         inputs.append((loc, storage.info(loc, field=label)))
-    quantifier = ""
-    if transcripts:
-        from genejobs.references.transcriptome import salmon_version
-
-        # auto and stranded declarations share one -l A run (see quantify_sample).
-        quantifier = f"salmon={salmon_version()};l={salmon_libtype(params)}"
+    # auto and stranded declarations share one -l A run (see quantify_sample).
+    quantifier = cache_tag(params)
     key = sample_cache_key(
         inputs=inputs,
         fasta_sha256=reference.fasta_sha256,

@@ -72,6 +72,16 @@ def salmon_libtype(params: SampleParams) -> str:
     return "IU"
 
 
+def cache_tag(params: SampleParams) -> str:
+    """What a transcripts sample's cache key adds to the genome path's: salmon's version
+    and the ``-l`` it starts with ("" for the genome path)."""
+    if params.quantifier != "transcripts":
+        return ""
+    from genejobs.references.transcriptome import salmon_version
+
+    return f"salmon={salmon_version()};l={salmon_libtype(params)}"
+
+
 _FORMAT_TYPE = {fmt: lt for lt, fmt in SALMON_LIBTYPE.items()}
 
 

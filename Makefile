@@ -10,7 +10,8 @@ PG_DIR := $(CURDIR)/.tmp/pg-test
 
 .PHONY: venv demo test lint test-unit test-integration test-e2e bench clean lock
 
-$(STAMP): pyproject.toml $(LOCK)
+$(STAMP): pyproject.toml $(LOCK) scripts/ensure-salmon.sh
+	scripts/ensure-salmon.sh
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -r $(LOCK)

@@ -43,7 +43,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def build_request(manifest: Any, *, qc: bool) -> dict[str, Any]:
+def build_request(manifest: Any, *, qc: bool, quantifier: str = "genome") -> dict[str, Any]:
     """The contract's example request, pointing at the simulated data in the bucket."""
     inputs = []
     for group, samples in manifest.groups.items():
@@ -74,6 +74,8 @@ def build_request(manifest: Any, *, qc: bool) -> dict[str, Any]:
     }
     if qc:
         request["bed"] = f"s3a://{BUCKET}/genes.bed"
+    if quantifier != "genome":  # an addition to the contract: only sent when chosen
+        request["quantifier"] = quantifier
     return request
 
 
@@ -101,6 +103,12 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--samples-per-group", type=int, default=2)
     parser.add_argument(
         "--no-qc", dest="qc", action="store_false", help="skip the QC (BAM, RSeQC, MultiQC)"
+    )
+    parser.add_argument(
+        "--quantifier",
+        choices=["genome", "transcripts"],
+        default="genome",
+        help="genome: align + count (default); transcripts: salmon against the transcriptome",
     )
     parser.add_argument(
         "--keep",
@@ -227,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
             _wait_for_health(url, proc)
             token = (home / "token").read_text().strip()
             client = GeneJobsClient(url, token)
-            request = build_request(manifest, qc=args.qc)
+            request = build_request(manifest, qc=args.qc, quantifier=args.quantifier)
             (workdir / "request.json").write_text(json.dumps(request, indent=2))
             console.print(
                 "[bold]5/5[/] submitting request.json through POST /v2.0/default/gene/jobs"

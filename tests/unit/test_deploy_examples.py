@@ -35,3 +35,17 @@ def test_kubernetes_manifests_are_valid_documents_with_matching_selectors():
         if d["kind"] == "Deployment":
             labels = d["spec"]["template"]["metadata"]["labels"]
             assert d["spec"]["selector"]["matchLabels"].items() <= labels.items()
+
+
+def test_the_image_the_examples_run_installs_salmon():
+    """Workers quantify with salmon ("quantifier": "transcripts"): the image must have it."""
+    dockerfile = (DEPLOY / "Dockerfile").read_text()
+    assert "scripts/ensure-salmon.sh" in dockerfile and "pip install" in dockerfile
+    script = (DEPLOY.parent / "scripts" / "ensure-salmon.sh").read_text()
+    assert "apt-get install" in script and " salmon" in script
+    compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
+    for role in ("scheduler", "worker", "runner", "api"):
+        assert compose["services"][role]["image"] == "genejobs:latest"
+        assert compose["services"][role]["build"]["dockerfile"] == "deploy/Dockerfile"
+    kube = (DEPLOY / "kubernetes" / "genejobs.yaml").read_text()
+    assert "deploy/Dockerfile" in kube  # says how genejobs:latest is built

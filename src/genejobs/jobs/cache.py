@@ -34,7 +34,7 @@ import mappy
 import numpy as np
 
 import genejobs
-from genejobs.pipeline.records import CountStats, ReadStats, SampleResult
+from genejobs.pipeline.records import CountStats, ReadStats, SampleResult, TranscriptEstimates
 from genejobs.storage import FileInfo, Location
 
 log = logging.getLogger(__name__)
@@ -55,6 +55,7 @@ def sample_cache_key(
     gtf_sha256: str,
     adapter: str | None,
     min_length: int,
+    quantifier: str = "",
 ) -> str:
     """sha256 over everything the sample's counts depend on (see the module doc)."""
     parts: list[str] = []
@@ -70,6 +71,8 @@ def sample_cache_key(
         f"min_length={min_length}",
         f"engine={engine_version()}",
     ]
+    if quantifier:  # the transcript path: salmon's version and -l (its counts depend on it)
+        parts.append(f"quantifier={quantifier}")
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
@@ -94,6 +97,22 @@ class SampleCache:
             with np.load(entry / "counts.npz", allow_pickle=False) as npz:
                 counts = {name: np.asarray(npz[name], dtype=np.int64) for name in npz.files}
             stats = meta["count_stats"]
+            transcripts = None
+            if "transcripts" in meta:
+                tx = meta["transcripts"]
+                with np.load(entry / "transcripts.npz", allow_pickle=False) as npz:
+                    arrays = {name: np.asarray(npz[name], dtype=np.float64) for name in npz.files}
+                transcripts = TranscriptEstimates(
+                    transcript_ids=list(tx["ids"]),
+                    length=arrays["length"],
+                    effective_length=arrays["effective_length"],
+                    tpm=arrays["tpm"],
+                    counts=arrays["counts"],
+                    mapping_rate=float(tx["mapping_rate"]),
+                    library_type_seen=str(tx["library_type_seen"]),
+                    library_type_used=str(tx["library_type_used"]),
+                    engine=str(tx["engine"]),
+                )
             os.utime(entry / "meta.json")  # last use, for ``prune``
             return SampleResult(
                 sample_name=meta["sample_name"],
@@ -104,6 +123,7 @@ class SampleCache:
                 timings_ms={k: int(v) for k, v in meta["timings_ms"].items()},
                 from_cache=True,
                 notes=list(meta.get("notes", [])),
+                transcripts=transcripts,
             )
         except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as exc:
             # A damaged entry costs one recomputation, never a failed job.
@@ -130,6 +150,22 @@ class SampleCache:
                 "notes": list(result.notes),
                 "engine": engine_version(),
             }
+            est = result.transcripts
+            if est is not None:
+                np.savez(
+                    building / "transcripts.npz",
+                    length=est.length,
+                    effective_length=est.effective_length,
+                    tpm=est.tpm,
+                    counts=est.counts,
+                )
+                meta["transcripts"] = {
+                    "ids": list(est.transcript_ids),
+                    "mapping_rate": est.mapping_rate,
+                    "library_type_seen": est.library_type_seen,
+                    "library_type_used": est.library_type_used,
+                    "engine": est.engine,
+                }
             (building / "meta.json").write_text(json.dumps(meta))
             try:
                 os.rename(building, entry)

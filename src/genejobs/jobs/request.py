@@ -218,6 +218,15 @@ class SubmitRequest(_Strict):
     notify: NotifyRequest | None = Field(
         None, description="Tell a webhook and/or an e-mail address when the job ends (addition)"
     )
+    # -- transcript-level quantifier (issue 16) --
+    quantifier: Literal["genome", "transcripts"] = Field(
+        "genome",
+        description="How reads become gene counts (addition): 'genome' aligns to the genome "
+        "and counts pairs per gene with htseq-count's rules (multi-mapping pairs dropped); "
+        "'transcripts' quantifies against the annotation's transcripts with salmon, whose EM "
+        "shares multi-mapping reads (paralogs, rRNA copies), and sums per gene with "
+        "tximport's lengthScaledTPM",
+    )
 
 
 def field_path(loc: Sequence[int | str]) -> str:

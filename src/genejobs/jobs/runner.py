@@ -212,7 +212,11 @@ class Runner:
     def _submit_samples(
         self, job_id: str, client: Client, spec: RnaDiffExprSpec
     ) -> dict[Future[Any], SampleSpec]:
-        params = SampleParams(adapter=spec.adapter, declared_library_type=spec.library_type)
+        params = SampleParams(
+            adapter=spec.adapter,
+            declared_library_type=spec.library_type,
+            quantifier=spec.quantifier,
+        )
         # QC wants each sample's BAM and RSeQC run next to it; only then is it passed.
         qc = QcRequest(spec.bed, spec.artifacts_uri) if spec.is_export_qc and spec.bed else None
         resources = sample_resources(client)
@@ -296,6 +300,7 @@ class Runner:
             "library_type": choice.library_type.value,
             "library_type_declared": spec.library_type.value if spec.library_type else "auto",
             "adapter": spec.adapter or "",
+            "quantifier": spec.quantifier,
             "warnings": choice.warnings,
             "runner_id": self.runner_id,
         }

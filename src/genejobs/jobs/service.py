@@ -259,6 +259,18 @@ class JobService:
             return [False] * len(inputs)
         cache = SampleCache(self.settings.sample_cache_root)
         min_length = SampleParams().min_length
+        quantifier = ""
+        if spec.quantifier == "transcripts":
+            from genejobs.pipeline.salmon import cache_tag
+
+            try:
+                quantifier = cache_tag(
+                    SampleParams(
+                        declared_library_type=spec.library_type, quantifier=spec.quantifier
+                    )
+                )
+            except OSError:  # salmon not on this node: the runner's nodes decide
+                return [False] * len(inputs)
         return [
             cache.get(
                 sample_cache_key(
@@ -267,6 +279,7 @@ class JobService:
                     gtf_sha256=gtf_sha,
                     adapter=spec.adapter,
                     min_length=min_length,
+                    quantifier=quantifier,
                 )
             )
             is not None

@@ -57,6 +57,7 @@ class RnaDiffExprSpec:
     comparisons: tuple[Comparison, ...] = ()
     gene_sets: str | None = None
     name: str | None = None  # the job's display name, if the request gave one
+    quantifier: str = "genome"  # "genome" (align + count) or "transcripts" (salmon)
 
     @property
     def samples(self) -> tuple[SampleSpec, ...]:
@@ -130,4 +131,5 @@ def spec_from_model(req: SubmitRequest, *, job_id: str) -> RnaDiffExprSpec:
         ),
         gene_sets=req.gene_sets or None,
         name=req.name or None,
+        quantifier=req.quantifier,
     )

@@ -133,22 +133,33 @@ def run_sample_task(
 ) -> SampleResult:
     """One sample from FASTQ to counts, or straight from the cache when it was done before."""
     # Imported here: the pipeline and the references are heavy and only workers need them.
+    from genejobs.pipeline.salmon import cache_tag, salmon_libtype
     from genejobs.pipeline.sample import process_sample
     from genejobs.references.registry import registry_for
 
-    reference = registry_for(settings).resolve(reference_name, gtf_name)
+    registry = registry_for(settings)
+    transcripts = params.quantifier == "transcripts"
+    # A reference registered before transcriptomes existed gets its one built here, once.
+    reference = (
+        registry.ensure_transcriptome(reference_name, gtf_name)
+        if transcripts
+        else registry.resolve(reference_name, gtf_name)
+    )
     storage = Storage.from_settings(settings)
     inputs = []
     for which, uri in (("read 1", sample.r1), ("read 2", sample.r2)):
         label = f"sample '{sample.name}' {which}"
         loc = storage.location(uri, field=label)
         inputs.append((loc, storage.info(loc, field=label)))
+    # auto and stranded declarations share one -l A run (see quantify_sample).
+    quantifier = cache_tag(params)
     key = sample_cache_key(
         inputs=inputs,
         fasta_sha256=reference.fasta_sha256,
         gtf_sha256=reference.gtf_sha256,
         adapter=params.adapter,
         min_length=params.min_length,
+        quantifier=quantifier,
     )
     cache = SampleCache(settings.sample_cache_root)
     qc_cache = QcCache(settings.sample_cache_root)
@@ -162,6 +173,15 @@ def run_sample_task(
         # QC wants the BAM and the QC files as well: without them cached, align again.
         if cached is not None:
             cached = published_from_cache(storage, qc_cache, key, qc_key, qc, cached)
+    if (
+        cached is not None
+        and transcripts
+        and not params.detect_library_type
+        and cached.transcripts is not None
+        and cached.transcripts.library_type_used == "IU"
+        and params.library_type is not LibraryType.UNSTRANDED
+    ):
+        cached = None  # unstranded reads under a stranded declaration: quantify as declared
     if cached is not None:
         log.info("job %s: sample %s from the cache (%s)", job_id, sample.name, key[:12])
         report_progress(job_id, sample.name, 1.0, cached.read_stats.pairs_in, "cache")
@@ -187,34 +207,76 @@ def run_sample_task(
                 strand_check_pairs=settings.strand_check_pairs,
             )
 
-        result, retry_note = retried_once(compute, job_id, sample.name)
+        genome_result: SampleResult | None = None
+        retry_note = None
+        # The genome path runs for its counts, or (transcripts + QC) for the BAM QC needs.
+        if not transcripts or qc is not None:
+            genome_result, retry_note = retried_once(compute, job_id, sample.name)
+        if transcripts:
+            result = _quantify(job_id, sample, params, reference, model, storage, stop, settings)
+        else:
+            assert genome_result is not None
+            result = genome_result
         if result.read_stats.pairs_in == 0:
             raise InputError(
                 f"sample '{sample.name}': '{sample.r1}' and '{sample.r2}' contain no read pairs"
             )
+        # (not a second, declared-strand salmon run: see quantify_sample)
+        cacheable = not (transcripts and salmon_libtype(params) == "A" and len(result.counts) == 1)
         try:  # before QC: the cache keeps what the reads give, not this job's QC
-            cache.put(key, result)
+            if cacheable:
+                cache.put(key, result)
         except OSError as exc:  # a full or read-only cache must not fail the job
             log.warning("job %s: could not cache sample %s (%s)", job_id, sample.name, exc)
         if retry_note:  # about this run, so not cached
             result = replace(result, notes=[*result.notes, retry_note])
-        if qc is not None and bam_path is not None:
+        if qc is not None and bam_path is not None and genome_result is not None:
             report_progress(job_id, sample.name, 1.0, result.read_stats.pairs_in, "qc")
-            result = sample_qc(
+            checked = sample_qc(
                 storage,
-                result,
+                genome_result,
                 bam_path,
                 qc,
                 model,
                 threads=settings.threads_per_worker,
                 stop=stop,
             )
+            # With transcripts, QC (BAM, RSeQC, read QC) came from the genome alignment.
+            result = replace(result, read_qc=checked.read_qc, qc=checked.qc)
             if result.qc is not None and not result.qc.failed_modules:
                 try:  # what was published, for a resubmission of this QC job
                     qc_cache.put(key, qc_key, staged_folder(bam_path), qc_summary(result))
                 except OSError as exc:
                     log.warning("job %s: could not cache QC of %s (%s)", job_id, sample.name, exc)
     return result
+
+
+def _quantify(
+    job_id: str,
+    sample: SampleSpec,
+    params: SampleParams,
+    reference: Any,
+    model: Any,
+    storage: Storage,
+    stop: StopCheck,
+    settings: Settings,
+) -> SampleResult:
+    """The transcript-level quantifier (salmon) on one sample."""
+    from genejobs.pipeline.salmon import load_tx2gene, quantify_sample
+
+    folder = reference.transcriptome_path
+    report_progress(job_id, sample.name, 0.0, 0, "quantify")
+    return quantify_sample(
+        sample,
+        params,
+        index_dir=folder / "salmon",
+        tx2gene=load_tx2gene(folder / "tx2gene.tsv"),
+        gene_model=model,
+        storage=storage,
+        progress=make_progress(job_id, sample.name, "quantify"),
+        stop=stop,
+        threads=settings.threads_per_worker,
+    )
 
 
 def retried_once(
@@ -288,7 +350,33 @@ def run_statistics_task(
     storage = Storage.from_settings(settings)
     reference = registry_for(settings).resolve(spec.ref, spec.gtf)
     model = reference.load_gene_model()
-    counts = count_matrix(sample_results, library_type)
+    extra_transcripts: dict[str, bytes] = {}
+    if spec.quantifier == "transcripts":
+        from genejobs.pipeline.salmon import (
+            gene_counts_length_scaled,
+            load_tx2gene,
+            transcripts_table,
+        )
+
+        reference = registry_for(settings).ensure_transcriptome(spec.ref, spec.gtf)
+        assert reference.transcriptome_path is not None
+        tx2gene = load_tx2gene(reference.transcriptome_path / "tx2gene.tsv")
+        counts = gene_counts_length_scaled(sample_results, tx2gene, model.gene_ids)
+        table = transcripts_table(sample_results, tx2gene)
+        extra_transcripts["transcripts.csv"] = table.to_csv(index=False).encode()
+        engines = sorted({r.transcripts.engine for r in sample_results if r.transcripts})
+        run_info = {
+            **run_info,
+            "counts_source": f"transcripts: {', '.join(engines)} estimates summed per gene "
+            "by tximport (pytximport, countsFromAbundance=lengthScaledTPM)"
+            + ("; the BAM and RSeQC QC come from a genome alignment" if spec.is_export_qc else ""),
+        }
+    else:
+        counts = count_matrix(sample_results, library_type)
+        run_info = {
+            **run_info,
+            "counts_source": "genome: minimap2 alignments counted with htseq-count's rules",
+        }
     de = run_differential_expression(
         counts,
         {s.name: s.group for s in spec.samples},
@@ -327,6 +415,7 @@ def run_statistics_task(
             extra_files[f"enrichment/{stem}.csv"] = res.to_csv(index=False).encode()
         de.notes.extend(enrichment.notes)
     extra_files.update(qc_files)
+    extra_files.update(extra_transcripts)
     outputs = write_job_outputs(
         storage,
         table_uri=spec.table_uri,

@@ -42,6 +42,7 @@ TOOLS = (
     "pysam",
     "multiqc",
     "gseapy",
+    "pytximport",
 )
 
 
@@ -82,12 +83,18 @@ def assignment_table(
             row["rrna_pairs"] = rrna
             row["rrna_share"] = round(rrna / max(1, cs.assigned.get(lt, 0)), 4)
         for other in ALL_LIBRARY_TYPES:
-            share = cs.assigned.get(other.value, 0) / max(1, cs.unique)
+            # salmon reports no unique/multi split: its shares are over mapped pairs
+            share = cs.assigned.get(other.value, 0) / max(1, cs.unique or cs.aligned)
             row[f"assigned_share_{other.value}"] = round(share, 4)
         if r.qc is not None:
             observed = r.qc.observed_library_type
             row["qc_observed_library_type"] = observed.value if observed else ""
             row["qc_distribution_pairs"] = r.qc.distribution_pairs or ""
+        if r.transcripts is not None:  # the transcript-level quantifier's own report
+            row["quantifier"] = r.transcripts.engine
+            row["mapping_rate"] = r.transcripts.mapping_rate
+            row["salmon_library_type_used"] = r.transcripts.library_type_used
+            row["salmon_library_type_seen"] = r.transcripts.library_type_seen
         row["from_cache"] = r.from_cache
         rows.append(row)
     return pd.DataFrame(rows)

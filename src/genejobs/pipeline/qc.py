@@ -379,7 +379,7 @@ def subsample_bam(bam: Path, out: Path, *, aligned_pairs: int, max_pairs: int) -
     The share aims 5 standard deviations below ``max_pairs``, so the subsample stays
     within it; pairs with neither mate aligned are left out. Returns the share."""
     target = max(1.0, max_pairs - 5 * max_pairs**0.5)
-    fraction = min(1.0, target / max(1, aligned_pairs))
+    fraction: float = min(1.0, target / max(1, aligned_pairs))
     pysam.view(
         "-b",
         "--subsample",

@@ -51,6 +51,17 @@ class SampleParams:
     adapter: str | None = None
     min_length: int = 20
     declared_library_type: LibraryType | None = None
+    quantifier: str = "genome"  # "genome" (align + htseq rules) or "transcripts" (salmon)
+
+    # The transcript-level quantifier (salmon) counts under one rule per run, so it
+    # works from the declaration: the type to count as, or detection for "auto".
+    @property
+    def library_type(self) -> LibraryType:
+        return self.declared_library_type or LibraryType.UNSTRANDED
+
+    @property
+    def detect_library_type(self) -> bool:
+        return self.declared_library_type is None
 
 
 @dataclass
@@ -95,6 +106,21 @@ class ReadQc:
 
 
 @dataclass(frozen=True)
+class TranscriptEstimates:
+    """A transcript-level quantifier's estimates for one sample (salmon's quant.sf)."""
+
+    transcript_ids: list[str]
+    length: np.ndarray  # transcript length, bp
+    effective_length: np.ndarray
+    tpm: np.ndarray
+    counts: np.ndarray  # estimated fragments (EM over multi-mapping fragments), float
+    mapping_rate: float = 0.0  # share of (trimmed) pairs salmon mapped
+    library_type_seen: str = ""  # salmon's format with the most fragments, e.g. ISR
+    library_type_used: str = ""  # the -l salmon quantified with (A = detected)
+    engine: str = ""  # e.g. "salmon 1.10.1"
+
+
+@dataclass(frozen=True)
 class SampleQc:
     """What alignment QC (RSeQC) found for one sample, and where its BAM was put."""
 
@@ -132,6 +158,7 @@ class SampleResult:
     notes: list[str] = field(default_factory=list)  # about the reads, never naming the sample
     read_qc: ReadQc | None = None
     qc: SampleQc | None = None
+    transcripts: TranscriptEstimates | None = None  # set by the transcript-level quantifier
 
     def counts_for(self, library_type: LibraryType) -> np.ndarray:
         return self.counts[library_type.value]

@@ -1,4 +1,4 @@
-"""``genejobs ref add|list``: register genomes and annotations, build their indexes."""
+"""``genejobs ref add|list|index-transcripts``: register references, build their indexes."""
 
 from __future__ import annotations
 
@@ -43,12 +43,29 @@ def main(argv: list[str] | None = None) -> int:
     add.add_argument("--index-k", type=int, help="minimizer k (default: chosen by genome size)")
     add.add_argument("--index-w", type=int, help="minimizer window w (with --index-k)")
     add.add_argument(
+        "--no-transcriptome",
+        action="store_true",
+        help="skip the transcriptome and salmon index (built on first use instead)",
+    )
+    add.add_argument(
         "--bed",
         action="append",
         default=[],
         help="storage URI of a gene-model BED for QC, offered in the console (repeatable)",
     )
     sub.add_parser("list", help="list references")
+    itx = sub.add_parser(
+        "index-transcripts",
+        help="build the transcriptome and salmon index of a reference registered before",
+    )
+    itx.add_argument("name")
+    itx.add_argument(
+        "--gtf",
+        action="append",
+        default=[],
+        help="NAME=PATH of an annotation's GTF when the registry kept no copy (repeatable); "
+        "default: every annotation, from the registry's copy",
+    )
     a = p.parse_args(argv)
     settings = Settings.from_env()
     previous = signal.signal(signal.SIGTERM, _on_sigterm) if a.action == "add" else None
@@ -81,11 +98,19 @@ def _run(a: argparse.Namespace, settings: Settings) -> int:
                     progress=lambda m: print(m, file=sys.stderr, flush=True),
                     index_k=a.index_k,
                     index_w=a.index_w,
+                    transcriptome=not a.no_transcriptome,
                 )
             print(
                 f"{info.name}: {len(info.chromosomes)} sequences, {info.genome_size:,} bp, "
                 f"annotations: {', '.join(info.annotations)}"
             )
+        elif a.action == "index-transcripts":
+            given = dict(g.split("=", 1) for g in a.gtf if "=" in g)
+            for gtf_name in given or sorted(registry.get(a.name).annotations):
+                path = Path(given[gtf_name]) if gtf_name in given else None
+                print(f"building the transcriptome of {a.name}/{gtf_name}", file=sys.stderr)
+                resolved = registry.ensure_transcriptome(a.name, gtf_name, gtf_path=path)
+                print(f"{a.name}/{gtf_name}: {resolved.transcriptome_path}")
         else:
             print(
                 f"{'name':<16} {'genome bp':>14} {'index MiB':>10}  built                annotations"

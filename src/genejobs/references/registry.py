@@ -4,11 +4,17 @@
 annotation (``annotations/<gtf>.genes.json``) and ``manifest.json``. A reference
 is built in a hidden folder and renamed into place with its manifest already
 written, so a half-built reference is never offered to jobs.
+
+Each annotation may also have a transcriptome for the transcript-level quantifier
+(``annotations/<gtf>.transcripts/``: ``transcripts.fa``, ``tx2gene.tsv`` and the
+salmon index ``salmon/``), built at ``add`` or later by ``ensure_transcriptome``
+(on a job's first use, or ``genejobs ref index-transcripts NAME``).
 """
 
 from __future__ import annotations
 
 import builtins
+import gzip
 import json
 import os
 import re
@@ -27,6 +33,7 @@ from genejobs.references.gtf import load_gene_model, parse_gtf, save_gene_model
 from genejobs.references.index import ALIGNER_PRESET, build_index, choose_index_params
 from genejobs.references.model import GeneModel
 from genejobs.storage import Storage, parse_uri
+from genejobs.storage.compression import is_gzip_file
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
@@ -37,6 +44,7 @@ class AnnotationInfo:
     gene_model_path: Path
     gtf_sha256: str
     n_genes: int
+    transcriptome_path: Path | None = None  # annotations/<gtf>.transcripts, when built
 
 
 @dataclass(frozen=True)
@@ -72,6 +80,7 @@ class ResolvedReference:
     gene_model_path: Path
     fasta_sha256: str
     gtf_sha256: str
+    transcriptome_path: Path | None = None  # the annotation's transcriptome folder, when built
 
     def load_gene_model(self) -> GeneModel:
         return _load_cached(str(self.gene_model_path), self.gtf_sha256)
@@ -110,7 +119,11 @@ class ReferenceRegistry:
     def _info(self, m: dict[str, Any], folder: Path) -> ReferenceInfo:
         annotations = {
             a["name"]: AnnotationInfo(
-                a["name"], folder / a["gene_model"], a["gtf_sha256"], int(a["n_genes"])
+                a["name"],
+                folder / a["gene_model"],
+                a["gtf_sha256"],
+                int(a["n_genes"]),
+                folder / a["transcriptome"]["folder"] if a.get("transcriptome") else None,
             )
             for a in m["annotations"]
         }
@@ -159,6 +172,12 @@ class ReferenceRegistry:
         try:
             wanted = ["genome.fa", "genome.mmi"] + [
                 a["gene_model"] for a in manifest["annotations"]
+            ]
+            wanted += [
+                f"{a['transcriptome']['folder']}/{rel}"
+                for a in manifest["annotations"]
+                if a.get("transcriptome")
+                for rel in a["transcriptome"]["files"]
             ]
             fs = self.storage.filesystem(self.remote)
             for rel in wanted:
@@ -224,6 +243,7 @@ class ReferenceRegistry:
             gene_model_path=ann.gene_model_path,
             fasta_sha256=info.fasta_sha256,
             gtf_sha256=ann.gtf_sha256,
+            transcriptome_path=ann.transcriptome_path,
         )
 
     # -- building ------------------------------------------------------------
@@ -238,6 +258,7 @@ class ReferenceRegistry:
         progress: Callable[[str], None] | None = None,
         index_k: int | None = None,
         index_w: int | None = None,
+        transcriptome: bool = True,
     ) -> ReferenceInfo:
         """Validate, index and register; replaces an existing reference only on success.
 
@@ -248,6 +269,9 @@ class ReferenceRegistry:
         ``index_k``/``index_w`` override ``choose_index_params``.
         ``beds`` are storage URIs of gene-model BED files for QC; they are offered to
         users (the console's QC field), not copied: a job reads its ``bed`` from storage.
+
+        ``transcriptome``: also build each annotation's transcriptome and salmon index
+        (needs salmon; without it the transcriptome is built on first use instead).
         """
         say = progress or (lambda _msg: None)
         if not _NAME.match(name or ""):
@@ -283,6 +307,16 @@ class ReferenceRegistry:
                 w=w,
                 progress=lambda s: say(f"  indexing… {s:.0f} s"),
             )
+            if transcriptome and salmon_available():
+                for entry, (_gtf_name, gtf_path) in zip(annotations, gtfs, strict=True):
+                    say(f"building the transcriptome and salmon index of {entry['name']}")
+                    try:
+                        entry["transcriptome"] = _build_transcriptome(
+                            building, str(entry["name"]), building / "genome.fa", gtf_path
+                        )
+                    except ValidationError as exc:  # fine for the genome path; said now,
+                        # and a transcripts job on it fails with the same reason
+                        say(f"no transcriptome for {entry['name']}: {exc.message}")
             manifest = {
                 "name": name,
                 "fasta_sha256": fasta_sha256,
@@ -304,6 +338,47 @@ class ReferenceRegistry:
             self._publish(name)
         say(f"reference '{name}' is ready")
         return self.get(name)
+
+    def ensure_transcriptome(
+        self, name: str, gtf_name: str, *, gtf_path: Path | None = None
+    ) -> ResolvedReference:
+        """The reference with its annotation's transcriptome, building it if it is missing.
+
+        For a reference registered before transcriptomes existed. The GTF is re-read
+        from ``gtf_path`` when given; otherwise the gene model's exons cannot give
+        transcripts, so the registered GTF copy (``annotations/<gtf>``) is used if kept,
+        and failing that the caller is told to run ``genejobs ref index-transcripts``.
+        Concurrent builders are harmless: each builds in its own folder and the first
+        rename wins. With a shared S3 root the result is published for other nodes.
+        """
+        resolved = self.resolve(name, gtf_name)
+        if resolved.transcriptome_path is not None and resolved.transcriptome_path.is_dir():
+            return resolved
+        info = self.get(name)
+        source = gtf_path or info.folder / "annotations" / gtf_name
+        if not source.is_file():
+            raise ValidationError(
+                f"quantifier: reference '{name}' has no transcriptome for '{gtf_name}' and its "
+                f"GTF was not kept; run `genejobs ref index-transcripts {name} --gtf "
+                f"{gtf_name}=PATH` once"
+            )
+        if not salmon_available():
+            raise ValidationError(
+                "quantifier: 'transcripts' needs salmon, which is not installed on this node "
+                "(scripts/ensure-salmon.sh installs it)"
+            )
+        entry = _build_transcriptome(info.folder, gtf_name, info.fasta_path, source)
+        with _manifest_lock(info.folder):
+            m = json.loads((info.folder / "manifest.json").read_text())
+            for a in m["annotations"]:
+                if a["name"] == gtf_name:
+                    a["transcriptome"] = entry
+            tmp = info.folder / f".manifest-{uuid.uuid4().hex}.json"
+            tmp.write_text(json.dumps(m, indent=1))
+            os.replace(tmp, info.folder / "manifest.json")
+        if self.remote is not None:
+            self._publish(name)
+        return self.resolve(name, gtf_name)
 
     def add_annotation(self, name: str, gtf_name: str, gtf_path: Path) -> ReferenceInfo:
         info = self.get(name)
@@ -348,6 +423,15 @@ class ReferenceRegistry:
             os.replace(part, folder / rel)
         finally:
             part.unlink(missing_ok=True)
+        # The GTF itself is kept (compressed): a transcriptome can be built from it later.
+        if is_gzip_file(gtf_path):
+            shutil.copyfile(gtf_path, folder / "annotations" / gtf_name)
+        else:
+            with (
+                open(gtf_path, "rb") as fin,
+                gzip.open(folder / "annotations" / gtf_name, "wb", 1) as fo,
+            ):
+                shutil.copyfileobj(fin, fo, 1 << 20)
         return {
             "name": gtf_name,
             "gene_model": rel,
@@ -392,6 +476,51 @@ def _remove_abandoned(root: Path) -> None:
             shutil.rmtree(folder, ignore_errors=True)
         except PermissionError:
             pass  # alive, someone else's
+
+
+def salmon_available() -> bool:
+    return shutil.which("salmon") is not None
+
+
+def _manifest_lock(folder: Path) -> Any:
+    """An exclusive lock on a reference's manifest while an entry is rewritten."""
+    import contextlib
+    import fcntl
+
+    @contextlib.contextmanager
+    def lock() -> Any:
+        with open(folder / ".manifest.lock", "a") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    return lock()
+
+
+def _build_transcriptome(folder: Path, gtf_name: str, fasta: Path, gtf: Path) -> dict[str, Any]:
+    """Transcript FASTA, tx2gene and salmon index into ``annotations/<gtf>.transcripts``."""
+    from genejobs.references.transcriptome import build_salmon_index, write_transcriptome
+
+    rel = f"annotations/{gtf_name}.transcripts"
+    target = folder / rel
+    tmp = folder / "annotations" / f".{gtf_name}.transcripts-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir(parents=True)
+    try:
+        n = write_transcriptome(
+            fasta, gtf, tmp / "transcripts.fa", tmp / "tx2gene.tsv", label=gtf_name
+        )
+        version = build_salmon_index(tmp / "transcripts.fa", tmp / "salmon")
+        files = sorted(str(p.relative_to(tmp)) for p in tmp.rglob("*") if p.is_file())
+        try:
+            os.replace(tmp, target)
+        except OSError:
+            if not target.is_dir():  # not simply another builder that finished first
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return {"folder": rel, "n_transcripts": n, "salmon": version, "files": files}
 
 
 def registry_for(settings: Any) -> ReferenceRegistry:

@@ -24,6 +24,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--read-length", type=int, default=SimConfig.read_length)
     p.add_argument("--seed", type=int, default=SimConfig.seed)
+    p.add_argument("--fraction-paralog", type=float, default=SimConfig.fraction_paralog)
+    p.add_argument("--paralog-divergence", type=float, default=SimConfig.paralog_divergence)
+    p.add_argument(
+        "--rrna-copies", type=int, default=SimConfig.rrna_copies, help="multi-copy rRNA units"
+    )
+    p.add_argument(
+        "--fraction-rrna",
+        type=float,
+        default=SimConfig.fraction_rrna,
+        help="share of fragments from the multi-copy rRNA units",
+    )
+    p.add_argument("--error-rate", type=float, default=SimConfig.error_rate)
     a = p.parse_args(argv)
     manifest = simulate(
         a.out,
@@ -35,6 +47,11 @@ def main(argv: list[str] | None = None) -> int:
             library_type=a.library_type,
             read_length=a.read_length,
             seed=a.seed,
+            fraction_paralog=a.fraction_paralog,
+            paralog_divergence=a.paralog_divergence,
+            rrna_copies=a.rrna_copies,
+            fraction_rrna=a.fraction_rrna,
+            error_rate=a.error_rate,
         ),
     )
     print(f"wrote {len(manifest.reads)} samples to {a.out} (manifest.json lists every file)")

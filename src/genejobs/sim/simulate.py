@@ -4,7 +4,8 @@ It shares no code with ``genejobs.pipeline`` or ``genejobs.references`` on
 purpose: the truth it writes checks those modules, so it must not inherit their
 bugs. Features real data has and the pipeline must cope with: spliced multi-exon
 genes on both strands with GT–AG introns, isoforms, antisense genes overlapping
-another gene, near-identical paralogs (2% divergence), rRNA genes, sequencing
+another gene, near-identical paralogs (2% divergence), rRNA genes (optionally many
+near-identical copies carrying a chosen share of the fragments), sequencing
 errors with matching low qualities, adapter read-through on short fragments and
 intronic/intergenic noise, for a chosen library type.
 """
@@ -43,6 +44,13 @@ class SimConfig:
     fragment_mean: int = 250
     fragment_sd: int = 60
     dispersion: float = 0.05
+    # Multi-copy rRNA: ``rrna_copies`` near-identical copies of one unit, spread over the
+    # chromosomes, drawing ``fraction_rrna`` of the signal fragments between them. 0 = off
+    # (then only the two short single-copy rRNA genes, as before).
+    rrna_copies: int = 0
+    fraction_rrna: float = 0.0
+    rrna_divergence: float = 0.002
+    rrna_length: int = 1500
 
 
 @dataclass
@@ -116,6 +124,7 @@ class _Builder:
         per_chrom[0] += c.n_genes - sum(per_chrom)
         counter = 0
         paralog_jobs: list[tuple[_Gene, int, int]] = []
+        rrna_slots: list[list[int]] = []
         lengths = []
         for chrom, n in enumerate(per_chrom):
             pos = 2000
@@ -168,6 +177,10 @@ class _Builder:
                     )
                 )
                 pos += 150 + 2000
+            rrna_slots.append([])
+            for _ in range(self._copies_on(chrom)):  # multi-copy rRNA units, placed later
+                rrna_slots[chrom].append(pos)
+                pos += c.rrna_length + 2000
             lengths.append(pos + 2000)
         self.chroms = [BASES[rng.integers(0, 4, size=n)].copy() for n in lengths]
         for gene in self.genes:
@@ -175,6 +188,29 @@ class _Builder:
         for source, chrom, pos in paralog_jobs:
             counter += 1
             self._paralog(source, chrom, pos, f"ENSGSIM{counter:07d}.1", counter)
+        if c.rrna_copies:
+            unit = BASES[rng.integers(0, 4, size=c.rrna_length)].copy()
+            copy_no = 0
+            for chrom, slots in enumerate(rrna_slots):
+                for pos in slots:
+                    counter += 1
+                    copy_no += 1
+                    self._rrna_copy(unit, chrom, pos, f"ENSGSIM{counter:07d}.1", copy_no)
+
+    def _copies_on(self, chrom: int) -> int:
+        """Multi-copy rRNA units on a chromosome: spread as evenly as possible."""
+        n, k = self.c.rrna_copies, self.c.n_chromosomes
+        return n // k + (1 if chrom < n % k else 0)
+
+    def _rrna_copy(self, unit: np.ndarray, chrom: int, pos: int, gene_id: str, n: int) -> None:
+        """One copy of the rRNA unit, with ``rrna_divergence`` substitutions of its own."""
+        copy = unit.copy()
+        for i in np.flatnonzero(self.rng.random(len(copy)) < self.c.rrna_divergence):
+            copy[i] = BASES[(int(np.flatnonzero(BASES == copy[i])[0]) + 1) % 4]
+        self.chroms[chrom][pos : pos + len(copy)] = copy
+        self.genes.append(
+            _Gene(gene_id, f"RNA45SN{n}", "rRNA", chrom, "+", [[(pos, pos + len(copy))]])
+        )
 
     def _splice_sites(self, gene: _Gene) -> None:
         seq = self.chroms[gene.chrom]
@@ -252,6 +288,8 @@ def _expression(
     base = rng.lognormal(mean=np.log(60), sigma=1.6, size=n)
     lfc: dict[str, np.ndarray] = {}
     de_mask = rng.random(n) < c.fraction_de
+    # Near-identical rRNA copies change together (no method could tell them apart).
+    de_mask &= ~np.array([g.name.startswith("RNA45SN") for g in b.genes])
     for group in c.groups[1:]:
         v = np.zeros(n)
         signs = np.where(rng.random(n) < 0.5, -1.0, 1.0)
@@ -259,9 +297,14 @@ def _expression(
         lfc[group] = v
     signal_pairs = int(c.pairs_per_sample * (1 - c.fraction_noise))
     counts = np.zeros((n, len(samples)), dtype=np.int64)
+    multi_rrna = np.array([g.name.startswith("RNA45SN") for g in b.genes])
     for j, (_, group) in enumerate(samples):
         mu = base * (2.0 ** lfc[group] if group in lfc else 1.0) * rng.uniform(0.7, 1.4)
         mu = mu / mu.sum() * signal_pairs * rng.uniform(0.85, 1.15)
+        if multi_rrna.any():  # the copies together carry fraction_rrna of the fragments
+            total = mu.sum()
+            mu[~multi_rrna] *= (1 - c.fraction_rrna) * total / mu[~multi_rrna].sum()
+            mu[multi_rrna] *= c.fraction_rrna * total / mu[multi_rrna].sum()
         r = 1.0 / c.dispersion
         counts[:, j] = rng.poisson(rng.gamma(r, mu / r))
     return counts, lfc

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from genejobs.pipeline.de import _vectorised_inference, design_matrix, run_differential_expression
 

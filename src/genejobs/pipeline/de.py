@@ -259,6 +259,77 @@ def _vectorised_inference(n_cpus: int):  # type: ignore[no-untyped-def]
             hat = w * np.einsum("ip,gpq,iq->ig", x, inv, x)
             return beta, sf * np.exp(x @ beta.T), hat, converged
 
+        def lfc_shrink_nbinom_glm(  # type: ignore[no-untyped-def]
+            self,
+            design_matrix,
+            counts,
+            size,
+            offset,
+            prior_no_shrink_scale,
+            prior_scale,
+            optimizer,
+            shrink_index,
+        ):
+            # pydeseq2's utils.nbinomGLM (NB likelihood + apeGLM's Cauchy prior on one
+            # coefficient, normal on the others) minimised for every gene at once by
+            # damped Newton steps from pydeseq2's own starting point; pydeseq2 runs
+            # L-BFGS-B gene by gene (2,000 genes took minutes).
+            x = np.asarray(design_matrix, dtype=float)
+            y = np.asarray(counts, dtype=float).T  # genes x samples
+            size = np.asarray(size, dtype=float)[:, None]
+            off = np.asarray(offset, dtype=float)[None, :]
+            n_genes, n_vars = y.shape[0], x.shape[1]
+            k = int(shrink_index)
+            keep = np.ones(n_vars)
+            keep[k] = 0.0
+            s2, n2 = float(prior_scale) ** 2, float(prior_no_shrink_scale) ** 2
+            log_size = np.log(size)
+
+            def loss(beta: np.ndarray, g: np.ndarray) -> np.ndarray:
+                xb = beta @ x.T
+                prior = ((beta * keep) ** 2).sum(1) / (2 * n2) + np.log1p(beta[:, k] ** 2 / s2)
+                nll = (y[g] * xb - (y[g] + size[g]) * np.logaddexp(xb + off, log_size[g])).sum(1)
+                return np.asarray(prior - nll)
+
+            def derivatives(beta: np.ndarray, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                t = beta @ x.T + off - log_size[g]
+                p = 1.0 / (1.0 + np.exp(-np.clip(t, -500, 500)))  # e^(xb+off) / (size + e^...)
+                bk = beta[:, k]
+                grad = beta * keep / n2 - (y[g] - (y[g] + size[g]) * p) @ x
+                grad[:, k] += 2 * bk / (s2 + bk**2)
+                hess = np.einsum("gi,ip,iq->gpq", (y[g] + size[g]) * p * (1 - p), x, x)
+                hess += np.diag(keep / n2)[None]
+                hess[:, k, k] += 2 * (s2 - bk**2) / (s2 + bk**2) ** 2
+                return grad, hess
+
+            beta = np.tile(0.1 * (-1.0) ** np.arange(n_vars), (n_genes, 1))
+            every = np.arange(n_genes)
+            current = loss(beta, every)
+            damping = np.full(n_genes, 1e-3)
+            active = np.ones(n_genes, dtype=bool)
+            eye = np.eye(n_vars)[None]
+            for _ in range(200):
+                idx = np.flatnonzero(active)
+                if idx.size == 0:
+                    break
+                grad, hess = derivatives(beta[idx], idx)
+                step = np.linalg.solve(hess + damping[idx, None, None] * eye, grad[..., None])
+                trial = beta[idx] - step[..., 0]
+                new = loss(trial, idx)
+                better = np.isfinite(new) & (new <= current[idx])
+                gain = current[idx] - new
+                beta[idx[better]] = trial[better]
+                current[idx[better]] = new[better]
+                damping[idx] = np.where(better, damping[idx] / 10, damping[idx] * 10)
+                small = np.abs(step[..., 0]).max(1) < 1e-9
+                done = (better & (gain <= 1e-12 * (1 + np.abs(current[idx])))) | small
+                done |= damping[idx] > 1e12
+                active[idx[done]] = False
+            _, hess = derivatives(beta, every)
+            with np.errstate(all="ignore"):
+                inv = np.linalg.pinv(hess)
+            return beta, inv, ~active
+
         def wald_test(  # type: ignore[no-untyped-def]
             self,
             design_matrix,

@@ -62,12 +62,15 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             f"created an admin token for project '{DEFAULT_PROJECT}' in {token_path}",
             file=sys.stderr,
         )
-    runner = None
+    runner = notifier = None
     if args.role in ("all", "runner"):
+        from genejobs.jobs.notify import Notifier
         from genejobs.jobs.runner import Runner
 
         runner = Runner(settings)
         runner.start()
+        notifier = Notifier(settings, service.sessions)
+        notifier.start()
     try:
         if args.role in ("all", "api"):
             app = create_app(settings, service=service)
@@ -84,6 +87,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         if runner is not None:
             runner.stop()
+        if notifier is not None:
+            notifier.stop()
         service.close()
     return 0
 
@@ -158,6 +163,45 @@ def cmd_jobs(args: argparse.Namespace, settings: Settings) -> int:
     elif args.action == "cancel":
         client.cancel(args.project, args.job_id)
         print(f"cancel requested for {args.job_id}", file=sys.stderr)
+    elif args.action == "delete":
+        return _delete_job(client, args)
+    return 0
+
+
+def _delete_job(client: Any, args: argparse.Namespace) -> int:
+    """Name what will be deleted, ask (unless --yes), then purge the job."""
+    from genejobs.jobs.spec import artifacts_folder
+
+    detail = client.show(args.project, args.job_id)
+    table, folder = artifacts_folder(json.loads(detail["request"])["output"], args.job_id)
+    print(
+        f"job {args.job_id} ({detail['status']}): deletes {table}, everything under "
+        f"{folder}/ and the job's record",
+        file=sys.stderr,
+    )
+    if not args.yes:
+        if not sys.stdin.isatty():
+            print("error: not confirmed; add --yes to delete without asking", file=sys.stderr)
+            return 2
+        if input("delete? [y/N] ").strip().lower() not in ("y", "yes"):
+            print("nothing deleted", file=sys.stderr)
+            return 1
+    client.purge(args.project, args.job_id)
+    print(f"deleted job {args.job_id} and its outputs", file=sys.stderr)
+    return 0
+
+
+def cmd_cache(args: argparse.Namespace, settings: Settings) -> int:
+    """Remove this node's cached per-sample results that no job used for a while."""
+    from genejobs.jobs.cache import SampleCache
+
+    removed, freed = SampleCache(settings.sample_cache_root).prune(
+        unused_for_s=args.older_than * 86400
+    )
+    print(
+        f"removed {removed} cached sample result(s) unused for {args.older_than:g} day(s), "
+        f"{freed / 1e6:.1f} MB freed, from {settings.sample_cache_root}"
+    )
     return 0
 
 
@@ -230,7 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
     client_opts(submit)
     submit.set_defaults(func=cmd_submit)
 
-    jobs = sub.add_parser("jobs", help="list, show or cancel jobs")
+    jobs = sub.add_parser("jobs", help="list, show, cancel or delete jobs")
     jobs_sub = jobs.add_subparsers(dest="action", required=True)
     jl = jobs_sub.add_parser("list")
     jl.add_argument("--limit", type=int, default=10)
@@ -239,11 +283,21 @@ def build_parser() -> argparse.ArgumentParser:
     jl.add_argument("--end", type=int)
     jl.add_argument("--job-type")
     client_opts(jl)
-    for name in ("show", "cancel"):
+    for name in ("show", "cancel", "delete"):
         sp = jobs_sub.add_parser(name)
         sp.add_argument("job_id")
+        if name == "delete":
+            sp.add_argument("--yes", action="store_true", help="do not ask for confirmation")
         client_opts(sp)
     jobs.set_defaults(func=cmd_jobs)
+
+    cache = sub.add_parser("cache", help="manage this node's per-sample result cache")
+    cache_sub = cache.add_subparsers(dest="action", required=True)
+    prune = cache_sub.add_parser("prune", help="remove cached results no job used lately")
+    prune.add_argument(
+        "--older-than", type=float, default=30.0, metavar="DAYS", help="unused for DAYS (30)"
+    )
+    cache.set_defaults(func=cmd_cache)
 
     stats = sub.add_parser("stats", help="job statistics of a project")
     stats.add_argument("--start", type=int)

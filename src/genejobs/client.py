@@ -54,6 +54,10 @@ class GeneJobsClient:
     def cancel(self, project: str, job_id: str) -> None:
         self._call("DELETE", f"/v2.0/{project}/gene/jobs/{job_id}")
 
+    def purge(self, project: str, job_id: str) -> None:
+        """Delete an ended job's outputs and record (``DELETE ...?purge=true``)."""
+        self._call("DELETE", f"/v2.0/{project}/gene/jobs/{job_id}", params={"purge": "true"})
+
     def stats(self, project: str, **params: Any) -> dict[str, Any]:
         query = {k: v for k, v in params.items() if v is not None}
         return dict(self._call("GET", f"/v2.0/{project}/gene/statistics", params=query))

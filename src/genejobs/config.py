@@ -40,6 +40,13 @@ class Settings:
     max_running_jobs_per_project: int = 20
     cache_root: Path | None = None
     reference_uri: str | None = None  # an S3 prefix shared by all nodes; reference_root caches it
+    # Notifications when a job ends (jobs/notify.py): webhooks go only to these hosts
+    # (exact names or CIDR ranges; none by default), signed with the secret.
+    webhook_allowed_hosts: tuple[str, ...] = ()
+    webhook_secret: str | None = None
+    smtp_url: str | None = None  # smtp://[user:password@]host[:port] or smtps://...
+    smtp_from: str = "genejobs@localhost"
+    notify_retry_seconds: float = 3600.0  # how long failed deliveries are retried
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -71,6 +78,15 @@ class Settings:
             heartbeat_seconds=float(e.get("GENEJOBS_HEARTBEAT_SECONDS", "5")),
             max_running_jobs_per_project=int(e.get("GENEJOBS_MAX_RUNNING_JOBS", "20")),
             cache_root=Path(e["GENEJOBS_CACHE_ROOT"]) if e.get("GENEJOBS_CACHE_ROOT") else None,
+            webhook_allowed_hosts=tuple(
+                h.strip()
+                for h in e.get("GENEJOBS_WEBHOOK_ALLOWED_HOSTS", "").split(",")
+                if h.strip()
+            ),
+            webhook_secret=e.get("GENEJOBS_WEBHOOK_SECRET") or None,
+            smtp_url=e.get("GENEJOBS_SMTP_URL") or None,
+            smtp_from=e.get("GENEJOBS_SMTP_FROM") or "genejobs@localhost",
+            notify_retry_seconds=float(e.get("GENEJOBS_NOTIFY_RETRY_SECONDS", "3600")),
         )
         return replace(settings, **overrides) if overrides else settings  # type: ignore[arg-type]
 

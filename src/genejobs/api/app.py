@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from genejobs.api.errors import install_error_handlers
 from genejobs.api.routes import router
 from genejobs.api.schemas import HealthResponse
+from genejobs.api.wes import router as wes_router
 from genejobs.config import Settings
 from genejobs.jobs.request import SubmitRequest
 from genejobs.jobs.service import JobService
@@ -52,6 +53,7 @@ def create_app(settings: Settings, *, service: JobService | None = None) -> Fast
     app.state.settings = settings
     install_error_handlers(app)
     app.include_router(router)
+    app.include_router(wes_router)
     app.include_router(console_router)
 
     @app.get("/healthz", response_model=HealthResponse, summary="Liveness and database check")

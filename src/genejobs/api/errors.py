@@ -40,6 +40,16 @@ def error_body(code: str, message: str) -> dict[str, str]:
     return {"error_code": code, "error_msg": message}
 
 
+WES_PATH = "/ga4gh/wes/"
+
+
+def error_response(request: Request, status: int, code: str, message: str) -> JSONResponse:
+    """The contract's body, or GA4GH WES's ``{"msg", "status_code"}`` under its door."""
+    if request.url.path.startswith(WES_PATH):
+        return JSONResponse({"msg": message, "status_code": status}, status_code=status)
+    return JSONResponse(error_body(code, message), status_code=status)
+
+
 def status_and_code(exc: errors.GeneJobsError) -> tuple[int, str]:
     for cls in type(exc).__mro__:
         if cls in ERROR_CODES:
@@ -68,34 +78,33 @@ def install_error_handlers(app: FastAPI) -> None:
         status, code = status_and_code(exc)
         if status >= 500:
             log.error("%s %s failed: %s", request.method, request.url.path, exc.message)
-            return JSONResponse(error_body(code, INTERNAL_MESSAGE), status_code=status)
-        return JSONResponse(error_body(code, exc.message), status_code=status)
+            return error_response(request, status, code, INTERNAL_MESSAGE)
+        return error_response(request, status, code, exc.message)
 
     async def on_request_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
-        return JSONResponse(error_body("DLI.0001", validation_message(exc)), status_code=400)
+        return error_response(request, 400, "DLI.0001", validation_message(exc))
 
     async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
         if exc.status_code == 404:
-            return JSONResponse(
-                error_body("DLI.0023", f"no such resource: {request.method} {request.url.path}"),
-                status_code=404,
+            return error_response(
+                request, 404, "DLI.0023", f"no such resource: {request.method} {request.url.path}"
             )
         if exc.status_code == 405:
-            return JSONResponse(
-                error_body(
-                    "DLI.0007", f"method {request.method} is not supported on {request.url.path}"
-                ),
-                status_code=405,
+            return error_response(
+                request,
+                405,
+                "DLI.0007",
+                f"method {request.method} is not supported on {request.url.path}",
             )
         if exc.status_code >= 500:
-            return JSONResponse(error_body(INTERNAL[1], INTERNAL_MESSAGE), status_code=500)
-        return JSONResponse(error_body("DLI.0001", str(exc.detail)), status_code=exc.status_code)
+            return error_response(request, 500, INTERNAL[1], INTERNAL_MESSAGE)
+        return error_response(request, exc.status_code, "DLI.0001", str(exc.detail))
 
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("%s %s failed unexpectedly", request.method, request.url.path)
-        return JSONResponse(error_body(INTERNAL[1], INTERNAL_MESSAGE), status_code=500)
+        return error_response(request, 500, INTERNAL[1], INTERNAL_MESSAGE)
 
     app.add_exception_handler(errors.GeneJobsError, on_genejobs_error)
     app.add_exception_handler(RequestValidationError, on_request_validation)

@@ -98,12 +98,29 @@ def show_job(
     return service.get_job(principal=principal, project_id=project_id, job_id=job_id)
 
 
-@router.delete("/jobs/{job_id}", summary="Cancel a job")
+@router.delete("/jobs/{job_id}", summary="Cancel a job, or delete an ended one with its data")
 def cancel_job(
-    project_id: ProjectId, job_id: str, principal: PrincipalDep, service: ServiceDep
+    project_id: ProjectId,
+    job_id: str,
+    principal: PrincipalDep,
+    service: ServiceDep,
+    purge: Annotated[
+        bool,
+        Query(
+            description="false (the contract): cancel the job. true (addition): delete an "
+            "ended job's outputs (the table and <output>/<job_id>/) and then its record; a job "
+            "not yet ended answers DLI.0012"
+        ),
+    ] = False,
 ) -> dict[str, Any]:
-    """LAUNCHING jobs are cancelled at once; RUNNING ones become CANCELING."""
-    service.cancel(principal=principal, project_id=project_id, job_id=job_id)
+    """LAUNCHING jobs are cancelled at once; RUNNING ones become CANCELING.
+
+    With ``purge=true`` an ended job and its outputs are deleted; afterwards it answers 404.
+    """
+    if purge:
+        service.purge(principal=principal, project_id=project_id, job_id=job_id)
+    else:
+        service.cancel(principal=principal, project_id=project_id, job_id=job_id)
     return {}
 
 

@@ -57,6 +57,12 @@ class SampleResponse(BaseModel):
     stats: dict[str, Any] = Field(description="Per-stage statistics (reads, alignment, counts)")
 
 
+class NotificationAttempt(BaseModel):
+    time: int = Field(description="When the attempt was made (epoch ms)")
+    target: str = Field(description="'webhook:<url>' or 'email:<address>'")
+    status: str = Field(description="The webhook's HTTP status, 'sent' for an e-mail, or the error")
+
+
 class JobDetailResponse(JobRowResponse):
     samples: list[SampleResponse] = Field(description="Per-sample state")
     remaining_ms: int | None = Field(
@@ -64,6 +70,10 @@ class JobDetailResponse(JobRowResponse):
     )
     outputs: dict[str, Any] = Field(description="Where the results were written")
     warnings: list[Any] = Field(description="Notes from the run (e.g. statistics warnings)")
+    notifications: list[NotificationAttempt] = Field(
+        default_factory=list,
+        description="Every delivery attempt of the request's notify targets, oldest first",
+    )
     project_id: str = Field(description="Project the job belongs to")
     job_type: str = Field(description="Job type, RNA_DIFF_EXPR")
     input_size: int = Field(description="Bytes of all input files")

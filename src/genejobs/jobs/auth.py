@@ -55,8 +55,8 @@ def create_token(
     return token
 
 
-def authenticate(sessions: sessionmaker[Session], token: str | None, project_id: str) -> Principal:
-    """401 for a missing/unknown/expired token, 403 for a token of another project."""
+def token_principal(sessions: sessionmaker[Session], token: str | None) -> Principal:
+    """Who holds ``token``: 401 (``AuthenticationFailed``) for a missing/unknown/expired one."""
     if not token:
         raise AuthenticationFailed("X-Auth-Token header is missing")
     with sessions() as s:
@@ -66,7 +66,12 @@ def authenticate(sessions: sessionmaker[Session], token: str | None, project_id:
         if row.expires_ms is not None and row.expires_ms < now_ms():
             raise AuthenticationFailed("X-Auth-Token has expired")
         projects = tuple(p for p in row.projects.split(",") if p)
-        principal = Principal(row.user_name, row.role, projects)
-    if project_id not in projects:
+        return Principal(row.user_name, row.role, projects)
+
+
+def authenticate(sessions: sessionmaker[Session], token: str | None, project_id: str) -> Principal:
+    """401 for a missing/unknown/expired token, 403 for a token of another project."""
+    principal = token_principal(sessions, token)
+    if project_id not in principal.projects:
         raise Forbidden(f"this token is not allowed on project '{project_id}'")
     return principal

@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import shutil
+import time
 import uuid
 import zipfile
 from dataclasses import asdict, replace
@@ -89,6 +90,7 @@ class SampleCache:
             with np.load(entry / "counts.npz", allow_pickle=False) as npz:
                 counts = {name: np.asarray(npz[name], dtype=np.int64) for name in npz.files}
             stats = meta["count_stats"]
+            os.utime(entry / "meta.json")  # last use, for ``prune``
             return SampleResult(
                 sample_name=meta["sample_name"],
                 gene_ids=list(meta["gene_ids"]),
@@ -132,6 +134,32 @@ class SampleCache:
                     raise
         finally:
             shutil.rmtree(building, ignore_errors=True)
+
+    def prune(self, *, unused_for_s: float, now_s: float | None = None) -> tuple[int, int]:
+        """Remove entries unused (neither written nor read) for ``unused_for_s`` seconds.
+
+        Also removes half-written entries left by a killed writer. Returns (entries
+        removed, bytes freed). A job reading an entry while it is pruned recomputes it.
+        """
+        now_s = time.time() if now_s is None else now_s
+        removed = freed = 0
+        if not self.root.is_dir():
+            return 0, 0
+        for shard in self.root.iterdir():
+            if not shard.is_dir():
+                continue
+            for entry in shard.iterdir():
+                stamp = entry / "meta.json" if not entry.name.startswith(".") else entry
+                try:
+                    age = now_s - stamp.stat().st_mtime
+                except FileNotFoundError:
+                    age = now_s  # an entry without meta.json is unusable
+                if age < (unused_for_s if stamp is not entry else max(unused_for_s, 3600)):
+                    continue
+                size = sum(f.stat().st_size for f in entry.rglob("*") if f.is_file())
+                shutil.rmtree(entry, ignore_errors=True)
+                removed, freed = removed + 1, freed + size
+        return removed, freed
 
     @staticmethod
     def renamed(result: SampleResult, sample_name: str) -> SampleResult:

@@ -75,3 +75,38 @@ class SampleStateRow(Base):
     from_cache: Mapped[bool] = mapped_column(Boolean, default=False)
     stats_json: Mapped[str] = mapped_column(Text, default="{}")
     job: Mapped[JobRow] = relationship(back_populates="samples")
+
+
+class NotificationRow(Base):
+    """One place to tell that a job ended (a webhook or an e-mail) and how delivery went.
+
+    Made at submit from the request's ``notify``; the notifier (``jobs/notify.py``)
+    delivers it once the job has ended, retrying until ``next_attempt_ms`` passes the
+    retry window. ``log_json`` lists every attempt: ``[{"time", "target", "status"}]``.
+    """
+
+    __tablename__ = "job_notifications"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("jobs.job_id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(16))  # "webhook" | "email"
+    target: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16), default="pending")  # pending|delivered|failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_ms: Mapped[int] = mapped_column(BigInteger, default=0)
+    log_json: Mapped[str] = mapped_column(Text, default="[]")
+
+    __table_args__ = (Index("ix_notifications_state_next", "state", "next_attempt_ms"),)
+
+
+class WesRunRow(Base):
+    """What a GA4GH WES client sent beside the request (``api/wes.py``): its tags."""
+
+    __tablename__ = "wes_runs"
+    job_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("jobs.job_id", ondelete="CASCADE"), primary_key=True
+    )
+    workflow_type_version: Mapped[str] = mapped_column(String(32))
+    workflow_url: Mapped[str] = mapped_column(Text, default="")
+    tags_json: Mapped[str] = mapped_column(Text, default="{}")

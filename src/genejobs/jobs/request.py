@@ -29,6 +29,8 @@ ADAPTER_PATTERN = r"^[ACGTNacgtn]*$"
 ADAPTER_RULE = "must be a DNA sequence of the letters A, C, G, T or N"
 JOB_NAME_PATTERN = r"^[^\x00-\x1f\x7f]*$"
 JOB_NAME_RULE = "must be printable text (no control characters)"
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+EMAIL_RULE = "must be an e-mail address (name@example.org)"
 FASTQ_SUFFIXES = (".fastq.gz", ".fq.gz")
 # A covariate's level ("b1", "7", "2024-05-01"): letters, digits, '_', '-', '.'.
 LEVEL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
@@ -60,6 +62,7 @@ PATTERN_RULES = {
     ADAPTER_PATTERN: ADAPTER_RULE,
     JOB_NAME_PATTERN: JOB_NAME_RULE,
     LEVEL_PATTERN: LEVEL_RULE,
+    EMAIL_PATTERN: EMAIL_RULE,
 }
 # Messages for an array of the wrong length, by field name.
 LENGTH_RULES = {
@@ -154,6 +157,28 @@ class ComparisonRequest(_Strict):
     treatment: Name = Field(description="Name of the treatment group")
 
 
+class NotifyRequest(_Strict):
+    """Where to say that the job ended (FINISHED, FAILED or CANCELLED)."""
+
+    webhook: str | None = Field(
+        None,
+        description="An http(s) URL that receives a signed JSON POST when the job ends "
+        "(header X-Genejobs-Signature: sha256=<HMAC-SHA256 of the body>); its host must be "
+        "allowed by the server (GENEJOBS_WEBHOOK_ALLOWED_HOSTS)",
+        min_length=1,
+        max_length=MAX_URI_CHARS,
+        examples=["https://lims.example.org/hooks/genejobs"],
+    )
+    email: str | None = Field(
+        None,
+        description="An e-mail address told when the job ends (needs GENEJOBS_SMTP_URL)",
+        min_length=3,
+        max_length=254,
+        pattern=EMAIL_PATTERN,
+        examples=["lab@example.org"],
+    )
+
+
 class SubmitRequest(_Strict):
     """An RNA_DIFF_EXPR job request (the contract's fields plus genejobs' optional additions)."""
 
@@ -237,6 +262,9 @@ class SubmitRequest(_Strict):
         "output as they are) instead of files per sample: sample_name picks the column; "
         "ref/gtf become optional (gene names); no trimming, alignment or QC (addition)",
         examples=["s3a://diff-expr/salmon.merged.gene_counts.tsv"],
+    )
+    notify: NotifyRequest | None = Field(
+        None, description="Tell a webhook and/or an e-mail address when the job ends (addition)"
     )
 
 

@@ -13,15 +13,16 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from genejobs.config import Settings
-from genejobs.errors import JobNotFound, LimitReached, Unavailable
-from genejobs.jobs.auth import Principal, authenticate, create_token
+from genejobs.errors import GeneJobsError, JobNotFound, LimitReached, Unavailable
+from genejobs.jobs.auth import Principal, authenticate, create_token, token_principal
 from genejobs.jobs.db import make_engine, make_sessionmaker, now_ms
-from genejobs.jobs.models import JobRow, SampleStateRow
-from genejobs.jobs.spec import JOB_TYPE_RNA_DIFF_EXPR
+from genejobs.jobs.models import JobRow, NotificationRow, SampleStateRow, WesRunRow
+from genejobs.jobs.notify import NotifyPolicy, attempt_log, notification_rows
+from genejobs.jobs.spec import JOB_TYPE_RNA_DIFF_EXPR, artifacts_folder
 from genejobs.jobs.states import ENDED, JobStatus, check_move
 from genejobs.jobs.validation import validate_request
 from genejobs.storage import Storage
@@ -95,6 +96,28 @@ class JobService:
     def authenticate(self, token: str | None, project_id: str) -> Principal:
         return authenticate(self.sessions, token, project_id)
 
+    def principal_for(self, token: str | None) -> Principal:
+        """The token's holder whatever the project (the WES door has no project in its paths)."""
+        return token_principal(self.sessions, token)
+
+    def save_wes_run(self, *, job_id: str, version: str, url: str, tags: dict[str, str]) -> None:
+        """Keep what a WES client sent beside the request, for its RunLog."""
+        with self.sessions.begin() as s:
+            s.add(
+                WesRunRow(
+                    job_id=job_id,
+                    workflow_type_version=version,
+                    workflow_url=url,
+                    tags_json=json.dumps(tags),
+                )
+            )
+
+    def wes_runs(self, job_ids: list[str]) -> dict[str, WesRunRow]:
+        """The WES side of these jobs (jobs submitted through gene-jobs have none)."""
+        with self.sessions() as s:
+            rows = s.scalars(select(WesRunRow).where(WesRunRow.job_id.in_(job_ids))).all()
+            return {r.job_id: r for r in rows}
+
     def create_token(self, *, user: str, projects: list[str], admin: bool) -> str:
         return create_token(self.sessions, user=user, projects=projects, admin=admin)
 
@@ -102,7 +125,12 @@ class JobService:
 
     def submit(self, *, principal: Principal, project_id: str, body: Any) -> str:
         job_id = str(uuid.uuid4())
-        spec, stored = validate_request(body, job_id=job_id, references=self.references())
+        spec, stored = validate_request(
+            body,
+            job_id=job_id,
+            references=self.references(),
+            notify_policy=NotifyPolicy.from_settings(self.settings),
+        )
         input_bytes = 0
         for gi, group in enumerate(spec.groups):
             for si, sample in enumerate(group.samples):
@@ -152,6 +180,7 @@ class JobService:
                     SampleStateRow(sample_name=sample.name, position=pos, group_name=sample.group)
                 )
             s.add(row)
+            s.add_all(notification_rows(job_id, stored))
         log.info("job %s: submitted by %s in project %s", job_id, principal.user, project_id)
         return job_id
 
@@ -215,6 +244,7 @@ class JobService:
             outputs = json.loads(row.outputs_json or "{}")
             out["outputs"] = {k: v for k, v in outputs.items() if not k.startswith("_")}
             out["warnings"] = json.loads(row.warnings_json or "[]")
+            out["notifications"] = attempt_log(s, job_id)
             samples = []
             for smp in row.samples:
                 started, ended = smp.started_ms, smp.ended_ms
@@ -253,6 +283,41 @@ class JobService:
                 row.end_time_ms = now_ms()
                 row.message = "cancelled before it started"
         log.info("job %s: cancel requested by %s", job_id, principal.user)
+
+    # -- purge ---------------------------------------------------------------
+
+    def purge(self, *, principal: Principal, project_id: str, job_id: str) -> None:
+        """Delete an ended job's outputs from storage, then its record (WES #218's ask).
+
+        The table goes first (its presence tells clients the outputs are complete),
+        then the ``<output>/<job_id>/`` folder, then the record: a purge that fails
+        part-way leaves the record, and repeating it finishes the work.
+        """
+        with self.sessions() as s:
+            row = self._get(s, principal, project_id, job_id)
+            status = JobStatus(row.status)
+            request = json.loads(row.request_json)
+        if status not in ENDED:
+            raise Unavailable(f"job '{job_id}' is {status.value}; cancel it first, then delete it")
+        table_uri, artifacts_uri = artifacts_folder(str(request["output"]), job_id)
+        for uri in (table_uri, artifacts_uri):
+            loc = self.storage.location(uri, field="output")
+            try:
+                self.storage.remove(loc)
+            except GeneJobsError:
+                raise
+            except Exception as exc:  # storage unreachable, refused...: keep the record
+                raise Unavailable(
+                    f"output: could not delete '{uri}' ({type(exc).__name__}); the job is "
+                    "kept, repeat the delete to finish"
+                ) from exc
+        with self.sessions.begin() as s:
+            s.execute(delete(NotificationRow).where(NotificationRow.job_id == job_id))
+            s.execute(delete(WesRunRow).where(WesRunRow.job_id == job_id))
+            row = s.get(JobRow, job_id)
+            if row is not None:
+                s.delete(row)
+        log.info("job %s: purged by %s", job_id, principal.user)
 
     # -- statistics ----------------------------------------------------------
 

@@ -18,6 +18,7 @@ import numpy as np
 import pydantic
 
 from genejobs.errors import Unsupported, ValidationError
+from genejobs.jobs.notify import NotifyPolicy
 from genejobs.jobs.request import JOB_TYPE_RNA_DIFF_EXPR, SubmitRequest, problems
 from genejobs.jobs.spec import (
     RnaDiffExprSpec,
@@ -214,10 +215,15 @@ def design_problems(req: SubmitRequest) -> list[str]:
     return found
 
 
-def cross_field_problems(req: SubmitRequest, references: Mapping[str, Sequence[str]]) -> list[str]:
-    """Rules between fields and against the registry, each naming its field."""
+def cross_field_problems(
+    req: SubmitRequest,
+    references: Mapping[str, Sequence[str]],
+    notify_policy: NotifyPolicy | None = None,
+) -> list[str]:
+    """Rules between fields and against the server's registry and settings, each naming its field."""
     found = _names_and_files(req) + _comparisons(req) + _references(req, references)
     found += design_problems(req) + _counts_rules(req)
+    found += (notify_policy or NotifyPolicy()).problems(req.notify)
     if req.is_export_qc and not req.bed and not req.counts:
         found.append("bed: is required when is_export_qc is true")
     uris = [f for g in req.inputs for s in g.group_inputs for f in s.files or ()]
@@ -228,11 +234,15 @@ def cross_field_problems(req: SubmitRequest, references: Mapping[str, Sequence[s
 
 
 def validate_request(
-    body: Any, *, job_id: str, references: Mapping[str, Sequence[str]]
+    body: Any,
+    *,
+    job_id: str,
+    references: Mapping[str, Sequence[str]],
+    notify_policy: NotifyPolicy | None = None,
 ) -> tuple[RnaDiffExprSpec, dict[str, Any]]:
     """Return the typed spec and the request to store (the body with ``output`` resolved)."""
     req = parse_request(body)
-    found = cross_field_problems(req, references)
+    found = cross_field_problems(req, references, notify_policy)
     if found:
         raise ValidationError("; ".join(found))
     stored = copy.deepcopy(body)

@@ -34,6 +34,7 @@ from genejobs.jobs.models import JobRow
 from genejobs.jobs.spec import RnaDiffExprSpec, spec_from_request
 from genejobs.jobs.states import JobStatus, check_move
 from genejobs.jobs.tasks import (
+    LibraryChoice,
     QcRequest,
     attempt_variable_name,
     cancel_event_name,
@@ -206,6 +207,11 @@ class Runner:
         # A new token tells tasks of any earlier attempt of this job to stop.
         attempt = Variable(attempt_variable_name(job_id), client=client)
         attempt.set(f"{self.runner_id}:{uuid.uuid4().hex}")
+        if spec.counts:
+            # A job from a counts table: reading the table replaces the per-sample work.
+            self._table_samples_done(job_id)
+            self._statistics(job_id, client, spec, [], [])
+            return
         params = SampleParams(
             adapter=spec.adapter, library_type=spec.library_type or LibraryType.UNSTRANDED
         )
@@ -291,13 +297,18 @@ class Runner:
         results: list[SampleResult],
         sample_futures: list[Future[Any]],
     ) -> None:
-        choice = choose_library_type(spec.library_type, results)
+        choice = (
+            LibraryChoice(LibraryType.UNSTRANDED)  # counted elsewhere: no strand rule to pick
+            if spec.counts
+            else choose_library_type(spec.library_type, results)
+        )
         if choice.error:
             log.info("job %s: failed: %s", job_id, choice.error)
             self._end(job_id, JobStatus.FAILED, message=choice.error)
             return
         self._add_warnings(job_id, choice.warnings)
         run_info: dict[str, Any] = {
+            "counts_table": spec.counts or "",
             "ref": spec.ref,
             "gtf": spec.gtf,
             "library_type": choice.library_type.value,
@@ -439,6 +450,16 @@ class Runner:
                 row.from_cache = bool(result.from_cache)
                 row.stats_json = json.dumps(_sample_stats(result))
             job.steps_done = sum(1 for row in rows.values() if row.state == "DONE")
+
+    def _table_samples_done(self, job_id: str) -> None:
+        """A counts-table job's samples are done once their columns are read (at submit)."""
+        with self._sessions() as session, session.begin():
+            job = self._owned(session, job_id)
+            now = now_ms()
+            for row in job.samples:
+                row.state, row.step, row.fraction_done = "DONE", "counts table", 1.0
+                row.started_ms = row.ended_ms = now
+            job.steps_done = len(job.samples)
 
     def _add_warnings(self, job_id: str, warnings: list[str]) -> None:
         if not warnings:

@@ -132,8 +132,12 @@ class JobService:
             notify_policy=NotifyPolicy.from_settings(self.settings),
         )
         input_bytes = 0
+        if spec.counts:
+            input_bytes = self._check_counts_table(spec)
         for gi, group in enumerate(spec.groups):
             for si, sample in enumerate(group.samples):
+                if spec.counts:
+                    break
                 for k, uri in enumerate((sample.r1, sample.r2)):
                     field = f"inputs[{gi}].group_inputs[{si}].files[{k}]"
                     loc = self.storage.location(uri, field=field)
@@ -183,6 +187,26 @@ class JobService:
             s.add_all(notification_rows(job_id, stored))
         log.info("job %s: submitted by %s in project %s", job_id, principal.user, project_id)
         return job_id
+
+    def _check_counts_table(self, spec: RnaDiffExprSpec) -> int:
+        """Read the counts table now, so a bad one is a 400 naming the problem, not a failed job."""
+        from genejobs.pipeline.counts_table import read_count_table
+
+        assert spec.counts is not None
+        loc = self.storage.location(spec.counts, field="counts")
+        size = self.storage.info(loc, field="counts").size_bytes
+        fields = {
+            s.name: f"inputs[{gi}].group_inputs[{si}].sample_name"
+            for gi, g in enumerate(spec.groups)
+            for si, s in enumerate(g.samples)
+        }
+        read_count_table(
+            self.storage.read_bytes(loc),
+            label=loc.original,
+            samples=[s.name for s in spec.samples],
+            sample_fields=fields,
+        )
+        return size
 
     # -- reading -------------------------------------------------------------
 

@@ -375,6 +375,20 @@ def count_matrix(results: list[SampleResult], library_type: LibraryType) -> pd.D
     return frame.rename_axis("gene_id")
 
 
+def _read_counts_table(
+    storage: Storage, spec: RnaDiffExprSpec
+) -> tuple[pd.DataFrame, dict[str, str], list[str]]:
+    """The job's counts table (checked at submit; read again here, where the work runs)."""
+    from genejobs.pipeline.counts_table import read_count_table
+
+    assert spec.counts is not None
+    loc = storage.location(spec.counts, field="counts")
+    table = read_count_table(
+        storage.read_bytes(loc), label=loc.original, samples=[s.name for s in spec.samples]
+    )
+    return table.counts, table.gene_names, table.notes
+
+
 def run_statistics_task(
     job_id: str,
     spec: RnaDiffExprSpec,
@@ -394,26 +408,42 @@ def run_statistics_task(
 
     library_type = LibraryType(run_info["library_type"])
     storage = Storage.from_settings(settings)
-    reference = registry_for(settings).resolve(spec.ref, spec.gtf)
-    model = reference.load_gene_model()
-    counts = count_matrix(sample_results, library_type)
+    reference = (
+        registry_for(settings).resolve(spec.ref, spec.gtf) if spec.ref and spec.gtf else None
+    )
+    model = reference.load_gene_model() if reference is not None else None
+    gene_names = {g.gene_id: g.gene_name for g in model.genes} if model is not None else {}
+    table_notes: list[str] = []
+    if spec.counts:
+        counts, table_names, table_notes = _read_counts_table(storage, spec)
+        gene_names = {**table_names, **gene_names} if gene_names else table_names
+    else:
+        counts = count_matrix(sample_results, library_type)
     de = run_differential_expression(
         counts,
         {s.name: s.group for s in spec.samples},
-        {g.gene_id: g.gene_name for g in model.genes},
+        gene_names,
         [(c.control, c.treatment) for c in spec.comparisons],
         n_cpus=max(1, settings.threads_per_worker),
+        covariates=spec.covariate_levels(),
+        shrink=spec.shrink,
+        lfc_threshold=spec.lfc_threshold,
     )
+    de.notes[:0] = table_notes
     # DE cannot be interrupted, but a job cancelled meanwhile must not write its outputs.
     make_stop_check(job_id)()
-    run_info = {
-        **run_info,
-        "reference": {"name": reference.name, "fasta_sha256": reference.fasta_sha256},
-        "annotation": {"name": reference.gtf_name, "gtf_sha256": reference.gtf_sha256},
-        "samples": {s.name: {"group": s.group, "files": [s.r1, s.r2]} for s in spec.samples},
+    run_info = {**run_info, **de.design_info()}
+    if reference is not None:
+        run_info["reference"] = {"name": reference.name, "fasta_sha256": reference.fasta_sha256}
+        run_info["annotation"] = {"name": reference.gtf_name, "gtf_sha256": reference.gtf_sha256}
+    run_info["samples"] = {
+        s.name: {"group": s.group, "covariates": dict(s.covariates)}
+        | ({"files": [s.r1, s.r2]} if not spec.counts else {})
+        for s in spec.samples
     }
     job = {"job_id": job_id, **run_info}
-    rrna = frozenset(g.gene_id for g in model.genes if g.gene_type in RRNA_TYPES)
+    genes = model.genes if model is not None else []
+    rrna = frozenset(g.gene_id for g in genes if g.gene_type in RRNA_TYPES)
     enrichment = _enrichment(storage, spec, de) if spec.gene_sets else None
     extra_files = render_report(
         de,

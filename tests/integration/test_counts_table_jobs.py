@@ -1,0 +1,139 @@
+"""Jobs from a counts table through the HTTP API, run by the real runner and statistics task.
+
+The counts are tests/data/deseq2_batch (made by bench/bench_de_design.py); a job with
+``batch`` as a covariate must give R DESeq2's own ``~ batch + group`` answers, which the
+same folder holds. Bad tables and confounded designs answer 400 at submit.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+from test_runner_helpers import make_settings, test_cluster
+
+from genejobs.api.app import create_app
+from genejobs.jobs.runner import Runner
+from genejobs.jobs.service import JobService
+from genejobs.storage import Storage
+
+pytestmark = pytest.mark.integration
+
+GOLDEN = Path(__file__).parent.parent / "data" / "deseq2_batch"
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory):
+    tmp = tmp_path_factory.mktemp("counts-jobs")
+    settings = make_settings(tmp)
+    data = tmp / "data"
+    data.mkdir()
+    counts = pd.read_csv(GOLDEN / "counts.csv", index_col=0)
+    # As nf-core/rnaseq writes it: gene_id, gene_name, then the samples (tab-separated).
+    table = counts.copy()
+    table.insert(0, "gene_name", [f"N{g[1:]}" for g in counts.index])
+    table.rename_axis("gene_id").to_csv(data / "salmon.merged.gene_counts.tsv", sep="\t")
+    shutil.copy(GOLDEN / "counts.csv", data / "plain.csv")
+    service = JobService(settings, storage=Storage.from_settings(settings), references=lambda: {})
+    client = TestClient(create_app(settings, service=service), raise_server_exceptions=False)
+    token = service.create_token(user="ana", projects=["lab"], admin=True)
+    cluster, dask = test_cluster()
+    runner = Runner(settings, runner_id="counts-runner", client=dask)
+    yield client, token, data, settings, runner
+    dask.close()
+    cluster.close()
+    service.close()
+
+
+def _body(data: Path, table: str, batches: dict[str, str] | None, **extra) -> dict:
+    coldata = pd.read_csv(GOLDEN / "coldata.csv", index_col=0)
+    groups: dict[str, list[dict]] = {}
+    for sample, row in coldata.iterrows():
+        entry: dict = {"sample_name": sample}
+        if batches is not None:
+            entry["covariates"] = {"batch": batches[sample]}
+        groups.setdefault(row["group"], []).append(entry)
+    return {
+        "job_type": "RNA_DIFF_EXPR",
+        "inputs": [{"group_name": g, "group_inputs": s} for g, s in groups.items()],
+        "counts": str(data / table),
+        "output": str(data / "out"),
+        **extra,
+    }
+
+
+def _submit(world, body: dict):  # type: ignore[no-untyped-def]
+    client, token, *_ = world
+    return client.post("/v2.0/lab/gene/jobs", json=body, headers={"X-Auth-Token": token})
+
+
+def _run(world, job_id: str) -> tuple[pd.DataFrame, dict]:  # type: ignore[no-untyped-def]
+    client, token, _, _, runner = world
+    assert runner.run_once() == job_id
+    job = client.get(f"/v2.0/lab/gene/jobs/{job_id}", headers={"X-Auth-Token": token}).json()
+    assert job["status"] == "FINISHED", job
+    outputs = job["outputs"]
+    table = pd.read_csv(outputs["table"]).set_index("gene_id")
+    run = json.loads(Path(outputs["run.json"]).read_text())
+    return table, run
+
+
+def test_a_counts_job_with_a_batch_covariate_gives_r_deseq2s_results(world) -> None:
+    data = world[2]
+    batches = dict(pd.read_csv(GOLDEN / "coldata.csv", index_col=0)["batch"])
+    answer = _submit(world, _body(data, "salmon.merged.gene_counts.tsv", batches))
+    assert answer.status_code == 201, answer.text
+    table, run = _run(world, answer.json()["job_id"])
+    r = pd.read_csv(GOLDEN / "r_results.csv", index_col="gene_id").reindex(table.index)
+    gap = (table["log2FoldChange"] - r["log2FoldChange"]).abs().dropna()
+    assert len(gap) >= 290 and (gap <= 0.01).mean() >= 0.99
+    called, expected = set(table.index[table["padj"] < 0.05]), set(r.index[r["padj"] < 0.05])
+    assert len(expected) > 10 and len(called ^ expected) <= 2
+    assert table.loc["G00010", "gene_name"] == "N00010"  # names from the table
+    assert run["design"] == "~ batch + group"
+    assert run["samples"]["K4"]["covariates"] == {"batch": "b2"}
+    assert run["lfc_threshold"] == 0.0 and run["counts_table"].endswith("counts.tsv")
+
+
+def test_shrink_and_threshold_change_what_they_should(world) -> None:
+    data = world[2]
+    batches = dict(pd.read_csv(GOLDEN / "coldata.csv", index_col=0)["batch"])
+    plain, _ = _run(world, _submit(world, _body(data, "plain.csv", batches)).json()["job_id"])
+    body = _body(data, "plain.csv", batches, shrink=True, lfc_threshold=1.0)
+    table, run = _run(world, _submit(world, body).json()["job_id"])
+    assert run["shrink"] is True and run["lfc_threshold"] == 1.0
+    assert run["alt_hypothesis"] == "greaterAbs"
+    assert (table["lfc_threshold"] == 1.0).all()
+    # The fold changes stay the MLE; lfc_shrunk sits beside them, pulled towards zero.
+    cols = list(table.columns)
+    assert cols[cols.index("log2FoldChange") + 1] == "lfc_shrunk"
+    pd.testing.assert_series_equal(table["log2FoldChange"], plain["log2FoldChange"], rtol=1e-5)
+    assert table["lfc_shrunk"].abs().sum() < table["log2FoldChange"].abs().sum()
+    r = pd.read_csv(GOLDEN / "r_results.csv", index_col="gene_id")
+    assert set(table.index[table["padj"] < 0.05]) <= set(plain.index[plain["padj"] < 0.05])
+    expected = set(r.index[r["thr1_padj"] < 0.05])
+    assert len(set(table.index[table["padj"] < 0.05]) ^ expected) <= 2
+
+
+def test_a_confounded_covariate_and_bad_tables_answer_400_naming_them(world) -> None:
+    data = world[2]
+    coldata = pd.read_csv(GOLDEN / "coldata.csv", index_col=0)
+    confounded = {s: "b1" if g == "K" else "b2" for s, g in coldata["group"].items()}
+    answer = _submit(world, _body(data, "plain.csv", confounded))
+    assert answer.status_code == 400
+    assert answer.json()["error_code"] == "DLI.0001"
+    assert "covariates.batch: batch is confounded with group" in answer.json()["error_msg"]
+
+    bad = pd.read_csv(GOLDEN / "counts.csv", index_col=0).drop(columns="W3")
+    bad.iloc[5, 0] = -3
+    bad.to_csv(data / "bad.csv")
+    msg = _submit(world, _body(data, "bad.csv", None)).json()["error_msg"]
+    assert "inputs[1].group_inputs[2].sample_name: 'W3' is not a column of counts" in msg
+    assert "column 'K1', gene 'G00005': -3 is negative" in msg
+    (data / "empty.tsv").write_text("")
+    answer = _submit(world, _body(data, "empty.tsv", None))
+    assert answer.status_code == 400 and "the table is empty" in answer.json()["error_msg"]

@@ -22,7 +22,7 @@ from genejobs.jobs.auth import Principal, authenticate, create_token, token_prin
 from genejobs.jobs.db import make_engine, make_sessionmaker, now_ms
 from genejobs.jobs.models import JobRow, NotificationRow, SampleStateRow, WesRunRow
 from genejobs.jobs.notify import NotifyPolicy, attempt_log, notification_rows
-from genejobs.jobs.spec import JOB_TYPE_RNA_DIFF_EXPR, artifacts_folder
+from genejobs.jobs.spec import JOB_TYPE_RNA_DIFF_EXPR, RnaDiffExprSpec, artifacts_folder
 from genejobs.jobs.states import ENDED, JobStatus, check_move
 from genejobs.jobs.validation import validate_request
 from genejobs.storage import Storage

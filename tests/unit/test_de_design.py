@@ -167,3 +167,30 @@ def test_the_design_matrix_is_r_model_matrix() -> None:
     np.testing.assert_array_equal(d.contrast("K", "W"), [0, 0, 1])
     relevel = design_matrix(["K", "K", "W", "W"], reference="W")
     assert relevel.columns == ["Intercept", "group[T.K]"]
+
+
+def test_preranked_gsea_ranks_by_the_shrunken_fold_change_when_there_is_one() -> None:
+    from genejobs.pipeline.enrichment import run_enrichment
+
+    n = 120
+    genes = [f"g{i}" for i in range(n)]
+    # The set's genes have the largest shrunken fold changes but the lowest Wald statistics.
+    lfc = np.linspace(3, -3, n)
+    table = pd.DataFrame(
+        {
+            "gene_id": genes,
+            "gene_name": genes,
+            "log2FoldChange": lfc,
+            "stat": -lfc,
+            "padj": 0.5,
+        }
+    )
+    sets = {"S": genes[:15], "T": genes[40:60]}
+
+    def nes(t: pd.DataFrame) -> float:
+        res = run_enrichment(t, sets, label="W_vs_K", permutations=20).tables
+        rows = res["W_vs_K_gsea_prerank"]
+        return float(rows.loc[rows["Term"] == "S", "NES"].iloc[0])
+
+    assert nes(table) < 0
+    assert nes(table.assign(lfc_shrunk=lfc)) > 0

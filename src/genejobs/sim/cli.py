@@ -24,6 +24,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--read-length", type=int, default=SimConfig.read_length)
     p.add_argument("--seed", type=int, default=SimConfig.seed)
+    p.add_argument(
+        "--batches", type=int, default=SimConfig.batches, help="batches (manifest.json: batches)"
+    )
+    p.add_argument(
+        "--batch-effect",
+        type=float,
+        default=SimConfig.batch_effect_sd,
+        help="SD of each gene's log2 shift per batch beyond the first",
+    )
+    p.add_argument("--counts-only", action="store_true", help="truth counts, no reads")
     a = p.parse_args(argv)
     manifest = simulate(
         a.out,
@@ -35,7 +45,13 @@ def main(argv: list[str] | None = None) -> int:
             library_type=a.library_type,
             read_length=a.read_length,
             seed=a.seed,
+            batches=a.batches,
+            batch_effect_sd=a.batch_effect,
+            write_reads=not a.counts_only,
         ),
     )
-    print(f"wrote {len(manifest.reads)} samples to {a.out} (manifest.json lists every file)")
+    if manifest.reads:
+        print(f"wrote {len(manifest.reads)} samples to {a.out} (manifest.json lists every file)")
+    else:
+        print(f"wrote truth counts ({manifest.truth_counts}) and the reference to {a.out}")
     return 0

@@ -124,7 +124,7 @@ def _counts_rules(req: SubmitRequest) -> list[str]:
         return []
     found = []
     if req.is_export_qc:
-        found.append("is_export_qc: QC needs reads; a job from a counts table has none")
+        found.append("is_export_qc: QC needs reads, and a job from a counts table has none")
     if req.adapt:
         found.append("adapt: a job from a counts table has no reads to trim")
     return found
@@ -163,7 +163,7 @@ def design_problems(req: SubmitRequest) -> list[str]:
                 f"sample must carry the same covariates: {', '.join(names)})"
             )
         if "group" in have:
-            found.append(f"{spath}.group: 'group' is the groups' own factor; rename the covariate")
+            found.append(f"{spath}.group: 'group' is the groups' own factor: rename the covariate")
     if found:
         return found
     groups = [g for _, _, g, _ in samples]
@@ -174,7 +174,7 @@ def design_problems(req: SubmitRequest) -> list[str]:
         if len(levels) < 2:
             found.append(
                 f"covariates.{n}: has one level ('{levels[0]}') on every sample, so it "
-                "explains nothing; drop it"
+                "explains nothing: drop it"
             )
             continue
         by_level: dict[str, set[str]] = {}
@@ -198,10 +198,10 @@ def design_problems(req: SubmitRequest) -> list[str]:
         if rank < block.stop:
             found.append(
                 f"covariates.{name}: the design {formula} is not of full rank: {name} is a "
-                "combination of the covariates before it (e.g. nested in another); drop it"
+                "combination of the covariates before it (e.g. nested in another): drop it"
                 if name != "group"
                 else f"covariates: the design {formula} is not of full rank: the groups are a "
-                "combination of the covariates together; drop one of them"
+                "combination of the covariates together: drop one of them"
             )
             return found
     residual = len(samples) - rank
@@ -209,7 +209,7 @@ def design_problems(req: SubmitRequest) -> list[str]:
         found.append(
             f"covariates: the design {formula} has {rank} coefficients for "
             f"{len(samples)} samples, leaving {residual} residual degrees of freedom "
-            f"(at least {MIN_RESIDUAL_DF} needed to estimate dispersions); add samples or "
+            f"(at least {MIN_RESIDUAL_DF} needed to estimate dispersions): add samples or "
             "drop a covariate"
         )
     return found

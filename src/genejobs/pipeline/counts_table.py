@@ -94,7 +94,7 @@ def read_count_table(
         lines_of = [int(i) + skip + 2 for i in np.flatnonzero(gene_ids == first)[:3]]
         problems.append(
             f"{where}: gene id '{first}' appears more than once (lines "
-            f"{', '.join(map(str, lines_of))}); {dup.nunique()} duplicated id(s) in all"
+            f"{', '.join(map(str, lines_of))}), {dup.nunique()} duplicated id(s) in all"
         )
     name_col = next((c for c in header[1:] if c.lower() == "gene_name"), None)
     candidates = [c for c in header[1:] if c != name_col]
@@ -140,7 +140,7 @@ def read_count_table(
                 i = int(np.flatnonzero(fractional)[0])
                 problems.append(
                     f"{where}, column '{col}', gene '{gene_ids.iloc[i]}': {raw.iloc[i]} is not "
-                    "a whole number (counts must be integers; only a table in nf-core/rnaseq's "
+                    "a whole number (counts must be integers, and only a table in nf-core/rnaseq's "
                     "salmon layout, gene_id then gene_name, is rounded)"
                 )
                 continue

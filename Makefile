@@ -4,17 +4,28 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Exact versions of every dependency (CPython 3.11, Linux): what the suite was run with.
+LOCK := requirements.lock
 PG_DIR := $(CURDIR)/.tmp/pg-test
 
-.PHONY: venv demo test lint test-unit test-integration test-e2e bench clean
+.PHONY: venv demo test lint test-unit test-integration test-e2e bench clean lock
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q -r $(LOCK)
+	$(BIN)/pip install -q --no-deps -e .
 	touch $(STAMP)
 
 venv: $(STAMP)
+
+# Re-resolve the lock after a change to pyproject.toml's dependencies (pins that still
+# fit are kept); `make lock LOCK_FLAGS=--upgrade` moves everything to the newest releases.
+lock:
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q uv
+	$(BIN)/uv pip compile pyproject.toml --python-version 3.11 --extra test $(LOCK_FLAGS) \
+		-o $(LOCK)
 
 demo: $(STAMP)
 	$(BIN)/genejobs demo

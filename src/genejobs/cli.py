@@ -245,6 +245,26 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     return 0  # not reached
 
 
+def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
+    """Schema migrations: ``upgrade`` the configured database, or write a ``revision``."""
+    from genejobs.jobs import migrations
+    from genejobs.jobs.db import make_engine
+
+    if args.action == "revision":
+        print(migrations.new_revision(args.message))
+        return 0
+    engine = make_engine(settings.database_url, migrate=False)
+    try:
+        result = migrations.ensure_schema(engine)
+    finally:
+        engine.dispose()
+    if result.before == result.after:
+        print(f"database schema is up to date (revision {result.after})")
+    else:
+        print(f"database schema upgraded from {result.before or 'none'} to {result.after}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="genejobs", description="RNA-seq differential-expression jobs")
     sub = p.add_subparsers(dest="command", required=True)
@@ -312,6 +332,13 @@ def build_parser() -> argparse.ArgumentParser:
     tc.add_argument("--project", action="append", required=True)
     tc.add_argument("--admin", action="store_true")
     token.set_defaults(func=cmd_token)
+
+    db = sub.add_parser("db", help="database schema migrations")
+    db_sub = db.add_subparsers(dest="action", required=True)
+    db_sub.add_parser("upgrade", help="bring the database (GENEJOBS_DATABASE_URL) up to date")
+    rev = db_sub.add_parser("revision", help="write a migration for changes to jobs/models.py")
+    rev.add_argument("-m", "--message", required=True)
+    db.set_defaults(func=cmd_db)
 
     for name, helptext in (
         ("simulate", "simulate a dataset with known truth"),

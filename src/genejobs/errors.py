@@ -40,6 +40,13 @@ class Unavailable(GeneJobsError):
     """The resource is in a state that forbids the call (DLI.0012)."""
 
 
+class StorageUnavailable(Unavailable):
+    """The storage endpoint cannot be reached or refuses to talk (503 DLI.0012).
+
+    Not the caller's fault and usually temporary, so the API answers 503.
+    """
+
+
 class AuthenticationFailed(GeneJobsError):
     """Missing, invalid or expired token (401 DLI.0013)."""
 

@@ -28,6 +28,7 @@ ERROR_CODES: dict[type[errors.GeneJobsError], tuple[int, str]] = {
     errors.LimitReached: (400, "DLI.0009"),
     errors.PermissionDenied: (400, "DLI.0011"),
     errors.Unavailable: (400, "DLI.0012"),
+    errors.StorageUnavailable: (503, "DLI.0012"),
     errors.AuthenticationFailed: (401, "DLI.0013"),
     errors.Forbidden: (403, "DLI.0013"),
     errors.JobNotFound: (404, "DLI.0023"),
@@ -76,7 +77,7 @@ def install_error_handlers(app: FastAPI) -> None:
     async def on_genejobs_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, errors.GeneJobsError)
         status, code = status_and_code(exc)
-        if status >= 500:
+        if code == INTERNAL[1]:  # a 503's message names what is unavailable; a 500's is hidden
             log.error("%s %s failed: %s", request.method, request.url.path, exc.message)
             return error_response(request, status, code, INTERNAL_MESSAGE)
         return error_response(request, status, code, exc.message)

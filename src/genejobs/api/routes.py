@@ -28,16 +28,29 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         (403, "Token not valid for this project (DLI.0013)"),
         (404, "Unknown job in this project (DLI.0023)"),
         (500, "Internal error (DLI.0999)"),
+        (503, "The storage endpoint cannot be reached; try again later (DLI.0012)"),
     )
 }
 
 router = APIRouter(prefix="/v2.0/{project_id}/gene", responses=ERRORS)
 
+# Bounds fit the databases' signed 64-bit integers; larger values answer 400, not 500.
+INT64_MAX = 2**63 - 1
 StartMs = Annotated[
-    int | None, Query(ge=0, description="Only jobs submitted at or after this instant (epoch ms)")
+    int | None,
+    Query(
+        ge=0,
+        le=INT64_MAX,
+        description="Only jobs submitted at or after this instant (epoch ms, at most end)",
+    ),
 ]
 EndMs = Annotated[
-    int | None, Query(ge=0, description="Only jobs submitted at or before this instant (epoch ms)")
+    int | None,
+    Query(
+        ge=0,
+        le=INT64_MAX,
+        description="Only jobs submitted at or before this instant (epoch ms, at least start)",
+    ),
 ]
 
 
@@ -73,7 +86,7 @@ def list_jobs(
     service: ServiceDep,
     job_type: Annotated[str | None, Query(description="Filter by type, e.g. RNA_DIFF_EXPR")] = None,
     limit: Annotated[int, Query(ge=1, le=100, description="Page size, 1-100")] = 10,
-    offset: Annotated[int, Query(ge=0, description="Records to skip")] = 0,
+    offset: Annotated[int, Query(ge=0, le=INT64_MAX, description="Records to skip")] = 0,
     start: StartMs = None,
     end: EndMs = None,
 ) -> dict[str, Any]:

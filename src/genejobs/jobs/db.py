@@ -7,18 +7,19 @@ import time
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
-from genejobs.jobs.models import Base
+from genejobs.jobs.migrations import ensure_schema
 
 
 def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def make_engine(database_url: str) -> Engine:
-    """Create the engine and the tables (idempotent).
+def make_engine(database_url: str, *, migrate: bool = True) -> Engine:
+    """Create the engine and bring the schema up to date (idempotent).
 
     SQLite gets WAL and a busy timeout so the API and the runner thread can share
-    the file; PostgreSQL URLs (``postgresql://``) use psycopg 3.
+    the file; PostgreSQL URLs (``postgresql://``) use psycopg 3. An empty database
+    gets today's tables, an older one is migrated (``genejobs.jobs.migrations``).
     """
     url = database_url
     if url.startswith("postgresql://") or url.startswith("postgres://"):
@@ -35,7 +36,8 @@ def make_engine(database_url: str) -> Engine:
             cur.close()
     else:
         engine = create_engine(url, pool_pre_ping=True)
-    Base.metadata.create_all(engine)
+    if migrate:
+        ensure_schema(engine)
     return engine
 
 

@@ -110,3 +110,16 @@ class WesRunRow(Base):
     workflow_type_version: Mapped[str] = mapped_column(String(32))
     workflow_url: Mapped[str] = mapped_column(Text, default="")
     tags_json: Mapped[str] = mapped_column(Text, default="{}")
+
+
+class ProjectLockRow(Base):
+    """One row per project, updated first in every submit's transaction.
+
+    The update holds the row (PostgreSQL) or the database (SQLite) until the submit
+    commits, so concurrent submits to one project, from any number of API servers,
+    count the project's active jobs one after another and the cap cannot be overrun.
+    """
+
+    __tablename__ = "project_locks"
+    project_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    submits: Mapped[int] = mapped_column(BigInteger, default=0)  # jobs ever submitted

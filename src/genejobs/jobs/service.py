@@ -13,14 +13,21 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from genejobs.config import Settings
-from genejobs.errors import GeneJobsError, JobNotFound, LimitReached, Unavailable
+from genejobs.errors import GeneJobsError, JobNotFound, LimitReached, Unavailable, ValidationError
 from genejobs.jobs.auth import Principal, authenticate, create_token, token_principal
 from genejobs.jobs.db import make_engine, make_sessionmaker, now_ms
-from genejobs.jobs.models import JobRow, NotificationRow, SampleStateRow, WesRunRow
+from genejobs.jobs.models import (
+    JobRow,
+    NotificationRow,
+    ProjectLockRow,
+    SampleStateRow,
+    WesRunRow,
+)
 from genejobs.jobs.notify import NotifyPolicy, attempt_log, notification_rows
 from genejobs.jobs.spec import JOB_TYPE_RNA_DIFF_EXPR, RnaDiffExprSpec, artifacts_folder
 from genejobs.jobs.states import ENDED, JobStatus, check_move
@@ -65,6 +72,12 @@ def remaining_ms(row: JobRow, now: int) -> int | None:
     if elapsed <= 0 or done < 0.02:
         return None
     return int(elapsed * (1 - done) / done)
+
+
+def _check_window(start: int | None, end: int | None) -> None:
+    """An empty time window is a mistake in the call, not a query with no answer."""
+    if start is not None and end is not None and start > end:
+        raise ValidationError(f"start, end: start ({start}) is after end ({end})")
 
 
 class JobService:
@@ -152,7 +165,15 @@ class JobService:
             out.parent if spec.output.lower().endswith(".csv") else out, field="output"
         )
         now = now_ms()
+        self._ensure_project_lock(project_id)
         with self.sessions.begin() as s:
+            # First statement of the transaction: it waits for any other submit to this
+            # project to commit, so the count below already includes that submit's job.
+            s.execute(
+                update(ProjectLockRow)
+                .where(ProjectLockRow.project_id == project_id)
+                .values(submits=ProjectLockRow.submits + 1)
+            )
             active = s.scalar(
                 select(func.count())
                 .select_from(JobRow)
@@ -208,6 +229,17 @@ class JobService:
         )
         return size
 
+    def _ensure_project_lock(self, project_id: str) -> None:
+        """Create the project's lock row once (a racing creator's insert is harmless)."""
+        with self.sessions() as s:
+            if s.get(ProjectLockRow, project_id) is not None:
+                return
+        try:
+            with self.sessions.begin() as s:
+                s.add(ProjectLockRow(project_id=project_id, submits=0))
+        except IntegrityError:
+            pass  # another submit created it first
+
     # -- reading -------------------------------------------------------------
 
     def _visible(self, principal: Principal, project_id: str) -> list[Any]:
@@ -227,6 +259,7 @@ class JobService:
         start: int | None = None,
         end: int | None = None,
     ) -> tuple[int, list[dict[str, Any]]]:
+        _check_window(start, end)
         conds = self._visible(principal, project_id)
         if job_type:
             conds.append(JobRow.job_type == job_type)
@@ -353,6 +386,7 @@ class JobService:
         start: int | None = None,
         end: int | None = None,
     ) -> dict[str, Any]:
+        _check_window(start, end)
         conds = self._visible(principal, project_id)
         if start is not None:
             conds.append(JobRow.start_time_ms >= start)

@@ -18,8 +18,15 @@ from typing import IO, Any
 
 import fsspec
 
-from genejobs.errors import NotFound, PermissionDenied
+from genejobs.errors import NotFound, PermissionDenied, StorageUnavailable
 from genejobs.storage.locations import Location, parse_uri
+
+# An unreachable endpoint must answer within ~3 s, not botocore's default 60 s connect
+# timeout with up to 5 attempts (6-12 s against a closed port). One retry still rides
+# over a dropped connection; reads keep a long timeout (large objects, busy servers).
+S3_CONNECT_TIMEOUT_S = 2.0
+S3_READ_TIMEOUT_S = 60.0
+S3_MAX_ATTEMPTS = 2
 
 
 @dataclass(frozen=True)
@@ -73,10 +80,40 @@ class Storage:
             creds: dict[str, Any] = {}
             if self._key:
                 creds = {"key": self._key, "secret": self._secret}
+            config = {
+                "connect_timeout": S3_CONNECT_TIMEOUT_S,
+                "read_timeout": S3_READ_TIMEOUT_S,
+                "retries": {"total_max_attempts": S3_MAX_ATTEMPTS, "mode": "standard"},
+            }
             self._s3 = fsspec.filesystem(
-                "s3", client_kwargs=client_kwargs, skip_instance_cache=True, **creds
+                "s3",
+                client_kwargs=client_kwargs,
+                config_kwargs=config,
+                skip_instance_cache=True,
+                **creds,
             )
         return self._s3
+
+    @property
+    def s3_endpoint_name(self) -> str:
+        """The endpoint as messages name it, including when none is configured."""
+        if self.s3_endpoint_url:
+            return self.s3_endpoint_url
+        return "AWS's default (GENEJOBS_S3_ENDPOINT_URL is not set)"
+
+    @contextlib.contextmanager
+    def _reachable(self, loc: Location, field: str) -> Iterator[None]:
+        """Turn 'cannot talk to the S3 endpoint' into ``StorageUnavailable`` naming it."""
+        try:
+            yield
+        except Exception as exc:
+            reason = _unreachable_reason(exc) if loc.is_s3 else None
+            if reason is None:
+                raise
+            raise StorageUnavailable(
+                f"{field}: '{loc.original}' cannot be accessed: storage endpoint "
+                f"{self.s3_endpoint_name} {reason}"
+            ) from exc
 
     def location(self, uri: str | Location, *, field: str = "path") -> Location:
         """Parse and confine: a local path must resolve inside an allowed root."""
@@ -101,7 +138,10 @@ class Storage:
         """Size and identity of an existing file, or ``NotFound``/``PermissionDenied``."""
         fs = self.filesystem(loc)
         try:
-            raw = fs.info(loc.fs_path)
+            with self._reachable(loc, field):
+                raw = fs.info(loc.fs_path)
+        except StorageUnavailable:
+            raise
         except FileNotFoundError as exc:
             raise NotFound(f"{field}: '{loc.original}' does not exist") from exc
         except PermissionError as exc:
@@ -117,14 +157,18 @@ class Storage:
         return FileInfo(size_bytes=size, identity=f"{size}:{str(tag).strip(chr(34))}")
 
     def exists(self, loc: Location) -> bool:
-        with _mapped_errors(loc, "path", "cannot be read"):
+        with _mapped_errors(loc, "path", "cannot be read"), self._reachable(loc, "path"):
             return bool(self.filesystem(loc).exists(loc.fs_path))
 
-    def open_read(self, loc: Location) -> IO[bytes]:
+    def open_read(self, loc: Location, *, field: str = "path") -> IO[bytes]:
         """A streaming binary reader (S3 reads are ranged, not a full download)."""
         fs = self.filesystem(loc)
-        with _mapped_errors(loc, "path", "cannot be read"):
-            return fs.open(loc.fs_path, "rb", block_size=4 * 1024 * 1024)  # type: ignore[no-any-return]
+        with _mapped_errors(loc, field, "cannot be read"), self._reachable(loc, field):
+            fh = fs.open(loc.fs_path, "rb", block_size=4 * 1024 * 1024)
+        if not loc.is_s3:
+            return fh  # type: ignore[no-any-return]
+        # the endpoint may go away in the middle of a job: later reads name it too
+        return _GuardedReader(fh, lambda: self._reachable(loc, field))  # type: ignore[return-value]
 
     def read_bytes(self, loc: Location) -> bytes:
         with self.open_read(loc) as fh:
@@ -138,7 +182,7 @@ class Storage:
             return
         with tempfile.TemporaryDirectory(prefix="genejobs-") as tmp:
             dest = Path(tmp) / (loc.name or "object")
-            with _mapped_errors(loc, "path", "cannot be read"):
+            with _mapped_errors(loc, "path", "cannot be read"), self._reachable(loc, "path"):
                 self.filesystem(loc).get(loc.fs_path, str(dest))
             yield dest
 
@@ -153,7 +197,8 @@ class Storage:
                 # ``fs.exists`` swallows a refused signature and answers False, and a
                 # PUT may silently create the bucket (SeaweedFS does): ask the bucket.
                 try:
-                    fs.info(loc.bucket)
+                    with self._reachable(loc, field):
+                        fs.info(loc.bucket)
                 except FileNotFoundError as exc:
                     raise NotFound(f"{field}: bucket '{loc.bucket}' does not exist") from exc
                 except PermissionError as exc:
@@ -161,13 +206,14 @@ class Storage:
                         f"{field}: '{loc.original}' is not writable (access to bucket "
                         f"'{loc.bucket}' denied)"
                     ) from exc
-                fs.pipe(probe.fs_path, b"")
-                fs.rm(probe.fs_path)
+                with self._reachable(loc, field):
+                    fs.pipe(probe.fs_path, b"")
+                    fs.rm(probe.fs_path)
             else:
                 Path(loc.key).mkdir(parents=True, exist_ok=True)
                 Path(probe.key).write_bytes(b"")
                 Path(probe.key).unlink()
-        except (NotFound, PermissionDenied):
+        except (NotFound, PermissionDenied, StorageUnavailable):
             raise
         except OSError as exc:
             raise PermissionDenied(f"{field}: '{loc.original}' is not writable ({exc})") from exc
@@ -178,7 +224,7 @@ class Storage:
         S3 PUTs are atomic per object; locally we write a temporary sibling and rename.
         """
         if loc.is_s3:
-            with _mapped_errors(loc, "output", "cannot be written"):
+            with _mapped_errors(loc, "output", "cannot be written"), self._reachable(loc, "output"):
                 self.filesystem(loc).pipe(loc.fs_path, data)
             return
         target = Path(loc.key)
@@ -193,7 +239,7 @@ class Storage:
     def put_file(self, local: Path, loc: Location) -> None:
         """Upload or copy a finished local file to ``loc``, atomically as ``write_bytes``."""
         if loc.is_s3:
-            with _mapped_errors(loc, "output", "cannot be written"):
+            with _mapped_errors(loc, "output", "cannot be written"), self._reachable(loc, "output"):
                 self.filesystem(loc).put_file(str(local), loc.fs_path)
             return
         target = Path(loc.key)
@@ -209,20 +255,68 @@ class Storage:
 
     def remove(self, loc: Location) -> None:
         fs = self.filesystem(loc)
-        if fs.exists(loc.fs_path):
-            fs.rm(loc.fs_path, recursive=True)
+        with self._reachable(loc, "path"):
+            if fs.exists(loc.fs_path):
+                fs.rm(loc.fs_path, recursive=True)
 
     def listdir(self, loc: Location) -> list[str]:
         fs = self.filesystem(loc)
-        if not fs.exists(loc.fs_path):
-            return []
-        own = loc.fs_path.rstrip("/")
-        # S3 servers may list a folder's own marker object ("dir/") as its child
-        return sorted(
-            os.path.basename(p.rstrip("/"))
-            for p in fs.ls(loc.fs_path, detail=False)
-            if p.rstrip("/") != own
+        with self._reachable(loc, "path"):
+            if not fs.exists(loc.fs_path):
+                return []
+            own = loc.fs_path.rstrip("/")
+            # S3 servers may list a folder's own marker object ("dir/") as its child
+            return sorted(
+                os.path.basename(p.rstrip("/"))
+                for p in fs.ls(loc.fs_path, detail=False)
+                if p.rstrip("/") != own
+            )
+
+
+def _unreachable_reason(exc: BaseException) -> str | None:
+    """Why the S3 endpoint could not be talked to, or None for any other error."""
+    from botocore import exceptions as bx  # s3fs's own dependency; only needed on failure
+
+    if isinstance(exc, bx.ConnectTimeoutError):
+        return f"did not accept a connection within {S3_CONNECT_TIMEOUT_S:g} s"
+    if isinstance(exc, bx.ReadTimeoutError):
+        return f"did not answer within {S3_READ_TIMEOUT_S:g} s"
+    if isinstance(exc, bx.ConnectionError):
+        return "cannot be reached (could not connect)"
+    if isinstance(exc, bx.HTTPClientError):
+        return "dropped the connection"
+    if isinstance(exc, bx.NoCredentialsError):
+        return (
+            "needs credentials and none are configured (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)"
         )
+    if isinstance(exc, TimeoutError):
+        return "did not answer in time"
+    return None
+
+
+class _GuardedReader:
+    """A file object whose reads name the storage endpoint when it stops answering."""
+
+    def __init__(self, raw: Any, guard: Any) -> None:
+        self._raw = raw
+        self._guard = guard
+
+    def read(self, size: int = -1) -> bytes:
+        with self._guard():
+            return self._raw.read(size)  # type: ignore[no-any-return]
+
+    def readinto(self, buffer: Any) -> int:
+        with self._guard():
+            return self._raw.readinto(buffer)  # type: ignore[no-any-return]
+
+    def __enter__(self) -> _GuardedReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._raw.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._raw, name)
 
 
 @contextlib.contextmanager

@@ -1,0 +1,35 @@
+"""Alembic's entry point: runs revisions on the connection genejobs hands it.
+
+``genejobs.jobs.migrations`` passes an open connection in ``config.attributes``;
+``render_as_batch`` lets column changes work on SQLite (copy-and-move tables).
+"""
+
+from __future__ import annotations
+
+from alembic import context
+from sqlalchemy import create_engine
+
+from genejobs.jobs.models import Base
+
+config = context.config
+
+
+def _run(connection) -> None:  # type: ignore[no-untyped-def]
+    context.configure(
+        connection=connection,
+        target_metadata=Base.metadata,
+        render_as_batch=True,
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+connection = config.attributes.get("connection")
+if connection is not None:
+    _run(connection)
+else:  # plain `alembic -x` use with sqlalchemy.url set in the config
+    engine = create_engine(config.get_main_option("sqlalchemy.url") or "")
+    with engine.connect() as conn:
+        _run(conn)
+    engine.dispose()

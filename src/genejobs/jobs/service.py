@@ -35,6 +35,8 @@ from genejobs.jobs.validation import validate_request
 from genejobs.storage import Storage
 
 log = logging.getLogger(__name__)
+# A counts table is read whole at submit; genes x samples of any real study are far smaller.
+MAX_COUNTS_TABLE_BYTES = 1 << 30
 ACTIVE = (JobStatus.LAUNCHING.value, JobStatus.RUNNING.value, JobStatus.CANCELING.value)
 
 
@@ -216,6 +218,11 @@ class JobService:
         assert spec.counts is not None
         loc = self.storage.location(spec.counts, field="counts")
         size = self.storage.info(loc, field="counts").size_bytes
+        if size > MAX_COUNTS_TABLE_BYTES:
+            raise ValidationError(
+                f"counts: '{loc.original}' is {size:,} bytes; a counts table may be at most "
+                f"{MAX_COUNTS_TABLE_BYTES:,} bytes (60,000 genes x 1,000 samples fit easily)"
+            )
         fields = {
             s.name: f"inputs[{gi}].group_inputs[{si}].sample_name"
             for gi, g in enumerate(spec.groups)

@@ -50,11 +50,6 @@ class DEResult:
     shrink: bool = False
     lfc_threshold: float = 0.0
 
-    @property
-    def rank_column(self) -> str:
-        """What ranks genes by effect: the shrunken fold change when there is one."""
-        return "lfc_shrunk" if self.shrink else "log2FoldChange"
-
     def design_info(self) -> dict[str, object]:
         """The model as run.json and the report state it."""
         return {

@@ -1,4 +1,5 @@
-"""Multi-factor designs: genejobs against R's DESeq2 for ``~ batch + group``.
+"""Multi-factor designs: genejobs against R's DESeq2 for ``~ batch + group`` (or, with
+``--paired``, ``~ donor + group``).
 
 Simulates negative-binomial counts with a batch effect (two groups, unbalanced
 batches), runs R's ``DESeq()`` + ``results(contrast = c("group", "W", "K"))`` with
@@ -39,9 +40,10 @@ args <- commandArgs(trailingOnly = TRUE)
 dir <- args[1]
 counts <- as.matrix(read.csv(file.path(dir, "counts.csv"), row.names = 1, check.names = FALSE))
 coldata <- read.csv(file.path(dir, "coldata.csv"), row.names = 1, stringsAsFactors = FALSE)
-coldata$group <- factor(coldata$group, levels = unique(coldata$group))
-coldata$batch <- factor(coldata$batch, levels = unique(coldata$batch))
-dds <- DESeqDataSetFromMatrix(countData = counts, colData = coldata, design = ~ batch + group)
+covs <- setdiff(colnames(coldata), "group")
+for (v in c(covs, "group")) coldata[[v]] <- factor(coldata[[v]], levels = unique(coldata[[v]]))
+design <- as.formula(paste("~", paste(c(covs, "group"), collapse = " + ")))
+dds <- DESeqDataSetFromMatrix(countData = counts, colData = coldata, design = design)
 dds <- DESeq(dds, quiet = TRUE)
 res <- results(dds, contrast = c("group", "W", "K"))
 thr <- results(dds, contrast = c("group", "W", "K"), lfcThreshold = 1, altHypothesis = "greaterAbs")
@@ -55,8 +57,9 @@ writeLines(as.character(packageVersion("DESeq2")), file.path(dir, "deseq2_versio
 """
 
 
-def simulate(n_genes: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """2 groups x 4 samples in 2 unbalanced batches; ~12% DE genes; a per-gene batch effect."""
+def simulate(n_genes: int, seed: int, paired: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """2 groups x 4 samples in 2 unbalanced batches (or, ``paired``, 4 donors with one
+    sample in each group); ~12% DE genes; a per-gene batch (donor) effect."""
     rng = np.random.default_rng(seed)
     base = np.exp(rng.normal(np.log(80.0), 1.8, n_genes))
     disp = (0.04 + 1.0 / base) * np.exp(rng.normal(0.0, 0.3, n_genes))
@@ -65,10 +68,18 @@ def simulate(n_genes: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     batch_lfc = rng.normal(0.0, 0.8, n_genes)
     design = [("K1", "K", "b1"), ("K2", "K", "b1"), ("K3", "K", "b1"), ("K4", "K", "b2")]
     design += [("W1", "W", "b1"), ("W2", "W", "b2"), ("W3", "W", "b2"), ("W4", "W", "b2")]
+    factor = "batch"
+    if paired:
+        design = [(f"{g}{i}", g, f"d{i}") for g in ("K", "W") for i in range(1, 5)]
+        factor = "donor"
+    donor_lfc = rng.normal(0.0, 0.8, (n_genes, 5)) if paired else None
     cols = {}
     for name, group, batch in design:
         size = np.exp(rng.normal(0.0, 0.2))
-        mu = base * size * 2.0 ** (lfc * (group == "W") + batch_lfc * (batch == "b2"))
+        shift = (
+            donor_lfc[:, int(batch[1:])] if donor_lfc is not None else batch_lfc * (batch == "b2")
+        )
+        mu = base * size * 2.0 ** (lfc * (group == "W") + shift)
         r = 1.0 / disp
         cols[name] = rng.negative_binomial(r, r / (r + mu))
     counts = pd.DataFrame(
@@ -76,7 +87,7 @@ def simulate(n_genes: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     )
     counts.iloc[:2] = 0  # all-zero genes, as real tables have
     coldata = pd.DataFrame(
-        {"group": [g for _, g, _ in design], "batch": [b for *_, b in design]},
+        {"group": [g for _, g, _ in design], factor: [b for *_, b in design]},
         index=pd.Index([n for n, *_ in design], name="sample"),
     )
     return counts, coldata
@@ -98,7 +109,7 @@ def run_genejobs(counts: pd.DataFrame, coldata: pd.DataFrame, threshold: float =
         dict(coldata["group"]),
         {},
         [("K", "W")],
-        covariates=[("batch", dict(coldata["batch"]))],
+        covariates=[(c, dict(coldata[c])) for c in coldata.columns if c != "group"],
         lfc_threshold=threshold,
     )
     return result.table.set_index("gene_id")
@@ -123,9 +134,11 @@ def main() -> int:
     p.add_argument("--genes", type=int, default=2000)
     p.add_argument("--seed", type=int, default=18)
     p.add_argument("--golden", type=Path, help="write counts, coldata and R's results here")
+    p.add_argument("--paired", action="store_true", help="~ donor + group (4 donors)")
     a = p.parse_args()
     ensure_r()
-    counts, coldata = simulate(a.genes, a.seed)
+    counts, coldata = simulate(a.genes, a.seed, a.paired)
+    formula = "~ " + " + ".join([c for c in coldata.columns if c != "group"] + ["group"])
     with tempfile.TemporaryDirectory(prefix="genejobs-bench-design-") as tmp:
         folder = a.golden or Path(tmp)
         folder.mkdir(parents=True, exist_ok=True)
@@ -136,7 +149,7 @@ def main() -> int:
     for threshold, prefix in ((0.0, ""), (1.0, "thr1_")):
         got = compare(run_genejobs(counts, coldata, threshold), r, prefix)
         print(
-            f"~ batch + group, {a.genes} genes, lfcThreshold {threshold:g} (R DESeq2 {version}): "
+            f"{formula}, {a.genes} genes, lfcThreshold {threshold:g} (R DESeq2 {version}): "
             f"LFC within {LFC_TOL} of R for {got['lfc_within']:.2%} of genes (max gap "
             f"{got['max_gap']:.2g}); padj<0.05 genejobs {got['calls_ours']}, R {got['calls_r']}, "
             f"differing {got['calls_differ']}"

@@ -66,5 +66,13 @@ class InputError(GeneJobsError):
     """
 
 
+class WorkerProcessDied(GeneJobsError):
+    """A process the pipeline started on a worker (an align process) died mid-sample.
+
+    The message names the process, how it ended (signal or exit status) and the
+    likely reason; such a death may be transient, so the sample is tried once more.
+    """
+
+
 class CancelledError(GeneJobsError):
     """The job was cancelled; raised by a stop check between chunks."""

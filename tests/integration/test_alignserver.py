@@ -12,8 +12,14 @@ from pathlib import Path
 import mappy
 import pytest
 
+from genejobs.errors import CancelledError
 from genejobs.pipeline.align import align_pairs, load_aligner
-from genejobs.pipeline.alignserver import AlignProcesses, AlignServerError, align_processes
+from genejobs.pipeline.alignserver import (
+    AlignProcessDied,
+    AlignProcesses,
+    AlignServerError,
+    align_processes,
+)
 from genejobs.pipeline.bam import pair_record, sam_records
 from genejobs.references.registry import ReferenceRegistry
 from genejobs.sim import SimConfig, simulate
@@ -118,3 +124,59 @@ def test_a_child_that_dies_fails_the_chunk_with_a_message(sim):
         assert not server.drain()  # not reusable: align_processes() would close it
     finally:
         server.close()
+
+
+def test_a_child_that_reports_an_error_leaves_the_bookkeeping_right(sim):
+    index_path, seqs, _ = sim
+    with align_processes(index_path, 2) as server:
+        server._send(0, ("align", [("ACGT",)], False))  # a malformed pair: the child says why
+        with pytest.raises(AlignServerError, match="alignment failed: ValueError"):
+            server._receive(0)
+        server._send(1, ("align", [("ACGT",)], False))  # and one nobody collects
+        started = time.monotonic()
+        assert server.drain()  # nothing left waiting: no ten-minute poll
+        assert time.monotonic() - started < 5
+        assert server._waiting == [0, 0]
+    with align_processes(index_path, 2) as again:
+        assert again is server  # still healthy, so reused
+        got = again.submit(seqs[:10])()
+    assert _flat(got) == _flat(align_pairs(load_aligner(index_path), seqs[:10]))
+
+
+def test_a_killed_child_is_named_with_its_signal_and_likely_cause(sim):
+    index_path, seqs, _ = sim
+    server = AlignProcesses(index_path, 2)
+    try:
+        child = server.pids[1]
+        os.kill(child, 9)
+        with pytest.raises(AlignProcessDied) as caught:
+            server.submit(seqs[:500])()
+        message = caught.value.message
+        assert f"align process (pid {child}) exited unexpectedly" in message
+        assert "SIGKILL (signal 9)" in message and "out of memory" in message
+        started = time.monotonic()
+        assert not server.drain()
+        assert time.monotonic() - started < 5
+    finally:
+        server.close()
+
+
+def test_an_index_that_never_loads_times_out_or_stops_with_the_job(tmp_path):
+    never = tmp_path / "genome.mmi"
+    os.mkfifo(never)  # opening it blocks until a writer comes: a load that hangs
+    server = AlignProcesses(never, 1, ready_timeout_s=1.0)
+    started = time.monotonic()
+    with pytest.raises(AlignServerError, match=f"{never} failed: the index was not loaded after"):
+        server.wait_ready()
+    assert time.monotonic() - started < 5
+    server.close()
+    assert server._proc.returncode is not None  # killed, not left loading
+
+    def stop() -> None:
+        raise CancelledError("the job was cancelled")
+
+    started = time.monotonic()
+    with pytest.raises(CancelledError), align_processes(never, 1, stop=stop) as server:
+        server.submit([("ACGT", "ACGT")])
+    assert time.monotonic() - started < 5
+    assert not server.alive()

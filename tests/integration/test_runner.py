@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from distributed import Variable
 from test_runner_helpers import (
     GENES,
     add_job,
@@ -20,11 +21,15 @@ from test_runner_helpers import (
     set_status,
     sleeps_until_cancelled,
     slow_counts,
+    stats_until_cancelled,
     table_stats,
     test_cluster,
 )
 
+from genejobs.jobs.db import make_engine, make_sessionmaker
+from genejobs.jobs.models import JobRow
 from genejobs.jobs.runner import Runner
+from genejobs.jobs.tasks import attempt_variable_name
 
 pytestmark = pytest.mark.integration
 
@@ -69,7 +74,7 @@ def test_job_runs_to_finished_with_progress_and_outputs(tmp_path: Path, client) 
 
 def test_progress_is_visible_while_running(tmp_path: Path, client) -> None:
     settings = make_settings(tmp_path)
-    job_id = add_job(settings, {"K": ["K1"], "W": ["W1"]})
+    job_id = add_job(settings, {"K": ["K1", "K2"], "W": ["W1", "W2"]})
     r = runner(settings, client, sample_fn=slow_counts)
     thread = threading.Thread(target=r.run_once)
     thread.start()
@@ -89,7 +94,7 @@ def test_progress_is_visible_while_running(tmp_path: Path, client) -> None:
 
 def test_failing_sample_fails_the_job_with_its_message(tmp_path: Path, client) -> None:
     settings = make_settings(tmp_path)
-    job_id = add_job(settings, {"K": ["K1", "bad"], "W": ["W1"]})
+    job_id = add_job(settings, {"K": ["K1", "bad"], "W": ["W1", "W2"]})
     runner(settings, client, sample_fn=fails).run_once()
     job, samples = load_job(settings, job_id)
     assert job.status == "FAILED"
@@ -103,7 +108,7 @@ def test_failing_sample_fails_the_job_with_its_message(tmp_path: Path, client) -
 
 def test_internal_error_gives_a_plain_message_without_details(tmp_path: Path, client) -> None:
     settings = make_settings(tmp_path)
-    job_id = add_job(settings, {"K": ["K1"], "W": ["W1"]})
+    job_id = add_job(settings, {"K": ["K1", "K2"], "W": ["W1", "W2"]})
     runner(settings, client, sample_fn=crashes).run_once()
     job, _ = load_job(settings, job_id)
     assert job.status == "FAILED"
@@ -113,7 +118,7 @@ def test_internal_error_gives_a_plain_message_without_details(tmp_path: Path, cl
 
 def test_cancel_of_a_running_job_ends_cancelled_quickly(tmp_path: Path, client) -> None:
     settings = make_settings(tmp_path)
-    job_id = add_job(settings, {"K": ["K1"], "W": ["W1"]})
+    job_id = add_job(settings, {"K": ["K1", "K2"], "W": ["W1", "W2"]})
     r = runner(settings, client, sample_fn=sleeps_until_cancelled)
     thread = threading.Thread(target=r.run_once)
     thread.start()
@@ -134,7 +139,7 @@ def test_cancel_of_a_running_job_ends_cancelled_quickly(tmp_path: Path, client) 
     assert all(s.state == "CANCELLED" for s in samples)
     assert job.lease_owner is None
     # The tasks themselves stopped (the Event), freeing the workers for the next job.
-    follow_up = add_job(settings, {"K": ["K1"], "W": ["W1"]})
+    follow_up = add_job(settings, {"K": ["K1", "K2"], "W": ["W1", "W2"]})
     started = time.monotonic()
     assert runner(settings, client).run_once() == follow_up
     assert time.monotonic() - started < 10
@@ -154,8 +159,8 @@ def test_background_loop_runs_queued_jobs_then_stop_requeues_a_running_one(
     tmp_path: Path, client
 ) -> None:
     settings = make_settings(tmp_path)
-    first = add_job(settings, {"K": ["K1"], "W": ["W1"]})
-    second = add_job(settings, {"K": ["K1"], "W": ["W1"]})
+    first = add_job(settings, {"K": ["K1", "K2"], "W": ["W1", "W2"]})
+    second = add_job(settings, {"K": ["K1", "K2"], "W": ["W1", "W2"]})
     r = runner(settings, client)
     r.start()
     try:
@@ -163,7 +168,7 @@ def test_background_loop_runs_queued_jobs_then_stop_requeues_a_running_one(
             lambda: all(load_job(settings, j)[0].status == "FINISHED" for j in (first, second))
         )
         r.sample_fn = sleeps_until_cancelled  # the next job will still be running at stop()
-        third = add_job(settings, {"K": ["K1"], "W": ["W1"]})
+        third = add_job(settings, {"K": ["K1", "K2"], "W": ["W1", "W2"]})
         assert wait_for(lambda: load_job(settings, third)[0].status == "RUNNING")
     finally:
         r.stop()
@@ -171,3 +176,58 @@ def test_background_loop_runs_queued_jobs_then_stop_requeues_a_running_one(
     assert (job.status, job.lease_owner) == ("LAUNCHING", None)  # back in the queue at once
     assert runner(settings, client).run_once() == third  # and another runner finishes it
     assert load_job(settings, third)[0].status == "FINISHED"
+
+
+def _run_until(settings, job_id, r: Runner, ready) -> threading.Thread:
+    thread = threading.Thread(target=r.run_once)
+    thread.start()
+    if not wait_for(lambda: ready(*load_job(settings, job_id))):
+        pytest.fail("the job never reached the state the test needs")
+    return thread
+
+
+def test_cancel_during_statistics_ends_cancelled_without_outputs(tmp_path: Path, client) -> None:
+    settings = make_settings(tmp_path)
+    job_id = add_job(settings, {"K": ["K1", "K2"], "W": ["W1", "W2"]})
+    r = runner(settings, client, statistics_fn=stats_until_cancelled)
+    # All samples done: the statistics step is what runs now.
+    thread = _run_until(settings, job_id, r, lambda job, s: job.steps_done == 4)
+    set_status(settings, job_id, "CANCELING")
+    thread.join(10)
+    assert not thread.is_alive()
+    job, samples = load_job(settings, job_id)
+    assert (job.status, job.lease_owner, job.message) == ("CANCELLED", None, "")
+    assert json.loads(job.outputs_json or "{}") == {}
+    assert [s.state for s in samples] == ["DONE"] * 4  # what was done stays done
+
+
+def test_a_runner_that_lost_its_lease_writes_nothing_more(tmp_path: Path, client) -> None:
+    settings = make_settings(tmp_path)
+    job_id = add_job(settings, {"K": ["K1", "K2"], "W": ["W1", "W2"]})
+    r = runner(settings, client, sample_fn=sleeps_until_cancelled)
+    thread = _run_until(settings, job_id, r, lambda job, s: job.status == "RUNNING")
+    engine = make_engine(settings.database_url)
+    with make_sessionmaker(engine)() as s, s.begin():
+        s.get(JobRow, job_id).lease_owner = "another-runner"  # taken over meanwhile
+    engine.dispose()
+    thread.join(10)
+    assert not thread.is_alive()
+    job, _ = load_job(settings, job_id)
+    assert (job.status, job.lease_owner, job.end_time_ms) == ("RUNNING", "another-runner", None)
+    # What the new owner does first: its attempt token stops the old attempt's tasks.
+    Variable(attempt_variable_name(job_id), client=client).set("another-runner:1")
+
+
+def test_stop_during_statistics_requeues_the_job(tmp_path: Path, client) -> None:
+    settings = make_settings(tmp_path)
+    job_id = add_job(settings, {"K": ["K1", "K2"], "W": ["W1", "W2"]})
+    r = runner(settings, client, statistics_fn=stats_until_cancelled)
+    r.start()
+    try:
+        assert wait_for(lambda: load_job(settings, job_id)[0].steps_done == 4)
+    finally:
+        r.stop()
+    job, _ = load_job(settings, job_id)
+    assert (job.status, job.lease_owner) == ("LAUNCHING", None)
+    assert runner(settings, client).run_once() == job_id
+    assert load_job(settings, job_id)[0].status == "FINISHED"

@@ -20,7 +20,9 @@ from genejobs.config import Settings
 from genejobs.errors import InputError
 from genejobs.jobs.db import make_engine, make_sessionmaker, now_ms
 from genejobs.jobs.models import JobRow, SampleStateRow
-from genejobs.jobs.tasks import count_matrix, make_stop_check, report_progress
+from genejobs.jobs.qcstaging import QcRequest
+from genejobs.jobs.tasks import make_stop_check, report_progress
+from genejobs.pipeline.matrix import count_matrix
 from genejobs.pipeline.records import (
     CountStats,
     LibraryType,
@@ -51,7 +53,13 @@ def fake_result(sample: SampleSpec) -> SampleResult:
 
 
 def quick_counts(
-    job_id: str, sample: SampleSpec, params: SampleParams, ref: str, gtf: str, settings: Settings
+    job_id: str,
+    sample: SampleSpec,
+    params: SampleParams,
+    ref: str,
+    gtf: str,
+    settings: Settings,
+    qc: QcRequest | None = None,
 ) -> SampleResult:
     """Reports progress twice, then returns made-up counts."""
     report_progress(job_id, sample.name, 0.5, PAIRS // 2, "align")
@@ -61,7 +69,13 @@ def quick_counts(
 
 
 def slow_counts(
-    job_id: str, sample: SampleSpec, params: SampleParams, ref: str, gtf: str, settings: Settings
+    job_id: str,
+    sample: SampleSpec,
+    params: SampleParams,
+    ref: str,
+    gtf: str,
+    settings: Settings,
+    qc: QcRequest | None = None,
 ) -> SampleResult:
     """Takes ~2 s, checking the stop flag as real stages do between chunks."""
     stop = make_stop_check(job_id)
@@ -73,7 +87,13 @@ def slow_counts(
 
 
 def fails(
-    job_id: str, sample: SampleSpec, params: SampleParams, ref: str, gtf: str, settings: Settings
+    job_id: str,
+    sample: SampleSpec,
+    params: SampleParams,
+    ref: str,
+    gtf: str,
+    settings: Settings,
+    qc: QcRequest | None = None,
 ) -> SampleResult:
     """Sample 'bad' has a truncated read 2; the others succeed."""
     if sample.name == "bad":
@@ -82,14 +102,26 @@ def fails(
 
 
 def crashes(
-    job_id: str, sample: SampleSpec, params: SampleParams, ref: str, gtf: str, settings: Settings
+    job_id: str,
+    sample: SampleSpec,
+    params: SampleParams,
+    ref: str,
+    gtf: str,
+    settings: Settings,
+    qc: QcRequest | None = None,
 ) -> SampleResult:
     """A programming error, not a user error: the message must not leak it."""
     raise KeyError("secret internal detail")
 
 
 def sleeps_until_cancelled(
-    job_id: str, sample: SampleSpec, params: SampleParams, ref: str, gtf: str, settings: Settings
+    job_id: str,
+    sample: SampleSpec,
+    params: SampleParams,
+    ref: str,
+    gtf: str,
+    settings: Settings,
+    qc: QcRequest | None = None,
 ) -> SampleResult:
     stop = make_stop_check(job_id)
     deadline = time.monotonic() + 60
@@ -112,6 +144,22 @@ def table_stats(
     storage = Storage.from_settings(settings)
     storage.write_bytes(storage.location(spec.table_uri), matrix.to_csv().encode())
     return {"outputs": {"table": spec.table_uri}, "warnings": ["stand-in statistics"]}
+
+
+def stats_until_cancelled(
+    job_id: str,
+    spec: Any,
+    sample_results: list[SampleResult],
+    run_info: dict[str, Any],
+    settings: Settings,
+) -> dict[str, Any]:
+    """A statistics step that runs until its job is stopped, as a long DE would."""
+    stop = make_stop_check(job_id)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        stop()
+        time.sleep(0.1)
+    raise AssertionError("never cancelled")
 
 
 def make_settings(tmp: Path, **overrides: Any) -> Settings:

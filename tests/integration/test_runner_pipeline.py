@@ -8,9 +8,12 @@ the full statistics task. Uses ``make_client`` (processes=True), as production d
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
+import cloudpickle
 import numpy as np
 import pandas as pd
 import pytest
@@ -19,7 +22,6 @@ from test_runner_helpers import add_job, load_job, make_settings
 from genejobs.jobs.cache import SampleCache, sample_cache_key
 from genejobs.jobs.executor import close_client, make_client
 from genejobs.jobs.runner import Runner
-from genejobs.jobs.tasks import choose_library_type
 from genejobs.pipeline.records import CountStats, LibraryType, ReadStats, SampleResult
 from genejobs.references.registry import ReferenceRegistry
 from genejobs.sim.simulate import SimConfig, simulate
@@ -123,32 +125,6 @@ def test_missing_reference_fails_with_the_field_and_choices(world) -> None:
     assert "ref: 'hg38' is not a registered reference (available: mini)" in job.message
 
 
-def _result(name: str, first: int, second: int) -> SampleResult:
-    stats = CountStats(
-        assigned={
-            LibraryType.UNSTRANDED.value: first + second,
-            LibraryType.FIRSTSTRAND.value: first,
-            LibraryType.SECONDSTRAND.value: second,
-        }
-    )
-    return SampleResult(name, [], {}, ReadStats(), stats)
-
-
-def test_choose_library_type_rules() -> None:
-    stranded = [_result("A", 900, 30), _result("B", 880, 40)]
-    unstranded = [_result("A", 500, 480), _result("B", 470, 510)]
-    assert choose_library_type(LibraryType.FIRSTSTRAND, stranded).error is None
-    error = choose_library_type(LibraryType.SECONDSTRAND, stranded).error
-    assert error is not None and error.startswith("sample 'A': library_type is fr-secondstrand")
-    warned = choose_library_type(LibraryType.UNSTRANDED, stranded)
-    assert warned.error is None and len(warned.warnings) == 2
-    assert choose_library_type(LibraryType.FIRSTSTRAND, unstranded).error is None
-    assert choose_library_type(None, stranded).library_type is LibraryType.FIRSTSTRAND
-    assert choose_library_type(None, unstranded).library_type is LibraryType.UNSTRANDED
-    few = [_result("A", 10, 0)]
-    assert choose_library_type(LibraryType.SECONDSTRAND, few).error is None  # too little evidence
-
-
 def test_s3_inputs_and_outputs_run_and_are_cached_by_etag(world, s3_server) -> None:
     settings, manifest, _ = world
     s3_server.create_bucket("diff-expr")
@@ -239,3 +215,85 @@ def test_cache_round_trip_keeps_every_number(tmp_path: Path) -> None:
     assert all(np.array_equal(back.counts[k], v) for k, v in counts.items())
     (tmp_path / "ab" / key / "counts.npz").write_bytes(b"damaged")
     assert cache.get(key) is None  # a damaged entry is a miss, not a failed job
+
+
+# -- an align process killed mid-job (run inside the Dask worker by client.run) -------
+
+
+def _start_killing_align_children(limit: int, dask_worker: Any) -> None:
+    """Kill up to ``limit`` align processes (children of an align server) of this worker."""
+    import os as os_
+    import threading
+    import time as time_
+
+    import psutil
+
+    done = threading.Event()
+    killer: dict[str, Any] = {"done": done, "killed": []}
+    dask_worker.genejobs_test_killer = killer  # kept on the worker for _stop_killing
+
+    def kill() -> None:
+        me = psutil.Process(os_.getpid())
+        while not done.is_set() and len(killer["killed"]) < limit:
+            for proc in me.children(recursive=True):
+                try:
+                    parent = proc.parent()
+                    serving = parent is not None and parent.pid != me.pid
+                    if serving and "genejobs.pipeline.alignserver" in parent.cmdline():
+                        proc.kill()
+                        killer["killed"].append(proc.pid)
+                        break
+                except psutil.Error:
+                    continue
+            time_.sleep(0.005)
+
+    threading.Thread(target=kill, daemon=True).start()
+
+
+def _stop_killing(dask_worker: Any) -> list[int]:
+    killer = dask_worker.genejobs_test_killer
+    killer["done"].set()
+    return list(killer["killed"])
+
+
+def _job_with_kills(world, tmp_path: Path, limit: int) -> tuple[Any, list[Any], list[int]]:
+    settings, manifest, runner = world
+    # A fresh sample cache, so that every sample is aligned again.
+    fresh = replace(settings, cache_root=tmp_path / "cache")
+    job_runner = Runner(fresh, runner_id="kill-runner", client=runner.client)
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    try:
+        runner.client.run(_start_killing_align_children, limit)
+        job_id = submit(fresh, manifest, manifest.library_type)
+        assert job_runner.run_once() == job_id
+    finally:
+        killed = next(iter(runner.client.run(_stop_killing).values()))
+        cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+    job, samples = load_job(fresh, job_id)
+    return job, samples, killed
+
+
+def test_an_align_process_killed_once_is_retried_and_the_job_finishes(world, tmp_path) -> None:
+    job, samples, killed = _job_with_kills(world, tmp_path, limit=1)
+    assert len(killed) == 1
+    assert job.status == "FINISHED", job.message
+    notes = [n for s in samples for n in json.loads(s.stats_json)["notes"]]
+    assert any(
+        f"align process (pid {killed[0]}) exited unexpectedly: it was killed by SIGKILL" in n
+        and "processed again, successfully" in n
+        for n in notes
+    ), notes
+
+
+def test_an_align_process_killed_on_both_tries_fails_the_job_naming_the_cause(
+    world, tmp_path
+) -> None:
+    job, samples, killed = _job_with_kills(world, tmp_path, limit=1000)
+    assert len(killed) >= 2
+    assert job.status == "FAILED"
+    assert job.message.startswith("sample '"), job.message
+    assert "an align process (pid " in job.message
+    assert "killed by SIGKILL (signal 9), possibly out of memory" in job.message
+    assert "tried once more, it failed again" in job.message
+    assert "internal error" not in job.message
+    assert [s.state for s in samples].count("FAILED") == 1

@@ -69,7 +69,11 @@ def test_killed_runner_job_is_taken_over_and_finishes(tmp_path: Path, database_u
     job_id = add_job(settings, {"K": ["K1", "K2"], "W": ["W1", "W2"]})
     doomed = subprocess.Popen(
         [sys.executable, "-c", DOOMED.format(here=str(HERE), tmp=str(tmp_path), db=database_url)],
-        env={**os.environ, "PYTHONPATH": str(HERE)},
+        # HERE first; the rest of PYTHONPATH kept, so a worktree's source is the one run
+        env={
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
+        },
     )
     try:
         deadline = time.monotonic() + 30

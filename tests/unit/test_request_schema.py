@@ -129,3 +129,15 @@ def test_the_openapi_schema_carries_what_a_form_needs():
     assert props["adapt"]["anyOf"][0]["maxLength"] == MAX_ADAPTER_CHARS
     assert all(p.get("description") for p in props.values())
     assert schema["additionalProperties"] is False
+
+
+def test_a_stored_request_is_rebuilt_as_accepted_even_if_rules_tightened_since():
+    from genejobs.jobs.spec import spec_from_request
+
+    _, stored = validate_request(body(), job_id="J1", references=REFS)
+    stored["inputs"][0]["group_inputs"].pop()  # one sample: refused at submit today
+    stored["adapt"] = "A" * (MAX_ADAPTER_CHARS + 5)
+    spec = spec_from_request(stored, job_id="J1")
+    assert [s.name for s in spec.samples] == ["K1", "W1", "W2"]
+    assert spec.adapter == "A" * (MAX_ADAPTER_CHARS + 5)
+    assert spec.table_uri == "s3a://diff-expr/out/J1.csv" and spec.library_type is not None

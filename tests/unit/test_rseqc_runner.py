@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from genejobs.errors import CancelledError
 from genejobs.pipeline import qc
 from genejobs.pipeline.qc import run_rseqc
 
@@ -165,3 +166,40 @@ def test_percentile_positions_answer_in_like_the_list_they_are() -> None:
     assert positions == items and positions[-1] == 40 and len(positions) == 4
     assert all((x in positions) == (x in items) for x in range(50))
     assert sorted(positions) == items and list(reversed(positions)) == items[::-1]
+
+
+def test_a_stopped_job_stops_its_long_qc_modules_and_what_they_started(fake_rseqc: Path) -> None:
+    """junction_annotation.py (the fake) runs for a minute: a stop ends it at once."""
+    (fake_rseqc / "bin" / "junction_annotation.py").write_text(
+        "import pathlib, subprocess, time\n"
+        "p = subprocess.Popen(['sleep', '60'])\n"
+        "pathlib.Path('grandchild.pid').write_text(str(p.pid))\n"
+        "time.sleep(60)\n"
+    )
+    out = fake_rseqc / "qc"
+    started = time.monotonic()
+
+    def stop() -> None:
+        if (out / "grandchild.pid").exists():
+            raise CancelledError("the job was cancelled")
+
+    with pytest.raises(CancelledError):
+        run_rseqc(
+            fake_rseqc / "s.bam",
+            fake_rseqc / "a.bed",
+            out,
+            "S",
+            only={"junction_annotation.py"},
+            timeout_s=600,
+            stop=stop,
+        )
+    assert time.monotonic() - started < 15
+    grandchild = int((out / "grandchild.pid").read_text())
+    for _ in range(100):  # killed with the module, and reaped by init soon after
+        try:
+            os.kill(grandchild, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail("the module's child process outlived the stop")

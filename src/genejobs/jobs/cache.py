@@ -10,6 +10,10 @@ Entries are a folder holding ``counts.npz`` (read with ``allow_pickle=False``)
 and ``meta.json``; nothing is unpickled, so a cache folder shared between users
 cannot execute code. Entries are written in a hidden folder and renamed into
 place, so a reader sees a whole entry or none.
+
+An entry is content, not a sample of a job: it holds no sample-specific QC
+(``read_qc``, ``qc``; a QC run aligns again for its BAM anyway) and so none of
+QC's notes, which name the sample; ``renamed`` gives it the asking job's name.
 """
 
 from __future__ import annotations

@@ -5,6 +5,11 @@ One runner thread handles one job at a time; the parallelism is inside the job
 written here, never by a worker: workers report progress as Dask events and
 learn about cancellation through a Dask ``Event``.
 
+A run of a job returns one ``Outcome`` (``jobs/outcomes.py``): the waits for the
+samples and for the statistics each look, every tick, at the store (cancelled?
+still ours?), at this runner's stop flag and at the heartbeat, and return what
+they found; ``_write_outcome`` alone writes the ending.
+
 A job is never lost: the lease is heart-beaten while the job runs, and a runner
 that dies simply stops heart-beating, so another runner (or the same one,
 restarted) takes the job over once the lease expires.
@@ -20,9 +25,10 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from distributed import Client, Event, Future, Variable
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from genejobs.config import Settings
@@ -31,53 +37,53 @@ from genejobs.jobs.db import make_engine, make_sessionmaker, now_ms
 from genejobs.jobs.executor import close_client, make_client, sample_resources
 from genejobs.jobs.leases import claim_next, heartbeat, release
 from genejobs.jobs.models import JobRow
+from genejobs.jobs.outcomes import (
+    OUTCOMES,
+    Cancelled,
+    Failed,
+    Finished,
+    LeaseLost,
+    Outcome,
+    Requeued,
+    internal_error,
+    sample_failed,
+    statistics_failed,
+)
+from genejobs.jobs.qcstaging import QcRequest
 from genejobs.jobs.spec import RnaDiffExprSpec, spec_from_request
 from genejobs.jobs.states import JobStatus, check_move
 from genejobs.jobs.tasks import (
-    LibraryChoice,
-    QcRequest,
     attempt_variable_name,
     cancel_event_name,
-    choose_library_type,
     progress_topic,
     run_sample_task,
     run_statistics_task,
 )
 from genejobs.pipeline.records import LibraryType, SampleParams, SampleResult, SampleSpec
+from genejobs.pipeline.strandedness import LibraryChoice, choose_library_type
 
 log = logging.getLogger(__name__)
 
-SampleFn = Callable[..., SampleResult]
+
+class SampleFn(Protocol):
+    """A sample task: ``tasks.run_sample_task`` or a test's stand-in."""
+
+    def __call__(
+        self,
+        job_id: str,
+        sample: SampleSpec,
+        params: SampleParams,
+        reference_name: str,
+        gtf_name: str,
+        settings: Settings,
+        /,
+        qc: QcRequest | None = None,
+    ) -> SampleResult: ...
+
+
 StatisticsFn = Callable[..., dict[str, Any]]
 
 _TICK_S = 0.2  # how often the wait loop looks at futures, progress and the job's status
-
-
-class _LeaseLost(Exception):
-    """Another runner owns the job now: stop without writing anything."""
-
-
-class _Cancelled(Exception):
-    """The job was moved to CANCELING by the API."""
-
-
-class _Stopping(Exception):
-    """This runner is being stopped; the job goes back to the queue."""
-
-
-class _SampleFailed(Exception):
-    def __init__(self, sample: SampleSpec, error: BaseException) -> None:
-        super().__init__(str(error))
-        self.sample = sample
-        self.error = error
-
-
-def _sample_message(sample: SampleSpec, error: BaseException) -> str:
-    """The user's failure message: the pipeline's own words, naming the sample once."""
-    text = error.message if isinstance(error, GeneJobsError) else ""
-    if not text:
-        return ""
-    return text if f"'{sample.name}'" in text else f"sample '{sample.name}': {text}"
 
 
 class Runner:
@@ -163,32 +169,17 @@ class Runner:
             self._progress = {}
         client.subscribe_topic(topic, self._on_progress)
         try:
-            self._execute(job_id, client)
-        except _LeaseLost:
-            log.warning("job %s: lease lost; leaving the job to its new owner", job_id)
-        except _Stopping:
-            log.info("job %s: interrupted; the job goes back to the queue", job_id)
-            release(self._sessions, job_id, runner_id=self.runner_id, requeue=True)
-        except _Cancelled:
-            self._end(job_id, JobStatus.CANCELLED, sample_state="CANCELLED")
-            log.info("job %s: cancelled", job_id)
+            outcome = self._run_job(job_id, client)
         except Exception:
             log.exception("job %s: internal error", job_id)
-            self._end(
-                job_id,
-                JobStatus.FAILED,
-                message=(
-                    f"internal error while running job {job_id}; the administrator can find "
-                    "the details in the runner log under this job id"
-                ),
-                sample_state="CANCELLED",
-            )
+            outcome = internal_error(job_id)
         finally:
             try:
                 client.unsubscribe_topic(topic)
             except Exception:  # the cluster may be gone; nothing left to unsubscribe from
                 log.debug("job %s: unsubscribe failed", job_id, exc_info=True)
-            log.info("job %s: runner done after %.1f s", job_id, time.monotonic() - started)
+        self._write_outcome(job_id, outcome)
+        log.info("job %s: runner done after %.1f s", job_id, time.monotonic() - started)
 
     def _on_progress(self, event: Any) -> None:
         """Called in the client's event loop for each worker progress message."""
@@ -197,27 +188,43 @@ class Runner:
             with self._progress_lock:
                 self._progress[str(message["sample"])] = message
 
-    def _execute(self, job_id: str, client: Client) -> None:
-        spec, status = self._load(job_id)
-        if status is JobStatus.CANCELING:
-            raise _Cancelled
-        if spec is None:
-            return  # _load already failed the job
-        cancel = Event(cancel_event_name(job_id), client=client)
+    def _run_job(self, job_id: str, client: Client) -> Outcome:
+        """Samples, then statistics; every ending is a returned ``Outcome``."""
+        loaded = self._load(job_id)
+        if isinstance(loaded, OUTCOMES):
+            return loaded
+        spec = loaded
         # A new token tells tasks of any earlier attempt of this job to stop.
         attempt = Variable(attempt_variable_name(job_id), client=client)
         attempt.set(f"{self.runner_id}:{uuid.uuid4().hex}")
         if spec.counts:
             # A job from a counts table: reading the table replaces the per-sample work.
             self._table_samples_done(job_id)
-            self._statistics(job_id, client, spec, [], [])
-            return
+            outcome = self._statistics(job_id, client, spec, [], [])
+            if not isinstance(outcome, Finished):
+                self._stop_tasks(job_id, client, outcome, [])
+            return outcome
+        futures = self._submit_samples(job_id, client, spec)
+        done = self._wait_samples(job_id, client, futures)
+        if isinstance(done, OUTCOMES):
+            self._stop_tasks(job_id, client, done, list(futures))
+            return done
+        results = [done[s.name] for s in spec.samples]
+        # Sample results stay on the workers: the statistics task gets the futures.
+        outcome = self._statistics(job_id, client, spec, results, list(futures))
+        if not isinstance(outcome, Finished):
+            self._stop_tasks(job_id, client, outcome, [])
+        return outcome
+
+    def _submit_samples(
+        self, job_id: str, client: Client, spec: RnaDiffExprSpec
+    ) -> dict[Future[Any], SampleSpec]:
         params = SampleParams(
             adapter=spec.adapter, library_type=spec.library_type or LibraryType.UNSTRANDED
         )
-        resources = sample_resources(client)
         # QC wants each sample's BAM and RSeQC run next to it; only then is it passed.
-        qc = (QcRequest(spec.bed, spec.artifacts_uri),) if spec.is_export_qc and spec.bed else ()
+        qc = QcRequest(spec.bed, spec.artifacts_uri) if spec.is_export_qc and spec.bed else None
+        resources = sample_resources(client)
         futures: dict[Future[Any], SampleSpec] = {}
         for sample in spec.samples:
             future = client.submit(
@@ -228,66 +235,56 @@ class Runner:
                 spec.ref,
                 spec.gtf,
                 self.settings,
-                *qc,
+                qc,
                 key=f"genejobs-sample-{job_id}-{sample.name}-{uuid.uuid4().hex[:8]}",
                 pure=False,
                 resources=resources,
             )
             futures[future] = sample
         log.info("job %s: %d sample task(s) submitted", job_id, len(futures))
-        results: dict[str, SampleResult] = {}
-        try:
-            self._wait(job_id, futures, results)
-        except _SampleFailed as failed:
-            client.cancel(list(futures))
-            if isinstance(failed.error, CancelledError):
-                # Our tasks were told to stop, but not by us: the store says why
-                # (CANCELING -> _Cancelled, another owner -> _LeaseLost).
-                self._record(job_id, [])
-                log.error("job %s: tasks stopped unexpectedly: %s", job_id, failed.error)
-                if client.status != "running":
-                    where = self.settings.dask_scheduler or "the local cluster"
-                    message = (
-                        f"the Dask cluster became unreachable (scheduler {where}) while the "
-                        "job ran; resubmit it once the cluster is back (aligned samples are cached)"
-                    )
-                else:
-                    message = (
-                        f"the job's tasks were stopped unexpectedly ({failed.error}); resubmit it"
-                    )
-                self._end(job_id, JobStatus.FAILED, message=message)
-                return
-            cancel.set()  # the job fails: its other samples need not finish
-            message = _sample_message(failed.sample, failed.error)
-            if not message:
-                log.error(
-                    "job %s: sample %s failed",
-                    job_id,
-                    failed.sample.name,
-                    exc_info=failed.error,
+        return futures
+
+    def _sample_failure(
+        self, job_id: str, client: Client, sample: SampleSpec, future: Future[Any]
+    ) -> Outcome:
+        """Why a sample's task did not finish, as the job's outcome."""
+        error = future.exception() if future.status == "error" else None
+        if error is None or isinstance(error, CancelledError):
+            # Our tasks were told to stop, but not by us: the store may say why
+            # (cancelled through the API, another owner); else the cluster went away.
+            seen = self._check(job_id)
+            if seen is not None:
+                return seen
+            log.error("job %s: tasks stopped unexpectedly: %s", job_id, error)
+            if client.status != "running":
+                where = self.settings.dask_scheduler or "the local cluster"
+                return Failed(
+                    f"the Dask cluster became unreachable (scheduler {where}) while the "
+                    "job ran; resubmit it once the cluster is back (aligned samples are cached)"
                 )
-                message = (
-                    f"sample '{failed.sample.name}': internal error while processing it "
-                    f"(job {job_id}); the administrator can find the details in the runner log"
-                )
-            else:
-                log.info("job %s: failed: %s", job_id, message)
-            self._end(job_id, JobStatus.FAILED, message=message, failed_sample=failed.sample.name)
-            return
-        except _Cancelled:
-            cancel.set()  # final: the job never runs again, so the Event is never cleared
-            client.cancel(list(futures))
-            raise
-        except _Stopping:
-            attempt.set(f"stopped:{uuid.uuid4().hex}")  # before the lease is released
-            client.cancel(list(futures))
-            raise
-        except _LeaseLost:
-            # The new owner has already set its own attempt token; ours stop by themselves.
-            client.cancel(list(futures))
-            raise
-        ordered = [results[s.name] for s in spec.samples]
-        self._statistics(job_id, client, spec, ordered, list(futures))
+            why = error or "the task was cancelled"
+            return Failed(f"the job's tasks were stopped unexpectedly ({why}); resubmit it")
+        failed = sample_failed(job_id, sample.name, error)
+        if isinstance(error, GeneJobsError):
+            log.info("job %s: failed: %s", job_id, failed.message)
+        else:
+            log.error("job %s: sample %s failed", job_id, sample.name, exc_info=error)
+        return failed
+
+    def _stop_tasks(
+        self, job_id: str, client: Client, outcome: Outcome, futures: list[Future[Any]]
+    ) -> None:
+        """Tell the job's running tasks to stop, as the outcome requires, and drop them."""
+        if isinstance(outcome, Cancelled) or (isinstance(outcome, Failed) and outcome.sample):
+            # Final: the job never runs again, so the Event is never cleared.
+            Event(cancel_event_name(job_id), client=client).set()
+        elif isinstance(outcome, Requeued):
+            # Before the lease is released; a new owner sets its own token instead.
+            Variable(attempt_variable_name(job_id), client=client).set(
+                f"stopped:{uuid.uuid4().hex}"
+            )
+        if futures:
+            client.cancel(futures)
 
     def _statistics(
         self,
@@ -296,7 +293,7 @@ class Runner:
         spec: RnaDiffExprSpec,
         results: list[SampleResult],
         sample_futures: list[Future[Any]],
-    ) -> None:
+    ) -> Outcome:
         choice = (
             LibraryChoice(LibraryType.UNSTRANDED)  # counted elsewhere: no strand rule to pick
             if spec.counts
@@ -304,8 +301,7 @@ class Runner:
         )
         if choice.error:
             log.info("job %s: failed: %s", job_id, choice.error)
-            self._end(job_id, JobStatus.FAILED, message=choice.error)
-            return
+            return Failed(choice.error)
         self._add_warnings(job_id, choice.warnings)
         run_info: dict[str, Any] = {
             "counts_table": spec.counts or "",
@@ -317,7 +313,6 @@ class Runner:
             "warnings": choice.warnings,
             "runner_id": self.runner_id,
         }
-        # Sample results stay on the workers: the statistics task gets the futures.
         future = client.submit(
             self.statistics_fn,
             job_id,
@@ -328,105 +323,129 @@ class Runner:
             key=f"genejobs-statistics-{job_id}-{uuid.uuid4().hex[:8]}",
             pure=False,
         )
-        stats_sample = SampleSpec(name="statistics", group="", r1="", r2="")
-        out: dict[str, Any] = {}
-        try:
-            self._wait(job_id, {future: stats_sample}, {}, on_result=out.update)
-        except _SampleFailed as failed:
-            error = failed.error
-            if isinstance(error, GeneJobsError):
-                message = f"statistics: {error.message}"
-                log.info("job %s: failed: %s", job_id, message)
-            else:
-                log.error("job %s: statistics failed", job_id, exc_info=error)
-                message = (
-                    f"statistics: internal error (job {job_id}); the administrator can find "
-                    "the details in the runner log"
-                )
-            self._end(job_id, JobStatus.FAILED, message=message)
-            return
-        except (_Cancelled, _Stopping, _LeaseLost):
+        outcome = self._wait_statistics(job_id, future)
+        if not isinstance(outcome, Finished):
             client.cancel([future])
-            raise
-        self._add_warnings(job_id, [str(w) for w in out.get("warnings", [])])
-        self._end(job_id, JobStatus.FINISHED, outputs=dict(out.get("outputs", {})))
-        log.info("job %s: finished", job_id)
+        return outcome
 
     # -- waiting -----------------------------------------------------------------
 
-    def _wait(
-        self,
-        job_id: str,
-        futures: dict[Future[Any], SampleSpec],
-        results: dict[str, SampleResult],
-        on_result: Callable[[Any], None] | None = None,
-    ) -> None:
-        """Collect futures while heart-beating, recording progress and watching for cancel."""
+    def _wait_samples(
+        self, job_id: str, client: Client, futures: dict[Future[Any], SampleSpec]
+    ) -> dict[str, SampleResult] | Outcome:
+        """Collect the sample tasks while recording progress; an ending is returned."""
         pending = dict(futures)
-        next_beat = time.monotonic() + self.settings.heartbeat_seconds
+        results: dict[str, SampleResult] = {}
+        beat = _Beat(self.settings.heartbeat_seconds)
         while pending:
-            finished: list[tuple[SampleSpec, Any]] = []
+            finished: list[tuple[SampleSpec, SampleResult]] = []
+            failure: Outcome | None = None
             for future in [f for f in pending if f.done()]:
                 sample = pending.pop(future)
                 if future.status == "finished":
                     finished.append((sample, future.result()))
-                else:
-                    error = future.exception() if future.status == "error" else None
-                    raise _SampleFailed(sample, error or CancelledError("the task was cancelled"))
-            for sample, value in finished:
-                if on_result is not None:
-                    on_result(value)
-                else:
-                    results[sample.name] = value
-            self._record(job_id, finished if on_result is None else [])
-            if self._stopping.is_set():
-                raise _Stopping
-            if time.monotonic() >= next_beat:
-                if not heartbeat(
-                    self._sessions, job_id, runner_id=self.runner_id, lease_ms=self.lease_ms
-                ):
-                    raise _LeaseLost
-                next_beat = time.monotonic() + self.settings.heartbeat_seconds
+                elif failure is None:
+                    failure = self._sample_failure(job_id, client, sample, future)
+            self._record(job_id, finished)
+            results.update((sample.name, result) for sample, result in finished)
+            if failure is not None:
+                return failure
+            watched = self._watch(job_id, beat)
+            if watched is not None:
+                return watched
             if pending:
                 time.sleep(_TICK_S)
+        return results
+
+    def _wait_statistics(self, job_id: str, future: Future[Any]) -> Outcome:
+        """Wait for the statistics task while watching the job; its result is the ending."""
+        beat = _Beat(self.settings.heartbeat_seconds)
+        while not future.done():
+            watched = self._watch(job_id, beat)
+            if watched is not None:
+                return watched
+            time.sleep(_TICK_S)
+        if future.status != "finished":
+            error = future.exception() if future.status == "error" else None
+            if error is None or isinstance(error, CancelledError):
+                seen = self._check(job_id)
+                if seen is not None:
+                    return seen
+            failed = statistics_failed(job_id, error)
+            if isinstance(error, GeneJobsError):
+                log.info("job %s: failed: %s", job_id, failed.message)
+            else:
+                log.error("job %s: statistics failed", job_id, exc_info=error)
+            return failed
+        out = future.result()
+        return Finished(
+            outputs=dict(out.get("outputs", {})),
+            warnings=[str(w) for w in out.get("warnings", [])],
+        )
+
+    def _watch(self, job_id: str, beat: _Beat) -> Outcome | None:
+        """Each tick: was the job cancelled, is this runner stopping, is the lease kept?"""
+        seen = self._check(job_id)
+        if seen is not None:
+            return seen
+        if self._stopping.is_set():
+            return Requeued()
+        if beat.due() and not heartbeat(
+            self._sessions, job_id, runner_id=self.runner_id, lease_ms=self.lease_ms
+        ):
+            return LeaseLost()
+        return None
 
     # -- the store ---------------------------------------------------------------
 
-    def _load(self, job_id: str) -> tuple[RnaDiffExprSpec | None, JobStatus]:
+    def _check(self, job_id: str) -> Cancelled | LeaseLost | None:
+        """The job as the store has it: cancelled by the API, owned by another runner?"""
+        with self._sessions() as session:
+            row = session.execute(
+                select(JobRow.status, JobRow.lease_owner).where(JobRow.job_id == job_id)
+            ).first()
+        if row is None or row.lease_owner != self.runner_id:
+            return LeaseLost()
+        if row.status == JobStatus.CANCELING.value:
+            return Cancelled()
+        return None
+
+    def _load(self, job_id: str) -> RnaDiffExprSpec | Outcome:
         """Parse the stored request and reset the sample rows for this attempt."""
         with self._sessions() as session, session.begin():
-            job = self._owned(session, job_id)
-            status = JobStatus(job.status)
+            job = session.get(JobRow, job_id)
+            if job is None or job.lease_owner != self.runner_id:
+                return LeaseLost()
+            if job.status == JobStatus.CANCELING.value:
+                return Cancelled()
             try:
                 spec = spec_from_request(json.loads(job.request_json), job_id=job_id)
             except (ValueError, KeyError, TypeError, IndexError) as exc:
                 log.exception("job %s: stored request cannot be read", job_id)
-                message = f"the stored request of job {job_id} cannot be read ({exc}); resubmit it"
-                self._apply_end(job, JobStatus.FAILED, message=message)
-                return None, status
+                return Failed(
+                    f"the stored request of job {job_id} cannot be read ({exc}); resubmit it"
+                )
             job.steps_total = len(spec.samples) + 1
             job.steps_done = 0
             for row in job.samples:
                 row.state, row.step, row.fraction_done, row.pairs_done = "PENDING", "", 0.0, 0
                 row.started_ms = row.ended_ms = None
                 row.from_cache = False
-        return spec, status
+        return spec
 
-    def _owned(self, session: Session, job_id: str) -> JobRow:
+    def _owned(self, session: Session, job_id: str) -> JobRow | None:
         job = session.get(JobRow, job_id)
-        if job is None or job.lease_owner != self.runner_id:
-            raise _LeaseLost
-        if job.status == JobStatus.CANCELING.value:
-            raise _Cancelled
-        return job
+        return job if job is not None and job.lease_owner == self.runner_id else None
 
     def _record(self, job_id: str, finished: list[tuple[SampleSpec, SampleResult]]) -> None:
-        """Write progress and finished samples; raise ``_Cancelled`` when the API cancelled."""
+        """Write the workers' progress and the finished samples (if this runner owns the job)."""
         with self._progress_lock:
             progress, self._progress = self._progress, {}
+        if not progress and not finished:
+            return
         with self._sessions() as session, session.begin():
             job = self._owned(session, job_id)
-            if not progress and not finished:
+            if job is None:
                 return
             rows = {row.sample_name: row for row in job.samples}
             now = now_ms()
@@ -455,6 +474,8 @@ class Runner:
         """A counts-table job's samples are done once their columns are read (at submit)."""
         with self._sessions() as session, session.begin():
             job = self._owned(session, job_id)
+            if job is None:
+                return
             now = now_ms()
             for row in job.samples:
                 row.state, row.step, row.fraction_done = "DONE", "counts table", 1.0
@@ -466,60 +487,69 @@ class Runner:
             return
         with self._sessions() as session, session.begin():
             job = self._owned(session, job_id)
-            known = json.loads(job.warnings_json or "[]")
-            job.warnings_json = json.dumps(known + [w for w in warnings if w not in known])
+            if job is not None:
+                _merge_warnings(job, warnings)
 
-    def _end(
-        self,
-        job_id: str,
-        status: JobStatus,
-        *,
-        message: str = "",
-        outputs: dict[str, str] | None = None,
-        failed_sample: str | None = None,
-        sample_state: str = "CANCELLED",
-    ) -> None:
-        """Move the job to its final status, if this runner still owns it."""
+    def _write_outcome(self, job_id: str, outcome: Outcome) -> None:
+        """The one place a run's ending reaches the store."""
+        if isinstance(outcome, LeaseLost):
+            log.warning("job %s: lease lost; leaving the job to its new owner", job_id)
+            return
+        if isinstance(outcome, Requeued):
+            log.info("job %s: interrupted; the job goes back to the queue", job_id)
+            release(self._sessions, job_id, runner_id=self.runner_id, requeue=True)
+            return
+        status = {Finished: JobStatus.FINISHED, Failed: JobStatus.FAILED}.get(
+            type(outcome), JobStatus.CANCELLED
+        )
         with self._sessions() as session, session.begin():
-            job = session.get(JobRow, job_id)
-            if job is None or job.lease_owner != self.runner_id:
+            job = self._owned(session, job_id)
+            if job is None:
                 log.warning("job %s: lease lost before it could become %s", job_id, status.value)
                 return
-            if job.status == JobStatus.CANCELING.value and status is not JobStatus.CANCELLED:
-                status, message, outputs = JobStatus.CANCELLED, "", None  # cancel wins
-            self._apply_end(job, status, message=message, outputs=outputs)
+            failed_sample = outcome.sample if isinstance(outcome, Failed) else None
+            if job.status == JobStatus.CANCELING.value:
+                outcome, status = Cancelled(), JobStatus.CANCELLED  # cancel wins
+            current = JobStatus(job.status)
+            if current is JobStatus.RUNNING and status is JobStatus.CANCELLED:
+                # Stopped from inside (a task saw the cancel Event) rather than by the
+                # API: take the same road the API would, through CANCELING.
+                check_move(current, JobStatus.CANCELING)
+                current = JobStatus.CANCELING
+            check_move(current, status)
+            job.status = status.value
+            job.end_time_ms = now_ms()
+            job.message = outcome.message if isinstance(outcome, Failed) else ""
+            job.lease_owner = job.lease_expires_ms = None
+            if isinstance(outcome, Finished):
+                job.outputs_json = json.dumps(outcome.outputs)
+                job.steps_done = job.steps_total
+                _merge_warnings(job, outcome.warnings)
             for row in job.samples:
                 if row.sample_name == failed_sample:
-                    row.state = "FAILED"
-                    row.ended_ms = job.end_time_ms
+                    row.state, row.ended_ms = "FAILED", job.end_time_ms
                 elif row.state in ("PENDING", "RUNNING"):
-                    row.state = sample_state
-        log.info("job %s: %s", job_id, status.value)
+                    row.state = "CANCELLED"
+        log.info("job %s: %s%s", job_id, status.value, f": {job.message}" if job.message else "")
 
-    @staticmethod
-    def _apply_end(
-        job: JobRow,
-        status: JobStatus,
-        *,
-        message: str = "",
-        outputs: dict[str, str] | None = None,
-    ) -> None:
-        current = JobStatus(job.status)
-        if current is JobStatus.RUNNING and status is JobStatus.CANCELLED:
-            # Stopped from inside (a task saw the cancel Event) rather than by the
-            # API: take the same road the API would, through CANCELING.
-            check_move(current, JobStatus.CANCELING)
-            current = JobStatus.CANCELING
-        check_move(current, status)
-        job.status = status.value
-        job.end_time_ms = now_ms()
-        job.message = message
-        if outputs is not None:
-            job.outputs_json = json.dumps(outputs)
-        if status is JobStatus.FINISHED:
-            job.steps_done = job.steps_total
-        job.lease_owner = None
-        job.lease_expires_ms = None
+
+class _Beat:
+    """When the lease is due for its next heartbeat."""
+
+    def __init__(self, every_s: float) -> None:
+        self.every_s = every_s
+        self.next = time.monotonic() + every_s
+
+    def due(self) -> bool:
+        if time.monotonic() < self.next:
+            return False
+        self.next = time.monotonic() + self.every_s
+        return True
+
+
+def _merge_warnings(job: JobRow, warnings: list[str]) -> None:
+    known = json.loads(job.warnings_json or "[]")
+    job.warnings_json = json.dumps(known + [w for w in warnings if w not in known])
 
 
 def _sample_stats(result: SampleResult) -> dict[str, Any]:
@@ -530,5 +560,5 @@ def _sample_stats(result: SampleResult) -> dict[str, Any]:
         "reads": asdict(result.read_stats),
         "counts": asdict(result.count_stats),
         "timings_ms": dict(result.timings_ms),
-        "notes": list(result.notes),
+        "notes": result.all_notes,
     }

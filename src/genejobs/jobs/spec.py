@@ -12,7 +12,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from genejobs.jobs.request import JOB_TYPE_RNA_DIFF_EXPR, SubmitRequest
+from genejobs.jobs.request import (
+    JOB_TYPE_RNA_DIFF_EXPR,
+    ComparisonRequest,
+    GroupRequest,
+    SampleRequest,
+    SubmitRequest,
+)
 from genejobs.pipeline.records import LibraryType, SampleSpec
 
 __all__ = ["JOB_TYPE_RNA_DIFF_EXPR", "RnaDiffExprSpec", "spec_from_model", "spec_from_request"]
@@ -86,8 +92,28 @@ def artifacts_folder(output: str, job_id: str) -> tuple[str, str]:
 
 
 def spec_from_request(request: Mapping[str, Any], *, job_id: str) -> RnaDiffExprSpec:
-    """Rebuild the spec from a stored (already validated, output resolved) request."""
-    return spec_from_model(SubmitRequest.model_validate(request), job_id=job_id)
+    """Rebuild the spec from a stored (already validated, output resolved) request.
+
+    The request was checked when it was submitted; it is not checked again, so a job
+    queued before an upgrade that tightened a rule still runs as it was accepted.
+    """
+    return spec_from_model(stored_request(request), job_id=job_id)
+
+
+def stored_request(request: Mapping[str, Any]) -> SubmitRequest:
+    """The typed request of a stored body, built without validation (see above)."""
+    groups = [
+        GroupRequest.model_construct(
+            group_name=g["group_name"],
+            group_inputs=[SampleRequest.model_construct(**s) for s in g["group_inputs"]],
+        )
+        for g in request["inputs"]
+    ]
+    comparisons = [ComparisonRequest.model_construct(**c) for c in request.get("comparisons") or []]
+    fields = {k: v for k, v in request.items() if k in SubmitRequest.model_fields}
+    return SubmitRequest.model_construct(
+        **{**fields, "inputs": groups, "comparisons": comparisons or None}
+    )
 
 
 def spec_from_model(req: SubmitRequest, *, job_id: str) -> RnaDiffExprSpec:

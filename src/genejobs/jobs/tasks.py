@@ -6,6 +6,9 @@ that is already running, so the pipeline calls a stop check between chunks), and
 they report progress as Dask *events* on a per-job topic (``Worker.log_event``);
 the runner subscribes to that topic and writes the store. Both are cheap: one
 small message to the scheduler at most every ``_THROTTLE_S`` seconds.
+
+The science they call lives in ``genejobs.pipeline`` (a sample's counts, the
+count matrix, the statistics); the QC files' places in ``genejobs.jobs.qcstaging``.
 """
 
 from __future__ import annotations
@@ -13,18 +16,17 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
-from collections import Counter
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
 from distributed import Event, Variable, get_client, get_worker
 
 from genejobs.config import Settings
-from genejobs.errors import CancelledError, InputError
+from genejobs.errors import CancelledError, InputError, WorkerProcessDied
 from genejobs.jobs.cache import SampleCache, sample_cache_key
+from genejobs.jobs.qcstaging import QcRequest, multiqc_files, sample_qc
 from genejobs.jobs.spec import RnaDiffExprSpec
 from genejobs.pipeline.records import (
     LibraryType,
@@ -34,14 +36,14 @@ from genejobs.pipeline.records import (
     SampleSpec,
     StopCheck,
 )
-from genejobs.references.model import GeneModel
-from genejobs.storage import Storage, parse_uri
+from genejobs.storage import Storage
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
 _THROTTLE_S = 0.5
-# Below this many pairs assigned under a stranded rule, strandedness is not judged.
-MIN_PAIRS_FOR_STRAND_CHECK = 50
 
 
 def cancel_event_name(job_id: str) -> str:
@@ -115,14 +117,6 @@ def make_progress(job_id: str, sample_name: str, step: str = "align") -> Progres
     return progress
 
 
-@dataclass(frozen=True)
-class QcRequest:
-    """Where a sample's BAM and RSeQC outputs go, and the gene model BED they use."""
-
-    bed_uri: str
-    artifacts_uri: str
-
-
 def run_sample_task(
     job_id: str,
     sample: SampleSpec,
@@ -164,74 +158,63 @@ def run_sample_task(
     model = reference.load_gene_model()
     with tempfile.TemporaryDirectory(prefix="genejobs-sample-") as tmp:
         bam_path = Path(tmp) / f"{sample.name}.bam" if qc is not None else None
-        result = process_sample(
-            sample,
-            params,
-            index_path=reference.index_path,
-            gene_model=model,
-            storage=storage,
-            progress=make_progress(job_id, sample.name),
-            stop=stop,
-            threads=settings.threads_per_worker,
-            bam_path=bam_path,
-        )
-        if qc is not None and bam_path is not None and result.read_stats.pairs_in:
+
+        def compute() -> SampleResult:
+            return process_sample(
+                sample,
+                params,
+                index_path=reference.index_path,
+                gene_model=model,
+                storage=storage,
+                progress=make_progress(job_id, sample.name),
+                stop=stop,
+                threads=settings.threads_per_worker,
+                bam_path=bam_path,
+            )
+
+        result, retry_note = retried_once(compute, job_id, sample.name)
+        if result.read_stats.pairs_in == 0:
+            raise InputError(
+                f"sample '{sample.name}': '{sample.r1}' and '{sample.r2}' contain no read pairs"
+            )
+        try:  # before QC: the cache keeps what the reads give, not this job's QC
+            cache.put(key, result)
+        except OSError as exc:  # a full or read-only cache must not fail the job
+            log.warning("job %s: could not cache sample %s (%s)", job_id, sample.name, exc)
+        if retry_note:  # about this run, so not cached
+            result = replace(result, notes=[*result.notes, retry_note])
+        if qc is not None and bam_path is not None:
             report_progress(job_id, sample.name, 1.0, result.read_stats.pairs_in, "qc")
-            _sample_qc(storage, sample.name, bam_path, qc, result, model, settings)
-    if result.read_stats.pairs_in == 0:
-        raise InputError(
-            f"sample '{sample.name}': '{sample.r1}' and '{sample.r2}' contain no read pairs"
-        )
-    try:
-        cache.put(key, result)
-    except OSError as exc:  # a full or read-only cache must not fail the job
-        log.warning("job %s: could not cache sample %s (%s)", job_id, sample.name, exc)
+            result = sample_qc(
+                storage,
+                result,
+                bam_path,
+                qc,
+                model,
+                threads=settings.threads_per_worker,
+                stop=stop,
+            )
     return result
 
 
-def _sample_qc(
-    storage: Storage,
-    sample: str,
-    bam: Path,
-    qc: QcRequest,
-    result: SampleResult,
-    model: GeneModel,
-    settings: Settings,
-) -> None:
-    """RSeQC on the sample's BAM; the BAM (for IGV) and QC files go to the artifacts folder."""
-    from genejobs.pipeline.qc import run_sample_qc
-
-    folder = parse_uri(qc.artifacts_uri)
-    bed = storage.location(qc.bed_uri, field="bed")
-    with storage.local_copy(bed) as bed_local:
-        qc_result = run_sample_qc(
-            bam,
-            bed_local,
-            bam.parent / "qc",
-            sample,
-            genes=model.genes,
-            coverage=result.counts_for(LibraryType.UNSTRANDED),
-            threads=settings.threads_per_worker,
-        )
-    for path in qc_result.files:
-        storage.put_file(path, folder.join("qc", "rseqc", path.name))
-    for suffix in ("", ".bai"):
-        local = bam.with_name(bam.name + suffix)
-        if local.exists():
-            storage.put_file(local, folder.join("bam", local.name))
-    result.bam_uri = folder.join("bam", bam.name).original
-    for name, text in dict(result.qc.get("fastqc", {})).items():  # type: ignore[call-overload]
-        loc = folder.join("qc", "fastqc", f"{name}_fastqc", "fastqc_data.txt")
-        storage.write_bytes(loc, str(text).encode())
-    observed = qc_result.observed_library_type
-    result.qc = {
-        "infer_experiment": qc_result.strandedness,
-        "observed_library_type": observed.value if observed else None,
-        "failed_modules": qc_result.failed,
-    }
-    result.notes += [
-        f"sample '{sample}': QC {m} failed: {why}" for m, why in qc_result.failed.items()
-    ]
+def retried_once(
+    compute: Callable[[], SampleResult], job_id: str, sample: str
+) -> tuple[SampleResult, str | None]:
+    """``compute()``, once more when a worker-side process died under it (a kill, a
+    crash: often transient), with a note saying so; a second death fails the sample,
+    naming both."""
+    try:
+        return compute(), None
+    except WorkerProcessDied as first:
+        log.warning("job %s: sample %s: %s; trying it once more", job_id, sample, first.message)
+        report_progress(job_id, sample, 0.0, 0, "align (retry)")
+        try:
+            result = compute()
+        except WorkerProcessDied as again:
+            raise WorkerProcessDied(
+                f"{first.message}; tried once more, it failed again: {again.message}"
+            ) from again
+        return result, f"{first.message}; processed again, successfully"
 
 
 def _enrichment(storage: Storage, spec: RnaDiffExprSpec, de: Any) -> Any:
@@ -250,129 +233,7 @@ def _enrichment(storage: Storage, spec: RnaDiffExprSpec, de: Any) -> Any:
     return total
 
 
-def _multiqc_files(
-    storage: Storage, spec: RnaDiffExprSpec, results: list[SampleResult], library_type: LibraryType
-) -> dict[str, bytes]:
-    """MultiQC over the samples' RSeQC files and htseq-style summaries, as extra outputs."""
-    from genejobs.pipeline.outputs import htseq_summary
-    from genejobs.pipeline.qc import run_multiqc
-
-    folder = parse_uri(spec.artifacts_uri).join("qc", "rseqc")
-    with tempfile.TemporaryDirectory(prefix="genejobs-multiqc-") as tmp:
-        inputs = Path(tmp) / "in"
-        inputs.mkdir()
-        for name in storage.listdir(folder):
-            (inputs / name).write_bytes(storage.read_bytes(folder.join(name)))
-        fastqc = parse_uri(spec.artifacts_uri).join("qc", "fastqc")
-        for name in storage.listdir(fastqc):
-            (inputs / name).mkdir(exist_ok=True)
-            data = fastqc.join(name, "fastqc_data.txt")
-            (inputs / name / "fastqc_data.txt").write_bytes(storage.read_bytes(data))
-        for r in results:
-            (inputs / f"{r.sample_name}.txt").write_bytes(htseq_summary(r, library_type))
-        report = run_multiqc(inputs, Path(tmp) / "out", title=f"genejobs {spec.table_uri}")
-        if report is None:
-            return {}
-        files = {"qc/multiqc_report.html": report.read_bytes()}
-        for data in report.parent.glob("*_data"):
-            for path in sorted(p for p in data.rglob("*") if p.is_file()):
-                files[f"qc/multiqc_data/{path.relative_to(data)}"] = path.read_bytes()
-        return files
-
-
-# -- strandedness ------------------------------------------------------------
-
-
-@dataclass
-class LibraryChoice:
-    """The library type the statistics use, with what the runner must tell the user."""
-
-    library_type: LibraryType
-    warnings: list[str] = field(default_factory=list)
-    error: str | None = None  # set when the declared type contradicts the reads
-
-
-_OPPOSITE = {
-    LibraryType.FIRSTSTRAND: LibraryType.SECONDSTRAND,
-    LibraryType.SECONDSTRAND: LibraryType.FIRSTSTRAND,
-}
-
-
-def _observed(result: SampleResult) -> tuple[LibraryType, float, int] | None:
-    """(type the reads support, its share, stranded pairs), or None when too few pairs."""
-    from genejobs.pipeline.count import infer_library_type
-
-    stats = result.count_stats
-    stranded_pairs = stats.assigned.get(LibraryType.FIRSTSTRAND.value, 0) + stats.assigned.get(
-        LibraryType.SECONDSTRAND.value, 0
-    )
-    if stranded_pairs < MIN_PAIRS_FOR_STRAND_CHECK:
-        return None
-    observed, share = infer_library_type(stats)
-    return observed, share, stranded_pairs
-
-
-def choose_library_type(declared: LibraryType | None, results: list[SampleResult]) -> LibraryChoice:
-    """Check the declared library type against the reads, or infer it (``None`` = auto).
-
-    A stranded declaration contradicted by the reads fails the job: its counts would
-    be mostly ``__no_feature`` and its statistics meaningless. An unstranded
-    declaration on stranded reads is valid (just less precise), so only a warning.
-    """
-    observed = {r.sample_name: _observed(r) for r in results}
-    if declared is None:
-        votes = Counter(o[0] for o in observed.values() if o is not None)
-        if not votes:
-            return LibraryChoice(
-                LibraryType.UNSTRANDED,
-                ["library_type auto: too few assigned pairs to infer it; counted as fr-unstranded"],
-            )
-        chosen = votes.most_common(1)[0][0]
-        choice = LibraryChoice(chosen, [f"library_type auto: the reads look {chosen.value}"])
-        disagree = sorted(n for n, o in observed.items() if o is not None and o[0] is not chosen)
-        if disagree:
-            choice.warnings.append(
-                f"library_type auto: samples {', '.join(disagree)} look different from the "
-                f"majority ({chosen.value}); check how they were prepared"
-            )
-        return choice
-    choice = LibraryChoice(declared)
-    for name, o in observed.items():
-        if o is None:
-            continue
-        seen, share, pairs = o
-        if declared in _OPPOSITE and seen is _OPPOSITE[declared]:
-            choice.error = (
-                f"sample '{name}': library_type is {declared.value} but the reads look "
-                f"{seen.value} ({share:.0%} of {pairs} strand-specific pairs agree with "
-                f"{seen.value}); resubmit with library_type '{seen.value}' "
-                "(the alignments are cached, so it will be quick)"
-            )
-            return choice
-        if declared is LibraryType.UNSTRANDED and seen is not LibraryType.UNSTRANDED:
-            choice.warnings.append(
-                f"sample '{name}': the reads look {seen.value} ({share:.0%} of {pairs} "
-                "strand-specific pairs), but fr-unstranded was declared; counts include "
-                "reads from the opposite strand"
-            )
-    return choice
-
-
 # -- statistics --------------------------------------------------------------
-
-
-def count_matrix(results: list[SampleResult], library_type: LibraryType) -> pd.DataFrame:
-    """Genes x samples integer counts for one strand rule (the DE module's orientation)."""
-    gene_ids = results[0].gene_ids
-    for r in results[1:]:
-        if r.gene_ids != gene_ids:
-            raise InputError(
-                f"sample '{r.sample_name}' was counted against a different gene list than "
-                f"'{results[0].sample_name}'; resubmit the job"
-            )
-    data = np.column_stack([r.counts_for(library_type) for r in results]).astype(np.int64)
-    frame = pd.DataFrame(data, index=list(gene_ids), columns=[r.sample_name for r in results])
-    return frame.rename_axis("gene_id")
 
 
 def _read_counts_table(
@@ -402,6 +263,7 @@ def run_statistics_task(
     what the report shows about the run (reference, declared type, warnings...).
     """
     from genejobs.pipeline.de import run_differential_expression
+    from genejobs.pipeline.matrix import count_matrix
     from genejobs.pipeline.outputs import RRNA_TYPES, write_job_outputs
     from genejobs.references.registry import registry_for
     from genejobs.report import render_report
@@ -458,7 +320,7 @@ def run_statistics_task(
             extra_files[f"enrichment/{stem}.csv"] = res.to_csv(index=False).encode()
         de.notes.extend(enrichment.notes)
     if spec.is_export_qc:
-        extra_files.update(_multiqc_files(storage, spec, sample_results, library_type))
+        extra_files.update(multiqc_files(storage, spec, sample_results, library_type))
     outputs = write_job_outputs(
         storage,
         table_uri=spec.table_uri,

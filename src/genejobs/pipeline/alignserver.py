@@ -12,25 +12,41 @@ Protocol, one socket per child, pickled messages: the child first says
 ``("ready", pid)``; then ``("align", pairs, sam)`` → ``("ok", ServedChunk)`` and
 ``("contigs",)`` → ``("ok", [(name, length), ...])``; errors → ``("error", text)``.
 A child exits when its socket closes, so the server dies with its parent.
+
+Bookkeeping: every request sent counts as waiting until its reply (or error) is
+read, so ``drain()`` never waits for a reply that will not come. A child that dies
+is reported by the server on its stderr (``align process <pid> ...``), which the
+parent quotes: which process, which signal or exit status, and the likely reason.
 """
 
 from __future__ import annotations
 
 import atexit
 import os
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from genejobs.errors import WorkerProcessDied
 from genejobs.pipeline.align import FlatPlacements
 from genejobs.pipeline.bam import PairRecord
+from genejobs.pipeline.records import StopCheck
+
+# How long a server may take to load its index before it is given up on; a human
+# splice index takes minutes, so this only catches a load that hangs.
+READY_TIMEOUT_S = 3600.0
+_POLL_S = 0.5  # how often a wait for the index looks at the stop check
+# How long the parent waits for the server to say why a child died.
+_CAUSE_WAIT_S = 2.0
 
 
 class ServedChunk(NamedTuple):
@@ -44,12 +60,41 @@ class AlignServerError(RuntimeError):
     """The alignment processes failed (index not loadable, a child died)."""
 
 
+class AlignProcessDied(WorkerProcessDied, AlignServerError):
+    """An align process died mid-sample (killed, crashed): worth one more try."""
+
+
+def describe_exit(status: int) -> str:
+    """A process's end in words, ``status`` as ``subprocess`` gives it (−N: signal N)."""
+    if status >= 0:
+        return f"exited with status {status}"
+    number = -status
+    try:
+        name = signal.Signals(number).name
+    except ValueError:
+        name = f"signal {number}"
+    reasons = {
+        signal.SIGKILL.value: ", possibly out of memory (the kernel's OOM killer sends SIGKILL)",
+        signal.SIGSEGV.value: ", a crash in minimap2",
+        signal.SIGBUS.value: ", a crash in minimap2 or a damaged index file",
+        signal.SIGABRT.value: ", a crash in minimap2",
+        signal.SIGTERM.value: ", stopped from outside",
+    }
+    reason = reasons.get(number, "")
+    return f"was killed by {name} (signal {number}){reason}"
+
+
 class AlignProcesses:
     """A started server: ``processes`` children, each mapping its share of a chunk."""
 
-    def __init__(self, index_path: Path, processes: int) -> None:
+    def __init__(
+        self, index_path: Path, processes: int, *, ready_timeout_s: float = READY_TIMEOUT_S
+    ) -> None:
         self.index_path = Path(index_path)
         self.processes = max(1, processes)
+        self.ready_timeout_s = ready_timeout_s
+        self.stop: StopCheck | None = None  # the current sample's stop check, if any
+        self._started = time.monotonic()
         ours, theirs = zip(*(socket.socketpair() for _ in range(self.processes)), strict=True)
         fds = [s.fileno() for s in theirs]
         self._stderr = tempfile.TemporaryFile()
@@ -76,39 +121,91 @@ class AlignProcesses:
     def wait_ready(self) -> list[int]:
         """Wait until the index is loaded (each child says ``("ready", pid)``).
 
-        Not done in ``__init__``: the caller reads its first chunk meanwhile.
+        Not done in ``__init__``: the caller reads its first chunk meanwhile. The
+        wait looks at ``stop`` and gives up after ``ready_timeout_s`` (counted
+        from the start); either way the server is killed, not left loading.
         """
         if self._child_pids is None:
-            self._child_pids = [self._receive(conn) for conn in self._conns]
+            for conn in self._conns:
+                self._await(conn)
+            self._child_pids = [self._receive(i, reply=False) for i in range(self.processes)]
         return self._child_pids
+
+    def _await(self, conn: Connection) -> None:
+        """Block until ``conn`` has something to read, in steps that look at ``stop``."""
+        while not conn.poll(_POLL_S):
+            waited = time.monotonic() - self._started
+            try:
+                if self.stop is not None:
+                    self.stop()
+                if waited >= self.ready_timeout_s:
+                    raise AlignServerError(
+                        f"alignment process for {self.index_path} failed: the index was not "
+                        f"loaded after {waited:.0f} s"
+                    )
+            except BaseException:
+                self._broken = True
+                self._proc.kill()
+                raise
 
     @property
     def pids(self) -> list[int]:
         """The server's and its children's process ids (for memory accounting)."""
         return [self._proc.pid, *self.wait_ready()]
 
-    def _failure(self) -> AlignServerError:
+    def _server_said(self, pid: int | None) -> tuple[int, str] | None:
+        """(pid, how it ended) as the server wrote it for child ``pid`` (None: any child)."""
+        self._stderr.seek(0)
+        for line in self._stderr.read().decode(errors="replace").splitlines():
+            words = line.split(" ", 3)
+            if words[:2] == ["align", "process"] and len(words) == 4 and words[2].isdigit():
+                if pid is None or int(words[2]) == pid:
+                    return int(words[2]), words[3]
+        return None
+
+    def _failure(self, child: int | None = None) -> AlignServerError:
         self._broken = True
+        if child is not None and self._child_pids and self._proc.poll() is None:
+            # The server lives on: one of its children died; the server says how.
+            pid = self._child_pids[child]
+            deadline = time.monotonic() + _CAUSE_WAIT_S
+            while (said := self._server_said(pid)) is None and time.monotonic() < deadline:
+                time.sleep(0.05)
+            how = said[1] if said else "vanished without an exit status"
+            return AlignProcessDied(f"an align process (pid {pid}) exited unexpectedly: it {how}")
         try:  # a server that failed to start exits at once; let its stderr land
             self._proc.wait(timeout=1)
         except subprocess.TimeoutExpired:
             pass
+        code = self._proc.returncode
+        said = self._server_said(None)
+        if said is not None:  # a child died before the index was ready
+            return AlignProcessDied(
+                f"an align process (pid {said[0]}) exited unexpectedly: it {said[1]}"
+            )
+        if code is not None and code < 0:  # the server itself was killed
+            return AlignProcessDied(
+                f"the align server for {self.index_path} (pid {self._proc.pid}) exited "
+                f"unexpectedly: it {describe_exit(code)}"
+            )
         self._stderr.seek(0)
         lines = self._stderr.read().decode(errors="replace").strip().splitlines()
-        code = self._proc.returncode
         if lines:
             detail = lines[-1]
-        elif code is None:  # the server lives on: one of its children died (killed, crashed)
+        elif code is None:
             detail = "an align process exited unexpectedly"
         else:
             detail = f"exit status {code}"
         return AlignServerError(f"alignment process for {self.index_path} failed: {detail}")
 
-    def _receive(self, conn: Connection) -> Any:
+    def _receive(self, child: int, *, reply: bool = True) -> Any:
+        """The next message from ``child``; a reply (or error) is no longer waited for."""
         try:
-            message = conn.recv()
+            message = self._conns[child].recv()
         except (EOFError, OSError):
-            raise self._failure() from None
+            raise self._failure(child) from None
+        if reply:
+            self._waiting[child] -= 1
         if message[0] == "error":
             raise AlignServerError(f"alignment failed: {message[1]}")
         return message[1] if len(message) > 1 else None
@@ -118,14 +215,13 @@ class AlignProcesses:
         try:
             self._conns[child].send(message)
         except OSError:
-            raise self._failure() from None
+            raise self._failure(child) from None
         self._waiting[child] += 1
 
     def contigs(self) -> list[tuple[str, int]]:
         """Names and lengths of the index's sequences (for a BAM header)."""
         self._send(0, ("contigs",))
-        self._waiting[0] -= 1
-        return self._receive(self._conns[0])
+        return self._receive(0)
 
     def submit(
         self, pairs: Sequence[tuple[str, str]] | Sequence[PairRecord], *, sam: bool = False
@@ -143,10 +239,7 @@ class AlignProcesses:
             self._send(i, ("align", part, sam))
 
         def collect() -> ServedChunk:
-            replies = []
-            for i in used:
-                replies.append(self._receive(self._conns[i]))
-                self._waiting[i] -= 1
+            replies = [self._receive(i) for i in used]
             return ServedChunk(
                 FlatPlacements.concat([r.flat for r in replies]),
                 "".join(r.sam for r in replies) if sam else None,
@@ -156,13 +249,16 @@ class AlignProcesses:
 
     def drain(self) -> bool:
         """Read results nobody collected (a cancelled sample); False if that failed."""
-        try:
-            for i, conn in enumerate(self._conns):
-                while self._waiting[i] and conn.poll(600):
-                    self._receive(conn)
-                    self._waiting[i] -= 1
-        except AlignServerError:
+        if self._broken:
             return False
+        for i, conn in enumerate(self._conns):
+            while self._waiting[i] and conn.poll(600):
+                try:
+                    self._receive(i)
+                except AlignServerError:
+                    if self._broken:
+                        return False  # a child or the server died
+                    # else the child reported an error for a chunk nobody reads: fine
         return not any(self._waiting) and self.alive()
 
     def alive(self) -> bool:
@@ -185,12 +281,15 @@ _IDLE_LOCK = threading.Lock()
 
 
 @contextmanager
-def align_processes(index_path: Path, processes: int) -> Iterator[AlignProcesses]:
+def align_processes(
+    index_path: Path, processes: int, stop: StopCheck | None = None
+) -> Iterator[AlignProcesses]:
     """A server for this index, reused across samples in this process.
 
     The index is loaded once per worker process (and kept while samples use it);
     servers for another index are closed, so one index at a time holds memory.
-    Samples running at once get a server each.
+    Samples running at once get a server each. ``stop`` is looked at while the
+    index loads.
     """
     key = (str(index_path), max(1, processes))
     with _IDLE_LOCK:
@@ -204,9 +303,11 @@ def align_processes(index_path: Path, processes: int) -> Iterator[AlignProcesses
         server = None
     if server is None:
         server = AlignProcesses(Path(index_path), processes)
+    server.stop = stop
     try:
         yield server
     finally:
+        server.stop = None
         if server.drain():
             with _IDLE_LOCK:
                 _IDLE.setdefault(key, []).append(server)
@@ -283,8 +384,13 @@ def main(argv: list[str]) -> int:
         children.append(pid)
     for fd in fds:
         os.close(fd)
-    for pid in children:
-        os.waitpid(pid, 0)
+    remaining = set(children)
+    while remaining:
+        pid, status = os.wait()
+        remaining.discard(pid)
+        code = os.waitstatus_to_exitcode(status)
+        if code != 0:  # the parent quotes this line when it names the cause
+            print(f"align process {pid} {describe_exit(code)}", file=sys.stderr, flush=True)
     return 0
 
 

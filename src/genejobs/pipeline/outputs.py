@@ -70,8 +70,9 @@ def assignment_table(
         for other in ALL_LIBRARY_TYPES:
             share = cs.assigned.get(other.value, 0) / max(1, cs.unique)
             row[f"assigned_share_{other.value}"] = round(share, 4)
-        if r.qc:
-            row["qc_observed_library_type"] = r.qc.get("observed_library_type") or ""
+        if r.qc is not None:
+            observed = r.qc.observed_library_type
+            row["qc_observed_library_type"] = observed.value if observed else ""
         row["from_cache"] = r.from_cache
         rows.append(row)
     return pd.DataFrame(rows)

@@ -17,13 +17,14 @@ import re
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from genejobs.pipeline.records import LibraryType
+from genejobs.pipeline.records import LibraryType, StopCheck
 from genejobs.references.model import Gene
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,7 @@ BIN = Path(sys.executable).parent
 # human annotation that takes hours, which is why RSeQC's documentation advises a
 # housekeeping-gene subset. We give it the sample's own best-covered genes instead.
 GENEBODY_GENES = 1000
+_STOP_POLL_S = 0.5  # how often a running QC looks at the job's stop check
 
 # (module, arguments after -i BAM, where stdout goes, where stderr goes)
 # Longest first (as measured, bench/bench_qc.py), so that none starts last.
@@ -144,13 +146,16 @@ def run_rseqc(
     only: set[str] | None = None,
     threads: int = 1,
     genebody: Path | None = None,
+    stop: StopCheck | None = None,
 ) -> QcResult:
     """Run each RSeQC module on a sorted, indexed BAM; outputs land in ``out_dir``.
 
     ``threads`` modules run at once; ``genebody`` is the (smaller) BED that
     geneBody_coverage gets (see ``genebody_bed``), the full ``bed`` by default.
     All modules run in one ``rseqc_runner`` process that imports RSeQC's
-    libraries once (see there); ``timeout_s`` holds for each module.
+    libraries once (see there); ``timeout_s`` holds for each module. ``stop``
+    (the job's stop check) is looked at while they run: a cancelled job does not
+    wait for a module that can take many minutes.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     result = QcResult(sample)
@@ -169,7 +174,7 @@ def run_rseqc(
             }
             for script, args, _, _ in modules
         ]
-        done, runner_error = _run_runner(jobs, threads=threads, timeout_s=timeout_s)
+        done, runner_error = _run_runner(jobs, threads=threads, timeout_s=timeout_s, stop=stop)
         for script, _, stdout_name, stderr_name in modules:
             if script not in done:
                 result.failed[script] = runner_error or "not run"
@@ -208,11 +213,12 @@ def _read(path: Path) -> str:
 
 
 def _run_runner(
-    jobs: list[dict[str, object]], *, threads: int, timeout_s: int
+    jobs: list[dict[str, object]], *, threads: int, timeout_s: int, stop: StopCheck | None = None
 ) -> tuple[dict[str, tuple[int | None, float, float | None]], str | None]:
     """Run ``jobs`` in one ``rseqc_runner`` process: script -> (exit status, None when
     timed out; wall and CPU seconds), and the runner's own error when it died (its
-    modules then fail)."""
+    modules then fail). ``stop`` is called while it runs; when it raises, the runner
+    and its modules are stopped and the error goes on."""
     cmd = [
         sys.executable,
         "-m",
@@ -224,21 +230,66 @@ def _run_runner(
     ]
     # Every module may take its full timeout, one after another; plus start-up.
     budget = timeout_s * len(jobs) + 60
+    proc = subprocess.Popen(
+        cmd,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
-        done = subprocess.run(
-            cmd, input=json.dumps(jobs), capture_output=True, text=True, timeout=budget
-        )
-        report = json.loads(done.stdout.strip().splitlines()[-1])
+        stdout, stderr = _communicate(proc, json.dumps(jobs), budget=budget, stop=stop)
     except subprocess.TimeoutExpired:
         return {}, f"RSeQC runner timed out after {budget} s"
+    try:
+        report = json.loads(stdout.strip().splitlines()[-1])
     except (json.JSONDecodeError, IndexError):
-        last = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
-        log.warning("RSeQC runner failed: %s", done.stderr[-500:])
+        last = (stderr.strip().splitlines() or [f"exit status {proc.returncode}"])[-1]
+        log.warning("RSeQC runner failed: %s", stderr[-500:])
         return {}, f"RSeQC runner failed: {last[:300]}"
     return {
         name: (entry["returncode"], entry["seconds"], entry["cpu_seconds"])
         for name, entry in report.items()
     }, None
+
+
+def _communicate(
+    proc: subprocess.Popen[str], text: str, *, budget: float, stop: StopCheck | None
+) -> tuple[str, str]:
+    """``proc.communicate(text)``, looking at ``stop`` every ``_STOP_POLL_S`` seconds.
+
+    A stop (the job was cancelled or interrupted) terminates the runner, which
+    kills the modules it started (their own process groups), and re-raises.
+    """
+    deadline = time.monotonic() + budget
+    first = True
+    while True:
+        try:
+            wait = min(_STOP_POLL_S, max(0.0, deadline - time.monotonic()))
+            stdout, stderr = proc.communicate(text if first else None, timeout=wait)
+            return stdout, stderr
+        except subprocess.TimeoutExpired:
+            first = False
+            if time.monotonic() < deadline:
+                try:
+                    if stop is not None:
+                        stop()
+                    continue
+                except BaseException:
+                    _end_runner(proc)
+                    raise
+            _end_runner(proc)
+            raise
+
+
+def _end_runner(proc: subprocess.Popen[str]) -> None:
+    """SIGTERM (the runner then kills its modules), SIGKILL if that is not enough."""
+    proc.terminate()
+    try:
+        proc.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
 
 
 def run_sample_qc(
@@ -250,12 +301,13 @@ def run_sample_qc(
     genes: Sequence[Gene],
     coverage: np.ndarray,
     threads: int = 1,
+    stop: StopCheck | None = None,
 ) -> QcResult:
     """RSeQC as a job runs it: geneBody_coverage on the sample's best-covered genes
     (``coverage`` aligned with ``genes``), the other modules on the full ``bed``."""
     subset = bam.with_name(f"{sample}.genebody.bed")  # beside the BAM, not among the outputs
     subset.write_text(genebody_bed(bed.read_text(), genes, coverage))
-    return run_rseqc(bam, bed, out_dir, sample, threads=threads, genebody=subset)
+    return run_rseqc(bam, bed, out_dir, sample, threads=threads, genebody=subset, stop=stop)
 
 
 def run_multiqc(qc_dir: Path, out_dir: Path, *, title: str) -> Path | None:

@@ -98,9 +98,38 @@ class CountStats:
         return self
 
 
-@dataclass
+@dataclass(frozen=True)
+class ReadQc:
+    """Read-level QC of one sample, made while its reads stream through the pipeline."""
+
+    fastqc: dict[str, str]  # report name ("<sample>_R1") -> FastQC's fastqc_data.txt text
+
+
+@dataclass(frozen=True)
+class SampleQc:
+    """What alignment QC (RSeQC) found for one sample, and where its BAM was put."""
+
+    bam_uri: str | None  # the uploaded BAM (for IGV); None when there was none to upload
+    observed_library_type: LibraryType | None  # infer_experiment's verdict, if it ran
+    infer_experiment: dict[str, float] = field(default_factory=dict)  # rule -> fraction
+    failed_modules: dict[str, str] = field(default_factory=dict)  # module -> why
+
+    def notes(self, sample_name: str) -> list[str]:
+        """One note per failed module, naming the sample it belongs to."""
+        return [
+            f"sample '{sample_name}': QC {m} failed: {why}"
+            for m, why in self.failed_modules.items()
+        ]
+
+
+@dataclass(frozen=True)
 class SampleResult:
-    """What one sample's task returns: a count vector per library type and its stats."""
+    """What one sample's task returns: a count vector per library type and its stats.
+
+    Never changed once made: a later step (QC) makes a new one with
+    ``dataclasses.replace``. ``read_qc`` and ``qc`` are set only when QC was
+    asked for; neither is cached (see ``genejobs.jobs.cache``).
+    """
 
     sample_name: str
     gene_ids: list[str]
@@ -109,12 +138,17 @@ class SampleResult:
     count_stats: CountStats
     timings_ms: dict[str, int] = field(default_factory=dict)
     from_cache: bool = False
-    bam_uri: str | None = None
-    notes: list[str] = field(default_factory=list)
-    qc: dict[str, object] = field(default_factory=dict)  # QC summary when QC was asked for
+    notes: list[str] = field(default_factory=list)  # about the reads, never naming the sample
+    read_qc: ReadQc | None = None
+    qc: SampleQc | None = None
 
     def counts_for(self, library_type: LibraryType) -> np.ndarray:
         return self.counts[library_type.value]
+
+    @property
+    def all_notes(self) -> list[str]:
+        """The pipeline's notes and QC's, the latter under this result's sample name."""
+        return [*self.notes, *(self.qc.notes(self.sample_name) if self.qc else [])]
 
 
 # Progress callback: (fraction 0..1 of this sample's work, pairs processed so far)

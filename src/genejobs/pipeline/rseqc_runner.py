@@ -146,6 +146,7 @@ def run_jobs(jobs: list[dict[str, Any]], *, threads: int, timeout_s: float) -> d
                 job = pending.pop(0)
                 pid = os.fork()
                 if pid == 0:
+                    signal.signal(signal.SIGTERM, signal.SIG_DFL)
                     code = 1
                     try:
                         code = run_child(job)
@@ -198,6 +199,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--timeout", type=float, default=1800)
     a = p.parse_args(argv)
     jobs = json.load(sys.stdin)
+    # A stopped job's QC terminates the runner: unwind, so run_jobs kills its modules.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     preload()
     speed_up_percentile_lookups()
     results = run_jobs(jobs, threads=a.threads, timeout_s=a.timeout)

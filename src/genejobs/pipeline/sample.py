@@ -15,6 +15,7 @@ from genejobs.pipeline.readqc import MateQC
 from genejobs.pipeline.reads import PairedReads
 from genejobs.pipeline.records import (
     ProgressFn,
+    ReadQc,
     ReadStats,
     SampleParams,
     SampleResult,
@@ -64,7 +65,7 @@ def process_sample(
     read_stats = ReadStats()
     # Read-level QC rides along with alignment QC: both are what is_export_qc asks for.
     read_qc = (MateQC(), MateQC()) if bam_path is not None else None
-    with align_processes(index_path, threads) as aligners:  # a new server loads meanwhile
+    with align_processes(index_path, threads, stop) as aligners:  # a new one loads meanwhile
         bam = None
         if bam_path is not None:
             bam = BamWriter(bam_path, aligners.contigs(), threads=threads)
@@ -135,13 +136,12 @@ def process_sample(
         read_stats=read_stats,
         count_stats=counter.stats,
         timings_ms={k: int(v * 1000) for k, v in timings.items()},
-        bam_uri=str(bam_path) if bam_path else None,
-        qc={
-            "fastqc": {
+        read_qc=ReadQc(
+            {
                 f"{sample.name}_R{i}": mate.fastqc_data(f"{sample.name}_R{i}.fastq.gz")
                 for i, mate in enumerate(read_qc, start=1)
             }
-        }
+        )
         if read_qc is not None
-        else {},
+        else None,
     )

@@ -136,17 +136,27 @@ def test_outputs_are_written_whole_with_the_table_last(tmp_path, de_result):
     assert not list((tmp_path / "out").rglob("*.tmp"))
 
 
-def test_the_report_is_offline_and_its_volcano_count_matches_the_table(de_result):
+def test_the_report_is_offline_self_contained_and_writes_figures_and_methods(de_result):
     result, _, _ = de_result
+    job = {"job_id": "J1", "name": "liver study", "ref": "x", "runner_id": "host:1", "warnings": []}
+    gsea = pd.DataFrame({"Term": ["UP", "DOWN"], "NES": [2.1, -1.8], "FDR q-val": [0.001, 0.02]})
     files = render_report(
-        result, _sample_results(result), job={"ref": "x"}, library_type=LibraryType.FIRSTSTRAND
+        result,
+        _sample_results(result),
+        job=job,
+        library_type=LibraryType.FIRSTSTRAND,
+        enrichment={"W_vs_K_gsea_prerank": gsea},
     )
     page = files["report.html"].decode()
+    assert '<figure id="fig-enrichment-W_vs_K"><img src="data:image/png;base64,' in page
     for fig in ("assignment", "pca", "distances", "dispersion", "volcano-W_vs_K", "ma-W_vs_K"):
-        assert f'id="fig-{fig}"' in page
-        assert f"plots/{fig}.png" in files
-    assert not re.search(r'(src|href)="https?://', page)
-    n = int(re.search(r'id="fig-volcano-W_vs_K" data-significant="(\d+)"', page).group(1))
-    assert n == int((result.table["padj"] < 0.05).sum())
+        assert f"plots/{fig}.png" in files and f"plots/{fig}.svg" in files
+    markup = re.sub(r"<script[^>]*>.*?</script>", "", page, flags=re.S)
+    assert not re.search(r'src="https?://', markup) and "<script src" not in page  # offline
+    assert len(re.findall(r"\* plotly\.js v\d", page)) == 1  # plotly.js embedded once
+    assert "liver study" in page and "runner_id" not in page and "host:1" not in page
+    assert "{'" not in markup  # no Python dict reprs
+    methods = files["methods.md"].decode()
+    assert "PyDESeq2 0.5" in methods and "Love MI" in methods
     png = io.BytesIO(files["plots/volcano-W_vs_K.png"])
     assert png.read(8) == b"\x89PNG\r\n\x1a\n"

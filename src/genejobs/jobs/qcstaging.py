@@ -81,10 +81,16 @@ def sample_qc(
 
 
 def multiqc_files(
-    storage: Storage, spec: RnaDiffExprSpec, results: list[SampleResult], library_type: LibraryType
+    storage: Storage,
+    spec: RnaDiffExprSpec,
+    results: list[SampleResult],
+    library_type: LibraryType,
+    *,
+    title: str,
 ) -> dict[str, bytes]:
-    """MultiQC over the samples' RSeQC files and htseq-style summaries, as extra outputs."""
-    from genejobs.pipeline.outputs import htseq_summary
+    """MultiQC over the samples' RSeQC files and htseq-style summaries, as extra outputs;
+    ``title`` names the job (its name or id) for the reader."""
+    from genejobs.pipeline.outputs import htseq_summary, tool_versions
     from genejobs.pipeline.qc import run_multiqc
 
     folder = parse_uri(spec.artifacts_uri).join("qc", "rseqc")
@@ -100,7 +106,8 @@ def multiqc_files(
             (inputs / name / "fastqc_data.txt").write_bytes(storage.read_bytes(mate))
         for r in results:
             (inputs / f"{r.sample_name}.txt").write_bytes(htseq_summary(r, library_type))
-        report = run_multiqc(inputs, Path(tmp) / "out", title=f"genejobs {spec.table_uri}")
+        version = tool_versions()["genejobs"]
+        report = run_multiqc(inputs, Path(tmp) / "out", title=title, version=version)
         if report is None:
             return {}
         files = {"qc/multiqc_report.html": report.read_bytes()}

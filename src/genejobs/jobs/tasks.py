@@ -250,6 +250,16 @@ def _read_counts_table(
     return table.counts, table.gene_names, table.notes
 
 
+def _report_fields(spec: RnaDiffExprSpec) -> dict[str, Any]:
+    """What the report shows beyond run_info: the job's name and settings, table file name."""
+    return {
+        "name": spec.name,
+        "is_export_qc": spec.is_export_qc,
+        "gene_sets": spec.gene_sets,
+        "table_file": spec.table_uri.rstrip("/").rsplit("/", 1)[-1],
+    }
+
+
 def run_statistics_task(
     job_id: str,
     spec: RnaDiffExprSpec,
@@ -303,10 +313,16 @@ def run_statistics_task(
         | ({"files": [s.r1, s.r2]} if not spec.counts else {})
         for s in spec.samples
     }
-    job = {"job_id": job_id, **run_info}
+    job = {"job_id": job_id, **run_info, **_report_fields(spec)}
     genes = model.genes if model is not None else []
     rrna = frozenset(g.gene_id for g in genes if g.gene_type in RRNA_TYPES)
     enrichment = _enrichment(storage, spec, de) if spec.gene_sets else None
+    title = f"genejobs: {spec.name or 'job ' + job_id}"
+    qc_files = (
+        multiqc_files(storage, spec, sample_results, library_type, title=title)
+        if spec.is_export_qc
+        else {}
+    )
     extra_files = render_report(
         de,
         sample_results,
@@ -314,13 +330,13 @@ def run_statistics_task(
         library_type=library_type,
         rrna_genes=rrna,
         enrichment=enrichment.tables if enrichment else None,
+        multiqc="qc/multiqc_report.html" in qc_files,
     )
     if enrichment is not None:
         for stem, res in enrichment.tables.items():
             extra_files[f"enrichment/{stem}.csv"] = res.to_csv(index=False).encode()
         de.notes.extend(enrichment.notes)
-    if spec.is_export_qc:
-        extra_files.update(multiqc_files(storage, spec, sample_results, library_type))
+    extra_files.update(qc_files)
     outputs = write_job_outputs(
         storage,
         table_uri=spec.table_uri,

@@ -32,8 +32,22 @@ def _version(dist: str) -> str:
         return "unknown"
 
 
+TOOLS = (
+    "genejobs",
+    "mappy",
+    "cutadapt",
+    "dnaio",
+    "pydeseq2",
+    "RSeQC",
+    "pysam",
+    "multiqc",
+    "gseapy",
+)
+
+
 def tool_versions() -> dict[str, str]:
-    return {d: _version(d) for d in ("genejobs", "mappy", "pydeseq2", "cutadapt", "dnaio")}
+    """Installed versions of the tools a job may use (``mappy`` is minimap2's binding)."""
+    return {d: _version(d) for d in TOOLS}
 
 
 RRNA_TYPES = frozenset({"rRNA", "Mt_rRNA", "rRNA_pseudogene"})

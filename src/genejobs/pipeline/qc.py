@@ -310,9 +310,50 @@ def run_sample_qc(
     return run_rseqc(bam, bed, out_dir, sample, threads=threads, genebody=subset, stop=stop)
 
 
-def run_multiqc(qc_dir: Path, out_dir: Path, *, title: str) -> Path | None:
+# Mates as one General Statistics row per sample (expandable into R1/R2 in the HTML);
+# genejobs' read QC named for what it is.
+MERGE_LABELS = {"Read 1": ["_R1"], "Read 2": ["_R2"]}
+
+
+def multiqc_config(version: str) -> dict[str, object]:
+    """MultiQC settings for a job's QC report."""
+    return {
+        "table_sample_merge": MERGE_LABELS,
+        "module_order": [
+            {
+                "fastqc": {
+                    "name": "Read QC (genejobs)",
+                    "info": "was made by genejobs while it trimmed the reads, in FastQC's "
+                    "data format (FastQC itself did not run).",
+                }
+            },
+            "rseqc",
+            "htseq",
+        ],
+        "software_versions": {"genejobs": {"genejobs": version}},
+        "intro_text": "Read and alignment QC of this genejobs job's samples.",
+        "show_analysis_paths": False,  # a temporary staging folder, meaningless to readers
+    }
+
+
+def one_row_per_sample(stats_txt: Path) -> None:
+    """Keep only the per-sample rows of ``multiqc_general_stats.txt`` (MultiQC also lists
+    the mates it merged, as '<sample> Read 1/2'; their values are in the sample's row)."""
+    if not stats_txt.exists():
+        return
+    suffixes = tuple(f" {label}" for label in MERGE_LABELS)
+    lines = stats_txt.read_text().splitlines(keepends=True)
+    kept = lines[:1] + [ln for ln in lines[1:] if not ln.split("\t", 1)[0].endswith(suffixes)]
+    stats_txt.write_text("".join(kept))
+
+
+def run_multiqc(qc_dir: Path, out_dir: Path, *, title: str, version: str = "") -> Path | None:
     """MultiQC over a folder of QC files; returns the report path, or None when it failed."""
+    import yaml
+
     out_dir.mkdir(parents=True, exist_ok=True)
+    config = out_dir / "genejobs_multiqc_config.yaml"
+    config.write_text(yaml.safe_dump(multiqc_config(version or "unknown")))
     cmd = [
         sys.executable,
         "-m",
@@ -322,6 +363,8 @@ def run_multiqc(qc_dir: Path, out_dir: Path, *, title: str) -> Path | None:
         str(out_dir),
         "--title",
         title,
+        "--config",
+        str(config),
         "--filename",
         "multiqc_report.html",
         "--force",
@@ -329,8 +372,11 @@ def run_multiqc(qc_dir: Path, out_dir: Path, *, title: str) -> Path | None:
         "--quiet",
     ]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    config.unlink(missing_ok=True)
     report = out_dir / "multiqc_report.html"
     if done.returncode != 0 or not report.exists():
         log.warning("MultiQC failed: %s", done.stderr[-500:])
         return None
+    for stats in out_dir.glob("*_data/multiqc_general_stats.txt"):
+        one_row_per_sample(stats)
     return report

@@ -97,7 +97,9 @@ class MateQC:
         shortest = int(lengths.min()) if lengths.size else 0
         gc_pct = round(100 * self.gc_bases / max(1, self.bases))
         out = [
-            "##FastQC\t0.12.1",
+            # Not FastQC's version line: MultiQC still parses the file but does not credit
+            # FastQC with what genejobs computed.
+            "##genejobs read QC (FastQC's data format; FastQC did not run)",
             ">>Basic Statistics\tpass",
             "#Measure\tValue",
             f"Filename\t{filename}",

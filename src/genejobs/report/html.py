@@ -1,194 +1,186 @@
-"""The results report: figures with matplotlib, inlined as SVG in one offline HTML file.
+"""The results report: one self-contained, offline HTML file, plus figures for papers.
 
-One failing figure does not sink the report: it is replaced by a note and logged.
+Interactive plots are drawn by plotly.js (embedded once, no CDN) from one compact
+data block; static PNG/SVG figures are drawn with matplotlib. One failing figure
+does not sink the report: it is replaced by a note and logged.
 """
 
 from __future__ import annotations
 
-import html
-import io
+import base64
 import logging
 from collections.abc import Callable
+from datetime import UTC, datetime
+from functools import partial
+from importlib.resources import files as package_files
 from typing import Any
 
-import matplotlib
+import jinja2
+import matplotlib.pyplot as plt
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from genejobs.pipeline.de import DEResult  # noqa: E402
-from genejobs.pipeline.outputs import assignment_table  # noqa: E402
-from genejobs.pipeline.records import LibraryType, SampleResult  # noqa: E402
+from genejobs.pipeline.de import DEResult
+from genejobs.pipeline.outputs import assignment_table, tool_versions
+from genejobs.pipeline.records import LibraryType, SampleResult
+from genejobs.pipeline.samplespace import (
+    Pca,
+    cluster_order,
+    far_from_group,
+    pca,
+    sample_distances,
+    top_gene_zscores,
+)
+from genejobs.report import figures
+from genejobs.report.methods import MethodsInput, explain, methods_markdown, methods_text
+from genejobs.report.model import LFC_LINE, PADJ, ComparisonView
+from genejobs.report.payload import comparison_data, count_bytes, numbers, pack, to_json
+from genejobs.report.tables import (
+    QC_COLUMNS,
+    parameter_rows,
+    provenance_rows,
+    qc_rows,
+    sample_rows,
+)
 
 log = logging.getLogger(__name__)
-PADJ = 0.05
+PALETTE = ["#1f77b4", "#e6550d", "#31a354", "#756bb1", "#d62728", "#8c564b", "#e377c2"]
+PALETTE += ["#7f7f7f", "#bcbd22", "#17becf"]
+SOFTWARE_NAMES = {"mappy": "minimap2 (mappy)", "pydeseq2": "PyDESeq2", "multiqc": "MultiQC"}
 
 
-def _colors(groups: list[str]) -> dict[str, str]:
-    palette = plt.get_cmap("tab10").colors  # type: ignore[attr-defined]
-    return {g: matplotlib.colors.to_hex(palette[i % 10]) for i, g in enumerate(groups)}
+def _template() -> jinja2.Template:
+    folder = package_files("genejobs.report") / "templates"
+    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
+    env.globals["asset"] = lambda name: jinja2.utils.markupsafe.Markup((folder / name).read_text())
+    return env.from_string((folder / "report.html.j2").read_text())
 
 
-def _fig_assignment(table: pd.DataFrame) -> plt.Figure:
-    fig, ax = plt.subplots(figsize=(7, 1.2 + 0.45 * len(table)))
-    parts = ["assigned", "no_feature", "ambiguous", "multimapped", "not_aligned", "pairs_too_short"]
-    left = np.zeros(len(table))
-    for part in parts:
-        ax.barh(table["sample"], table[part], left=left, label=part)
-        left += table[part].to_numpy()
-    ax.set_xlabel("read pairs")
-    ax.legend(fontsize=7, ncol=6, loc="upper center", bbox_to_anchor=(0.5, -0.22), frameon=False)
-    ax.set_title("Library size and assignment")
-    return fig
+def _plotly_js() -> str:
+    from plotly.offline import get_plotlyjs
+
+    return get_plotlyjs().replace("</script", "<\\/script")
 
 
-def _fig_pca(de: DEResult) -> plt.Figure:
-    if de.vst is None:
-        raise ValueError("no variance-stabilised counts")
-    top = de.vst.loc[de.vst.var(axis=1).sort_values(ascending=False).index[:500]]
-    x = (top.T - top.T.mean()).to_numpy()
-    u, s, _ = np.linalg.svd(x, full_matrices=False)
-    pcs = u * s
-    explained = s**2 / max(float((s**2).sum()), 1e-12)
-    groups = list(dict.fromkeys(de.sample_groups.values()))
-    colors = _colors(groups)
-    fig, ax = plt.subplots(figsize=(5, 4))
-    for i, sample in enumerate(top.columns):
-        g = de.sample_groups[sample]
-        ax.scatter(pcs[i, 0], pcs[i, 1] if pcs.shape[1] > 1 else 0, color=colors[g], s=40)
-        ax.annotate(sample, (pcs[i, 0], pcs[i, 1] if pcs.shape[1] > 1 else 0), fontsize=7)
-    for g in groups:
-        ax.scatter([], [], color=colors[g], label=g)
-    ax.legend(fontsize=8)
-    ax.set_xlabel(f"PC1 ({explained[0]:.0%})")
-    ax.set_ylabel(f"PC2 ({explained[1]:.0%})" if len(explained) > 1 else "PC2")
-    ax.set_title("PCA of variance-stabilised counts")
-    return fig
+class _Space:
+    """PCA, distances and the top-gene heatmap, each None when it could not be computed."""
+
+    def __init__(self, de: DEResult, notes: list[str]) -> None:
+        self.pca: Pca | None = None
+        self.dist: pd.DataFrame | None = None
+        self.dist_order: list[int] | None = None
+        self.top: pd.DataFrame | None = None
+        self.top_order: tuple[list[int], list[int]] | None = None
+        self.far: list[str] = []
+        if de.vst is None:
+            return
+        try:
+            self.pca = pca(de.vst)
+            self.far = far_from_group(self.pca.coords, de.sample_groups)
+            self.dist = sample_distances(de.vst)
+            self.dist_order = cluster_order(self.dist.to_numpy(), distances=True)
+            self.top = top_gene_zscores(de.vst, de.table)
+            if len(self.top) >= 2:
+                self.top_order = (
+                    cluster_order(self.top.to_numpy()),
+                    cluster_order(self.top.to_numpy().T),
+                )
+        except Exception as exc:  # the report lives without these views; say why
+            log.warning("sample-space views failed: %s", exc)
+            notes.append(f"PCA/distance views could not be computed: {exc}")
 
 
-def _fig_distance(de: DEResult) -> plt.Figure:
-    data = de.vst if de.vst is not None else np.log2(de.normalized_counts + 1)
-    arr = data.to_numpy().T
-    dist = np.sqrt(((arr[:, None, :] - arr[None, :, :]) ** 2).sum(axis=2))
-    fig, ax = plt.subplots(figsize=(5, 4))
-    im = ax.imshow(dist, cmap="viridis_r")
-    ax.set_xticks(range(len(data.columns)), data.columns, rotation=90, fontsize=7)
-    ax.set_yticks(range(len(data.columns)), data.columns, fontsize=7)
-    fig.colorbar(im, ax=ax, label="Euclidean distance")
-    ax.set_title("Sample-to-sample distances")
-    return fig
+def _space_data(space: _Space, samples: list[str], genes: pd.Index) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if space.pca is not None:
+        c = space.pca.coords.reindex(samples)
+        out["pca"] = {
+            "x": numbers(c.iloc[:, 0].to_numpy()),
+            "y": numbers(c.iloc[:, 1].to_numpy() if c.shape[1] > 1 else c.iloc[:, 0] * 0),
+            "explained": [round(e, 4) for e in space.pca.explained],
+        }
+    if space.dist is not None and space.dist_order is not None:
+        d = space.dist.reindex(index=samples, columns=samples).to_numpy()
+        out["dist"] = {"order": space.dist_order, "z": [numbers(row, 3) for row in d]}
+    if space.top is not None and space.top_order is not None:
+        pos = {g: i for i, g in enumerate(genes)}
+        z = space.top.reindex(columns=samples).to_numpy()
+        out["heat"] = {
+            "genes": [pos[g] for g in space.top.index],
+            "rowOrder": space.top_order[0],
+            "colOrder": space.top_order[1],
+            "z": [numbers(row, 3) for row in z],
+        }
+    return out
 
 
-def _fig_volcano(t: pd.DataFrame, label: str) -> plt.Figure:
-    fig, ax = plt.subplots(figsize=(5.5, 4.2))
-    ok = t.dropna(subset=["pvalue", "log2FoldChange"])
-    sig = ok["padj"] < PADJ
-    y = -np.log10(ok["pvalue"].clip(lower=1e-300))
-    ax.scatter(ok["log2FoldChange"][~sig], y[~sig], s=6, color="#999999", label="not significant")
-    ax.scatter(ok["log2FoldChange"][sig], y[sig], s=8, color="#d62728", label=f"padj < {PADJ}")
-    for _, row in ok[sig].nsmallest(10, "padj").iterrows():
-        ax.annotate(
-            str(row["gene_name"]),
-            (row["log2FoldChange"], -np.log10(max(row["pvalue"], 1e-300))),
-            fontsize=6,
+def _static_figures(
+    de: DEResult,
+    views: list[ComparisonView],
+    space: _Space,
+    assignment: pd.DataFrame,
+    colors: dict[str, str],
+    enrichment: dict[str, pd.DataFrame],
+) -> tuple[dict[str, bytes], list[str]]:
+    """plots/<name>.png|svg for papers; the names of figures that failed, with why."""
+    todo: list[tuple[str, Callable[[], plt.Figure]]] = [
+        ("assignment", partial(figures.assignment, assignment)),
+        ("dispersion", partial(figures.dispersion, de.dispersions)),
+    ]
+    if space.pca is not None:
+        todo.append(("pca", partial(figures.pca, space.pca, de.sample_groups, colors)))
+    if space.dist is not None and space.dist_order is not None:
+        todo.append(("distances", partial(figures.distances, space.dist, space.dist_order)))
+    for v in views:
+        todo.append((f"volcano-{v.label}", partial(figures.volcano, v)))
+        todo.append((f"ma-{v.label}", partial(figures.ma, v)))
+    for stem, res in enrichment.items():
+        if stem.endswith("_gsea_prerank") and len(res):
+            label = stem.removesuffix("_gsea_prerank")
+            todo.append((f"enrichment-{label}", partial(figures.gsea_dots, res, label)))
+    out: dict[str, bytes] = {}
+    failed = []
+    for name, fn in todo:
+        try:
+            svg, png = figures.render(fn())
+        except Exception as exc:
+            log.warning("figure %s failed: %s", name, exc)
+            failed.append(f"figure {name} could not be drawn: {exc}")
+            continue
+        out[f"plots/{name}.svg"], out[f"plots/{name}.png"] = svg, png
+    return out, failed
+
+
+def _embedded(files: dict[str, bytes], prefix: str) -> list[tuple[str, str, str]]:
+    """(label, file stem, PNG as a data URI) of the static figures under ``prefix``,
+    inlined so that the report stays one self-contained file."""
+    out = []
+    for name in sorted(n for n in files if n.startswith(prefix) and n.endswith(".png")):
+        stem = name[len("plots/") : -len(".png")]
+        uri = "data:image/png;base64," + base64.b64encode(files[name]).decode("ascii")
+        out.append((stem[len(prefix) - len("plots/") :], stem, uri))
+    return out
+
+
+def _methods(
+    job: dict[str, Any], de: DEResult, views: list[ComparisonView], enrichment: bool
+) -> tuple[str, list[str]]:
+    ref = job.get("reference") or {}
+    ann = job.get("annotation") or {}
+    return methods_text(
+        MethodsInput(
+            versions=job.get("versions") or tool_versions(),
+            reference=str(ref.get("name") or job.get("ref", "")),
+            annotation=str(ann.get("name") or job.get("gtf", "")),
+            library_type=str(job.get("library_type", "")),
+            adapter=str(job.get("adapter") or ""),
+            comparisons=list(de.comparisons),
+            n_samples=len(de.sample_groups),
+            n_groups=len(set(de.sample_groups.values())),
+            qc=bool(job.get("is_export_qc")),
+            enrichment=enrichment,
+            shrunk=any(v.shrunk is not None for v in views),
         )
-    ax.set_xlabel("log2 fold change")
-    ax.set_ylabel("-log10 p-value")
-    ax.set_title(f"Volcano plot {label}")
-    ax.legend(fontsize=7)
-    return fig
-
-
-def _fig_ma(t: pd.DataFrame, label: str) -> plt.Figure:
-    fig, ax = plt.subplots(figsize=(5.5, 4.2))
-    ok = t.dropna(subset=["log2FoldChange"])
-    ok = ok[ok["baseMean"] > 0]
-    sig = ok["padj"] < PADJ
-    ax.scatter(ok["baseMean"][~sig], ok["log2FoldChange"][~sig], s=6, color="#999999")
-    ax.scatter(ok["baseMean"][sig], ok["log2FoldChange"][sig], s=8, color="#d62728")
-    ax.set_xscale("log")
-    ax.axhline(0, color="black", lw=0.5)
-    ax.set_xlabel("mean of normalised counts")
-    ax.set_ylabel("log2 fold change")
-    ax.set_title(f"MA plot {label}")
-    return fig
-
-
-def _fig_dispersion(de: DEResult) -> plt.Figure:
-    d = de.dispersions[de.dispersions["baseMean"] > 0]
-    fig, ax = plt.subplots(figsize=(5.5, 4.2))
-    ax.scatter(d["baseMean"], d["genewise"], s=5, color="black", label="gene-wise")
-    ax.scatter(d["baseMean"], d["final"], s=5, color="#1f77b4", label="final")
-    ax.scatter(d["baseMean"], d["fitted"], s=3, color="#d62728", label="fitted")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("mean of normalised counts")
-    ax.set_ylabel("dispersion")
-    ax.legend(fontsize=7)
-    ax.set_title("Dispersion estimates")
-    return fig
-
-
-def _fig_gsea_dots(res: pd.DataFrame, label: str) -> plt.Figure:
-    top = res.copy()
-    top["NES"] = pd.to_numeric(top["NES"], errors="coerce")
-    top["FDR q-val"] = pd.to_numeric(top["FDR q-val"], errors="coerce")
-    top = top.dropna(subset=["NES"]).sort_values("FDR q-val").head(15).iloc[::-1]
-    fig, ax = plt.subplots(figsize=(6, 1 + 0.3 * len(top)))
-    size = 20 + 200 * -np.log10(top["FDR q-val"].clip(lower=1e-4))
-    colors = np.where(top["NES"] > 0, "#d62728", "#1f77b4")
-    ax.scatter(top["NES"], range(len(top)), s=size, c=colors)
-    ax.set_yticks(range(len(top)), [str(t)[:40] for t in top["Term"]], fontsize=7)
-    ax.axvline(0, color="black", lw=0.5)
-    ax.set_xlabel("normalised enrichment score (dot size: -log10 FDR)")
-    ax.set_title(f"Gene-set enrichment {label}")
-    return fig
-
-
-def _render(fig_fn: Callable[[], plt.Figure]) -> tuple[bytes, bytes]:
-    fig = fig_fn()
-    try:
-        fig.tight_layout()
-        svg, png = io.BytesIO(), io.BytesIO()
-        fig.savefig(svg, format="svg")
-        fig.savefig(png, format="png", dpi=110)
-        return svg.getvalue(), png.getvalue()
-    finally:
-        plt.close(fig)
-
-
-_SORT_JS = """
-document.querySelectorAll('table.sortable th').forEach((th, i) => th.addEventListener('click', () => {
-  const body = th.closest('table').tBodies[0];
-  const rows = Array.from(body.rows);
-  const dir = th.dataset.dir = th.dataset.dir === 'asc' ? 'desc' : 'asc';
-  rows.sort((a, b) => {
-    const x = a.cells[i].dataset.v ?? a.cells[i].textContent, y = b.cells[i].dataset.v ?? b.cells[i].textContent;
-    const nx = parseFloat(x), ny = parseFloat(y);
-    const c = (!isNaN(nx) && !isNaN(ny)) ? nx - ny : x.localeCompare(y);
-    return dir === 'asc' ? c : -c;
-  });
-  rows.forEach(r => body.appendChild(r));
-}));
-"""
-
-
-def _table_html(df: pd.DataFrame, *, sortable: bool = False) -> str:
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
-    rows = []
-    for _, row in df.iterrows():
-        cells = []
-        for v in row:
-            if isinstance(v, float):
-                text = "NA" if np.isnan(v) else f"{v:.4g}"
-                cells.append(f'<td data-v="{v}">{text}</td>')
-            else:
-                cells.append(f"<td>{html.escape(str(v))}</td>")
-        rows.append("<tr>" + "".join(cells) + "</tr>")
-    cls = ' class="sortable"' if sortable else ""
-    return f"<table{cls}><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    )
 
 
 def render_report(
@@ -199,82 +191,69 @@ def render_report(
     library_type: LibraryType,
     rrna_genes: frozenset[str] = frozenset(),
     enrichment: dict[str, pd.DataFrame] | None = None,
+    multiqc: bool = False,
 ) -> dict[str, bytes]:
-    """Return ``report.html`` and ``plots/<name>.{png,svg}`` as bytes."""
+    """Return ``report.html``, ``methods.md`` and ``plots/<name>.{png,svg}`` as bytes.
+
+    ``job`` carries the run information (job id, optional name, reference and
+    annotation with checksums, settings, ``table_file``: the table's file name).
+    """
+    enrichment = enrichment or {}
+    notes = list(de.notes)
+    genes = pd.Index(de.counts.index)
+    samples = list(de.sample_groups)
+    groups = list(dict.fromkeys(de.sample_groups.values()))
+    colors = {g: PALETTE[i % len(PALETTE)] for i, g in enumerate(groups)}
+    views = [ComparisonView.from_table(c, de.table_for(c), genes) for c in de.comparisons]
     assignment = assignment_table(sample_results, library_type, rrna_genes)
-    figures: list[tuple[str, str, Callable[[], plt.Figure], dict[str, str]]] = [
-        ("assignment", "Library sizes and assignment", lambda: _fig_assignment(assignment), {}),
-        ("pca", "PCA", lambda: _fig_pca(de), {}),
-        ("distances", "Sample distances", lambda: _fig_distance(de), {}),
-        ("dispersion", "Dispersion", lambda: _fig_dispersion(de), {}),
-    ]
-    for label in de.comparisons:
-        t = de.table_for(label)
-        n_sig = int((t["padj"] < PADJ).sum())
-        figures.append(
-            (
-                f"volcano-{label}",
-                f"Volcano {label}",
-                lambda t=t, label=label: _fig_volcano(t, label),
-                {"data-significant": str(n_sig)},
+    space = _Space(de, notes)
+    files, failed = _static_figures(de, views, space, assignment, colors, enrichment)
+    notes += failed
+    title = str(job.get("name") or f"job {job.get('job_id', '')}".strip())
+    text, refs = _methods(job, de, views, bool(enrichment))
+    files["methods.md"] = methods_markdown(title, text, refs).encode()
+    data = {
+        "genes": {
+            "id": [str(g) for g in genes],
+            "name": [str(n) for n in views[0].gene_names] if views else [],
+            "baseMean": numbers(views[0].base_mean) if views else [],
+        },
+        "comparisons": [comparison_data(v) for v in views],
+        "samples": samples,
+        "groups": [de.sample_groups[s] for s in samples],
+        "colors": colors,
+        "padj": PADJ,
+        "lfcLine": LFC_LINE,
+        **_space_data(space, samples, genes),
+    }
+    generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    page = _template().render(
+        title=title,
+        job=job,
+        generated=generated,
+        views=views,
+        padj=PADJ,
+        qc_columns=QC_COLUMNS,
+        qc=qc_rows(assignment, sample_results, de.sample_groups, library_type, space.far),
+        multiqc=multiqc,
+        parameters=parameter_rows(job, list(de.comparisons)),
+        samples=sample_rows(job),
+        provenance=provenance_rows(job, generated),
+        versions=[
+            (SOFTWARE_NAMES.get(k, k), v)
+            for k, v in sorted(
+                (job.get("versions") or tool_versions()).items(), key=lambda kv: kv[0].lower()
             )
-        )
-        figures.append(
-            (f"ma-{label}", f"MA {label}", lambda t=t, label=label: _fig_ma(t, label), {})
-        )
-    for stem, res in (enrichment or {}).items():
-        if stem.endswith("_gsea_prerank") and len(res):
-            label = stem.removesuffix("_gsea_prerank")
-            figures.append(
-                (
-                    f"enrichment-{label}",
-                    f"Enrichment {label}",
-                    lambda res=res, label=label: _fig_gsea_dots(res, label),
-                    {},
-                )
-            )
-    files: dict[str, bytes] = {}
-    sections = []
-    for fig_id, title, fn, attrs in figures:
-        extra = "".join(f' {k}="{html.escape(v)}"' for k, v in attrs.items())
-        try:
-            svg, png = _render(fn)
-        except Exception as exc:
-            log.warning("figure %s failed: %s", fig_id, exc)
-            sections.append(
-                f'<figure id="fig-{fig_id}" class="failed"{extra}><h3>{html.escape(title)}</h3><p>This figure could not be drawn: {html.escape(str(exc))}</p></figure>'
-            )
-            continue
-        files[f"plots/{fig_id}.svg"] = svg
-        files[f"plots/{fig_id}.png"] = png
-        body = svg.decode()
-        body = body[body.find("<svg") :]
-        sections.append(
-            f'<figure id="fig-{fig_id}"{extra}><h3>{html.escape(title)}</h3>{body}</figure>'
-        )
-    top_tables = []
-    for label in de.comparisons:
-        t = de.table_for(label).dropna(subset=["padj"]).nsmallest(50, "padj")
-        t = t[["gene_id", "gene_name", "baseMean", "log2FoldChange", "lfcSE", "pvalue", "padj"]]
-        top_tables.append(
-            f"<h3>Top 50 genes {html.escape(label)}</h3>" + _table_html(t, sortable=True)
-        )
-    settings = {k: v for k, v in job.items() if k != "inputs"}
-    settings_rows = "".join(
-        f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
-        for k, v in settings.items()
+        ],
+        methods=text,
+        references=refs,
+        notes=[(n, explain(n)) for n in notes],
+        table_file=job.get("table_file"),
+        static=[n for n in files if n.endswith(".png")],
+        enrichment_figs=_embedded(files, "plots/enrichment-"),
+        data=pack(to_json(data).encode()),
+        counts=pack(count_bytes(de.normalized_counts, genes, samples)),
+        plotly_js=_plotly_js(),
     )
-    notes = "".join(f"<li>{html.escape(n)}</li>" for n in de.notes)
-    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>genejobs report</title>
-<style>body{{font-family:sans-serif;margin:2em;max-width:1100px}}table{{border-collapse:collapse;font-size:12px}}
-td,th{{border:1px solid #ccc;padding:2px 6px}}figure{{display:inline-block;vertical-align:top;margin:1em}}
-figure svg{{max-width:520px;height:auto}}th{{cursor:pointer;background:#f3f3f3}}</style></head><body>
-<h1>RNA-seq differential expression</h1>
-<h2>Settings</h2><table>{settings_rows}</table>
-<h2>Samples</h2><div style="overflow-x:auto">{_table_html(assignment)}</div>
-<h2>Figures</h2>{"".join(sections)}
-<h2>Top genes</h2>{"".join(top_tables)}
-<h2>Notes from the statistics</h2><ul>{notes or "<li>none</li>"}</ul>
-<script>{_SORT_JS}</script></body></html>"""
     files["report.html"] = page.encode()
     return files

@@ -1,0 +1,184 @@
+"""Provenance, the Methods paragraph (with citations) and the notes in plain words."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from genejobs.pipeline.records import SampleParams
+from genejobs.pipeline.trim import read2_adapter
+from genejobs.report.model import PADJ
+
+CITATIONS = {
+    "cutadapt": "Martin M. (2011) Cutadapt removes adapter sequences from high-throughput "
+    "sequencing reads. EMBnet.journal 17(1):10-12. doi:10.14806/ej.17.1.200",
+    "minimap2": "Li H. (2018) Minimap2: pairwise alignment for nucleotide sequences. "
+    "Bioinformatics 34(18):3094-3100. doi:10.1093/bioinformatics/bty191",
+    "htseq": "Anders S, Pyl PT, Huber W. (2015) HTSeq - a Python framework to work with "
+    "high-throughput sequencing data. Bioinformatics 31(2):166-169. "
+    "doi:10.1093/bioinformatics/btu638",
+    "deseq2": "Love MI, Huber W, Anders S. (2014) Moderated estimation of fold change and "
+    "dispersion for RNA-seq data with DESeq2. Genome Biology 15:550. "
+    "doi:10.1186/s13059-014-0550-8",
+    "pydeseq2": "Muzellec B, Telenczuk M, Cabeli V, Andreux M. (2023) PyDESeq2: a python "
+    "package for bulk RNA-seq differential expression analysis. Bioinformatics 39(9):btad547. "
+    "doi:10.1093/bioinformatics/btad547",
+    "apeglm": "Zhu A, Ibrahim JG, Love MI. (2019) Heavy-tailed prior distributions for "
+    "sequence count data: removing the noise and preserving large differences. "
+    "Bioinformatics 35(12):2084-2092. doi:10.1093/bioinformatics/bty895",
+    "rseqc": "Wang L, Wang S, Li W. (2012) RSeQC: quality control of RNA-seq experiments. "
+    "Bioinformatics 28(16):2184-2185. doi:10.1093/bioinformatics/bts356",
+    "multiqc": "Ewels P, Magnusson M, Lundin S, Kaller M. (2016) MultiQC: summarize analysis "
+    "results for multiple tools and samples in a single report. Bioinformatics "
+    "32(19):3047-3048. doi:10.1093/bioinformatics/btw354",
+    "gseapy": "Fang Z, Liu X, Peltz G. (2023) GSEApy: a comprehensive package for performing "
+    "gene set enrichment analysis in Python. Bioinformatics 39(1):btac757. "
+    "doi:10.1093/bioinformatics/btac757",
+    "gsea": "Subramanian A, Tamayo P, Mootha VK, et al. (2005) Gene set enrichment analysis: "
+    "a knowledge-based approach for interpreting genome-wide expression profiles. "
+    "PNAS 102(43):15545-15550. doi:10.1073/pnas.0506580102",
+}
+
+
+@dataclass
+class MethodsInput:
+    """What the Methods paragraph states; built from the job's run information."""
+
+    versions: dict[str, str]
+    reference: str
+    annotation: str
+    library_type: str
+    adapter: str
+    comparisons: list[str]
+    n_samples: int
+    n_groups: int
+    qc: bool = False
+    enrichment: bool = False
+    shrunk: bool = False
+    min_length: int = SampleParams.min_length  # the pipeline's (not a request field)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _v(versions: dict[str, str], name: str) -> str:
+    return versions.get(name) or versions.get(name.lower()) or "unknown version"
+
+
+def methods_text(m: MethodsInput) -> tuple[str, list[str]]:
+    """The Methods paragraph (plain text, ready to paste) and its numbered references."""
+    v, refs = m.versions, []
+
+    def cite(key: str) -> str:
+        if CITATIONS[key] not in refs:
+            refs.append(CITATIONS[key])
+        return f"[{refs.index(CITATIONS[key]) + 1}]"
+
+    if m.adapter:
+        second = read2_adapter(m.adapter)
+        which = "" if second == m.adapter.upper() else f" (on read 2: {second})"
+        trim = (
+            f"were trimmed of the 3' adapter {m.adapter.upper()}{which} with cutadapt "
+            f"{_v(v, 'cutadapt')} {cite('cutadapt')} (error rate 0.1, minimum overlap 3), "
+            f"discarding pairs with a mate shorter than {m.min_length} nt,"
+        )
+    else:
+        trim = (
+            "were not adapter-trimmed (no adapter was declared); pairs with a mate shorter "
+            f"than {m.min_length} nt were discarded,"
+        )
+    parts = [
+        f"Paired-end reads of {m.n_samples} samples in {m.n_groups} groups {trim} and aligned "
+        f"to the {m.reference} genome with minimap2 {_v(v, 'mappy')} {cite('minimap2')} "
+        "(spliced short-read preset splice:sr, through its Python binding mappy).",
+        f"Read pairs were counted per gene of the {m.annotation} annotation following "
+        f"htseq-count's union mode with non-unique alignments discarded {cite('htseq')}, "
+        f"as library type {m.library_type}, by genejobs {_v(v, 'genejobs')}.",
+        "Differential expression was tested with PyDESeq2 "
+        f"{_v(v, 'pydeseq2')} {cite('pydeseq2')}, an implementation of DESeq2 "
+        f"{cite('deseq2')}: median-of-ratios size factors, a negative binomial model with "
+        "design ~group, dispersions shrunk towards a fitted mean-dispersion trend, Wald tests "
+        f"for {', '.join(c.replace('_vs_', ' versus ') for c in m.comparisons)}, Cook's "
+        "distance outlier replacement, independent filtering and Benjamini-Hochberg "
+        f"adjustment; genes with an adjusted p-value below {PADJ} are called significant.",
+    ]
+    if m.shrunk:
+        parts.append(
+            "Log2 fold changes shown in the plots were shrunk with PyDESeq2's lfc_shrink "
+            f"(apeglm-type prior) {cite('apeglm')}."
+        )
+    if m.qc:
+        parts.append(
+            f"Alignment quality was assessed with RSeQC {_v(v, 'RSeQC')} {cite('rseqc')} and "
+            f"summarised with MultiQC {_v(v, 'multiqc')} {cite('multiqc')}."
+        )
+    if m.enrichment:
+        parts.append(
+            f"Gene-set enrichment (over-representation of significant genes and preranked GSEA "
+            f"on the Wald statistic) was computed with GSEApy {_v(v, 'gseapy')} "
+            f"{cite('gseapy')} {cite('gsea')}."
+        )
+    return " ".join(parts), refs
+
+
+def methods_markdown(title: str, text: str, refs: list[str]) -> str:
+    lines = [f"# Methods — {title}", "", text, "", "## References", ""]
+    lines += [f"{i}. {r}" for i, r in enumerate(refs, 1)]
+    return "\n".join(lines) + "\n"
+
+
+# -- notes -----------------------------------------------------------------------------
+
+_EXPLAINED: list[tuple[str, str]] = [
+    (
+        r"Every gene contains at least one zero",
+        "No gene had reads in every sample, so the usual size factors (median of ratios "
+        "to a geometric mean) could not be computed; PyDESeq2 estimated them iteratively "
+        "instead. Results are valid, but check that no sample is nearly empty (QC table).",
+    ),
+    (
+        r"residual degrees of freedom is less than 3",
+        "There are very few samples per group, so the spread of gene dispersions around "
+        "their trend is poorly estimated. The statistics are usable but less reliable; "
+        "more replicates per group would help.",
+    ),
+    (
+        r"dispersion trend curve fitting did not converge",
+        "The usual curve relating a gene's mean to its dispersion could not be fitted, so "
+        "a constant (mean-based) trend was used. This happens with few genes or unusual "
+        "data; p-values may be less well calibrated.",
+    ),
+    (
+        r"design matrix is not full rank",
+        "The groups cannot be told apart in the model (for example a group repeated under "
+        "two names), so no test could be run.",
+    ),
+    (
+        r"variance-stabilising transform failed",
+        "The variance-stabilised counts could not be computed, so PCA, sample distances "
+        "and heatmaps are missing; the differential-expression table is unaffected.",
+    ),
+    (
+        r"NaN/infinite values during LFC shrinkage",
+        "For these genes the shrunken fold changes could not be computed and the "
+        "unshrunk values are shown.",
+    ),
+    (
+        r"library_type auto: the reads look",
+        "No library type was declared; genejobs read it from how reads fall on the gene "
+        "strands and counted with it.",
+    ),
+    (
+        r"fr-unstranded was declared",
+        "The reads show a strand-specific library but it was counted as unstranded: "
+        "counts include reads from the opposite strand (e.g. antisense transcripts), "
+        "which blurs genes that overlap on opposite strands.",
+    ),
+]
+
+
+def explain(note: str) -> str:
+    """A plain-words explanation of a statistics or pipeline warning ('' when unknown)."""
+    for pattern, text in _EXPLAINED:
+        if re.search(pattern, note):
+            return text
+    return ""

@@ -75,3 +75,4 @@ def test_design_covariates_threshold_and_shrinkage_are_stated() -> None:
     assert "colour by " in page  # the PCA's menu (report.js)
     assert "plots/assignment.png" not in files  # no reads, no assignment figure
     assert "could not be drawn" not in text
+    assert "<p>6 samples</p>" in text and "no reads to summarise" in text

@@ -126,7 +126,7 @@
       yaxis: { title: { text: `PC2 (${(100 * (e[1] || 0)).toFixed(0)}% of variance)` } },
     });
     if (sets.length > 1) {
-      layout.updatemenus = [{ type: "dropdown", x: 0, xanchor: "left", y: 1.18, yanchor: "top",
+      layout.updatemenus = [{ type: "dropdown", x: 1, xanchor: "right", y: -0.22, yanchor: "top",
         buttons: sets.map(([factor, a, b]) => ({ label: "colour by " + factor, method: "restyle",
           args: ["visible", traces.map((_, i) => i >= a && i < b)] })) }];
     }

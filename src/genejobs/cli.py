@@ -19,6 +19,7 @@ from genejobs.config import Settings
 DEFAULT_URL = "http://127.0.0.1:8765"
 DEFAULT_PROJECT = "default"
 ENDED = ("FINISHED", "FAILED", "CANCELLED")
+STATUSES = ("LAUNCHING", "RUNNING", "CANCELING", "FINISHED", "FAILED", "CANCELLED")
 
 
 def _token_file(settings: Settings) -> Path:
@@ -54,14 +55,17 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     settings.home.mkdir(parents=True, exist_ok=True)
     service = _service(settings)
     token_path = _token_file(settings)
+    created = None
     if args.role in ("all", "api") and not token_path.exists():
-        token = service.create_token(user="admin", projects=[DEFAULT_PROJECT], admin=True)
-        token_path.write_text(token + "\n")
+        created = service.create_token(user="admin", projects=[DEFAULT_PROJECT], admin=True)
+        token_path.write_text(created + "\n")
         token_path.chmod(0o600)
         print(
             f"created an admin token for project '{DEFAULT_PROJECT}' in {token_path}",
             file=sys.stderr,
         )
+    if args.role in ("all", "api"):
+        print(serve_banner(args.host, args.port, created), flush=True)
     runner = notifier = None
     if args.role in ("all", "runner"):
         from genejobs.jobs.notify import Notifier
@@ -91,6 +95,19 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             notifier.stop()
         service.close()
     return 0
+
+
+def console_link(url: str, token: str | None = None, project: str = DEFAULT_PROJECT) -> str:
+    """The console's address; with a token in the fragment, which signs the browser in
+    (a fragment is never sent to the server, so the token stays out of its logs)."""
+    link = f"{url.rstrip('/')}/console"
+    return f"{link}#token={token}&project={project}" if token else link
+
+
+def serve_banner(host: str, port: int, created_token: str | None) -> str:
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    url = f"http://{shown}:{port}"
+    return f"genejobs serving {url}  console: {console_link(url, created_token)}"
 
 
 def _client(args: argparse.Namespace, settings: Settings) -> Any:
@@ -137,19 +154,41 @@ def cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
     print(job_id)
     if not args.wait:
         return 0
-    detail = wait_for(client, args.project, job_id)
+    return _follow_to_end(client, args, job_id)
+
+
+def _follow_to_end(client: Any, args: argparse.Namespace, job_id: str) -> int:
+    """Live per-sample lines and the time left; then where the results are (exit 1 unless
+    the job finished)."""
+    from rich.console import Console
+
+    from genejobs.textui import follow, result_paths
+
+    err = Console(stderr=True)
+    detail = follow(client, args.project, job_id, console=err)
     if detail["status"] != "FINISHED":
-        print(f"job {job_id} {detail['status']}: {detail['message']}", file=sys.stderr)
+        err.print(f"[red]job {job_id} {detail['status']}: {detail['message']}[/]")
         return 1
-    print(f"results: {detail.get('outputs', {}).get('table', '')}", file=sys.stderr)
+    outputs = client.outputs(args.project, job_id)
+    for label, uri in result_paths(detail, outputs):
+        err.print(f"{label + ':':<15} {uri}", soft_wrap=True)
+    url = args.url or os.environ.get("GENEJOBS_URL") or DEFAULT_URL
+    err.print(f"{'console:':<15} {console_link(url)}#/jobs/{job_id}", soft_wrap=True)
     return 0
 
 
 def cmd_jobs(args: argparse.Namespace, settings: Settings) -> int:
+    from rich.console import Console
+
+    from genejobs.textui import job_summary, jobs_table
+
     client = _client(args, settings)
+    out = Console()
     if args.action == "list":
-        _print(
-            client.list(
+        if args.status or args.name:
+            rows, total = _matching_jobs(client, args), None
+        else:
+            page = client.list(
                 args.project,
                 limit=args.limit,
                 offset=args.offset,
@@ -157,9 +196,28 @@ def cmd_jobs(args: argparse.Namespace, settings: Settings) -> int:
                 end=args.end,
                 job_type=args.job_type,
             )
-        )
+            rows, total = page["jobs"], page["job_count"]
+        if args.json:
+            _print({"job_count": len(rows) if total is None else total, "jobs": rows})
+        else:
+            out.print(jobs_table(rows, total))
     elif args.action == "show":
-        _print(client.show(args.project, args.job_id))
+        detail = client.show(args.project, args.job_id)
+        if args.json:
+            _print(detail)
+        else:
+            outputs = (
+                client.outputs(args.project, args.job_id)
+                if detail["status"]
+                in (
+                    "FINISHED",
+                    "FAILED",
+                )
+                else []
+            )
+            out.print(job_summary(detail, outputs))
+    elif args.action == "wait":
+        return _follow_to_end(client, args, args.job_id)
     elif args.action == "cancel":
         client.cancel(args.project, args.job_id)
         print(f"cancel requested for {args.job_id}", file=sys.stderr)
@@ -202,6 +260,60 @@ def cmd_cache(args: argparse.Namespace, settings: Settings) -> int:
         f"removed {removed} cached sample result(s) unused for {args.older_than:g} day(s), "
         f"{freed / 1e6:.1f} MB freed, from {settings.sample_cache_root}"
     )
+    return 0
+
+
+def _matching_jobs(client: Any, args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Status and text are filtered by the server; ``--name`` then keeps name matches."""
+    name = (args.name or "").lower()
+    found: list[dict[str, Any]] = []
+    offset = 0
+    while len(found) < args.limit:
+        page = client.list(
+            args.project,
+            limit=100,
+            offset=offset,
+            start=args.start,
+            end=args.end,
+            job_type=args.job_type,
+            status=",".join(args.status) if args.status else None,
+            q=args.name or None,
+        )
+        found += [r for r in page["jobs"] if name in (r.get("name") or "").lower()]
+        offset += 100
+        if offset >= page["job_count"] or not page["jobs"]:
+            break
+    return found[: args.limit]
+
+
+def cmd_outputs(args: argparse.Namespace, settings: Settings) -> int:
+    """List a job's outputs, or fetch one through the API (to a file, or stdout with -o -)."""
+    client = _client(args, settings)
+    if not args.path:
+        from rich.console import Console
+        from rich.table import Table
+
+        from genejobs.textui import fmt_bytes
+
+        table = Table(box=None, header_style="bold", pad_edge=False)
+        table.add_column("path")
+        table.add_column("size", justify="right")
+        for o in client.outputs(args.project, args.job_id):
+            table.add_row(o["path"], fmt_bytes(o["size"]))
+        Console().print(table)
+        return 0
+    if args.output == "-":
+        client.download(args.project, args.job_id, args.path, sys.stdout.buffer)
+        return 0
+    target = Path(args.output or Path(args.path).name)
+    partial = target.with_name(f".{target.name}.part")
+    try:
+        with open(partial, "wb") as sink:
+            size = client.download(args.project, args.job_id, args.path, sink)
+        partial.replace(target)
+    finally:
+        partial.unlink(missing_ok=True)
+    print(f"{target} ({size:,} bytes)", file=sys.stderr)
     return 0
 
 
@@ -294,7 +406,7 @@ def build_parser() -> argparse.ArgumentParser:
     client_opts(submit)
     submit.set_defaults(func=cmd_submit)
 
-    jobs = sub.add_parser("jobs", help="list, show, cancel or delete jobs")
+    jobs = sub.add_parser("jobs", help="list, show, wait for, cancel or delete jobs")
     jobs_sub = jobs.add_subparsers(dest="action", required=True)
     jl = jobs_sub.add_parser("list")
     jl.add_argument("--limit", type=int, default=10)
@@ -302,14 +414,33 @@ def build_parser() -> argparse.ArgumentParser:
     jl.add_argument("--start", type=int)
     jl.add_argument("--end", type=int)
     jl.add_argument("--job-type")
+    jl.add_argument(
+        "--status", action="append", choices=list(STATUSES), help="only these (repeatable)"
+    )
+    jl.add_argument("--name", help="only jobs whose name contains this")
+    jl.add_argument("--json", action="store_true", help="the raw rows")
     client_opts(jl)
-    for name in ("show", "cancel", "delete"):
-        sp = jobs_sub.add_parser(name)
+    for name, helptext in (
+        ("show", "a readable summary of one job"),
+        ("wait", "follow a job until it ends; exit 1 unless it finishes"),
+        ("cancel", "cancel a job"),
+        ("delete", "delete an ended job and its outputs"),
+    ):
+        sp = jobs_sub.add_parser(name, help=helptext)
         sp.add_argument("job_id")
+        if name == "show":
+            sp.add_argument("--json", action="store_true", help="the raw detail")
         if name == "delete":
             sp.add_argument("--yes", action="store_true", help="do not ask for confirmation")
         client_opts(sp)
     jobs.set_defaults(func=cmd_jobs)
+
+    outs = sub.add_parser("outputs", help="list a job's outputs or fetch one")
+    outs.add_argument("job_id")
+    outs.add_argument("path", nargs="?", help="e.g. report.html, counts.csv, <job_id>.csv")
+    outs.add_argument("-o", "--output", help="file to write (default: the file's name; - = stdout)")
+    client_opts(outs)
+    outs.set_defaults(func=cmd_outputs)
 
     cache = sub.add_parser("cache", help="manage this node's per-sample result cache")
     cache_sub = cache.add_subparsers(dest="action", required=True)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, BinaryIO
+from urllib.parse import quote
 
 import httpx
 
@@ -61,3 +62,33 @@ class GeneJobsClient:
     def stats(self, project: str, **params: Any) -> dict[str, Any]:
         query = {k: v for k, v in params.items() if v is not None}
         return dict(self._call("GET", f"/v2.0/{project}/gene/statistics", params=query))
+
+    def outputs(self, project: str, job_id: str) -> list[dict[str, Any]]:
+        return list(self._call("GET", f"/v2.0/{project}/gene/jobs/{job_id}/outputs")["outputs"])
+
+    def download(self, project: str, job_id: str, path: str, sink: BinaryIO) -> int:
+        """Stream one output into ``sink``; returns the bytes written."""
+        quoted = "/".join(quote(p, safe="") for p in path.split("/"))
+        url = f"/v2.0/{project}/gene/jobs/{job_id}/outputs/{quoted}"
+        try:
+            with self._http.stream("GET", url) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    try:
+                        body = response.json()
+                        raise ClientError(
+                            response.status_code, body["error_code"], body["error_msg"]
+                        )
+                    except (ValueError, KeyError, TypeError):
+                        raise ClientError(
+                            response.status_code, "HTTP", response.text[:500]
+                        ) from None
+                written = 0
+                for chunk in response.iter_bytes():
+                    sink.write(chunk)
+                    written += len(chunk)
+                return written
+        except httpx.HTTPError as exc:
+            raise ClientError(
+                0, "CONNECTION", f"cannot reach {self._http.base_url}: {exc}"
+            ) from exc

@@ -102,6 +102,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-qc", dest="qc", action="store_false", help="skip the QC (BAM, RSeQC, MultiQC)"
     )
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="leave the service and its S3 server running afterwards, to explore the console",
+    )
     args = parser.parse_args(argv)
 
     started = time.monotonic()
@@ -126,7 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     console.print("[bold]2/5[/] starting a local S3 server (SeaweedFS)")
-    with LocalS3Server(workdir / "s3") as s3:
+    s3 = LocalS3Server(workdir / "s3").start()
+    keep = False
+    try:
         s3.create_bucket(BUCKET)
         env = dict(os.environ)
         env.update(
@@ -145,7 +152,10 @@ def main(argv: list[str] | None = None) -> int:
 
         console.print(f"[bold]3/5[/] registering the simulated genome as reference '{REF_NAME}'")
         registry_for(settings).add(
-            REF_NAME, Path(manifest.genome), [(GTF_NAME, Path(manifest.gtf))]
+            REF_NAME,
+            Path(manifest.genome),
+            [(GTF_NAME, Path(manifest.gtf))],
+            beds=(f"s3a://{BUCKET}/genes.bed",),
         )
 
         port = _free_port()
@@ -176,21 +186,49 @@ def main(argv: list[str] | None = None) -> int:
                 return 1
             table_uri = json.loads(row["request"])["output"]
             local = _download(storage, table_uri, job_id, workdir / "results")
-            console.print(f"\nresults table: {table_uri}")
-            console.print(f"artifacts:     {table_uri[:-4]}/")
-            console.print(f"local copy:    {local}")
-            console.print(f"demo took {time.monotonic() - started:.0f} s")
+            folder = table_uri[:-4]
+            have = {o["path"] for o in client.outputs("default", job_id)}
+            console.print(f"\nresults table: {table_uri}", soft_wrap=True)
+            console.print(f"artifacts:     {folder}/", soft_wrap=True)
+            if "report.html" in have:
+                console.print(f"report:        {local / job_id / 'report.html'}", soft_wrap=True)
+            if "qc/multiqc_report.html" in have:
+                console.print(
+                    f"MultiQC:       {local / job_id / 'qc' / 'multiqc_report.html'}",
+                    soft_wrap=True,
+                )
+            console.print(f"local copy:    {local}", soft_wrap=True)
+            console.print(f"demo took {time.monotonic() - started:.0f} s", soft_wrap=True)
+            link = f"{url}/console#token={token}&project=default"
+            if args.keep:
+                keep = True
+                console.print(f"console:       {link}", soft_wrap=True)
+                console.print(
+                    f"the service (pid {proc.pid}) and S3 server keep running; stop them with "
+                    f"kill -- -{proc.pid}; kill -- -{s3.pid}",
+                    soft_wrap=True,
+                )
+            else:
+                console.print(
+                    "console:       `genejobs demo --keep` leaves the service running to "
+                    "explore this job in the console",
+                    soft_wrap=True,
+                )
             return 0
         except ClientError as exc:
             console.print(f"[red]error {exc.error_code}: {exc.error_msg}[/]")
             return 1
         finally:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
+            if not keep:
+                os.killpg(proc.pid, signal.SIGTERM)
+                try:
+                    proc.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
             log.close()
+    finally:
+        if not keep:
+            s3.stop()
 
 
 def _follow(client: GeneJobsClient, job_id: str) -> dict[str, Any]:

@@ -156,6 +156,7 @@ def test_submit_returns_a_job_id_and_the_list_row_has_the_contract_shape(world):
         "duration",
         "message",
         "request",
+        "name",  # addition: the optional job name, null when not given
     }
     assert row["owner"] == "alice" and row["status"] == "LAUNCHING"
     assert row["progress"] == "0/5" and row["duration"] == 0 and row["message"] == ""
@@ -493,11 +494,14 @@ def test_openapi_documents_every_field(world):
         "/v2.0/{project_id}/gene/jobs/{job_id}",
         "/v2.0/{project_id}/gene/statistics",
     } <= set(paths)
-    for name in ("JobRowResponse", "JobListResponse", "StatisticsResponse", "JobDetailResponse"):
+    for name in ("NamedJobRow", "NamedJobList", "StatisticsResponse", "NamedJobDetail"):
         for field, schema in spec["components"]["schemas"][name]["properties"].items():
             assert schema.get("description"), (name, field)
 
 
 def test_the_console_page_is_served(world):
     page = world["client"].get("/console")
-    assert page.status_code == 200 and "/v2.0/" in page.text and "https://" not in page.text
+    assert page.status_code == 200 and "https://" not in page.text
+    script = world["client"].get("/console/static/console.js")
+    assert script.status_code == 200 and "/v2.0/" in script.text and "https://" not in script.text
+    assert world["client"].get("/console/static/..%2Fconsole.py").status_code == 404

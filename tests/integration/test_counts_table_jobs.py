@@ -125,6 +125,17 @@ def test_shrink_and_threshold_change_what_they_should(world, batch_job) -> None:
     assert len(called ^ set(r.index[r["thr1_padj"] < 0.05])) <= 2
 
 
+def test_a_dry_run_of_a_counts_job_checks_the_table_and_counts_its_bytes(world) -> None:
+    client, token, data, *_ = world
+    body = _body(data, "plain.csv", None)
+    answer = client.post(
+        "/v2.0/lab/gene/jobs?dry_run=true", json=body, headers={"X-Auth-Token": token}
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["input_bytes"] == (data / "plain.csv").stat().st_size
+    assert not any(s["cached"] for s in answer.json()["samples"])
+
+
 def test_a_confounded_covariate_and_bad_tables_answer_400_naming_them(world) -> None:
     data = world[2]
     coldata = pd.read_csv(GOLDEN / "coldata.csv", index_col=0)

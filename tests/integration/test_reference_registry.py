@@ -269,3 +269,108 @@ def test_cli_add_and_list(
     )
     assert rc == 2 and "chrUn" in capsys.readouterr().err
     assert ReferenceRegistry(root).available() == {"tiny": ["tiny.v1.gtf", "tiny.v2.gtf"]}
+
+
+def test_beds_are_registered_and_offered(tmp_path: Path, sources: dict[str, Path]) -> None:
+    from genejobs.jobs.browse import reference_catalogue
+
+    registry = ReferenceRegistry(tmp_path / "refs")
+    with pytest.raises(ValidationError, match=r"bed\[0\]"):
+        registry.add("b", sources["fasta"], [(GTF_NAME, sources["gtf"])], beds=("ftp://x/y",))
+    info = registry.add(
+        "b", sources["fasta"], [(GTF_NAME, sources["gtf"])], beds=("s3a://bucket/genes.bed",)
+    )
+    assert info.beds == ("s3a://bucket/genes.bed",)
+    (entry,) = reference_catalogue(registry.available(), registry)
+    assert entry["name"] == "b" and entry["annotations"] == [GTF_NAME]
+    assert entry["beds"] == ["s3a://bucket/genes.bed"]
+    assert entry["genome_size"] == info.genome_size and entry["genes"] > 0
+
+
+def test_dry_run_names_the_samples_the_cache_will_answer(
+    tmp_path: Path, sources: dict[str, Path]
+) -> None:
+    """A sample aligned before (same inputs, reference, adapter) is reported as cached."""
+    import numpy as np
+
+    from genejobs.config import Settings
+    from genejobs.jobs.auth import Principal
+    from genejobs.jobs.cache import SampleCache, sample_cache_key
+    from genejobs.jobs.service import JobService
+    from genejobs.pipeline.records import CountStats, ReadStats, SampleParams, SampleResult
+    from genejobs.storage import Storage
+
+    data = tmp_path / "data"
+    data.mkdir()
+    for s in ("K1", "K2", "W1", "W2"):
+        for mate in (1, 2):
+            (data / f"{s}_R{mate}.fq.gz").write_bytes(
+                gzip.compress(f"@r/{mate}\nACGT\n+\nIIII\n".encode())
+            )
+    settings = Settings.from_env(
+        env={
+            "GENEJOBS_HOME": str(tmp_path / "home"),
+            "GENEJOBS_ALLOWED_ROOTS": str(data),
+            "GENEJOBS_REFERENCE_ROOT": str(tmp_path / "refs"),
+        },
+        database_url=f"sqlite:///{tmp_path / 'jobs.db'}",
+    )
+    registry = ReferenceRegistry(settings.reference_root)
+    info = registry.add("tiny", sources["fasta"], [(GTF_NAME, sources["gtf"])])
+    storage = Storage.from_settings(settings)
+    service = JobService(settings, storage=storage, references=registry.available)
+    admin = Principal(user="u", role="admin", projects=("p",))
+    pair = [(storage.location(str(data / f"W1_R{m}.fq.gz")), None) for m in (1, 2)]
+    inputs = [(loc, storage.info(loc)) for loc, _ in pair]
+    key = sample_cache_key(
+        inputs=inputs,
+        fasta_sha256=info.fasta_sha256,
+        gtf_sha256=info.annotations[GTF_NAME].gtf_sha256,
+        adapter=None,
+        min_length=SampleParams().min_length,
+    )
+    genes = ["GA", "GB", "GC"]
+    SampleCache(settings.sample_cache_root).put(
+        key,
+        SampleResult(
+            "W1",
+            genes,
+            {
+                lt: np.zeros(3, dtype=np.int64)
+                for lt in ("fr-unstranded", "fr-firststrand", "fr-secondstrand")
+            },
+            ReadStats(pairs_in=1),
+            CountStats(),
+        ),
+    )
+    body = {
+        "job_type": "RNA_DIFF_EXPR",
+        "inputs": [
+            {
+                "group_name": g,
+                "group_inputs": [
+                    {
+                        "sample_name": s,
+                        "files": [str(data / f"{s}_R1.fq.gz"), str(data / f"{s}_R2.fq.gz")],
+                    }
+                    for s in (f"{g}1", f"{g}2")
+                ],
+            }
+            for g in ("K", "W")
+        ],
+        "ref": "tiny",
+        "gtf": GTF_NAME,
+        "output": str(data / "out"),
+    }
+    got = service.dry_run(principal=admin, project_id="p", body=body)
+    assert {s["sample_name"]: s["cached"] for s in got["samples"]} == {
+        "K1": False,
+        "K2": False,
+        "W1": True,
+        "W2": False,
+    }
+    assert got["estimate_ms"] is None and got["measured_jobs"] == 0  # nothing finished here
+    # with another adapter the counts would differ: not cached
+    again = service.dry_run(principal=admin, project_id="p", body=body | {"adapt": "ACGT"})
+    assert not any(s["cached"] for s in again["samples"])
+    service.close()

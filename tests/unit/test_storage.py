@@ -141,6 +141,7 @@ def test_escapes_are_denied(roots: tuple[Storage, Path, Path], make_uri) -> None
         storage.location(uri, field="output")
     assert err.value.message.startswith("output: ")
     assert "outside the allowed local roots" in err.value.message
+    assert "GENEJOBS_ALLOWED_ROOTS" in err.value.message
     assert str(root) in err.value.message
 
 

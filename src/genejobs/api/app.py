@@ -9,6 +9,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from genejobs.api.browse import router as browse_router
 from genejobs.api.errors import install_error_handlers
 from genejobs.api.routes import router
 from genejobs.api.schemas import HealthResponse
@@ -53,6 +54,7 @@ def create_app(settings: Settings, *, service: JobService | None = None) -> Fast
     app.state.settings = settings
     install_error_handlers(app)
     app.include_router(router)
+    app.include_router(browse_router)
     app.include_router(wes_router)
     app.include_router(console_router)
 

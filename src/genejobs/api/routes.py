@@ -9,12 +9,12 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query
+from fastapi.responses import JSONResponse
 
+from genejobs.api.console_schemas import DryRunResponse, NamedJobDetail, NamedJobList
 from genejobs.api.deps import PrincipalDep, ProjectId, ServiceDep
 from genejobs.api.schemas import (
     ErrorResponse,
-    JobDetailResponse,
-    JobListResponse,
     StatisticsResponse,
     SubmitRequest,
     SubmitResponse,
@@ -59,6 +59,7 @@ EndMs = Annotated[
     status_code=201,
     response_model=SubmitResponse,
     summary="Submit a job",
+    responses={200: {"model": DryRunResponse, "description": "dry_run=true: the checks passed"}},
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -73,13 +74,22 @@ def submit_job(
     principal: PrincipalDep,
     service: ServiceDep,
     body: Annotated[Any, Body(description="The job request (see SubmitRequest)")],
-) -> SubmitResponse:
+    dry_run: Annotated[
+        bool,
+        Query(
+            description="Check everything a submit checks, store nothing, and answer 200 with "
+            "per-sample input sizes, cache hits and a run-time estimate (DryRunResponse)"
+        ),
+    ] = False,
+) -> Any:
     """Validate the request, check its files and queue it as LAUNCHING."""
+    if dry_run:
+        return JSONResponse(service.dry_run(principal=principal, project_id=project_id, body=body))
     job_id = service.submit(principal=principal, project_id=project_id, body=body)
     return SubmitResponse(job_id=job_id)
 
 
-@router.get("/jobs", response_model=JobListResponse, summary="List jobs")
+@router.get("/jobs", response_model=NamedJobList, summary="List jobs")
 def list_jobs(
     project_id: ProjectId,
     principal: PrincipalDep,
@@ -89,6 +99,18 @@ def list_jobs(
     offset: Annotated[int, Query(ge=0, le=INT64_MAX, description="Records to skip")] = 0,
     start: StartMs = None,
     end: EndMs = None,
+    status: Annotated[
+        list[str] | None,
+        Query(description="Addition: only jobs in these states (repeatable or comma-separated)"),
+    ] = None,
+    q: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            description="Addition: text in the job id, owner or request (name, groups, "
+            "samples, paths), any case",
+        ),
+    ] = None,
 ) -> dict[str, Any]:
     """Jobs of the project, newest first (a sub-user sees only their own)."""
     count, rows = service.list_jobs(
@@ -99,11 +121,13 @@ def list_jobs(
         offset=offset,
         start=start,
         end=end,
+        statuses=status or (),
+        text=q,
     )
     return {"job_count": count, "jobs": rows}
 
 
-@router.get("/jobs/{job_id}", response_model=JobDetailResponse, summary="Show one job")
+@router.get("/jobs/{job_id}", response_model=NamedJobDetail, summary="Show one job")
 def show_job(
     project_id: ProjectId, job_id: str, principal: PrincipalDep, service: ServiceDep
 ) -> dict[str, Any]:

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -32,7 +32,7 @@ from genejobs.jobs.notify import NotifyPolicy, attempt_log, notification_rows
 from genejobs.jobs.spec import JOB_TYPE_RNA_DIFF_EXPR, RnaDiffExprSpec, artifacts_folder
 from genejobs.jobs.states import ENDED, JobStatus, check_move
 from genejobs.jobs.validation import validate_request
-from genejobs.storage import Storage
+from genejobs.storage import FileInfo, Location, Storage
 
 log = logging.getLogger(__name__)
 # A counts table is read whole at submit; genes x samples of any real study are far smaller.
@@ -61,7 +61,41 @@ def contract_row(row: JobRow, now: int | None = None) -> dict[str, Any]:
         "duration": duration_ms(row, now),
         "message": row.message or "",
         "request": row.request_json,
+        "name": request_name(row.request_json),
     }
+
+
+def _list_filters(statuses: Sequence[str], text: str | None) -> list[Any]:
+    """The list call's additions: status in a set; text in the job id, owner or request
+    (its name, groups, samples and paths), case-insensitively."""
+    conds: list[Any] = []
+    known = {st.value for st in JobStatus}
+    wanted = [st.strip().upper() for item in statuses for st in item.split(",") if st.strip()]
+    for st in wanted:
+        if st not in known:
+            raise ValidationError(f"status: '{st[:40]}' is not one of {', '.join(sorted(known))}")
+    if wanted:
+        conds.append(JobRow.status.in_(wanted))
+    if text:
+        needle = text.lower()
+        conds.append(
+            or_(
+                *(
+                    func.lower(col).contains(needle, autoescape=True)
+                    for col in (JobRow.job_id, JobRow.owner, JobRow.request_json)
+                )
+            )
+        )
+    return conds
+
+
+def request_name(request_json: str) -> str | None:
+    """The job's optional ``name`` (an addition), read from the stored request."""
+    try:
+        name = json.loads(request_json).get("name")
+    except (ValueError, AttributeError):
+        return None
+    return name if isinstance(name, str) and name else None
 
 
 def remaining_ms(row: JobRow, now: int) -> int | None:
@@ -138,25 +172,34 @@ class JobService:
 
     # -- submit --------------------------------------------------------------
 
-    def submit(self, *, principal: Principal, project_id: str, body: Any) -> str:
-        job_id = str(uuid.uuid4())
+    def check_request(
+        self, body: Any, *, job_id: str
+    ) -> tuple[RnaDiffExprSpec, dict[str, Any], list[list[tuple[Location, FileInfo]]]]:
+        """Every check a submit makes before storing: schema, files readable, output writable.
+
+        Returns the spec, the request to store and each sample's two inputs with
+        their size and identity (in the order of ``spec.samples``).
+        """
         spec, stored = validate_request(
             body,
             job_id=job_id,
             references=self.references(),
             notify_policy=NotifyPolicy.from_settings(self.settings),
         )
-        input_bytes = 0
+        inputs: list[list[tuple[Location, FileInfo]]] = []
         if spec.counts:
-            input_bytes = self._check_counts_table(spec)
+            self._check_counts_table(spec)
         for gi, group in enumerate(spec.groups):
             for si, sample in enumerate(group.samples):
-                if spec.counts:
-                    break
+                pair = []
+                if spec.counts:  # no reads: the table holds this sample's counts
+                    inputs.append(pair)
+                    continue
                 for k, uri in enumerate((sample.r1, sample.r2)):
                     field = f"inputs[{gi}].group_inputs[{si}].files[{k}]"
                     loc = self.storage.location(uri, field=field)
-                    input_bytes += self.storage.info(loc, field=field).size_bytes
+                    pair.append((loc, self.storage.info(loc, field=field)))
+                inputs.append(pair)
         if spec.bed:
             self.storage.info(self.storage.location(spec.bed, field="bed"), field="bed")
         if spec.gene_sets:
@@ -166,6 +209,82 @@ class JobService:
         self.storage.check_writable(
             out.parent if spec.output.lower().endswith(".csv") else out, field="output"
         )
+        return spec, stored, inputs
+
+    def _check_cap(self, s: Session, project_id: str) -> None:
+        active = s.scalar(
+            select(func.count())
+            .select_from(JobRow)
+            .where(JobRow.project_id == project_id, JobRow.status.in_(ACTIVE))
+        )
+        if (active or 0) >= self.settings.max_running_jobs_per_project:
+            raise LimitReached(
+                f"project '{project_id}' already has {active} jobs queued or running "
+                f"(limit {self.settings.max_running_jobs_per_project}); wait for some to end"
+            )
+
+    def dry_run(self, *, principal: Principal, project_id: str, body: Any) -> dict[str, Any]:
+        """A submit that stores nothing: the same checks, then sizes, cache hits, estimate."""
+        from genejobs.jobs.estimate import estimate_ms, measured_throughput
+
+        spec, _stored, inputs = self.check_request(body, job_id=str(uuid.uuid4()))
+        cached = self._cached_samples(spec, inputs)
+        samples = [
+            {
+                "sample_name": sample.name,
+                "group_name": sample.group,
+                "input_bytes": sum(info.size_bytes for _, info in pair),
+                "cached": hit,
+            }
+            for sample, pair, hit in zip(spec.samples, inputs, cached, strict=True)
+        ]
+        with self.sessions() as s:
+            self._check_cap(s, project_id)
+            rate = measured_throughput(s, qc=spec.is_export_qc)
+        return {
+            "valid": True,
+            "samples": samples,
+            "input_bytes": sum(x["input_bytes"] for x in samples) + self._counts_table_bytes(spec),
+            "estimate_ms": estimate_ms(samples, rate),
+            "measured_jobs": rate.jobs if rate else 0,
+        }
+
+    def _cached_samples(
+        self, spec: RnaDiffExprSpec, inputs: list[list[tuple[Location, FileInfo]]]
+    ) -> list[bool]:
+        """Which samples the runner would take from the sample cache (never with QC)."""
+        if spec.is_export_qc or spec.counts:
+            return [False] * len(inputs)
+        from genejobs.jobs.cache import SampleCache, sample_cache_key
+        from genejobs.pipeline.records import SampleParams
+        from genejobs.references.registry import registry_for
+
+        try:
+            info = next(r for r in registry_for(self.settings).list() if r.name == spec.ref)
+            gtf_sha = info.annotations[spec.gtf].gtf_sha256
+        except (StopIteration, KeyError, OSError):
+            return [False] * len(inputs)
+        cache = SampleCache(self.settings.sample_cache_root)
+        min_length = SampleParams().min_length
+        return [
+            cache.get(
+                sample_cache_key(
+                    inputs=pair,
+                    fasta_sha256=info.fasta_sha256,
+                    gtf_sha256=gtf_sha,
+                    adapter=spec.adapter,
+                    min_length=min_length,
+                )
+            )
+            is not None
+            for pair in inputs
+        ]
+
+    def submit(self, *, principal: Principal, project_id: str, body: Any) -> str:
+        job_id = str(uuid.uuid4())
+        spec, stored, inputs = self.check_request(body, job_id=job_id)
+        input_bytes = sum(info.size_bytes for pair in inputs for _, info in pair)
+        input_bytes += self._counts_table_bytes(spec)
         now = now_ms()
         self._ensure_project_lock(project_id)
         with self.sessions.begin() as s:
@@ -176,16 +295,7 @@ class JobService:
                 .where(ProjectLockRow.project_id == project_id)
                 .values(submits=ProjectLockRow.submits + 1)
             )
-            active = s.scalar(
-                select(func.count())
-                .select_from(JobRow)
-                .where(JobRow.project_id == project_id, JobRow.status.in_(ACTIVE))
-            )
-            if (active or 0) >= self.settings.max_running_jobs_per_project:
-                raise LimitReached(
-                    f"project '{project_id}' already has {active} jobs queued or running "
-                    f"(limit {self.settings.max_running_jobs_per_project}); wait for some to end"
-                )
+            self._check_cap(s, project_id)
             row = JobRow(
                 job_id=job_id,
                 project_id=project_id,
@@ -210,6 +320,12 @@ class JobService:
             s.add_all(notification_rows(job_id, stored))
         log.info("job %s: submitted by %s in project %s", job_id, principal.user, project_id)
         return job_id
+
+    def _counts_table_bytes(self, spec: RnaDiffExprSpec) -> int:
+        if not spec.counts:
+            return 0
+        loc = self.storage.location(spec.counts, field="counts")
+        return self.storage.info(loc, field="counts").size_bytes
 
     def _check_counts_table(self, spec: RnaDiffExprSpec) -> int:
         """Read the counts table now, so a bad one is a 400 naming the problem, not a failed job."""
@@ -265,11 +381,14 @@ class JobService:
         offset: int = 0,
         start: int | None = None,
         end: int | None = None,
+        statuses: Sequence[str] = (),
+        text: str | None = None,
     ) -> tuple[int, list[dict[str, Any]]]:
         _check_window(start, end)
         conds = self._visible(principal, project_id)
         if job_type:
             conds.append(JobRow.job_type == job_type)
+        conds += _list_filters(statuses, text)
         if start is not None:
             conds.append(JobRow.start_time_ms >= start)
         if end is not None:
@@ -293,6 +412,11 @@ class JobService:
         if row is None:
             raise JobNotFound(f"job '{job_id}' does not exist in project '{project_id}'")
         return row
+
+    def stored_request(self, *, principal: Principal, project_id: str, job_id: str) -> str:
+        """The stored request JSON of a job this principal may see (else ``JobNotFound``)."""
+        with self.sessions() as s:
+            return self._get(s, principal, project_id, job_id).request_json
 
     def get_job(self, *, principal: Principal, project_id: str, job_id: str) -> dict[str, Any]:
         """The list row plus per-sample state, time remaining, outputs and warnings."""

@@ -39,6 +39,12 @@ def main(argv: list[str] | None = None) -> int:
         required=True,
         help="annotation (repeatable); registered under its file name",
     )
+    add.add_argument(
+        "--bed",
+        action="append",
+        default=[],
+        help="storage URI of a gene-model BED for QC, offered in the console (repeatable)",
+    )
     sub.add_parser("list", help="list references")
     a = p.parse_args(argv)
     settings = Settings.from_env()
@@ -56,7 +62,11 @@ def main(argv: list[str] | None = None) -> int:
                     for g in a.gtf
                 ]
                 info = registry.add(
-                    a.name, fasta, gtfs, progress=lambda m: print(m, file=sys.stderr)
+                    a.name,
+                    fasta,
+                    gtfs,
+                    beds=tuple(a.bed),
+                    progress=lambda m: print(m, file=sys.stderr),
                 )
             print(
                 f"{info.name}: {len(info.chromosomes)} sequences, {info.genome_size:,} bp, "

@@ -50,6 +50,7 @@ class ReferenceInfo:
     annotations: dict[str, AnnotationInfo]
     built_ms: int
     preset: str
+    beds: tuple[str, ...] = ()  # gene-model BEDs (storage URIs) offered for QC's ``bed``
 
     @property
     def genome_size(self) -> int:
@@ -123,6 +124,7 @@ class ReferenceRegistry:
             annotations=annotations,
             built_ms=int(m["built_ms"]),
             preset=m["preset"],
+            beds=tuple(m.get("beds", ())),
         )
 
     # -- the shared S3 prefix ------------------------------------------------
@@ -231,9 +233,14 @@ class ReferenceRegistry:
         fasta: Path,
         gtfs: list[tuple[str, Path]],
         *,
+        beds: tuple[str, ...] = (),
         progress: Callable[[str], None] | None = None,
     ) -> ReferenceInfo:
-        """Validate, index and register; replaces an existing reference only on success."""
+        """Validate, index and register; replaces an existing reference only on success.
+
+        ``beds`` are storage URIs of gene-model BED files for QC; they are offered to
+        users (the console's QC field), not copied: a job reads its ``bed`` from storage.
+        """
         say = progress or (lambda _msg: None)
         if not _NAME.match(name or ""):
             raise ValidationError(
@@ -242,6 +249,8 @@ class ReferenceRegistry:
             )
         if not gtfs:
             raise ValidationError("gtf: at least one annotation is required")
+        for i, bed in enumerate(beds):
+            parse_uri(bed, field=f"bed[{i}]")
         self.root.mkdir(parents=True, exist_ok=True)
         building = self.root / f".building-{name}-{uuid.uuid4().hex[:8]}"
         building.mkdir()
@@ -262,6 +271,7 @@ class ReferenceRegistry:
                 "annotations": annotations,
                 "built_ms": int(time.time() * 1000),
                 "preset": ALIGNER_PRESET,
+                "beds": list(beds),
             }
             (building / "manifest.json").write_text(json.dumps(manifest, indent=1))
             self._swap_in(building, self.root / name)

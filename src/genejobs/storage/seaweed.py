@@ -138,6 +138,11 @@ class LocalS3Server:
                 time.sleep(0.3)
                 fs.invalidate_cache()
 
+    @property
+    def pid(self) -> int | None:
+        """The server's process id (it leads its own process group)."""
+        return self._proc.pid if self._proc is not None else None
+
     def filesystem(self):  # type: ignore[no-untyped-def]
         import fsspec
 

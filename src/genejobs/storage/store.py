@@ -129,7 +129,8 @@ class Storage:
                 return
         raise PermissionDenied(
             f"{field}: '{loc.original}' is outside the allowed local roots "
-            f"({', '.join(str(r) for r in self.allowed_roots) or 'none configured'})"
+            f"({', '.join(str(r) for r in self.allowed_roots) or 'none configured'}); "
+            "the server's GENEJOBS_ALLOWED_ROOTS (colon-separated folders) sets them"
         )
 
     # -- reads ---------------------------------------------------------------
@@ -258,6 +259,52 @@ class Storage:
         with self._reachable(loc, "path"):
             if fs.exists(loc.fs_path):
                 fs.rm(loc.fs_path, recursive=True)
+
+    # -- browsing (the console's files and outputs listings) ---------------------
+
+    def buckets(self) -> list[str]:
+        """The configured S3 endpoint's buckets; none when it has none we may list."""
+        if not self.s3_endpoint_url:
+            return []
+        loc = Location("s3", "-", "", "s3a://")
+        try:
+            with self._reachable(loc, "prefix"):
+                found = self.filesystem(loc).ls("", detail=False, refresh=True)
+        except (StorageUnavailable, OSError, ValueError):
+            return []
+        return sorted(str(b).strip("/") for b in found)
+
+    def is_folder(self, loc: Location, *, field: str = "prefix") -> bool:
+        try:
+            with self._reachable(loc, field):
+                return bool(self.filesystem(loc).isdir(loc.fs_path))
+        except (FileNotFoundError, PermissionError):
+            return False
+
+    def entries(self, loc: Location, *, field: str = "prefix") -> list[dict[str, Any]]:
+        """The folder's children as fsspec describes them (name, size, type, times)."""
+        try:
+            with self._reachable(loc, field):
+                return list(self.filesystem(loc).ls(loc.fs_path or "/", detail=True))
+        except FileNotFoundError as exc:
+            raise NotFound(f"{field}: '{loc.original}' does not exist") from exc
+        except PermissionError as exc:
+            raise PermissionDenied(f"{field}: '{loc.original}' cannot be listed") from exc
+        except OSError as exc:
+            raise NotFound(f"{field}: '{loc.original}' cannot be listed ({exc})") from exc
+
+    def tree(self, loc: Location, *, field: str = "output") -> dict[str, dict[str, Any]]:
+        """Every file under a folder (path → details); empty when the folder is absent."""
+        fs = self.filesystem(loc)
+        try:
+            with self._reachable(loc, field):
+                if not fs.exists(loc.fs_path):
+                    return {}
+                return dict(fs.find(loc.fs_path, detail=True))
+        except FileNotFoundError:
+            return {}
+        except PermissionError as exc:
+            raise PermissionDenied(f"{field}: '{loc.original}' cannot be listed") from exc
 
     def listdir(self, loc: Location) -> list[str]:
         fs = self.filesystem(loc)

@@ -1,0 +1,225 @@
+"""Readable terminal output for the CLI and the demo: job tables, summaries, following a job.
+
+Everything here reads the public API's answers (the client's dicts); nothing
+touches the store, so what the terminal shows is what any client sees.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime
+from typing import Any
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.progress_bar import ProgressBar
+from rich.table import Table
+from rich.text import Text
+
+from genejobs.jobs.spec import artifacts_folder
+
+ENDED = ("FINISHED", "FAILED", "CANCELLED")
+STATUS_STYLE = {
+    "LAUNCHING": "grey62",
+    "RUNNING": "bold blue",
+    "CANCELING": "dark_orange",
+    "FINISHED": "bold green",
+    "FAILED": "bold red",
+    "CANCELLED": "grey50",
+    "PENDING": "grey62",
+    "DONE": "green",
+}
+
+
+def fmt_time(ms: int | None) -> str:
+    if not ms:
+        return "—"
+    return datetime.fromtimestamp(ms / 1000).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def fmt_duration(ms: int | None) -> str:
+    if ms is None:
+        return "—"
+    s = round(ms / 1000)
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {(s % 3600) // 60:02d} min"
+
+
+def fmt_bytes(n: int | None) -> str:
+    if n is None:
+        return "—"
+    value, unit = float(n), "B"
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if value < 1000 or unit == "TB":
+            break
+        value /= 1000
+    return f"{value:.1f} {unit}" if unit != "B" and value < 10 else f"{value:.0f} {unit}"
+
+
+def status_text(status: str) -> Text:
+    return Text(status, style=STATUS_STYLE.get(status, ""))
+
+
+def request_of(row: dict[str, Any]) -> dict[str, Any]:
+    try:
+        value = json.loads(row.get("request") or "{}")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def jobs_table(rows: list[dict[str, Any]], total: int | None = None) -> Table:
+    """The list call as a table: the original console's columns plus the job name."""
+    caption = f"{len(rows)} of {total} jobs" if total is not None else None
+    table = Table(caption=caption, header_style="bold", box=None, pad_edge=False)
+    for col, kw in (
+        ("created", {}),
+        ("status", {}),
+        ("job id", {"no_wrap": True}),
+        ("name", {}),
+        ("user", {}),
+        ("run time", {"justify": "right"}),
+        ("progress", {"justify": "right"}),
+    ):
+        table.add_column(col, **kw)
+    for r in rows:
+        table.add_row(
+            fmt_time(r.get("start_time")),
+            status_text(r["status"]),
+            r["job_id"],
+            r.get("name") or request_of(r).get("name") or "",
+            r.get("owner", ""),
+            fmt_duration(r.get("duration")),
+            r.get("progress", ""),
+        )
+    return table
+
+
+def samples_table(detail: dict[str, Any]) -> Table:
+    table = Table(header_style="bold", box=None, pad_edge=False)
+    for col, kw in (
+        ("sample", {}),
+        ("group", {}),
+        ("state", {}),
+        ("step", {}),
+        ("progress", {"width": 22}),
+        ("pairs", {"justify": "right"}),
+        ("assigned", {"justify": "right"}),
+        ("cache", {}),
+        ("time", {"justify": "right"}),
+    ):
+        table.add_column(col, **kw)
+    lt = request_of(detail).get("library_type")
+    for s in detail.get("samples", []):
+        stats = s.get("stats") or {}
+        assigned = (stats.get("counts") or {}).get("assigned") or {}
+        pairs_in = (stats.get("reads") or {}).get("pairs_in") or 0
+        n = assigned.get(lt) if lt in assigned else max(assigned.values(), default=None)
+        share = f"{100 * n / pairs_in:.1f}%" if n is not None and pairs_in else "—"
+        table.add_row(
+            s["sample_name"],
+            s.get("group_name", ""),
+            status_text(s.get("state", "")),
+            s.get("step") or "—",
+            ProgressBar(total=1.0, completed=float(s.get("fraction_done") or 0), width=20),
+            f"{s.get('pairs_done') or pairs_in:,}",
+            share,
+            "reused" if s.get("from_cache") else "",
+            fmt_duration(s.get("duration_ms")),
+        )
+    return table
+
+
+def result_paths(detail: dict[str, Any], outputs: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """(label, URI) of what a person opens first: the table, the report, MultiQC."""
+    stored = request_of(detail).get("output")
+    if not stored:
+        return []
+    table_uri, folder = artifacts_folder(str(stored), detail["job_id"])
+    have = {o["path"] for o in outputs}
+    out = [("results table", table_uri)]
+    for label, rel in (("report", "report.html"), ("MultiQC", "qc/multiqc_report.html")):
+        if not outputs or rel in have:
+            out.append((label, f"{folder}/{rel}"))
+    out.append(("all outputs", f"{folder}/"))
+    return out
+
+
+def job_summary(detail: dict[str, Any], outputs: list[dict[str, Any]]) -> Group:
+    """``jobs show``: the settings as lines, the samples as a table, the results' paths."""
+    req = request_of(detail)
+    head = Text.assemble(
+        (req.get("name") or detail.get("name") or f"job {detail['job_id']}", "bold"),
+        "  ",
+        status_text(detail["status"]),
+    )
+    facts = Table.grid(padding=(0, 2))
+    facts.add_column(style="grey50")
+    facts.add_column()
+    comparisons = req.get("comparisons") or [
+        {"control": req["inputs"][0]["group_name"], "treatment": g["group_name"]}
+        for g in (req.get("inputs") or [])[1:]
+    ]
+    rows: list[tuple[str, str]] = [
+        ("job id", detail["job_id"]),
+        ("owner", detail.get("owner", "")),
+        ("submitted", fmt_time(detail.get("start_time"))),
+        ("run time", fmt_duration(detail.get("duration"))),
+        ("progress", f"{detail.get('progress')} steps"),
+    ]
+    if detail["status"] == "RUNNING":
+        rows.append(("time left", fmt_duration(detail.get("remaining_ms"))))
+    rows += [
+        ("reference", f"{req.get('ref')} / {req.get('gtf')}"),
+        ("library type", str(req.get("library_type") or "fr-unstranded")),
+        ("adapter", req.get("adapt") or "none"),
+        ("QC", f"yes (bed {req.get('bed')})" if req.get("is_export_qc") else "no"),
+        ("comparisons", ", ".join(f"{c['treatment']} vs {c['control']}" for c in comparisons)),
+        ("input", fmt_bytes(detail.get("input_size"))),
+    ]
+    for k, v in rows:
+        facts.add_row(k, v)
+    parts: list[Any] = [head, facts]
+    if detail.get("message"):
+        parts.append(Text(f"message: {detail['message']}", style="red"))
+    for w in detail.get("warnings") or []:
+        parts.append(Text(f"warning: {w}", style="dark_orange"))
+    parts += [Text(""), samples_table(detail)]
+    if detail["status"] == "FINISHED":
+        paths = Table.grid(padding=(0, 2))
+        paths.add_column(style="grey50")
+        paths.add_column()
+        for label, uri in result_paths(detail, outputs):
+            paths.add_row(label, uri)
+        parts += [Text(""), paths]
+    return Group(*parts)
+
+
+def follow(
+    client: Any, project: str, job_id: str, *, console: Console, poll_s: float = 1.0
+) -> dict[str, Any]:
+    """Show a job live (a line per sample and the time left) until it ends."""
+
+    def view(detail: dict[str, Any]) -> Group:
+        eta = ""
+        if detail["status"] == "RUNNING":
+            left = detail.get("remaining_ms")
+            eta = f" · {fmt_duration(left)} left" if left is not None else " · estimating time left"
+        line = Text.assemble(
+            f"job {job_id[:8]} ",
+            status_text(detail["status"]),
+            f"  {detail['progress']} steps · {fmt_duration(detail.get('duration'))}{eta}",
+        )
+        return Group(line, samples_table(detail))
+
+    detail = client.show(project, job_id)
+    with Live(view(detail), console=console, refresh_per_second=4, transient=False) as live:
+        while detail["status"] not in ENDED:
+            time.sleep(poll_s)
+            detail = client.show(project, job_id)
+            live.update(view(detail))
+    return dict(detail)

@@ -1,0 +1,819 @@
+/* genejobs console: a client of the public REST API only (same token, same checks).
+ * No framework, no build step: hash routes (#/jobs, #/jobs/ID, #/create, #/pipeline). */
+'use strict';
+
+const $ = (sel, root = document) => root.querySelector(sel);
+const $$ = (sel, root = document) => Array.from(root.querySelectorAll(sel));
+const STATUSES = ['LAUNCHING', 'RUNNING', 'CANCELING', 'FINISHED', 'FAILED', 'CANCELLED'];
+const ACTIVE = ['LAUNCHING', 'RUNNING', 'CANCELING'];
+const PAGE = 20;
+const BROWSER_DOWNLOAD_LIMIT = 500e6; // bytes; larger outputs are fetched with the CLI
+const ADAPTERS = [
+  ['', 'None (reads already trimmed)'],
+  ['AGATCGGAAGAGCACACGTCTGAACTCCAGTCA', 'Illumina TruSeq (AGATCGGAAGAGC…)'],
+  ['CTGTCTCTTATACACATCT', 'Illumina Nextera (CTGTCTCTTATACACATCT)'],
+  ['TGGAATTCTCGGGTGCCAAGG', 'Illumina small RNA (TGGAATTCTCGGGTGCCAAGG)'],
+  ['custom', 'Other sequence…'],
+];
+const LIBRARY_HELP = {
+  'fr-unstranded': 'unstranded: a read pair counts for a gene on either strand',
+  'fr-firststrand': 'first strand (dUTP, TruSeq stranded): read 1 is antisense to the gene',
+  'fr-secondstrand': 'second strand (ligation, SOLiD): read 1 is sense to the gene',
+  'auto': 'auto: the reads decide; pairs are counted under all three rules and the one the reads support is used',
+};
+
+const state = {
+  expanded: new Set(), filters: { status: '', from: '', to: '', text: '' }, page: 0,
+  refs: null, roots: null, schema: null, draft: null, step: 1, timer: null, jobsCache: {},
+};
+
+// -- API ------------------------------------------------------------------------------
+
+class ApiError extends Error {
+  constructor(status, code, msg) { super(`${code}: ${msg}`); this.status = status; this.code = code; this.msg = msg; }
+}
+function token() { return localStorage.getItem('genejobs.token') || ''; }
+function project() { return localStorage.getItem('genejobs.project') || 'default'; }
+function base() { return '/v2.0/' + encodeURIComponent(project()) + '/gene'; }
+async function api(method, path, body) {
+  const r = await fetch(base() + path, {
+    method, headers: { 'X-Auth-Token': token(), 'Content-Type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (!r.ok) {
+    const data = await r.json().catch(() => ({}));
+    throw new ApiError(r.status, data.error_code || String(r.status), data.error_msg || r.statusText);
+  }
+  return r.json();
+}
+async function apiBlob(path) {
+  const r = await fetch(base() + path, { headers: { 'X-Auth-Token': token() } });
+  if (!r.ok) {
+    const data = await r.json().catch(() => ({}));
+    throw new ApiError(r.status, data.error_code || String(r.status), data.error_msg || r.statusText);
+  }
+  return r.blob();
+}
+
+// -- formatting -------------------------------------------------------------------------
+
+function esc(s) { return String(s ?? '').replace(/[&<>"']/g, c => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c])); }
+function pad(n) { return String(n).padStart(2, '0'); }
+function fmtTime(ms) {
+  if (!ms) return '—';
+  const d = new Date(ms);
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+}
+function fmtDur(ms) {
+  if (ms == null) return '—';
+  const s = Math.round(ms / 1000);
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ${pad(s % 60)} s`;
+  return `${Math.floor(s / 3600)} h ${pad(Math.floor((s % 3600) / 60))} min`;
+}
+function fmtBytes(n) {
+  if (n == null) return '—';
+  const u = ['B', 'kB', 'MB', 'GB', 'TB']; let i = 0; let v = n;
+  while (v >= 1000 && i < u.length - 1) { v /= 1000; i++; }
+  return `${v < 10 && i ? v.toFixed(1) : Math.round(v)} ${u[i]}`;
+}
+function pct(x) { return x == null || isNaN(x) ? '—' : `${(100 * x).toFixed(1)}%`; }
+function badge(status) { return `<span class="badge s-${esc(status)}">${esc(status)}</span>`; }
+function bar(fraction, cls) {
+  const w = Math.max(0, Math.min(100, Math.round(100 * (fraction || 0))));
+  return `<span class="bar ${esc(cls || '')}"><span style="width:${w}%"></span></span>`;
+}
+function progressOf(job) { const [k, n] = job.progress.split('/').map(Number); return n ? k / n : 0; }
+function parseCsv(text) {
+  // the service's own CSVs: a header row, no quoted commas in these columns
+  const [head, ...lines] = text.trim().split(/\r?\n/);
+  const cols = head.split(',');
+  return lines.map(l => { const v = l.split(','); return Object.fromEntries(cols.map((c, i) => [c, v[i]])); });
+}
+function parseRequest(job) { try { return JSON.parse(job.request); } catch (e) { return {}; } }
+function toast(text) {
+  const t = $('#toast'); t.textContent = text; t.classList.remove('hidden');
+  clearTimeout(toast.timer); toast.timer = setTimeout(() => t.classList.add('hidden'), 4000);
+}
+
+// -- routing ------------------------------------------------------------------------------
+
+function signInFromFragment() {
+  const raw = location.hash.replace(/^#\/?/, '');
+  if (!raw.includes('token=')) return false;
+  const q = new URLSearchParams(raw);
+  localStorage.setItem('genejobs.token', q.get('token'));
+  localStorage.setItem('genejobs.project', q.get('project') || 'default');
+  history.replaceState(null, '', location.pathname + '#/jobs');
+  return true;
+}
+function showWho() {
+  $('#who').textContent = token() ? `project ${project()}` : 'not signed in';
+  $('#signin-toggle').textContent = token() ? 'change token' : 'sign in';
+  $('#token').value = token(); $('#project').value = project();
+  if (!token()) $('#signin').classList.remove('hidden');
+}
+function route() {
+  clearInterval(state.timer); state.timer = null;
+  const h = location.hash.replace(/^#/, '') || '/jobs';
+  const parts = h.split('/').filter(Boolean);
+  $$('header nav a').forEach(a => a.classList.toggle('active', a.dataset.nav === parts[0]));
+  if (parts[0] === 'jobs' && parts[1]) return viewJob(decodeURIComponent(parts[1]));
+  if (parts[0] === 'create') return viewCreate();
+  if (parts[0] === 'pipeline') return viewPipeline();
+  return viewJobs();
+}
+
+// -- jobs list ------------------------------------------------------------------------------
+
+function viewJobs() {
+  const f = state.filters;
+  $('#view').innerHTML = `
+    <div class="toolbar">
+      <h1 style="margin:0">Jobs</h1><span class="grow"></span>
+      <a href="#/create"><button class="primary" type="button">New job</button></a>
+    </div>
+    <div class="toolbar card" style="padding:10px 14px">
+      <label>Status <select id="f-status"><option value="">all</option>${STATUSES.map(s => `<option value="${s}" ${s === f.status ? 'selected' : ''}>${s}</option>`).join('')}</select></label>
+      <label>From <input id="f-from" type="date" value="${esc(f.from)}"></label>
+      <label>To <input id="f-to" type="date" value="${esc(f.to)}"></label>
+      <label class="grow">Search <input id="f-text" type="search" value="${esc(f.text)}" placeholder="job id, name, sample or user" style="flex:1"></label>
+      <span class="muted small-text" id="refreshed"></span>
+    </div>
+    <div class="table-wrap"><table id="jobs">
+      <thead><tr><th>Created</th><th>Name</th><th>Status</th><th>Job id</th><th>User</th><th class="num">Run time</th><th>Progress</th></tr></thead>
+      <tbody><tr><td colspan="7" class="empty">loading…</td></tr></tbody></table></div>
+    <div class="pager"><span id="count"></span><button id="prev" class="small" type="button">‹ newer</button><button id="next" class="small" type="button">older ›</button></div>
+    <div class="err-text" id="list-error"></div>`;
+  const reload = () => { state.page = 0; loadJobs(); };
+  $('#f-status').onchange = e => { f.status = e.target.value; reload(); };
+  $('#f-from').onchange = e => { f.from = e.target.value; reload(); };
+  $('#f-to').onchange = e => { f.to = e.target.value; reload(); };
+  $('#f-text').oninput = e => {
+    f.text = e.target.value;
+    clearTimeout(viewJobs.typing); viewJobs.typing = setTimeout(reload, 300);
+  };
+  $('#prev').onclick = () => { state.page = Math.max(0, state.page - 1); loadJobs(); };
+  $('#next').onclick = () => { state.page += 1; loadJobs(); };
+  loadJobs();
+  state.timer = setInterval(loadJobs, 3000);
+}
+
+async function loadJobs() {
+  const f = state.filters;
+  const q = new URLSearchParams();
+  if (f.from) q.set('start', String(new Date(f.from + 'T00:00:00').getTime()));
+  if (f.to) q.set('end', String(new Date(f.to + 'T23:59:59.999').getTime()));
+  let rows, total;
+  try {
+    // status and text are filtered by the server (additions to the list call)
+    if (f.status) q.set('status', f.status);
+    if (f.text.trim()) q.set('q', f.text.trim());
+    q.set('limit', String(PAGE)); q.set('offset', String(state.page * PAGE));
+    const page = await api('GET', '/jobs?' + q);
+    total = page.job_count; rows = page.jobs;
+    $('#list-error').textContent = '';
+  } catch (e) { $('#list-error').textContent = e.message; return; }
+  if (!$('#jobs')) return;
+  const details = {};
+  await Promise.all(rows.filter(j => state.expanded.has(j.job_id)).map(async j => {
+    try { details[j.job_id] = await loadDetail(j.job_id); } catch (e) { /* shown on next refresh */ }
+  }));
+  const body = $('#jobs tbody');
+  body.innerHTML = rows.length ? rows.map(j => {
+    const open = state.expanded.has(j.job_id);
+    const row = `<tr class="job ${open ? 'expanded' : ''}" data-job="${esc(j.job_id)}">
+      <td>${fmtTime(j.start_time)}</td><td>${esc(j.name || '')}</td><td>${badge(j.status)}</td>
+      <td class="mono"><a href="#/jobs/${esc(j.job_id)}">${esc(j.job_id.slice(0, 8))}</a></td><td>${esc(j.owner)}</td>
+      <td class="num">${fmtDur(j.duration)}</td>
+      <td>${bar(j.status === 'FAILED' ? Math.max(progressOf(j), 0.02) : progressOf(j), j.status)}<span class="muted small-text">${esc(j.progress)}</span></td></tr>`;
+    const more = open && details[j.job_id] ? `<tr class="detail-row"><td colspan="7" class="detail">${jobPanel(details[j.job_id].detail, details[j.job_id].outputs, true)}</td></tr>` : '';
+    return row + more;
+  }).join('') : `<tr><td colspan="7" class="empty">No jobs ${f.status || f.text || f.from || f.to ? 'match these filters' : 'yet — <a href="#/create">create one</a>'}.</td></tr>`;
+  const from = total ? state.page * PAGE + 1 : 0;
+  $('#count').textContent = total ? `${from}–${state.page * PAGE + rows.length} of ${total}` : '';
+  $('#prev').disabled = state.page === 0;
+  $('#next').disabled = (state.page + 1) * PAGE >= total;
+  $('#refreshed').textContent = 'updated ' + new Date().toLocaleTimeString();
+  bindJobPanels(body);
+}
+
+async function loadDetail(jobId) {
+  const detail = await api('GET', '/jobs/' + encodeURIComponent(jobId));
+  let outputs = [];
+  if (!ACTIVE.includes(detail.status)) {
+    outputs = (await api('GET', `/jobs/${encodeURIComponent(jobId)}/outputs`).catch(() => ({ outputs: [] }))).outputs;
+  }
+  // the rRNA share per sample is in assignment.csv (when the annotation has rRNA genes)
+  if (outputs.some(o => o.path === 'assignment.csv')) {
+    if (!state.jobsCache[jobId]) {
+      state.jobsCache[jobId] = await apiBlob(outputPath(jobId, 'assignment.csv')).then(b => b.text()).then(parseCsv).catch(() => null);
+    }
+    const table = state.jobsCache[jobId];
+    if (table) {
+      for (const s of detail.samples || []) {
+        const row = table.find(r => r.sample === s.sample_name);
+        s.rrna = row ? ('rrna_share' in row ? Number(row.rrna_share) : 'none') : null;
+      }
+    }
+  }
+  return { detail, outputs };
+}
+
+document.addEventListener('click', ev => {
+  const tr = ev.target.closest('tr.job');
+  if (!tr || ev.target.closest('a,button')) return;
+  const id = tr.dataset.job;
+  if (state.expanded.has(id)) state.expanded.delete(id); else state.expanded.add(id);
+  loadJobs();
+});
+
+// -- one job ------------------------------------------------------------------------------
+
+function strand(stats, libraryType) {
+  const a = (stats.counts || {}).assigned || {};
+  const fs = a['fr-firststrand'] || 0, ss = a['fr-secondstrand'] || 0;
+  if (!fs && !ss) return '—';
+  if (libraryType === 'fr-firststrand') return `${pct(fs / (fs + ss))} first`;
+  if (libraryType === 'fr-secondstrand') return `${pct(ss / (fs + ss))} second`;
+  return fs >= ss ? `${pct(fs / (fs + ss))} first` : `${pct(ss / (fs + ss))} second`;
+}
+function assigned(stats, libraryType) {
+  const a = (stats.counts || {}).assigned || {};
+  const pairs = (stats.reads || {}).pairs_in;
+  if (!pairs) return null;
+  const n = libraryType && a[libraryType] != null ? a[libraryType] : Math.max(0, ...Object.values(a));
+  return n / pairs;
+}
+
+function settingsTable(req, job) {
+  const lt = req.library_type || 'fr-unstranded';
+  const rows = [
+    ['Name', esc(req.name || '—')],
+    ['Reference', esc(req.ref)], ['Annotation', esc(req.gtf)],
+    ['Library type', `${esc(lt)}<div class="muted small-text">${esc(LIBRARY_HELP[lt] || '')}</div>`],
+    ['Adapter', req.adapt ? `<span class="mono">${esc(req.adapt)}</span>` : 'none (already trimmed)'],
+    ['QC report', req.is_export_qc ? `yes — gene model <span class="mono">${esc(req.bed)}</span>` : 'no'],
+    ['Results table', `<span class="mono">${esc(req.output)}</span>`],
+    ['Groups', (req.inputs || []).map(g => `${esc(g.group_name)} (${(g.group_inputs || []).length})`).join(', ')],
+    ['Comparisons', (req.comparisons || []).length
+      ? req.comparisons.map(c => `${esc(c.treatment)} vs ${esc(c.control)}`).join(', ')
+      : (req.inputs || []).slice(1).map(g => `${esc(g.group_name)} vs ${esc(req.inputs[0].group_name)}`).join(', ') + ' <span class="muted">(default)</span>'],
+  ];
+  if (req.gene_sets) rows.push(['Gene sets', `<span class="mono">${esc(req.gene_sets)}</span>`]);
+  rows.push(['Input size', fmtBytes(job.input_size)]);
+  return `<table class="kv">${rows.map(([k, v]) => `<tr><td>${k}</td><td>${v}</td></tr>`).join('')}</table>`;
+}
+
+function samplesTable(job, req) {
+  const lt = req.library_type;
+  return `<div class="table-wrap"><table class="sample-table"><thead><tr><th>Sample</th><th>Group</th><th>State</th><th>Step</th><th>Progress</th>
+    <th class="num">Pairs</th><th class="num">Assigned</th><th class="num">rRNA</th><th>Strand agreement</th><th>Cache</th><th class="num">Duration</th></tr></thead><tbody>
+    ${(job.samples || []).map(s => {
+      const st = s.stats || {};
+      const rrna = s.rrna === 'none' ? null : s.rrna;
+      const rrnaCell = s.rrna === 'none' ? '<span class="muted" title="the annotation has no rRNA genes">n/a</span>' : pct(rrna);
+      return `<tr data-sample="${esc(s.sample_name)}"><td>${esc(s.sample_name)}</td><td>${esc(s.group_name)}</td><td>${badge(s.state)}</td>
+        <td>${esc(s.step || '—')}</td><td>${bar(s.fraction_done, s.state)}${pct(s.fraction_done)}</td>
+        <td class="num">${(s.pairs_done || (st.reads || {}).pairs_in || 0).toLocaleString()}</td>
+        <td class="num">${pct(assigned(st, lt === 'auto' ? null : lt))}</td><td class="num">${rrnaCell}</td>
+        <td>${strand(st, lt)}</td><td>${s.from_cache ? 'reused' : '—'}</td><td class="num">${fmtDur(s.duration_ms)}</td></tr>`;
+    }).join('')}</tbody></table></div>`;
+}
+
+function outputsCard(job, outputs) {
+  if (!outputs.length) {
+    return ACTIVE.includes(job.status) ? '<p class="muted">Results appear here when the job finishes.</p>'
+      : `<p class="muted">No outputs were written${job.status === 'CANCELLED' ? ': the job was cancelled before it finished' : ''}.</p>`;
+  }
+  const has = p => outputs.some(o => o.path === p);
+  const table = outputs.find(o => o.path.endsWith('.csv') && !o.path.includes('/') && o.path.includes(job.job_id)) || outputs[0];
+  const main = [];
+  if (has('report.html')) main.push(`<button class="primary" data-open="report.html">Open report</button>`);
+  if (has('qc/multiqc_report.html')) main.push(`<button data-open="qc/multiqc_report.html">Open MultiQC</button>`);
+  if (table && table.path.endsWith('.csv')) main.push(`<button data-download="${esc(table.path)}">Download results table</button>`);
+  if (has('counts.csv')) main.push(`<button data-download="counts.csv">Download counts</button>`);
+  const rows = outputs.map(o => {
+    const html = o.path.endsWith('.html');
+    if (o.size > BROWSER_DOWNLOAD_LIMIT) {
+      // the browser would hold the whole file in memory: the CLI streams it to disk
+      return `<div class="out-row"><span class="mono" title="too large to download through the browser">${esc(o.path)}
+        <br><code class="muted">genejobs outputs ${esc(job.job_id)} ${esc(o.path)}</code></span><span class="muted">${fmtBytes(o.size)}</span></div>`;
+    }
+    return `<div class="out-row"><a href="#" data-${html ? 'open' : 'download'}="${esc(o.path)}" class="mono">${esc(o.path)}</a><span class="muted">${fmtBytes(o.size)}</span></div>`;
+  }).join('');
+  return `<div class="out-main">${main.join('')}</div>
+    <details class="outputs" open><summary>All ${outputs.length} files</summary><div class="out-list">${rows}</div></details>`;
+}
+
+function jobPanel(job, outputs, compact) {
+  const req = parseRequest(job);
+  const title = job.name || req.name || `Job ${job.job_id.slice(0, 8)}`;
+  const eta = job.status === 'RUNNING' ? (job.remaining_ms != null ? fmtDur(job.remaining_ms) : 'estimating…') : null;
+  const actions = [
+    compact ? `<a href="#/jobs/${esc(job.job_id)}"><button class="small">Open job page</button></a>` : '',
+    `<button class="small" data-rerun="${esc(job.job_id)}">Run again with changes</button>`,
+    ['LAUNCHING', 'RUNNING'].includes(job.status) ? `<button class="small danger" data-cancel="${esc(job.job_id)}">Cancel job</button>` : '',
+  ].join(' ');
+  const message = job.message
+    ? `<div class="message"><b>${job.status === 'FAILED' ? 'The job failed' : 'Note'}:</b> ${esc(job.message)}</div>` : '';
+  const warnings = (job.warnings || []).length
+    ? `<div class="warnings"><b>Warnings</b><ul>${job.warnings.map(w => `<li>${esc(typeof w === 'string' ? w : JSON.stringify(w))}</li>`).join('')}</ul></div>` : '';
+  return `<div class="job-panel" data-panel="${esc(job.job_id)}">
+    <div class="job-head">${compact ? `<b>${esc(title)}</b>` : `<h1>${esc(title)}</h1>`} ${badge(job.status)}<span class="grow"></span>${actions}</div>
+    <div class="facts">
+      <div class="fact"><div class="k">Job id</div><div class="v mono">${esc(job.job_id)}</div></div>
+      <div class="fact"><div class="k">Owner</div><div class="v">${esc(job.owner)}</div></div>
+      <div class="fact"><div class="k">Submitted</div><div class="v">${fmtTime(job.start_time)}</div></div>
+      <div class="fact"><div class="k">Run time</div><div class="v">${fmtDur(job.duration)}</div></div>
+      <div class="fact"><div class="k">Progress</div><div class="v">${bar(progressOf(job), job.status)}${esc(job.progress)} steps</div></div>
+      ${eta ? `<div class="fact"><div class="k">Time left</div><div class="v" id="eta">${eta}</div></div>` : ''}
+    </div>
+    ${message}${warnings}
+    <div class="grid2">
+      <div class="card"><h2 style="margin-top:0">Settings</h2>${settingsTable(req, job)}</div>
+      <div class="card"><h2 style="margin-top:0">Results</h2>${outputsCard(job, outputs)}</div>
+    </div>
+    <h2>Samples</h2>${samplesTable(job, req)}</div>`;
+}
+
+function bindJobPanels(root) {
+  $$('[data-open]', root).forEach(b => b.onclick = ev => { ev.preventDefault(); openOutput(b.closest('[data-panel]').dataset.panel, b.dataset.open); });
+  $$('[data-download]', root).forEach(b => b.onclick = ev => { ev.preventDefault(); downloadOutput(b.closest('[data-panel]').dataset.panel, b.dataset.download); });
+  $$('[data-cancel]', root).forEach(b => b.onclick = () => cancelJob(b.dataset.cancel));
+  $$('[data-rerun]', root).forEach(b => b.onclick = () => rerun(b.dataset.rerun));
+}
+
+function outputPath(jobId, path) {
+  return `/jobs/${encodeURIComponent(jobId)}/outputs/${path.split('/').map(encodeURIComponent).join('/')}`;
+}
+async function openOutput(jobId, path) {
+  // a new tab cannot send the token header: fetch here, then show the file from memory
+  const win = window.open('', '_blank');
+  try {
+    const blob = await apiBlob(outputPath(jobId, path));
+    win.location.href = URL.createObjectURL(new Blob([blob], { type: 'text/html' }));
+  } catch (e) { win.close(); toast(e.message); }
+}
+async function downloadOutput(jobId, path) {
+  try {
+    const blob = await apiBlob(outputPath(jobId, path));
+    const a = document.createElement('a');
+    a.href = URL.createObjectURL(blob); a.download = path.split('/').pop();
+    document.body.appendChild(a); a.click(); a.remove();
+    setTimeout(() => URL.revokeObjectURL(a.href), 60000);
+  } catch (e) { toast(e.message); }
+}
+async function cancelJob(jobId) {
+  if (!confirm(`Cancel job ${jobId}?\nIts work stops and it cannot be resumed.`)) return;
+  try { await api('DELETE', '/jobs/' + encodeURIComponent(jobId)); toast('Cancel requested'); }
+  catch (e) { toast(e.message); }
+  route();
+}
+async function rerun(jobId) {
+  const job = await api('GET', '/jobs/' + encodeURIComponent(jobId));
+  const req = parseRequest(job);
+  const suffix = `/${job.job_id}.csv`;
+  if (req.output && req.output.endsWith(suffix)) req.output = req.output.slice(0, -suffix.length);
+  if (req.name) req.name = req.name + ' (again)';
+  state.draft = draftFromRequest(req);
+  state.step = 1;
+  location.hash = '#/create';
+}
+
+async function viewJob(jobId) {
+  $('#view').innerHTML = '<p class="muted">loading…</p>';
+  const refresh = async () => {
+    let data;
+    try { data = await loadDetail(jobId); } catch (e) {
+      $('#view').innerHTML = `<p><a href="#/jobs">‹ all jobs</a></p><div class="message">${esc(e.message)}</div>`; return;
+    }
+    const open = $$('details.outputs').map(d => d.open);
+    $('#view').innerHTML = `<p><a href="#/jobs">‹ all jobs</a></p>` + jobPanel(data.detail, data.outputs, false);
+    $$('details.outputs').forEach((d, i) => { if (open[i] !== undefined) d.open = open[i]; });
+    bindJobPanels($('#view'));
+    const active = ACTIVE.includes(data.detail.status);
+    if (!active) { clearInterval(state.timer); state.timer = null; }
+    return active;
+  };
+  // follow the job while it is active (and while this page is shown)
+  if (await refresh() && location.hash.includes(jobId)) state.timer = setInterval(refresh, 2000);
+}
+
+// -- create --------------------------------------------------------------------------------
+
+function sanitizeName(s) {
+  let n = String(s).replace(/[^A-Za-z0-9_-]+/g, '_').replace(/^_+|_+$/g, '');
+  if (!/^[A-Za-z]/.test(n)) n = 'S' + n;
+  return n.slice(0, 128);
+}
+function guessGroup(sample) {
+  const g = sample.replace(/[_.-]?(rep|r|s|sample)?\d+$/i, '');
+  return g && g !== sample ? sanitizeName(g) : 'A';
+}
+// R1/R2 by name: X_R1.fastq.gz, X_R1_001.fq.gz, X_1.fastq.gz, X.R1.fq.gz
+const MATE = /^(.*?)[._-]R?([12])(_001)?\.(fastq|fq)\.gz$/i;
+function pairFiles(uris) {
+  const byStem = new Map();
+  for (const uri of uris) {
+    const slash = uri.lastIndexOf('/');
+    const m = uri.slice(slash + 1).match(MATE);
+    if (!m) continue;
+    const key = uri.slice(0, slash + 1) + m[1] + '\u0000' + (m[3] || '');
+    const entry = byStem.get(key) || { stem: m[1] };
+    entry['r' + m[2]] = uri;
+    byStem.set(key, entry);
+  }
+  return Array.from(byStem.values()).filter(e => e.r1 && e.r2)
+    .map(e => ({ name: sanitizeName(e.stem), r1: e.r1, r2: e.r2, group: guessGroup(sanitizeName(e.stem)) }));
+}
+
+function emptyDraft() {
+  const ref = (state.refs || [])[0];
+  const root = (state.roots || [])[0] || '';
+  return {
+    name: '', ref: ref ? ref.name : '', gtf: ref ? ref.annotations[0] : '', library_type: 'fr-unstranded',
+    adapt: '', adapterPreset: '', qc: false, bed: ref && ref.beds.length ? ref.beds[0] : '',
+    output: root ? root + 'out' : '', prefix: root, listing: null, samples: [], groups: [],
+    comparisons: null, gene_sets: null, json: null, errors: [], dry: null,
+  };
+}
+function draftFromRequest(req) {
+  const d = emptyDraft();
+  Object.assign(d, {
+    name: req.name || '', ref: req.ref || '', gtf: req.gtf || '', library_type: req.library_type || 'fr-unstranded',
+    adapt: req.adapt || '', qc: !!req.is_export_qc, bed: req.bed || '', output: req.output || '', gene_sets: req.gene_sets || null,
+  });
+  d.adapterPreset = ADAPTERS.some(([v]) => v === d.adapt) ? d.adapt : 'custom';
+  d.groups = (req.inputs || []).map(g => g.group_name);
+  d.samples = (req.inputs || []).flatMap(g => (g.group_inputs || []).map(s => ({ name: s.sample_name, r1: (s.files || [])[0] || '', r2: (s.files || [])[1] || '', group: g.group_name })));
+  d.comparisons = req.comparisons ? req.comparisons.map(c => [c.control, c.treatment]) : null;
+  const first = d.samples[0];
+  if (first && first.r1) d.prefix = first.r1.slice(0, first.r1.lastIndexOf('/') + 1);
+  return d;
+}
+function comparisonsOf(d) {
+  const used = d.groups.filter(g => d.samples.some(s => s.group === g));
+  if (d.comparisons) return d.comparisons.filter(([c, t]) => used.includes(c) && used.includes(t));
+  return used.slice(1).map(t => [used[0], t]);
+}
+function buildRequest(d) {
+  const paths = { samples: [], groups: {} };
+  const used = d.groups.filter(g => d.samples.some(s => s.group === g));
+  const inputs = used.map((g, gi) => {
+    paths.groups[g] = `inputs[${gi}]`;
+    const members = d.samples.filter(s => s.group === g);
+    members.forEach((s, si) => { paths.samples[d.samples.indexOf(s)] = `inputs[${gi}].group_inputs[${si}]`; });
+    return { group_name: g, group_inputs: members.map(s => ({ sample_name: s.name, files: [s.r1, s.r2] })) };
+  });
+  const req = { job_type: 'RNA_DIFF_EXPR' };
+  if (d.name) req.name = d.name;
+  Object.assign(req, { inputs, ref: d.ref, gtf: d.gtf, library_type: d.library_type });
+  if (d.adapt) req.adapt = d.adapt;
+  req.is_export_qc = d.qc;
+  if (d.qc) req.bed = d.bed;
+  const comps = comparisonsOf(d);
+  if (comps.length) req.comparisons = comps.map(([control, treatment]) => ({ control, treatment }));
+  if (d.gene_sets) req.gene_sets = d.gene_sets;
+  req.output = d.output;
+  return { req, paths };
+}
+
+async function loadCatalogue() {
+  if (!state.refs) state.refs = (await api('GET', '/references')).references;
+  if (!state.roots) state.roots = (await api('GET', '/files')).folders;
+  if (!state.schema) state.schema = await fetch('/openapi.json').then(r => r.json()).catch(() => null);
+}
+function schemaField(name) {
+  const s = state.schema && state.schema.components && state.schema.components.schemas.SubmitRequest;
+  return (s && s.properties && s.properties[name]) || {};
+}
+function enumOf(prop) {
+  if (prop.enum) return prop.enum;
+  for (const alt of prop.anyOf || prop.allOf || []) if (alt.enum) return alt.enum;
+  return null;
+}
+
+async function viewCreate() {
+  $('#view').innerHTML = '<p class="muted">loading…</p>';
+  try { await loadCatalogue(); } catch (e) { $('#view').innerHTML = `<div class="message">${esc(e.message)}</div>`; return; }
+  if (!state.draft) state.draft = emptyDraft();
+  renderCreate();
+}
+
+function stepHeader() {
+  const errs = state.draft.errors || [];
+  const names = ['Basic settings', 'Samples and groups', 'Review and submit'];
+  return `<div class="steps">${names.map((n, i) => `<div class="step ${state.step === i + 1 ? 'active' : ''} ${errs.some(er => er.step === i + 1) ? 'has-error' : ''}" data-goto="${i + 1}"><b>${i + 1}</b>${n}</div>`).join('')}</div>`;
+}
+
+function renderCreate() {
+  const d = state.draft;
+  const body = state.step === 1 ? step1(d) : state.step === 2 ? step2(d) : step3(d);
+  $('#view').innerHTML = `<div class="toolbar"><h1 style="margin:0">Create job</h1><span class="grow"></span>
+      <button class="small" id="reset" type="button">Start over</button></div>
+    ${stepHeader()}<div class="card" data-step="${state.step}">${body}</div>
+    <div class="actions">${state.step > 1 ? '<button id="back" type="button">‹ Back</button>' : ''}
+      ${state.step < 3 ? '<button id="forward" class="primary" type="button">Next ›</button>' : ''}</div>`;
+  $$('[data-goto]').forEach(el => el.onclick = () => goStep(Number(el.dataset.goto)));
+  $('#reset').onclick = () => { state.draft = emptyDraft(); state.step = 1; renderCreate(); };
+  if ($('#back')) $('#back').onclick = () => goStep(state.step - 1);
+  if ($('#forward')) $('#forward').onclick = () => goStep(state.step + 1);
+  // once the form changes, it (not a hand-edited JSON body) is the request again
+  const card = $('.card[data-step]');
+  const formWins = () => { if (state.step < 3) state.draft.json = null; };
+  card.addEventListener('change', formWins); card.addEventListener('input', formWins);
+  if (state.step === 1) bindStep1(d);
+  if (state.step === 2) bindStep2(d);
+  if (state.step === 3) bindStep3(d);
+  showFieldError();
+}
+function goStep(n) {
+  if (state.step === 3 && $('#json') && state.draft.json !== null) applyJson();
+  state.step = Math.max(1, Math.min(3, n));
+  renderCreate();
+  if (state.step === 3) runDryRun();
+}
+
+function fieldRow(label, path, control, help) {
+  // the OpenAPI document's description of the field, as the label's tooltip
+  const doc = schemaField(path).description || '';
+  return `<label title="${esc(doc)}">${label}</label><div data-path="${esc(path)}">${control}${help ? `<div class="help">${help}</div>` : ''}</div>`;
+}
+function maxLength(path) {
+  const p = schemaField(path);
+  const n = p.maxLength || ((p.anyOf || []).find(a => a.maxLength) || {}).maxLength;
+  return n ? ` maxlength="${n}"` : '';
+}
+function step1(d) {
+  const ref = (state.refs || []).find(r => r.name === d.ref);
+  const refOptions = (state.refs || []).map(r => `<option value="${esc(r.name)}" ${r.name === d.ref ? 'selected' : ''}>${esc(r.name)}${r.genome_size ? ` — ${fmtBytes(r.genome_size).replace('B', 'b')}` : ''}</option>`).join('');
+  const annotations = ref ? ref.annotations : (d.gtf ? [d.gtf] : []);
+  const ltProp = schemaField('library_type');
+  const lts = enumOf(ltProp) || Object.keys(LIBRARY_HELP);
+  const ltOptions = (lts.includes(d.library_type) ? lts : lts.concat([d.library_type]))
+    .map(v => `<option value="${esc(v)}" ${v === d.library_type ? 'selected' : ''}>${esc(v)}${lts.includes(v) ? '' : ' (not valid)'}</option>`).join('');
+  const beds = new Set([...(ref ? ref.beds : []), ...((d.listing && d.listing.files) || []).map(f => f.uri).filter(u => /\.bed(12)?$/i.test(u))]);
+  return `<div class="form">
+    ${fieldRow('Job name', 'name', `<input type="text" id="f-name"${maxLength('name')} value="${esc(d.name)}" placeholder="e.g. liver KO vs WT">`, 'Optional; shown in the job list and the report.')}
+    ${fieldRow('Reference genome', 'ref', (state.refs || []).length ? `<select id="f-ref">${refOptions}</select>` : '<div class="err-text">No reference is registered on this server: add one with <code>genejobs ref add</code>.</div>', esc(schemaField('ref').description || ''))}
+    ${fieldRow('Annotation', 'gtf', `<select id="f-gtf">${annotations.map(a => `<option ${a === d.gtf ? 'selected' : ''}>${esc(a)}</option>`).join('')}</select>`, ref && ref.genes ? `${ref.genes.toLocaleString()} genes` : '')}
+    ${fieldRow('Library type', 'library_type', `<select id="f-lt">${ltOptions}</select>`, esc(LIBRARY_HELP[d.library_type] || ltProp.description || ''))}
+    ${fieldRow('Adapter', 'adapt', `<select id="f-adapter">${ADAPTERS.map(([v, l]) => `<option value="${v}" ${v === d.adapterPreset ? 'selected' : ''}>${esc(l)}</option>`).join('')}</select>
+      <input type="text" id="f-adapt"${maxLength('adapt')} class="mono ${d.adapterPreset === 'custom' ? '' : 'hidden'}" value="${esc(d.adapt)}" placeholder="ACGT…" style="margin-top:6px">`, 'The 3′ adapter cutadapt trims from read 1 (read 2 gets its TruSeq partner).')}
+    ${fieldRow('QC report', 'is_export_qc', `<label style="font-weight:normal"><input type="checkbox" id="f-qc" ${d.qc ? 'checked' : ''}> BAM files, RSeQC and MultiQC</label>`, 'Adds about a third to the run time; needs a gene-model BED.')}
+    <label class="${d.qc ? '' : 'hidden'}">Gene model (BED)</label><div data-path="bed" class="${d.qc ? '' : 'hidden'}"><input type="text" id="f-bed" list="bed-list" value="${esc(d.bed)}" placeholder="s3a://bucket/genes.bed or /data/genes.bed">
+      <datalist id="bed-list">${Array.from(beds).map(b => `<option value="${esc(b)}">`).join('')}</datalist><div class="help">BED12 of the annotation's genes; files seen while browsing are offered.</div></div>
+    ${fieldRow('Output location', 'output', `<input type="text" id="f-output" class="mono" value="${esc(d.output)}">`, 'A folder: the table goes to &lt;folder&gt;/&lt;job id&gt;.csv and everything else to &lt;folder&gt;/&lt;job id&gt;/.')}
+  </div>`;
+}
+function bindStep1(d) {
+  // text fields update the draft as typed; selects and boxes re-render once, on change
+  const on = (id, fn) => {
+    const el = $(id);
+    if (!el) return;
+    if (el.tagName === 'INPUT' && el.type === 'text') el.oninput = fn; else el.onchange = fn;
+  };
+  on('#f-name', e => { d.name = e.target.value; });
+  on('#f-ref', e => { d.ref = e.target.value; const r = state.refs.find(x => x.name === d.ref); d.gtf = r ? r.annotations[0] : ''; renderCreate(); });
+  on('#f-gtf', e => { d.gtf = e.target.value; });
+  on('#f-lt', e => { d.library_type = e.target.value; clearError('library_type'); renderCreate(); });
+  on('#f-adapter', e => { d.adapterPreset = e.target.value; if (d.adapterPreset !== 'custom') d.adapt = d.adapterPreset; renderCreate(); });
+  on('#f-adapt', e => { d.adapt = e.target.value.trim(); });
+  on('#f-qc', e => { d.qc = e.target.checked; renderCreate(); });
+  on('#f-bed', e => { d.bed = e.target.value.trim(); });
+  on('#f-output', e => { d.output = e.target.value.trim(); });
+}
+
+function step2(d) {
+  const listing = d.listing;
+  const fastq = listing ? listing.files.filter(f => /\.(fastq|fq)\.gz$/i.test(f.uri)) : [];
+  const files = listing ? `<div class="listing" id="listing">
+      ${listing.folders.map(u => `<div class="folder" data-folder="${esc(u)}"><span>📁 ${esc(u.replace(/\/$/, '').split('/').pop())}/</span></div>`).join('')}
+      ${listing.files.map(f => `<div><span class="mono">${esc(f.uri.split('/').pop())}</span><span class="muted">${fmtBytes(f.size)}</span></div>`).join('')}
+      ${!listing.folders.length && !listing.files.length ? '<div class="muted">empty</div>' : ''}</div>` : '';
+  const samples = d.samples.map((s, i) => `<tr data-row="${i}">
+      <td><input class="sname" data-i="${i}" value="${esc(s.name)}"></td>
+      <td><select data-group="${i}">${d.groups.map(g => `<option ${g === s.group ? 'selected' : ''}>${esc(g)}</option>`).join('')}</select></td>
+      <td class="mono small-text">${esc(s.r1.split('/').pop())}</td><td class="mono small-text">${esc(s.r2.split('/').pop())}</td>
+      <td><button class="small" data-drop="${i}" type="button">remove</button></td></tr>`).join('');
+  const used = d.groups.filter(g => d.samples.some(s => s.group === g));
+  const comps = comparisonsOf(d).map(([c, t]) => c + '|' + t);
+  const pairs = [];
+  for (const c of used) for (const t of used) if (c !== t) pairs.push([c, t]);
+  return `
+    <h2 style="margin-top:0">Find the reads</h2>
+    <div class="browser">
+      <div class="path"><button class="small" id="up" type="button" title="parent folder">↑</button><input id="prefix" class="mono" value="${esc(d.prefix)}"><button id="browse" type="button">Browse</button>
+        <button id="pair" class="primary" type="button" ${fastq.length ? '' : 'disabled'}>Pair ${fastq.length} FASTQ files</button></div>
+      <div class="err-text" id="browse-error"></div>${files}
+    </div>
+    <h2>Samples <span class="muted small-text">${d.samples.length} — read 1 and read 2 paired by name (_R1/_R2, _1/_2; .fastq.gz or .fq.gz)</span></h2>
+    <div data-path="inputs">${d.samples.length ? `<div class="table-wrap samples"><table><thead><tr><th>Sample name</th><th>Group</th><th>Read 1</th><th>Read 2</th><th></th></tr></thead><tbody>${samples}</tbody></table></div>` : '<p class="muted">Browse to a folder of FASTQ files and pair them.</p>'}</div>
+    <h2>Groups</h2>
+    <div class="groups">${d.groups.map(g => `<span class="chip">${esc(g)} · ${d.samples.filter(s => s.group === g).length}</span>`).join('')}
+      <input id="new-group" placeholder="new group name" size="14"><button class="small" id="add-group" type="button">Add group</button></div>
+    <h2>Comparisons <span class="muted small-text">treatment vs control; default: every group against the first</span></h2>
+    <div class="comparisons" data-path="comparisons">${pairs.length ? pairs.map(([c, t]) => `<label><input type="checkbox" data-comp="${esc(c)}|${esc(t)}" ${comps.includes(c + '|' + t) ? 'checked' : ''}> <b>${esc(t)}</b> vs <b>${esc(c)}</b> <span class="muted">(control ${esc(c)})</span></label>`).join('') : '<p class="muted">Put samples into at least two groups.</p>'}</div>`;
+}
+async function browse(d, prefix) {
+  d.prefix = prefix;
+  try {
+    const q = new URLSearchParams({ prefix, limit: '1000' });
+    d.listing = await api('GET', '/files?' + q);
+    if (!d.prefix.endsWith('/') && d.listing) { /* a name prefix: keep as typed */ }
+  } catch (e) { d.listing = null; renderCreate(); $('#browse-error').textContent = e.message; return; }
+  renderCreate();
+}
+function bindStep2(d) {
+  $('#browse').onclick = () => browse(d, $('#prefix').value.trim());
+  $('#prefix').onkeydown = e => { if (e.key === 'Enter') browse(d, e.target.value.trim()); };
+  $('#up').onclick = () => { const p = d.prefix.replace(/\/$/, ''); browse(d, p.slice(0, p.lastIndexOf('/') + 1) || '/'); };
+  $$('[data-folder]').forEach(el => el.onclick = () => browse(d, el.dataset.folder));
+  $('#pair').onclick = () => {
+    const found = pairFiles(d.listing.files.map(f => f.uri));
+    const have = new Set(d.samples.map(s => s.r1));
+    for (const s of found) if (!have.has(s.r1)) d.samples.push(s);
+    for (const s of d.samples) if (!d.groups.includes(s.group)) d.groups.push(s.group);
+    if (!found.length) toast('No read pairs found here');
+    clearError('inputs'); renderCreate();
+  };
+  $$('input.sname').forEach(el => el.onchange = () => { d.samples[Number(el.dataset.i)].name = el.value.trim(); });
+  $$('[data-group]').forEach(el => el.onchange = () => { d.samples[Number(el.dataset.group)].group = el.value; renderCreate(); });
+  $$('[data-drop]').forEach(el => el.onclick = () => { d.samples.splice(Number(el.dataset.drop), 1); renderCreate(); });
+  $('#add-group').onclick = () => {
+    const g = sanitizeName($('#new-group').value.trim() || `G${d.groups.length + 1}`);
+    if (!d.groups.includes(g)) d.groups.push(g);
+    renderCreate();
+  };
+  $$('[data-comp]').forEach(el => el.onchange = () => {
+    d.comparisons = $$('[data-comp]').filter(x => x.checked).map(x => x.dataset.comp.split('|'));
+    renderCreate();
+  });
+}
+
+function step3(d) {
+  const { req } = buildRequest(d);
+  const json = d.json !== null ? d.json : JSON.stringify(req, null, 2);
+  return `<h2 style="margin-top:0">Estimate</h2><div id="dry">${dryHtml(d)}</div>
+    <h2>Request <span class="muted small-text">the body of POST ${esc(base())}/jobs — edit it if you like</span></h2>
+    <textarea id="json" spellcheck="false">${esc(json)}</textarea>
+    <div class="err-text" id="submit-error"></div>
+    <div class="actions" style="justify-content:flex-start"><button id="check" type="button">Check again</button><button id="submit" class="primary" type="button">Submit job</button></div>`;
+}
+function dryHtml(d) {
+  const r = d.dry;
+  if (!r) return '<p class="muted">checking…</p>';
+  if (r.error) return `<p class="err-text">${esc(r.error)}</p>`;
+  const cached = r.samples.filter(s => s.cached).length;
+  return `<div class="estimate" id="estimate">
+      <div><div class="muted small-text">EXPECTED RUN TIME</div><div class="big">${r.estimate_ms != null ? '≈ ' + fmtDur(r.estimate_ms) : 'not known yet'}</div>
+        <div class="muted small-text">${r.estimate_ms != null ? `from the speed of ${r.measured_jobs} finished job${r.measured_jobs === 1 ? '' : 's'} on this server` : 'this server has not finished a job to measure its speed'}</div></div>
+      <div><div class="muted small-text">INPUT</div><div class="big">${fmtBytes(r.input_bytes)}</div><div class="muted small-text">${r.samples.length} samples</div></div>
+      <div><div class="muted small-text">REUSED FROM CACHE</div><div class="big">${cached} / ${r.samples.length}</div><div class="muted small-text">samples aligned before</div></div>
+      <div class="ok-text">✓ every check passed</div></div>
+    <table style="margin-top:12px"><thead><tr><th>Sample</th><th>Group</th><th class="num">Input</th><th>Cache</th></tr></thead><tbody>
+    ${r.samples.map(s => `<tr><td>${esc(s.sample_name)}</td><td>${esc(s.group_name)}</td><td class="num">${fmtBytes(s.input_bytes)}</td><td>${s.cached ? 'reused' : 'aligned'}</td></tr>`).join('')}</tbody></table>`;
+}
+function bindStep3(d) {
+  $('#json').oninput = e => { d.json = e.target.value; };
+  $('#check').onclick = () => runDryRun();
+  $('#submit').onclick = () => submitDraft();
+}
+function currentRequest() {
+  const d = state.draft;
+  if (state.step === 3 && d.json !== null) {
+    try { return JSON.parse(d.json); } catch (e) { throw new Error('The request is not valid JSON: ' + e.message); }
+  }
+  return buildRequest(d).req;
+}
+function applyJson() {
+  // hand-edited JSON becomes the form's state, so an error can be shown beside its field
+  const d = state.draft;
+  let req; try { req = JSON.parse(d.json); } catch (e) { return false; }
+  const nd = draftFromRequest(req);
+  nd.listing = d.listing; nd.prefix = d.prefix || nd.prefix; nd.json = d.json; nd.dry = d.dry; nd.errors = d.errors;
+  state.draft = nd;
+  return true;
+}
+async function runDryRun() {
+  const d = state.draft;
+  let req;
+  try { req = currentRequest(); } catch (e) { $('#submit-error').textContent = e.message; return; }
+  d.dry = null; if ($('#dry')) $('#dry').innerHTML = dryHtml(d);
+  try {
+    d.dry = await api('POST', '/jobs?dry_run=true', req);
+    d.errors = [];
+    if ($('#dry')) $('#dry').innerHTML = dryHtml(d);
+  } catch (e) {
+    d.dry = { error: e.message };
+    if ($('#dry')) $('#dry').innerHTML = dryHtml(d);
+    if (e instanceof ApiError) reportError(e);
+  }
+}
+async function submitDraft() {
+  let req;
+  try { req = currentRequest(); } catch (e) { $('#submit-error').textContent = e.message; return; }
+  $('#submit').disabled = true;
+  try {
+    const r = await api('POST', '/jobs', req);
+    state.draft = null; state.step = 1;
+    toast('Submitted job ' + r.job_id);
+    location.hash = '#/jobs/' + r.job_id;
+  } catch (e) {
+    $('#submit').disabled = false;
+    if (e instanceof ApiError) reportError(e); else $('#submit-error').textContent = e.message;
+  }
+}
+
+// A DLI message starts with the field path: "inputs[1].group_inputs[0].files[1]: ...";
+// several problems come at once, joined by "; ".
+const FIELD = '[A-Za-z_][A-Za-z0-9_]*(?:\\[\\d+\\]|\\.[A-Za-z_][A-Za-z0-9_]*)*';
+function splitProblems(msg) {
+  return msg.split(new RegExp(`; (?=${FIELD}: )`)).map(part => {
+    const m = new RegExp(`^(${FIELD}): ([\\s\\S]*)$`).exec(part);
+    return m ? { path: m[1], text: m[2] } : { path: null, text: part };
+  });
+}
+function reportError(e) {
+  const d = state.draft;
+  const problems = splitProblems(e.msg || e.message);
+  if (d.json !== null) applyJson();
+  const errors = problems.map(p => {
+    const where = p.path ? locateField(p.path) : { step: 3, anchor: null };
+    return { path: p.path, message: `${p.text} (${e.code})`, step: where.step, anchor: where.anchor };
+  });
+  state.draft.errors = errors;
+  const first = errors[0];
+  if (first.step !== state.step) { state.step = first.step; renderCreate(); } else showFieldError();
+}
+function locateField(path) {
+  const step1 = ['name', 'ref', 'gtf', 'library_type', 'adapt', 'is_export_qc', 'bed', 'output'];
+  const top = path.split(/[.[]/)[0];
+  if (step1.includes(top)) return { step: 1, anchor: top };
+  if (top === 'inputs' || top === 'comparisons') {
+    const { paths } = buildRequest(state.draft);
+    const sm = /^(inputs\[\d+\]\.group_inputs\[\d+\])/.exec(path);
+    if (sm) {
+      const i = paths.samples.indexOf(sm[1]);
+      if (i >= 0) return { step: 2, anchor: `row:${i}` };
+    }
+    return { step: 2, anchor: top };
+  }
+  return { step: 3, anchor: null };
+}
+function clearError(top) {
+  const d = state.draft;
+  if (d && d.errors) d.errors = d.errors.filter(er => !(er.anchor === top || (top === 'inputs' && (er.anchor || '').startsWith('row:'))));
+}
+function showFieldError() {
+  $$('.field-error, tr.error-row').forEach(el => el.remove());
+  $$('.has-field-error').forEach(el => el.classList.remove('has-field-error'));
+  const errors = ((state.draft && state.draft.errors) || []).filter(er => er.step === state.step);
+  let firstShown = null;
+  for (const err of errors) {
+    const div = document.createElement('div');
+    div.className = 'field-error'; div.dataset.field = err.path || '';
+    div.textContent = err.path ? `${err.path}: ${err.message}` : err.message;
+    let host = null;
+    if (err.anchor && err.anchor.startsWith('row:')) {
+      const row = $(`tr[data-row="${err.anchor.slice(4)}"]`);
+      if (row) {
+        row.classList.add('has-field-error');
+        row.insertAdjacentHTML('afterend', '<tr class="error-row has-field-error"><td colspan="5"></td></tr>');
+        host = row.nextElementSibling.firstElementChild;
+      }
+    } else if (err.anchor) host = $(`[data-path="${err.anchor}"]`);
+    if (host) { host.classList.add('has-field-error'); host.appendChild(div); }
+    else if ($('#submit-error')) $('#submit-error').appendChild(div);
+    else continue;
+    firstShown = firstShown || div;
+  }
+  if (firstShown) firstShown.scrollIntoView({ block: 'center' });
+}
+
+// -- pipeline --------------------------------------------------------------------------------
+
+function viewPipeline() {
+  $('#view').innerHTML = `<h1>Pipeline</h1><div class="card"><ol class="pipeline">
+    <li><b>Reads</b>: paired FASTQ streamed from storage (dnaio), mates checked pair by pair.</li>
+    <li><b>Trimming</b>: the 3′ adapter removed with cutadapt; read-level QC collected on the way.</li>
+    <li><b>Alignment</b>: minimap2 (mappy, <code>splice:sr</code>) against the reference genome.</li>
+    <li><b>Counting</b>: htseq-count's union rules under all three strand rules at once; each sample cached.</li>
+    <li><b>Statistics</b>: DESeq2 (pydeseq2), design <code>~group</code>, Wald tests per comparison, BH.</li>
+    <li><b>Outputs</b>: the results table, counts, an HTML report; with QC also BAMs, RSeQC and MultiQC.</li></ol></div>`;
+}
+
+// -- start -----------------------------------------------------------------------------------
+
+$('#signin-toggle').onclick = () => $('#signin').classList.toggle('hidden');
+$('#signin-save').onclick = () => {
+  localStorage.setItem('genejobs.token', $('#token').value.trim());
+  localStorage.setItem('genejobs.project', $('#project').value.trim() || 'default');
+  state.refs = state.roots = null; state.draft = null;
+  $('#signin').classList.add('hidden'); showWho(); route();
+};
+window.addEventListener('hashchange', () => { if (signInFromFragment()) showWho(); route(); });
+signInFromFragment();
+showWho();
+route();

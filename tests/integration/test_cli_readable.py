@@ -1,0 +1,137 @@
+"""The CLI against a real HTTP server: tables, summaries and outputs fetched through the API.
+
+The server is the contract tests' app (real SQLite, real local files) under uvicorn
+in a thread; the CLI runs in-process with ``GENEJOBS_URL``/``GENEJOBS_TOKEN``.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+
+import pytest
+import uvicorn
+from sqlalchemy import create_engine, update
+from test_api_browse import _fake_outputs
+from test_api_contract import database_url, submit, world
+
+from genejobs.cli import console_link, main, serve_banner
+from genejobs.jobs.models import JobRow
+
+__all__ = ["database_url", "world"]
+
+
+@pytest.fixture(scope="module")
+def live(world):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    app = world["client"].app
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(10)
+
+
+@pytest.fixture
+def cli(live, world, monkeypatch, capsys):
+    monkeypatch.setenv("GENEJOBS_URL", live)
+    monkeypatch.setenv("GENEJOBS_TOKEN", world["tokens"]["admin_a"])
+    monkeypatch.setenv("COLUMNS", "200")
+
+    def run(*argv: str) -> tuple[int, str, str]:
+        code = main([*argv, "--project", "A"])
+        out = capsys.readouterr()
+        return code, out.out, out.err
+
+    return run
+
+
+def _named(world, job_id: str, name: str) -> None:
+    engine = create_engine(world["url"].replace("postgresql://", "postgresql+psycopg://"))
+    with engine.begin() as c:
+        row = c.execute(JobRow.__table__.select().where(JobRow.job_id == job_id)).first()
+        req = json.loads(row.request_json) | {"name": name}
+        c.execute(
+            update(JobRow)
+            .where(JobRow.job_id == job_id)
+            .values(request_json=json.dumps(req), status="FINISHED")
+        )
+    engine.dispose()
+
+
+def test_jobs_list_is_a_table_and_filters(cli, world):
+    job_id = submit(world)
+    _named(world, job_id, "liver-KO")
+    other = submit(world)
+    code, out, _ = cli("jobs", "list", "--limit", "100")
+    assert code == 0
+    assert job_id in out and other in out and "liver-KO" in out and "FINISHED" in out
+    code, out, _ = cli("jobs", "list", "--name", "liver", "--limit", "100")
+    assert job_id in out and other not in out
+    code, out, _ = cli("jobs", "list", "--status", "LAUNCHING", "--json", "--limit", "100")
+    rows = json.loads(out)["jobs"]
+    assert other in {r["job_id"] for r in rows} and job_id not in {r["job_id"] for r in rows}
+    assert all(r["status"] == "LAUNCHING" for r in rows)
+
+
+def test_jobs_show_is_a_summary_and_outputs_download(cli, world, tmp_path):
+    job_id = submit(world)
+    _named(world, job_id, "summary-job")
+    expected = _fake_outputs(world, job_id)
+    code, out, _ = cli("jobs", "show", job_id)
+    assert code == 0
+    assert "summary-job" in out and "FINISHED" in out and "K1" in out and "hg19" in out
+    assert f"out/{job_id}.csv" in out and f"out/{job_id}/report.html" in out
+    code, out, _ = cli("jobs", "show", job_id, "--json")
+    assert json.loads(out)["job_id"] == job_id
+    code, out, _ = cli("outputs", job_id)
+    assert "qc/multiqc_report.html" in out and "counts.csv" in out
+    target = tmp_path / "table.csv"
+    code, _, err = cli("outputs", job_id, f"{job_id}.csv", "-o", str(target))
+    assert code == 0 and target.read_bytes() == expected[f"{job_id}.csv"]
+    code, _, err = cli("outputs", job_id, "../../etc/passwd", "-o", str(tmp_path / "x"))
+    assert code == 2 and "DLI.0023" in err and not (tmp_path / "x").exists()
+
+
+def test_serve_prints_the_console_link():
+    line = serve_banner("0.0.0.0", 8765, "gj_abc")
+    assert line == (
+        "genejobs serving http://127.0.0.1:8765  console: "
+        "http://127.0.0.1:8765/console#token=gj_abc&project=default"
+    )
+    assert serve_banner("127.0.0.1", 9000, None).endswith("console: http://127.0.0.1:9000/console")
+    assert console_link("http://h:1/") == "http://h:1/console"
+
+
+def test_jobs_wait_ends_with_the_result_paths(cli, world):
+    job_id = submit(world)
+    _named(world, job_id, "waited")
+    _fake_outputs(world, job_id)
+    code, _, err = cli("jobs", "wait", job_id)
+    assert code == 0
+    assert "FINISHED" in err and "K1" in err and "W2" in err  # a line per sample
+    data = world["data"]
+    assert f"results table:  file://{data}/out/{job_id}.csv" in err
+    assert f"report:         file://{data}/out/{job_id}/report.html" in err
+    assert f"MultiQC:        file://{data}/out/{job_id}/qc/multiqc_report.html" in err
+    assert f"/console#/jobs/{job_id}" in err
+    failed = submit(world)
+    engine = create_engine(world["url"].replace("postgresql://", "postgresql+psycopg://"))
+    with engine.begin() as c:
+        c.execute(
+            update(JobRow)
+            .where(JobRow.job_id == failed)
+            .values(status="FAILED", message="sample 'K1' read 2: truncated gzip")
+        )
+    engine.dispose()
+    code, _, err = cli("jobs", "wait", failed)
+    assert code == 1 and "truncated gzip" in err

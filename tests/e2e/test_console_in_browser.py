@@ -317,7 +317,23 @@ def test_a_job_built_watched_and_read_in_the_console(server, browser, tmp_path):
         d.find_element(By.CSS_SELECTOR, f'.out-main [data-open="{path}"]').click()
         wait.until(lambda drv, b=before: len(set(drv.window_handles) - b) == 1)
         d.switch_to.window((set(d.window_handles) - before).pop())
+        frame = wait.until(EC.presence_of_element_located((By.TAG_NAME, "iframe")))
+        assert "allow-same-origin" not in frame.get_attribute("sandbox")
+        d.switch_to.frame(frame)
         WebDriverWait(d, 30).until(lambda drv, mk=marker: mk in drv.page_source)
+        # the output runs in an opaque origin: it cannot read the console's stored token
+        # (its localStorage is a page-local stand-in), and the page finished loading
+        assert d.execute_script("return window.origin") == "null"
+        assert d.execute_script("return localStorage.getItem('genejobs.token')") is None
+        WebDriverWait(d, 30).until(
+            lambda drv: (
+                not [
+                    e
+                    for e in drv.find_elements(By.CSS_SELECTOR, ".mqc_loading_warning")
+                    if e.is_displayed()
+                ]
+            )
+        )
         shots(name, full=False)
         d.close()
         d.switch_to.window(main)
@@ -382,3 +398,13 @@ def test_a_job_built_watched_and_read_in_the_console(server, browser, tmp_path):
     d.find_element(By.ID, "f-text").send_keys("(again)")
     wait.until(lambda drv: not drv.find_elements(By.CSS_SELECTOR, f'tr[data-job="{job_id}"]'))
     assert d.find_elements(By.CSS_SELECTOR, f'tr[data-job="{other}"]')
+
+    # an ended job is deleted with its outputs after a confirmation naming them
+    d.get(f"{world['url']}/console#/jobs/{other}")
+    wait.until(EC.element_to_be_clickable((By.CSS_SELECTOR, f'[data-purge="{other}"]'))).click()
+    alert = wait.until(EC.alert_is_present())
+    stored_output = json.loads(http.get(f"/jobs/{other}").json()["request"])["output"]
+    assert stored_output in alert.text and f"/{other}/" in alert.text, alert.text
+    alert.accept()
+    wait.until(lambda drv: drv.current_url.endswith("#/jobs"))
+    assert http.get(f"/jobs/{other}").status_code == 404

@@ -314,6 +314,7 @@ function jobPanel(job, outputs, compact) {
     compact ? `<a href="#/jobs/${esc(job.job_id)}"><button class="small">Open job page</button></a>` : '',
     `<button class="small" data-rerun="${esc(job.job_id)}">Run again with changes</button>`,
     ['LAUNCHING', 'RUNNING'].includes(job.status) ? `<button class="small danger" data-cancel="${esc(job.job_id)}">Cancel job</button>` : '',
+    ['FINISHED', 'FAILED', 'CANCELLED'].includes(job.status) ? `<button class="small danger" data-purge="${esc(job.job_id)}">Delete job and outputs</button>` : '',
   ].join(' ');
   const message = job.message
     ? `<div class="message"><b>${job.status === 'FAILED' ? 'The job failed' : 'Note'}:</b> ${esc(job.message)}</div>` : '';
@@ -341,6 +342,7 @@ function bindJobPanels(root) {
   $$('[data-open]', root).forEach(b => b.onclick = ev => { ev.preventDefault(); openOutput(b.closest('[data-panel]').dataset.panel, b.dataset.open); });
   $$('[data-download]', root).forEach(b => b.onclick = ev => { ev.preventDefault(); downloadOutput(b.closest('[data-panel]').dataset.panel, b.dataset.download); });
   $$('[data-cancel]', root).forEach(b => b.onclick = () => cancelJob(b.dataset.cancel));
+  $$('[data-purge]', root).forEach(b => b.onclick = () => purgeJob(b.dataset.purge));
   $$('[data-rerun]', root).forEach(b => b.onclick = () => rerun(b.dataset.rerun));
 }
 
@@ -348,12 +350,33 @@ function outputPath(jobId, path) {
   return `/jobs/${encodeURIComponent(jobId)}/outputs/${path.split('/').map(encodeURIComponent).join('/')}`;
 }
 async function openOutput(jobId, path) {
-  // a new tab cannot send the token header: fetch here, then show the file from memory
+  // A new tab cannot send the token header: fetch here, then show the file from memory.
+  // It is shown in a sandboxed frame (an opaque origin, no allow-same-origin): a script in
+  // an output file, which anyone who can write the job's folder could have put there,
+  // can then never read this console's token.
   const win = window.open('', '_blank');
   try {
-    const blob = await apiBlob(outputPath(jobId, path));
-    win.location.href = URL.createObjectURL(new Blob([blob], { type: 'text/html' }));
+    const html = withStorageShim(await (await apiBlob(outputPath(jobId, path))).text());
+    const url = URL.createObjectURL(new Blob([html], { type: 'text/html' }));
+    win.document.title = path.split('/').pop();
+    win.document.body.style.margin = '0';
+    const frame = win.document.createElement('iframe');
+    frame.setAttribute('sandbox', 'allow-scripts allow-popups allow-popups-to-escape-sandbox allow-downloads allow-modals');
+    frame.style.cssText = 'border:0;width:100vw;height:100vh;display:block';
+    frame.src = url;
+    win.document.body.appendChild(frame);
   } catch (e) { win.close(); toast(e.message); }
+}
+// An opaque origin has no localStorage: reading it throws, and MultiQC's theme code does
+// so outside any try. A page-local, in-memory stand-in keeps such pages working.
+const STORAGE_SHIM = '<script>try { window.localStorage.length; } catch (e) { const m = new Map(); ' +
+  'Object.defineProperty(window, "localStorage", { configurable: true, value: { get length() { return m.size; }, ' +
+  'key: i => [...m.keys()][i] ?? null, getItem: k => m.has(k) ? m.get(k) : null, setItem: (k, v) => m.set(k, String(v)), ' +
+  'removeItem: k => m.delete(k), clear: () => m.clear() } }); }<' + '/script>';
+function withStorageShim(html) {
+  const head = /<head[^>]*>/i.exec(html);
+  return head ? html.slice(0, head.index + head[0].length) + STORAGE_SHIM + html.slice(head.index + head[0].length)
+    : STORAGE_SHIM + html;
 }
 async function downloadOutput(jobId, path) {
   try {
@@ -368,6 +391,23 @@ async function cancelJob(jobId) {
   if (!confirm(`Cancel job ${jobId}?\nIts work stops and it cannot be resumed.`)) return;
   try { await api('DELETE', '/jobs/' + encodeURIComponent(jobId)); toast('Cancel requested'); }
   catch (e) { toast(e.message); }
+  route();
+}
+async function purgeJob(jobId) {
+  // name exactly what DELETE ?purge=true removes: the table, the job's folder, the record
+  const job = await api('GET', '/jobs/' + encodeURIComponent(jobId));
+  const table = parseRequest(job).output || '';
+  const folder = table.slice(0, table.lastIndexOf('/') + 1) + jobId + '/';
+  let files = '';
+  try { files = ` (${(await api('GET', outputPath(jobId, '').replace(/\/$/, ''))).outputs.length} files in all)`; } catch (e) { /* listed best effort */ }
+  const what = `Delete job ${job.name ? `"${job.name}" ` : ''}${jobId} and its data?\n\nThis deletes from storage:\n` +
+    `  • the results table ${table}\n  • everything under ${folder}${files}\nand then the job's record.\n\nInputs are not touched. This cannot be undone.`;
+  if (!confirm(what)) return;
+  try {
+    await api('DELETE', '/jobs/' + encodeURIComponent(jobId) + '?purge=true');
+    toast('Job and outputs deleted');
+    location.hash = '#/jobs';
+  } catch (e) { toast(e.message); }
   route();
 }
 async function rerun(jobId) {

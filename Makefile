@@ -34,6 +34,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 # PostgreSQL is started for the run and stopped even when tests fail.
 # pytest's exit code 5 (no tests collected) counts as a failure.

@@ -163,7 +163,7 @@ def main() -> int:
             t0 = time.perf_counter()
             result = process_sample(
                 SampleSpec(sample, "K", r1, r2),
-                SampleParams(adapter=manifest.adapter, library_type=LibraryType.FIRSTSTRAND),
+                SampleParams(adapter=manifest.adapter),
                 index_path=ref.index_path,
                 gene_model=model,
                 storage=storage,

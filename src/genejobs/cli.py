@@ -9,17 +9,17 @@ import os
 import signal
 import sys
 import threading
-import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from genejobs.config import Settings
+from genejobs.jobs.states import JobStatus
 
 DEFAULT_URL = "http://127.0.0.1:8765"
 DEFAULT_PROJECT = "default"
-ENDED = ("FINISHED", "FAILED", "CANCELLED")
-STATUSES = ("LAUNCHING", "RUNNING", "CANCELING", "FINISHED", "FAILED", "CANCELLED")
+# The contract's job statuses (a list filter's choices), from the one state table.
+STATUSES = tuple(s.value for s in JobStatus)
 
 
 def _token_file(settings: Settings) -> Path:
@@ -119,28 +119,6 @@ def _client(args: argparse.Namespace, settings: Settings) -> Any:
 
 def _print(data: Any) -> None:
     print(json.dumps(data, indent=2))
-
-
-def wait_for(client: Any, project: str, job_id: str) -> dict[str, Any]:
-    """Follow a job with a progress bar until it ends; returns the final detail."""
-    from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    with Progress(
-        TextColumn("{task.fields[status]:<10}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(),
-        console=Console(stderr=True),
-    ) as bar:
-        task = bar.add_task("job", total=1, status="LAUNCHING")
-        while True:
-            detail = client.show(project, job_id)
-            done, total = (int(x) for x in detail["progress"].split("/"))
-            bar.update(task, completed=done, total=total, status=detail["status"])
-            if detail["status"] in ENDED:
-                return dict(detail)
-            time.sleep(1)
 
 
 def cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
@@ -377,6 +355,64 @@ def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _client_opts(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("--project", default=DEFAULT_PROJECT)
+    sp.add_argument("--url", help=f"service URL (GENEJOBS_URL, default {DEFAULT_URL})")
+
+
+def _add_client_commands(sub: Any) -> None:
+    """The commands that talk to a running service over HTTP."""
+    submit = sub.add_parser("submit", help="submit a request JSON file")
+    submit.add_argument("request")
+    submit.add_argument(
+        "--wait", action="store_true", help="follow the job; exit 1 unless it finishes"
+    )
+    _client_opts(submit)
+    submit.set_defaults(func=cmd_submit)
+
+    jobs = sub.add_parser("jobs", help="list, show, wait for, cancel or delete jobs")
+    jobs_sub = jobs.add_subparsers(dest="action", required=True)
+    jl = jobs_sub.add_parser("list")
+    jl.add_argument("--limit", type=int, default=10)
+    jl.add_argument("--offset", type=int, default=0)
+    jl.add_argument("--start", type=int)
+    jl.add_argument("--end", type=int)
+    jl.add_argument("--job-type")
+    jl.add_argument(
+        "--status", action="append", choices=list(STATUSES), help="only these (repeatable)"
+    )
+    jl.add_argument("--name", help="only jobs whose name contains this")
+    jl.add_argument("--json", action="store_true", help="the raw rows")
+    _client_opts(jl)
+    for name, helptext in (
+        ("show", "a readable summary of one job"),
+        ("wait", "follow a job until it ends; exit 1 unless it finishes"),
+        ("cancel", "cancel a job"),
+        ("delete", "delete an ended job and its outputs"),
+    ):
+        sp = jobs_sub.add_parser(name, help=helptext)
+        sp.add_argument("job_id")
+        if name == "show":
+            sp.add_argument("--json", action="store_true", help="the raw detail")
+        if name == "delete":
+            sp.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+        _client_opts(sp)
+    jobs.set_defaults(func=cmd_jobs)
+
+    outs = sub.add_parser("outputs", help="list a job's outputs or fetch one")
+    outs.add_argument("job_id")
+    outs.add_argument("path", nargs="?", help="e.g. report.html, counts.csv, <job_id>.csv")
+    outs.add_argument("-o", "--output", help="file to write (default: the file's name; - = stdout)")
+    _client_opts(outs)
+    outs.set_defaults(func=cmd_outputs)
+
+    stats = sub.add_parser("stats", help="job statistics of a project")
+    stats.add_argument("--start", type=int)
+    stats.add_argument("--end", type=int)
+    _client_opts(stats)
+    stats.set_defaults(func=cmd_stats)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="genejobs", description="RNA-seq differential-expression jobs")
     sub = p.add_subparsers(dest="command", required=True)
@@ -394,53 +430,7 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--name", help="worker name")
     worker.set_defaults(func=cmd_worker)
 
-    def client_opts(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--project", default=DEFAULT_PROJECT)
-        sp.add_argument("--url", help=f"service URL (GENEJOBS_URL, default {DEFAULT_URL})")
-
-    submit = sub.add_parser("submit", help="submit a request JSON file")
-    submit.add_argument("request")
-    submit.add_argument(
-        "--wait", action="store_true", help="follow the job; exit 1 unless it finishes"
-    )
-    client_opts(submit)
-    submit.set_defaults(func=cmd_submit)
-
-    jobs = sub.add_parser("jobs", help="list, show, wait for, cancel or delete jobs")
-    jobs_sub = jobs.add_subparsers(dest="action", required=True)
-    jl = jobs_sub.add_parser("list")
-    jl.add_argument("--limit", type=int, default=10)
-    jl.add_argument("--offset", type=int, default=0)
-    jl.add_argument("--start", type=int)
-    jl.add_argument("--end", type=int)
-    jl.add_argument("--job-type")
-    jl.add_argument(
-        "--status", action="append", choices=list(STATUSES), help="only these (repeatable)"
-    )
-    jl.add_argument("--name", help="only jobs whose name contains this")
-    jl.add_argument("--json", action="store_true", help="the raw rows")
-    client_opts(jl)
-    for name, helptext in (
-        ("show", "a readable summary of one job"),
-        ("wait", "follow a job until it ends; exit 1 unless it finishes"),
-        ("cancel", "cancel a job"),
-        ("delete", "delete an ended job and its outputs"),
-    ):
-        sp = jobs_sub.add_parser(name, help=helptext)
-        sp.add_argument("job_id")
-        if name == "show":
-            sp.add_argument("--json", action="store_true", help="the raw detail")
-        if name == "delete":
-            sp.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-        client_opts(sp)
-    jobs.set_defaults(func=cmd_jobs)
-
-    outs = sub.add_parser("outputs", help="list a job's outputs or fetch one")
-    outs.add_argument("job_id")
-    outs.add_argument("path", nargs="?", help="e.g. report.html, counts.csv, <job_id>.csv")
-    outs.add_argument("-o", "--output", help="file to write (default: the file's name; - = stdout)")
-    client_opts(outs)
-    outs.set_defaults(func=cmd_outputs)
+    _add_client_commands(sub)
 
     cache = sub.add_parser("cache", help="manage this node's per-sample result cache")
     cache_sub = cache.add_subparsers(dest="action", required=True)
@@ -449,12 +439,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--older-than", type=float, default=30.0, metavar="DAYS", help="unused for DAYS (30)"
     )
     cache.set_defaults(func=cmd_cache)
-
-    stats = sub.add_parser("stats", help="job statistics of a project")
-    stats.add_argument("--start", type=int)
-    stats.add_argument("--end", type=int)
-    client_opts(stats)
-    stats.set_defaults(func=cmd_stats)
 
     token = sub.add_parser("token", help="manage API tokens")
     token_sub = token.add_subparsers(dest="action", required=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from typing import Any, BinaryIO
 from urllib.parse import quote
 
@@ -63,7 +64,9 @@ class GeneJobsClient:
         query = {k: v for k, v in params.items() if v is not None}
         return dict(self._call("GET", f"/v2.0/{project}/gene/statistics", params=query))
 
-    def outputs(self, project: str, job_id: str) -> list[dict[str, Any]]:
+    def outputs(
+        self, project: str, job_id: str
+    ) -> builtins.list[dict[str, Any]]:  # (list: a method)
         return list(self._call("GET", f"/v2.0/{project}/gene/jobs/{job_id}/outputs")["outputs"])
 
     def download(self, project: str, job_id: str, path: str, sink: BinaryIO) -> int:

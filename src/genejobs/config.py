@@ -8,8 +8,9 @@ needs it.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 
 def _split_roots(value: str) -> tuple[Path, ...]:
@@ -47,10 +48,9 @@ class Settings:
     smtp_url: str | None = None  # smtp://[user:password@]host[:port] or smtps://...
     smtp_from: str = "genejobs@localhost"
     notify_retry_seconds: float = 3600.0  # how long failed deliveries are retried
-    extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> Settings:
+    def from_env(cls, env: dict[str, str] | None = None, **overrides: Any) -> Settings:
         """Read ``GENEJOBS_*`` and the standard AWS variables; keyword overrides win."""
         e = dict(os.environ if env is None else env)
         home = Path(e.get("GENEJOBS_HOME", "~/.genejobs")).expanduser().resolve()
@@ -88,7 +88,7 @@ class Settings:
             smtp_from=e.get("GENEJOBS_SMTP_FROM") or "genejobs@localhost",
             notify_retry_seconds=float(e.get("GENEJOBS_NOTIFY_RETRY_SECONDS", "3600")),
         )
-        return replace(settings, **overrides) if overrides else settings  # type: ignore[arg-type]
+        return replace(settings, **overrides) if overrides else settings
 
     @property
     def sample_cache_root(self) -> Path:

@@ -3,7 +3,7 @@
 It simulates a small dataset, starts a local S3 server (SeaweedFS) and the
 service (``genejobs serve``: SQLite, local Dask cluster), registers the
 simulated genome, submits a request shaped like the contract's example through
-HTTP, follows it on the list call with a progress bar, and prints the finished
+HTTP, follows it live (a line per sample), and prints the finished
 row and where the results are (also copied to a local folder to open).
 """
 
@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from genejobs.client import ClientError, GeneJobsClient
 from genejobs.config import Settings
@@ -30,6 +29,7 @@ from genejobs.references.registry import registry_for
 from genejobs.sim.simulate import SimConfig, simulate
 from genejobs.storage import Storage, parse_uri
 from genejobs.storage.seaweed import LocalS3Server
+from genejobs.textui import follow
 
 BUCKET = "diff-expr"
 REF_NAME = "sim1"
@@ -93,7 +93,7 @@ def _wait_for_health(url: str, proc: subprocess.Popen[bytes], timeout_s: float =
     raise RuntimeError("genejobs serve did not answer within 60 s")
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="genejobs demo", description=__doc__)
     parser.add_argument("--workdir", default="demo-data", help="folder for everything")
     parser.add_argument("--pairs", type=int, default=20_000, help="read pairs per sample")
@@ -107,20 +107,72 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="leave the service and its S3 server running afterwards, to explore the console",
     )
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
 
-    started = time.monotonic()
-    workdir = Path(args.workdir).resolve()
-    if workdir.exists():
-        shutil.rmtree(workdir)
-    home = workdir / "home"
-    home.mkdir(parents=True)
 
+def _stage(settings: Settings, storage: Storage, manifest: Any) -> None:
+    """The simulated reads and BED into the bucket; the genome registered as a reference."""
+    for sample, (r1, r2) in manifest.reads.items():
+        storage.put_file(Path(r1), parse_uri(f"s3a://{BUCKET}/{sample}_R1.fastq.gz"))
+        storage.put_file(Path(r2), parse_uri(f"s3a://{BUCKET}/{sample}_R2.fastq.gz"))
+    storage.put_file(Path(manifest.bed), parse_uri(f"s3a://{BUCKET}/genes.bed"))
+
+    console.print(f"[bold]3/5[/] registering the simulated genome as reference '{REF_NAME}'")
+    registry_for(settings).add(
+        REF_NAME,
+        Path(manifest.genome),
+        [(GTF_NAME, Path(manifest.gtf))],
+        beds=(f"s3a://{BUCKET}/genes.bed",),
+    )
+
+
+def _print_results(
+    client: GeneJobsClient, storage: Storage, row: dict[str, Any], workdir: Path, started: float
+) -> None:
+    """Where the finished job's results are, in the bucket and copied here."""
+    job_id = row["job_id"]
+    table_uri = json.loads(row["request"])["output"]
+    local = _download(storage, table_uri, job_id, workdir / "results")
+    folder = table_uri[:-4]
+    have = {o["path"] for o in client.outputs("default", job_id)}
+    console.print(f"\nresults table: {table_uri}", soft_wrap=True)
+    console.print(f"artifacts:     {folder}/", soft_wrap=True)
+    if "report.html" in have:
+        console.print(f"report:        {local / job_id / 'report.html'}", soft_wrap=True)
+    if "qc/multiqc_report.html" in have:
+        console.print(
+            f"MultiQC:       {local / job_id / 'qc' / 'multiqc_report.html'}",
+            soft_wrap=True,
+        )
+    console.print(f"local copy:    {local}", soft_wrap=True)
+    console.print(f"demo took {time.monotonic() - started:.0f} s", soft_wrap=True)
+
+
+def _say_keep(keep: bool, link: str, service_pid: int, s3_pid: int | None) -> bool:
+    """How to reach the console: now (``--keep``: both servers stay up) or next time."""
+    if keep:
+        console.print(f"console:       {link}", soft_wrap=True)
+        console.print(
+            f"the service (pid {service_pid}) and S3 server keep running; stop them with "
+            f"kill -- -{service_pid}; kill -- -{s3_pid}",
+            soft_wrap=True,
+        )
+    else:
+        console.print(
+            "console:       `genejobs demo --keep` leaves the service running to "
+            "explore this job in the console",
+            soft_wrap=True,
+        )
+    return keep
+
+
+def _simulate(args: argparse.Namespace, workdir: Path) -> Any:
+    """Step 1: the dataset, with its truth, in ``workdir/sim``."""
     console.print(
         f"[bold]1/5[/] simulating {args.samples_per_group * 2} samples "
         f"x {args.pairs:,} read pairs in {workdir / 'sim'}"
     )
-    manifest = simulate(
+    return simulate(
         workdir / "sim",
         SimConfig(
             n_genes=args.genes,
@@ -129,6 +181,19 @@ def main(argv: list[str] | None = None) -> int:
             groups=("K", "W"),
         ),
     )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse_args(argv)
+
+    started = time.monotonic()
+    workdir = Path(args.workdir).resolve()
+    if workdir.exists():
+        shutil.rmtree(workdir)
+    home = workdir / "home"
+    home.mkdir(parents=True)
+
+    manifest = _simulate(args, workdir)
 
     console.print("[bold]2/5[/] starting a local S3 server (SeaweedFS)")
     s3 = LocalS3Server(workdir / "s3").start()
@@ -145,18 +210,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         settings = Settings.from_env(env)
         storage = Storage.from_settings(settings)
-        for sample, (r1, r2) in manifest.reads.items():
-            storage.put_file(Path(r1), parse_uri(f"s3a://{BUCKET}/{sample}_R1.fastq.gz"))
-            storage.put_file(Path(r2), parse_uri(f"s3a://{BUCKET}/{sample}_R2.fastq.gz"))
-        storage.put_file(Path(manifest.bed), parse_uri(f"s3a://{BUCKET}/genes.bed"))
-
-        console.print(f"[bold]3/5[/] registering the simulated genome as reference '{REF_NAME}'")
-        registry_for(settings).add(
-            REF_NAME,
-            Path(manifest.genome),
-            [(GTF_NAME, Path(manifest.gtf))],
-            beds=(f"s3a://{BUCKET}/genes.bed",),
-        )
+        _stage(settings, storage, manifest)
 
         port = _free_port()
         url = f"http://127.0.0.1:{port}"
@@ -179,41 +233,14 @@ def main(argv: list[str] | None = None) -> int:
                 "[bold]5/5[/] submitting request.json through POST /v2.0/default/gene/jobs"
             )
             job_id = client.submit("default", request)
-            row = _follow(client, job_id)
+            row = follow(client, "default", job_id, console=console, poll_s=0.5)
             print(json.dumps(row, indent=2))
             if row["status"] != "FINISHED":
                 console.print(f"[red]job {row['status']}: {row['message']}[/]")
                 return 1
-            table_uri = json.loads(row["request"])["output"]
-            local = _download(storage, table_uri, job_id, workdir / "results")
-            folder = table_uri[:-4]
-            have = {o["path"] for o in client.outputs("default", job_id)}
-            console.print(f"\nresults table: {table_uri}", soft_wrap=True)
-            console.print(f"artifacts:     {folder}/", soft_wrap=True)
-            if "report.html" in have:
-                console.print(f"report:        {local / job_id / 'report.html'}", soft_wrap=True)
-            if "qc/multiqc_report.html" in have:
-                console.print(
-                    f"MultiQC:       {local / job_id / 'qc' / 'multiqc_report.html'}",
-                    soft_wrap=True,
-                )
-            console.print(f"local copy:    {local}", soft_wrap=True)
-            console.print(f"demo took {time.monotonic() - started:.0f} s", soft_wrap=True)
+            _print_results(client, storage, row, workdir, started)
             link = f"{url}/console#token={token}&project=default"
-            if args.keep:
-                keep = True
-                console.print(f"console:       {link}", soft_wrap=True)
-                console.print(
-                    f"the service (pid {proc.pid}) and S3 server keep running; stop them with "
-                    f"kill -- -{proc.pid}; kill -- -{s3.pid}",
-                    soft_wrap=True,
-                )
-            else:
-                console.print(
-                    "console:       `genejobs demo --keep` leaves the service running to "
-                    "explore this job in the console",
-                    soft_wrap=True,
-                )
+            keep = _say_keep(args.keep, link, proc.pid, s3.pid)
             return 0
         except ClientError as exc:
             console.print(f"[red]error {exc.error_code}: {exc.error_msg}[/]")
@@ -229,26 +256,6 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if not keep:
             s3.stop()
-
-
-def _follow(client: GeneJobsClient, job_id: str) -> dict[str, Any]:
-    """Poll the list call (as the original console did) until the job ends."""
-    with Progress(
-        TextColumn("job {task.fields[job]} {task.fields[status]}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total} steps"),
-        TimeElapsedColumn(),
-        console=console,
-    ) as bar:
-        task = bar.add_task("job", total=1, job=job_id[:8], status="LAUNCHING")
-        while True:
-            rows = client.list("default", limit=100)["jobs"]
-            row = next(r for r in rows if r["job_id"] == job_id)
-            done, total = (int(x) for x in row["progress"].split("/"))
-            bar.update(task, completed=done, total=total, status=row["status"])
-            if row["status"] in ("FINISHED", "FAILED", "CANCELLED"):
-                return dict(row)
-            time.sleep(0.5)
 
 
 def _download(storage: Storage, table_uri: str, job_id: str, dest: Path) -> Path:

@@ -18,8 +18,8 @@ from rich.table import Table
 from rich.text import Text
 
 from genejobs.jobs.spec import artifacts_folder
+from genejobs.jobs.states import has_ended
 
-ENDED = ("FINISHED", "FAILED", "CANCELLED")
 STATUS_STYLE = {
     "LAUNCHING": "grey62",
     "RUNNING": "bold blue",
@@ -218,7 +218,7 @@ def follow(
 
     detail = client.show(project, job_id)
     with Live(view(detail), console=console, refresh_per_second=4, transient=False) as live:
-        while detail["status"] not in ENDED:
+        while not has_ended(detail["status"]):
             time.sleep(poll_s)
             detail = client.show(project, job_id)
             live.update(view(detail))

@@ -22,7 +22,7 @@ import pytest
 from scipy.stats import spearmanr
 
 from genejobs.pipeline.align import align_pairs, concordant, load_aligner
-from genejobs.pipeline.bam import BamWriter, pair_record
+from genejobs.pipeline.bam import BamWriter, pair_record, sam_records
 from genejobs.pipeline.count import GeneIndex, PairCounter
 from genejobs.pipeline.reads import PairChunk
 from genejobs.pipeline.records import LibraryType, SampleParams, SampleSpec
@@ -248,7 +248,8 @@ def test_unaligned_and_discordant_mates_in_the_bam_and_in_counts(run, tmp_path):
     chunk = PairChunk(r1s, r2s)
     aligner = load_aligner(run["ref"].index_path)
     seqs = [(a.sequence, b.sequence) for a, b in zip(chunk.r1, chunk.r2, strict=True)]
-    placements = align_pairs(aligner, seqs, keep_placements=True).placements
+    aligned = align_pairs(aligner, seqs, keep_placements=True)
+    placements = aligned.placements
     assert placements is not None
     bam_path = tmp_path / "hand.bam"
     writer = BamWriter(bam_path, [(n, len(aligner.seq(n))) for n in aligner.seq_names])
@@ -256,7 +257,7 @@ def test_unaligned_and_discordant_mates_in_the_bam_and_in_counts(run, tmp_path):
         pair_record(a.name, a.sequence, a.qualities, b.sequence, b.qualities)
         for a, b in zip(chunk.r1, chunk.r2, strict=True)
     ]
-    writer.add(records, placements)
+    writer.add_sam(sam_records(records, placements))
     writer.close()
 
     recs = defaultdict(dict)
@@ -297,8 +298,7 @@ def test_unaligned_and_discordant_mates_in_the_bam_and_in_counts(run, tmp_path):
 
     assert facing_away_flagged >= kinds.count("facing away") - 2
     counter = PairCounter(GeneIndex(model))
-    for p in placements:
-        counter.add(p)
+    counter.add_flat(aligned.flat)
     assert counter.stats.not_aligned == kinds.count("both unaligned")
     assert counter.stats.assigned[LibraryType.UNSTRANDED.value] >= 10  # genes were hit
     tables = htseq_count([bam_path], run["manifest"].gtf)

@@ -8,18 +8,21 @@ M/=/X operations touch features), not from running our code.
 from __future__ import annotations
 
 import random
+from collections.abc import Iterable
 
+import numpy as np
 import pytest
 
 from genejobs.pipeline.align import (
     MAX_INSERT_BP,
+    FlatBuilder,
     Hit,
     PairAlignment,
     _blocks,
     best_placement,
     concordant,
 )
-from genejobs.pipeline.count import GeneIndex, PairCounter
+from genejobs.pipeline.count import _CHROM_SHIFT, GeneIndex, PairCounter
 from genejobs.pipeline.records import LibraryType
 from genejobs.references.model import Gene, GeneModel
 
@@ -52,10 +55,25 @@ def hit(
     return Hit(ctg, start, end, strand, 60, score, _blocks(start, cigar), cigar, 0, qlen, 0)
 
 
+def count_chunk(counter: PairCounter, pairs: Iterable[PairAlignment]) -> None:
+    """Count ``pairs`` as one chunk, flattened as ``align_pairs`` flattens a chunk."""
+    builder = FlatBuilder()
+    for pair in pairs:
+        builder.add(pair)
+    counter.add_flat(builder.build())
+
+
+def overlapping(index: GeneIndex, chrom: str, start: int, end: int) -> set[int]:
+    """Indices of genes with an exon overlapping [start, end) on ``chrom``: one block."""
+    base = index.chrom_ids[chrom] << _CHROM_SHIFT
+    _, genes = index.hits(np.array([base + start]), np.array([base + end]))
+    return set(genes.tolist())
+
+
 def outcome(pair: PairAlignment) -> dict[str, str]:
     """What htseq-count would print for this one pair under each strand rule."""
     counter = PairCounter(GeneIndex(MODEL))
-    counter.add(pair)
+    count_chunk(counter, [pair])
     out = {}
     for lt in LibraryType:
         genes = [MODEL.genes[i].gene_id for i, n in enumerate(counter.counts[lt.value]) if n]
@@ -160,7 +178,7 @@ def test_multimapped_and_unaligned_pairs_only_touch_their_counters():
         PairAlignment(hit(5000, 5100, 1), None, True, 1),
     ]
     for p in placements:
-        counter.add(p)
+        count_chunk(counter, [p])
     st = counter.stats
     assert (st.aligned, st.unique, st.multimapped, st.not_aligned) == (5, 3, 2, 1)
     for lt in LibraryType:
@@ -188,7 +206,7 @@ def test_overlap_index_agrees_with_a_brute_force_scan():
         s = rng.randrange(0, 26_000)
         e = s + rng.randint(1, 200)
         brute = {i for i, g in enumerate(genes) for a, b in g.exons if a < e and s < b}
-        assert set(index.overlapping("chr1", s, e)) == brute
+        assert overlapping(index, "chr1", s, e) == brute
 
 
 # ---- placement ---------------------------------------------------------------------------
@@ -281,7 +299,7 @@ def test_a_chunk_counts_as_htseq_union_rules_say_pair_by_pair():
         h2 = random_hit() if rng.random() < 0.9 else None
         pairs.append(PairAlignment(h1, h2, rng.random() < 0.9, 1))
     counter = PairCounter(GeneIndex(model))
-    counter.add_many(pairs)
+    count_chunk(counter, pairs)
 
     expected = {lt.value: [0] * len(genes) for lt in LibraryType}
     buckets = {lt.value: {"nf": 0, "amb": 0} for lt in LibraryType}
@@ -308,3 +326,18 @@ def test_a_chunk_counts_as_htseq_union_rules_say_pair_by_pair():
         assert counter.counts[lt.value].tolist() == expected[lt.value]
         assert counter.stats.no_feature[lt.value] == buckets[lt.value]["nf"]
         assert counter.stats.ambiguous[lt.value] == buckets[lt.value]["amb"]
+
+
+def test_the_gene_index_is_shared_by_annotation_checksum_not_by_object() -> None:
+    from dataclasses import replace
+
+    from genejobs.pipeline.sample import gene_index
+
+    a = replace(MODEL, source_checksum="a" * 64)
+    same_file = replace(MODEL, source_checksum="a" * 64)
+    other_file = GeneModel(genes=MODEL.genes[:2], source_checksum="b" * 64)
+    first = gene_index(a)
+    assert gene_index(same_file) is first
+    assert gene_index(other_file) is not first
+    assert gene_index(other_file).gene_ids == ["A", "B"]
+    assert gene_index(MODEL) is not gene_index(MODEL)  # no checksum: never shared

@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from genejobs.pipeline.de import _vectorised_inference, design_matrix, run_differential_expression
+from genejobs.pipeline.de import design_matrix, run_differential_expression
+from genejobs.pipeline.de_inference import VectorisedInference
 
 GOLDEN = Path(__file__).parent.parent / "data" / "deseq2_batch"
 
@@ -67,7 +68,7 @@ def _pydeseq2(counts, meta, design, contrast, **kw):  # type: ignore[no-untyped-
     from pydeseq2.dds import DeseqDataSet
     from pydeseq2.ds import DeseqStats
 
-    inference = _vectorised_inference(1)
+    inference = VectorisedInference(n_cpus=1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         dds = DeseqDataSet(

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from genejobs.pipeline.de import _vectorised_inference
+from genejobs.pipeline.de_inference import VectorisedInference, make_inference
 
 
 def _counts(n_genes: int = 400, seed: int = 11) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -50,7 +50,7 @@ def test_results_match_pydeseq2_default_inference(seed: int) -> None:
     from pydeseq2.default_inference import DefaultInference
 
     counts, meta = _counts(seed=seed)
-    ours = _fit(counts, meta, _vectorised_inference(1))
+    ours = _fit(counts, meta, VectorisedInference(n_cpus=1))
     theirs = _fit(counts, meta, DefaultInference(n_cpus=1))
     for column in ("baseMean", "log2FoldChange", "pvalue", "padj"):
         a, b = ours[column].to_numpy(), theirs[column].to_numpy()
@@ -70,13 +70,24 @@ def test_irls_and_wald_are_exactly_pydeseq2s() -> None:
     x = np.column_stack([np.ones(6), [0, 0, 0, 1, 1, 1]]).astype(float)
     sf = np.array([0.9, 1.1, 1.0, 0.95, 1.05, 1.0])
     disp = np.full(y.shape[1], 0.1)
-    ours = _vectorised_inference(1).irls(y, sf, x, disp, 0.5, 1e-8)
+    ours = VectorisedInference(n_cpus=1).irls(y, sf, x, disp, 0.5, 1e-8)
     theirs = DefaultInference(n_cpus=1).irls(y, sf, x, disp, 0.5, 1e-8)
     for a, b in zip(ours, theirs, strict=True):
         np.testing.assert_allclose(np.asarray(a, float), np.asarray(b, float), rtol=1e-6, atol=1e-9)
     lfc, mu = ours[0], ours[1]
     contrast, ridge = np.array([0.0, 1.0]), np.eye(2) * 1e-6
-    w_ours = _vectorised_inference(1).wald_test(x, disp, lfc, mu, ridge, contrast, 0.0)
+    w_ours = VectorisedInference(n_cpus=1).wald_test(x, disp, lfc, mu, ridge, contrast, 0.0)
     w_theirs = DefaultInference(n_cpus=1).wald_test(x, disp, lfc, mu, ridge, contrast, 0.0)
     for a, b in zip(w_ours, w_theirs, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-9)
+
+
+def test_an_unchecked_pydeseq2_version_falls_back_to_its_own_inference_and_says_so() -> None:
+    from pydeseq2.default_inference import DefaultInference
+
+    ours, note = make_inference(1, installed="0.5.4")
+    assert isinstance(ours, VectorisedInference) and note is None
+    for other in ("0.6.0", "0.50.1", "1.0"):
+        theirs, note = make_inference(1, installed=other)
+        assert type(theirs) is DefaultInference
+        assert note is not None and f"pydeseq2 {other} is not a version" in note

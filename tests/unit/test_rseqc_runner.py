@@ -203,3 +203,40 @@ def test_a_stopped_job_stops_its_long_qc_modules_and_what_they_started(fake_rseq
         time.sleep(0.05)
     else:
         pytest.fail("the module's child process outlived the stop")
+
+
+def test_the_runner_sets_its_environment_in_its_own_process_only(tmp_path, monkeypatch) -> None:
+    from genejobs.pipeline import rseqc_runner
+
+    for name in rseqc_runner.RUNNER_ENV:
+        monkeypatch.delenv(name, raising=False)
+    importing = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import os, genejobs.pipeline.rseqc_runner; print(dict(os.environ))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert not any(name in importing.stdout for name in rseqc_runner.RUNNER_ENV)
+    code = (
+        "import os\n"
+        "from qcmodule import mystat\n"
+        "names = " + repr(sorted(rseqc_runner.RUNNER_ENV)) + "\n"
+        "print(*[os.environ.get(n) for n in names])\n"
+        "print(type(mystat.percentile_list(list(range(200)))).__name__)\n"
+    )
+    report = _runner([_job(tmp_path, "env", code)])
+    assert report["env"]["returncode"] == 0
+    values, patched = (tmp_path / "env.out").read_text().splitlines()
+    assert values.split() == [rseqc_runner.RUNNER_ENV[n] for n in sorted(rseqc_runner.RUNNER_ENV)]
+    assert patched == "_Positions"  # the installed RSeQC is a checked one: patched
+
+
+def test_an_unchecked_rseqc_version_is_left_unpatched() -> None:
+    from genejobs.pipeline.rseqc_runner import speed_up_percentile_lookups
+
+    assert speed_up_percentile_lookups("5.1.0") is False
+    assert speed_up_percentile_lookups("50.0.1") is False

@@ -275,3 +275,21 @@ def test_storage_pickles_for_workers(tmp_path: Path) -> None:
     assert clone.allowed_roots == storage.allowed_roots
     assert clone.s3_endpoint_url == "http://127.0.0.1:1"
     assert clone._s3 is None
+
+
+def test_gzip_is_told_by_its_magic_number_not_by_the_name(tmp_path: Path) -> None:
+    import gzip
+
+    from genejobs.storage.compression import is_gzip_file, is_gzip_head, open_text
+
+    packed = tmp_path / "plain-name.txt"  # gzipped, named as plain text
+    packed.write_bytes(gzip.compress(b">chr1\nACGT\n"))
+    plain = tmp_path / "named.gz"  # plain text, named as gzip
+    plain.write_bytes(b">chr1\nACGT\n")
+    empty = tmp_path / "empty"
+    empty.write_bytes(b"")
+    assert is_gzip_file(packed) and not is_gzip_file(plain) and not is_gzip_file(empty)
+    assert is_gzip_head(b"\x1f\x8b\x08") and not is_gzip_head(b"\x1f")
+    for path in (packed, plain):
+        with open_text(path, encoding="ascii") as fh:
+            assert fh.read() == ">chr1\nACGT\n"

@@ -11,7 +11,8 @@ from genejobs.jobs.service import JobService
 
 
 def get_service(request: Request) -> JobService:
-    return request.app.state.service  # type: ignore[no-any-return]
+    service: JobService = request.app.state.service  # set once by create_app
+    return service
 
 
 ServiceDep = Annotated[JobService, Depends(get_service)]

@@ -54,7 +54,7 @@ def error_response(request: Request, status: int, code: str, message: str) -> JS
 def status_and_code(exc: errors.GeneJobsError) -> tuple[int, str]:
     for cls in type(exc).__mro__:
         if cls in ERROR_CODES:
-            return ERROR_CODES[cls]  # type: ignore[index]
+            return ERROR_CODES[cls]
     return INTERNAL
 
 

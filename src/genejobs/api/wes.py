@@ -179,7 +179,7 @@ def _json_form(value: str | None, field: str) -> Any:
         return None
     try:
         return json.loads(value)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         raise ValidationError(f"{field}: not valid JSON ({exc.msg})") from None
 
 

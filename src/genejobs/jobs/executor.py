@@ -40,15 +40,16 @@ def make_client(settings: Settings) -> Client:
         settings.dask_workers,
         settings.threads_per_worker,
     )
-    client = Client(cluster, set_as_default=False)
-    # Closing the client then also shuts the private cluster down.
-    client._genejobs_cluster = cluster  # type: ignore[attr-defined]
-    return client
+    return Client(cluster, set_as_default=False)
 
 
 def close_client(client: Client) -> None:
-    """Close the client and, if ``make_client`` started one, its local cluster."""
-    cluster = getattr(client, "_genejobs_cluster", None)
+    """Close the client and, if ``make_client`` started one, its local cluster.
+
+    A client made from a cluster object keeps it as ``client.cluster`` but does not
+    close it; a client of a scheduler address has ``client.cluster`` None.
+    """
+    cluster = client.cluster
     client.close()
     if cluster is not None:
         cluster.close()

@@ -15,7 +15,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Result, case, func, or_, select, update
+from sqlalchemy import ColumnElement, CursorResult, Result, Select, case, func, or_, select, update
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from genejobs.jobs.db import now_ms
@@ -44,7 +44,7 @@ def _rowcount(result: Result[Any]) -> int:
     return int(cast(CursorResult[Any], result).rowcount)
 
 
-def _expired_or_free(now: int):  # type: ignore[no-untyped-def]
+def _expired_or_free(now: int) -> ColumnElement[bool]:
     return or_(
         JobRow.lease_owner.is_(None),
         JobRow.lease_expires_ms.is_(None),
@@ -52,7 +52,7 @@ def _expired_or_free(now: int):  # type: ignore[no-untyped-def]
     )
 
 
-def _candidates_stmt(now: int):  # type: ignore[no-untyped-def]
+def _candidates_stmt(now: int) -> Select[str, str, int, int | None]:
     """Waiting and abandoned jobs, in the order runners should take them.
 
     Abandoned jobs come first (they had started already). Waiting jobs then go

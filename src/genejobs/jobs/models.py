@@ -9,6 +9,8 @@ from __future__ import annotations
 from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from genejobs.jobs.states import SampleState
+
 
 class Base(DeclarativeBase):
     pass
@@ -66,8 +68,8 @@ class SampleStateRow(Base):
     sample_name: Mapped[str] = mapped_column(String(128), primary_key=True)
     position: Mapped[int] = mapped_column(Integer)
     group_name: Mapped[str] = mapped_column(String(128))
-    state: Mapped[str] = mapped_column(String(16), default="PENDING")  # PENDING|RUNNING|DONE|FAILED
-    step: Mapped[str] = mapped_column(String(32), default="")  # reads|trim|align|count
+    state: Mapped[str] = mapped_column(String(16), default=SampleState.PENDING.value)  # SampleState
+    step: Mapped[str] = mapped_column(String(32), default="")  # "", align, cache, qc, done
     fraction_done: Mapped[float] = mapped_column(default=0.0)
     pairs_done: Mapped[int] = mapped_column(BigInteger, default=0)
     started_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)

@@ -22,7 +22,7 @@ import json
 import logging
 import smtplib
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Any
@@ -300,14 +300,3 @@ class Notifier:
             fresh.attempts, fresh.state = attempts, state
             fresh.next_attempt_ms = now + int(delay_s * 1000)
         log.info("job %s: %s notification %s (%s)", payload["job_id"], row.kind, state, status)
-
-
-def delivered_or_failed(sessions: sessionmaker[Session], job_ids: Sequence[str]) -> bool:
-    """True when no notification of these jobs is still pending (used by tests and purge)."""
-    with sessions() as s:
-        pending = s.scalar(
-            select(NotificationRow.id).where(
-                NotificationRow.job_id.in_(list(job_ids)), NotificationRow.state == "pending"
-            )
-        )
-    return pending is None

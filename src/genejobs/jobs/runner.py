@@ -219,9 +219,7 @@ class Runner:
     def _submit_samples(
         self, job_id: str, client: Client, spec: RnaDiffExprSpec
     ) -> dict[Future[Any], SampleSpec]:
-        params = SampleParams(
-            adapter=spec.adapter, library_type=spec.library_type or LibraryType.UNSTRANDED
-        )
+        params = SampleParams(adapter=spec.adapter)
         # QC wants each sample's BAM and RSeQC run next to it; only then is it passed.
         qc = QcRequest(spec.bed, spec.artifacts_uri) if spec.is_export_qc and spec.bed else None
         resources = sample_resources(client)

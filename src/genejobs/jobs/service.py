@@ -191,7 +191,7 @@ class JobService:
             self._check_counts_table(spec)
         for gi, group in enumerate(spec.groups):
             for si, sample in enumerate(group.samples):
-                pair = []
+                pair: list[tuple[Location, FileInfo]] = []
                 if spec.counts:  # no reads: the table holds this sample's counts
                     inputs.append(pair)
                     continue
@@ -244,7 +244,8 @@ class JobService:
         return {
             "valid": True,
             "samples": samples,
-            "input_bytes": sum(x["input_bytes"] for x in samples) + self._counts_table_bytes(spec),
+            "input_bytes": sum(info.size_bytes for pair in inputs for _, info in pair)
+            + self._counts_table_bytes(spec),
             "estimate_ms": estimate_ms(samples, rate),
             "measured_jobs": rate.jobs if rate else 0,
         }
@@ -253,7 +254,7 @@ class JobService:
         self, spec: RnaDiffExprSpec, inputs: list[list[tuple[Location, FileInfo]]]
     ) -> list[bool]:
         """Which samples the runner would take from the sample cache (never with QC)."""
-        if spec.is_export_qc or spec.counts:
+        if spec.is_export_qc or spec.counts or spec.gtf is None:
             return [False] * len(inputs)
         from genejobs.jobs.cache import SampleCache, sample_cache_key
         from genejobs.pipeline.records import SampleParams
@@ -502,9 +503,9 @@ class JobService:
         with self.sessions.begin() as s:
             s.execute(delete(NotificationRow).where(NotificationRow.job_id == job_id))
             s.execute(delete(WesRunRow).where(WesRunRow.job_id == job_id))
-            row = s.get(JobRow, job_id)
-            if row is not None:
-                s.delete(row)
+            ended = s.get(JobRow, job_id)
+            if ended is not None:
+                s.delete(ended)
         log.info("job %s: purged by %s", job_id, principal.user)
 
     # -- statistics ----------------------------------------------------------

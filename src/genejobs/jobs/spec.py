@@ -67,12 +67,6 @@ class RnaDiffExprSpec:
     def samples(self) -> tuple[SampleSpec, ...]:
         return tuple(s for g in self.groups for s in g.samples)
 
-    @property
-    def input_uris(self) -> list[str]:
-        if self.counts:
-            return [self.counts]
-        return [u for s in self.samples for u in (s.r1, s.r2)]
-
     def covariate_levels(self) -> list[tuple[str, dict[str, str]]]:
         """(name, sample -> level) per covariate, in the design's order."""
         return [(n, {s.name: s.covariate(n) for s in self.samples}) for n in self.covariates]

@@ -18,6 +18,27 @@ class JobStatus(str, Enum):
 
 ENDED: frozenset[JobStatus] = frozenset({JobStatus.FINISHED, JobStatus.FAILED, JobStatus.CANCELLED})
 
+
+def has_ended(status: str) -> bool:
+    """True for FINISHED, FAILED and CANCELLED (a status string as the API returns it)."""
+    return status in {s.value for s in ENDED}
+
+
+class SampleState(str, Enum):
+    """A sample's state in the job detail call.
+
+    PENDING until its task starts, RUNNING, then DONE or FAILED; the samples
+    still PENDING or RUNNING when the job is cancelled (or fails elsewhere)
+    become CANCELLED.
+    """
+
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    DONE = "DONE"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+
 # The one place that says which status may follow which. RUNNING -> LAUNCHING is
 # the lease take-over: a runner died, the job goes back to the queue.
 ALLOWED: dict[JobStatus, frozenset[JobStatus]] = {

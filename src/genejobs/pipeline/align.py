@@ -10,7 +10,7 @@ lost; single-end calls keep it, and the pairing rule below is the product's own
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -167,13 +167,6 @@ class FlatPlacements(NamedTuple):
     blk_start: np.ndarray
     blk_end: np.ndarray
     blk_strand: np.ndarray  # +1 / -1: read 1's strand (read 2's blocks are flipped)
-
-    @classmethod
-    def of(cls, pairs: Iterable[PairAlignment]) -> FlatPlacements:
-        builder = FlatBuilder()
-        for pair in pairs:
-            builder.add(pair)
-        return builder.build()
 
     @classmethod
     def concat(cls, parts: Sequence[FlatPlacements]) -> FlatPlacements:

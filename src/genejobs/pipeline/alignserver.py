@@ -4,14 +4,21 @@ Why processes: mappy releases the GIL only inside minimap2, and each pair's hits
 pairing and flattening hold it, so align threads mostly waited on each other
 (measured: two threads no faster than one). Why one server that forks: a human
 splice index is many GB; the children forked after it is loaded share its pages
-(copy-on-write) instead of loading one copy per core. The server is started
-fresh (``python -m genejobs.pipeline.alignserver``) and has no threads when it
-forks; forking a Dask worker, which runs threads, would not be safe.
+(copy-on-write) instead of loading one copy per core. The server is a new
+interpreter (``python -m genejobs.pipeline.alignserver``) and has no threads when
+it forks; forking a Dask worker, which runs threads, would not be safe.
+
+Lifetime: ``align_processes`` gives a sample an idle server for its index, or
+starts one (samples running at once get one each). After the sample the server
+stays idle in this process for the next sample of the same index; it is closed
+when a sample asks for another index, when it died, never loaded or still had a
+cancelled sample's chunks it could not drain, and at interpreter exit.
 
 Protocol, one socket per child, pickled messages: the child first says
 ``("ready", pid)``; then ``("align", pairs, sam)`` → ``("ok", ServedChunk)`` and
 ``("contigs",)`` → ``("ok", [(name, length), ...])``; errors → ``("error", text)``.
-A child exits when its socket closes, so the server dies with its parent.
+A child exits when its socket closes and the server when its children have, so
+a server also dies with the process that started it.
 
 Bookkeeping: every request sent counts as waiting until its reply (or error) is
 read, so ``drain()`` never waits for a reply that will not come. A child that dies
@@ -221,7 +228,7 @@ class AlignProcesses:
     def contigs(self) -> list[tuple[str, int]]:
         """Names and lengths of the index's sequences (for a BAM header)."""
         self._send(0, ("contigs",))
-        return self._receive(0)
+        return list(self._receive(0))
 
     def submit(
         self, pairs: Sequence[tuple[str, str]] | Sequence[PairRecord], *, sam: bool = False

@@ -125,9 +125,6 @@ class BamWriter:
     def add_sam(self, text: str) -> None:
         self._out.write(text)
 
-    def add(self, records: Sequence[PairRecord], placements: Sequence[PairAlignment]) -> None:
-        self.add_sam(sam_records(records, placements))
-
     def close(self) -> None:
         self._out.close()
         try:

@@ -10,8 +10,6 @@ lets a job with the wrong ``library_type`` be re-run from the cache.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 import numpy as np
 
 from genejobs.pipeline.align import (
@@ -19,7 +17,6 @@ from genejobs.pipeline.align import (
     NOT_ALIGNED,
     UNIQUE,
     FlatPlacements,
-    PairAlignment,
 )
 from genejobs.pipeline.records import ALL_LIBRARY_TYPES, CountStats, LibraryType
 from genejobs.references.model import GeneModel
@@ -33,7 +30,7 @@ def _expand(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     if total == 0:
         return np.zeros(0, dtype=np.int64)
     offsets = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    return np.repeat(starts, lengths) + offsets
+    return np.asarray(np.repeat(starts, lengths) + offsets)
 
 
 class GeneIndex:
@@ -86,15 +83,6 @@ class GeneIndex:
         m = self.step_ptr[step + 1] - self.step_ptr[step]
         return np.repeat(block, m), self.step_genes[_expand(self.step_ptr[step], m)]
 
-    def overlapping(self, chrom: str, start: int, end: int) -> list[int]:
-        """Indices of genes with an exon overlapping [start, end) (one block, for tests)."""
-        cid = self.chrom_ids.get(chrom)
-        if cid is None:
-            return []
-        base = cid << _CHROM_SHIFT
-        _, genes = self.hits(np.array([base + start]), np.array([base + end]))
-        return sorted(set(genes.tolist()))
-
 
 class PairCounter:
     """Accumulates per-gene counts for the three library types, plus htseq's counters."""
@@ -108,12 +96,6 @@ class PairCounter:
             ambiguous={lt.value: 0 for lt in ALL_LIBRARY_TYPES},
             assigned={lt.value: 0 for lt in ALL_LIBRARY_TYPES},
         )
-
-    def add(self, pair: PairAlignment) -> None:
-        self.add_flat(FlatPlacements.of((pair,)))
-
-    def add_many(self, pairs: Iterable[PairAlignment]) -> None:
-        self.add_flat(FlatPlacements.of(pairs))
 
     def add_flat(self, flat: FlatPlacements) -> None:
         """Count a chunk of placements: all its blocks are looked up at once."""

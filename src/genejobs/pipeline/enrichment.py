@@ -80,8 +80,9 @@ def run_enrichment(
                 no_plot=True,
                 cutoff=1.0,
             ).results
-        except Exception as exc:  # gseapy raises plain exceptions for e.g. no overlap
-            out.notes.append(f"{label}: ORA {direction} found nothing to test ({exc})")
+        except Exception as exc:  # gseapy raises bare Exception types (no overlap among them)
+            log.warning("%s: ORA %s failed: %s", label, direction, exc)
+            out.notes.append(f"{label}: ORA {direction} gave no result ({exc})")
             continue
         out.tables[f"{label}_ora_{direction}"] = res.sort_values("P-value").reset_index(drop=True)
     # Shrunken fold changes, when the job asked for them, rank by effect size without
@@ -105,8 +106,9 @@ def run_enrichment(
             verbose=False,
         )
         out.tables[f"{label}_gsea_prerank"] = gsea.res2d
-    except Exception as exc:
-        out.notes.append(
-            f"{label}: preranked GSEA found no gene set of 5-1000 tested genes ({exc})"
-        )
+    except LookupError:  # gseapy's "No gene sets passed through filtering condition"
+        out.notes.append(f"{label}: preranked GSEA found no gene set of 5-1000 tested genes")
+    except Exception as exc:  # gseapy raises bare Exception types; the report goes on
+        log.warning("%s: preranked GSEA failed: %s", label, exc)
+        out.notes.append(f"{label}: preranked GSEA gave no result ({exc})")
     return out

@@ -100,7 +100,7 @@ def htseq_summary(result: SampleResult, library_type: LibraryType) -> bytes:
     lines += [
         f"__no_feature\t{cs.no_feature.get(lt, 0)}",
         f"__ambiguous\t{cs.ambiguous.get(lt, 0)}",
-        f"__too_low_aQual\t{cs.too_low_aqual}",
+        "__too_low_aQual\t0",  # no pair is dropped for its mapping quality (CountStats)
         f"__not_aligned\t{cs.not_aligned}",
         f"__alignment_not_unique\t{cs.multimapped}",
     ]

@@ -18,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -213,7 +213,11 @@ def _read(path: Path) -> str:
 
 
 def _run_runner(
-    jobs: list[dict[str, object]], *, threads: int, timeout_s: int, stop: StopCheck | None = None
+    jobs: Sequence[Mapping[str, object]],
+    *,
+    threads: int,
+    timeout_s: int,
+    stop: StopCheck | None = None,
 ) -> tuple[dict[str, tuple[int | None, float, float | None]], str | None]:
     """Run ``jobs`` in one ``rseqc_runner`` process: script -> (exit status, None when
     timed out; wall and CPU seconds), and the runner's own error when it died (its

@@ -12,6 +12,7 @@ from isal.igzip import IGzipFile  # cutadapt's own fast gzip, via xopen
 
 from genejobs.errors import InputError
 from genejobs.storage import Location, Storage
+from genejobs.storage.compression import is_gzip_head
 
 
 class _CountingReader:
@@ -98,7 +99,7 @@ class PairedReads:
         try:
             head = fh._raw.read(2)
             fh._raw.seek(0)
-            stream: Any = IGzipFile(fileobj=fh, mode="rb") if head == b"\x1f\x8b" else fh
+            stream: Any = IGzipFile(fileobj=fh, mode="rb") if is_gzip_head(head) else fh
             return dnaio.open(stream, fileformat="fastq", mode="r")
         except Exception as exc:  # dnaio raises several types for unreadable input
             raise self._error(loc, f"is not a readable FASTQ file ({exc})") from exc

@@ -45,17 +45,19 @@ class SampleSpec:
 
 @dataclass(frozen=True)
 class SampleParams:
-    """How a sample is processed; everything here is part of the cache key."""
+    """How a sample's reads are trimmed; both fields are part of its cache key.
+
+    No library type here: every sample is counted under all three strand rules
+    (``CountStats``), and the job picks one afterwards.
+    """
 
     adapter: str | None = None
-    library_type: LibraryType = LibraryType.UNSTRANDED
     min_length: int = 20
-    write_bam: bool = False
 
 
 @dataclass
 class ReadStats:
-    """Read-level counters; they add up so parallel chunks can be summed."""
+    """Read-level counters of one sample, filled chunk by chunk by the trimmer."""
 
     pairs_in: int = 0
     pairs_with_adapter: int = 0
@@ -64,15 +66,14 @@ class ReadStats:
     bases_in: int = 0
     bases_trimmed: int = 0
 
-    def __iadd__(self, other: ReadStats) -> ReadStats:
-        for name in self.__dataclass_fields__:
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-        return self
-
 
 @dataclass
 class CountStats:
     """Alignment and assignment counters, htseq-count's special counters included.
+
+    There is no ``__too_low_aQual`` counter: no pair is dropped for its mapping
+    quality (a pair with several placements is ``multimapped``), so that line of
+    htseq-count's output is always 0.
 
     ``no_feature``, ``ambiguous`` and ``assigned`` are per library type (keyed by
     ``LibraryType.value``) because every pair is counted under all three strand
@@ -83,19 +84,9 @@ class CountStats:
     unique: int = 0
     multimapped: int = 0  # __alignment_not_unique
     not_aligned: int = 0  # __not_aligned
-    too_low_aqual: int = 0  # __too_low_aQual
     no_feature: dict[str, int] = field(default_factory=dict)
     ambiguous: dict[str, int] = field(default_factory=dict)
     assigned: dict[str, int] = field(default_factory=dict)
-
-    def __iadd__(self, other: CountStats) -> CountStats:
-        for name in ("aligned", "unique", "multimapped", "not_aligned", "too_low_aqual"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-        for name in ("no_feature", "ambiguous", "assigned"):
-            mine: dict[str, int] = getattr(self, name)
-            for key, value in getattr(other, name).items():
-                mine[key] = mine.get(key, 0) + value
-        return self
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,9 @@ so what the script writes (and what the R it starts prints) lands exactly as if
 it ran as a subprocess. A child is a separate process, so a module's memory and
 crashes stay its own, and a timeout kills it (and its R) without the others.
 
-Forking is safe here: the runner starts no threads, and BLAS is held to one
-thread before numpy is imported. Used by ``genejobs.pipeline.qc``:
+Forking is safe here: the runner starts no threads, and ``main`` holds BLAS to
+one thread before numpy is imported (in this process only: importing the module
+changes nothing). Used by ``genejobs.pipeline.qc``:
 
     python -m genejobs.pipeline.rseqc_runner --threads 2 --timeout 1800 < jobs.json
 
@@ -29,13 +30,22 @@ import signal
 import sys
 import time
 import traceback
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
-# The modules' R plot scripts use only these; R then skips loading ``methods``,
-# ``utils`` and ``datasets`` (about half of each Rscript's start-up).
-os.environ.setdefault("R_DEFAULT_PACKAGES", "grDevices,graphics,stats")
+# Set by ``main`` in the runner process (inherited by the modules and their R).
+RUNNER_ENV = {
+    "OPENBLAS_NUM_THREADS": "1",
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    # The modules' R plot scripts use only these; R then skips loading ``methods``,
+    # ``utils`` and ``datasets`` (about half of each Rscript's start-up).
+    "R_DEFAULT_PACKAGES": "grDevices,graphics,stats",
+}
+# RSeQC release series (major.minor) whose ``qcmodule.mystat.percentile_list`` and
+# geneBody_coverage's use of it were read for ``speed_up_percentile_lookups``;
+# checked on 5.0.6. With another version the modules run unpatched (slower).
+CHECKED_RSEQC: tuple[str, ...] = ("5.0",)
 
 POLL_S = 0.005
 # What RSeQC's QC scripts import; loaded once here, shared by every forked child.
@@ -81,22 +91,40 @@ class _Positions(list[int]):
         return item in self._set
 
 
-def speed_up_percentile_lookups() -> None:
-    """Make ``qcmodule.mystat.percentile_list`` return ``_Positions`` (see there)."""
+def rseqc_version() -> str | None:
+    """The installed RSeQC's version, or None when it is not installed."""
+    try:
+        return version("RSeQC")
+    except PackageNotFoundError:
+        return None
+
+
+def speed_up_percentile_lookups(installed: str | None = None) -> bool:
+    """Make ``qcmodule.mystat.percentile_list`` return ``_Positions`` (see there).
+
+    Only for the RSeQC versions in ``CHECKED_RSEQC`` (``installed`` defaults to the
+    installed one); returns whether the patch is in place.
+    """
+    installed = installed or rseqc_version()
+    if installed is None or not any(
+        installed == s or installed.startswith(f"{s}.") for s in CHECKED_RSEQC
+    ):
+        return False
     try:
         from qcmodule import mystat
     except ImportError:
-        return
+        return False
     original = mystat.percentile_list
     if getattr(original, "_genejobs", False):
-        return
+        return True
 
     def percentile_list(values: Any) -> Any:
         found = original(values)
         return _Positions(found) if isinstance(found, list) else found
 
-    percentile_list._genejobs = True  # type: ignore[attr-defined]
+    percentile_list._genejobs = True  # type: ignore[attr-defined]  # marks our wrapper: patch once
     mystat.percentile_list = percentile_list
+    return True
 
 
 def _exit_code(exc: SystemExit) -> int:
@@ -198,11 +226,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--timeout", type=float, default=1800)
     a = p.parse_args(argv)
+    for name, value in RUNNER_ENV.items():
+        os.environ.setdefault(name, value)
     jobs = json.load(sys.stdin)
     # A stopped job's QC terminates the runner: unwind, so run_jobs kills its modules.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     preload()
-    speed_up_percentile_lookups()
+    if not speed_up_percentile_lookups():
+        print(
+            f"RSeQC {rseqc_version()} is not in {CHECKED_RSEQC}: geneBody_coverage runs unpatched",
+            file=sys.stderr,
+        )
     results = run_jobs(jobs, threads=a.threads, timeout_s=a.timeout)
     json.dump(results, sys.stdout)
     sys.stdout.write("\n")

@@ -12,7 +12,7 @@ from genejobs.pipeline.alignserver import ServedChunk, align_processes
 from genejobs.pipeline.bam import BamWriter, pair_record
 from genejobs.pipeline.count import GeneIndex, PairCounter
 from genejobs.pipeline.readqc import MateQC
-from genejobs.pipeline.reads import PairedReads
+from genejobs.pipeline.reads import PairChunk, PairedReads
 from genejobs.pipeline.records import (
     ProgressFn,
     ReadQc,
@@ -27,16 +27,67 @@ from genejobs.references.model import GeneModel
 from genejobs.storage import Storage
 
 log = logging.getLogger(__name__)
-_INDEXES: dict[int, GeneIndex] = {}
+# The last annotation's overlap index, by the checksum of its GTF: samples of one
+# job in one worker process share it.
+_INDEXES: dict[str, GeneIndex] = {}
 
 
 def gene_index(model: GeneModel) -> GeneIndex:
-    """One overlap index per gene model and process (the model itself is memoised)."""
-    key = id(model)
-    if key not in _INDEXES:
+    """The overlap index of ``model``, built once per annotation and process.
+
+    Keyed by the GTF's checksum, not the model object: another model parsed from
+    the same file shares the index, and one from another file never gets it. A
+    model without a checksum (built in memory) gets a fresh index.
+    """
+    key = model.source_checksum
+    if not key:
+        return GeneIndex(model)
+    index = _INDEXES.get(key)
+    if index is None:  # (a sample in another thread may swap the entry meanwhile)
+        index = GeneIndex(model)
         _INDEXES.clear()
-        _INDEXES[key] = GeneIndex(model)
-    return _INDEXES[key]
+        _INDEXES[key] = index
+    return index
+
+
+def _open_reads(storage: Storage, sample: SampleSpec) -> PairedReads:
+    return PairedReads(
+        storage,
+        sample.name,
+        storage.location(sample.r1, field=f"sample '{sample.name}' read 1"),
+        storage.location(sample.r2, field=f"sample '{sample.name}' read 2"),
+    )
+
+
+def _count_aligned(aligned: ServedChunk, counter: PairCounter, bam: BamWriter | None) -> None:
+    """Count an aligned chunk; its SAM text goes to the BAM when one is written."""
+    counter.add_flat(aligned.flat)
+    if bam is not None and aligned.sam is not None:
+        bam.add_sam(aligned.sam)
+
+
+def _trimmed_pairs(
+    chunk: PairChunk,
+    trimmer: PairTrimmer,
+    read_stats: ReadStats,
+    read_qc: tuple[MateQC, MateQC] | None,
+    *,
+    sam: bool,
+) -> list[Any]:
+    """Trim a chunk (read QC sees the reads as sequenced) and shape its pairs for the
+    aligner: whole records when a BAM is written, the two sequences otherwise."""
+    kept = trimmer(chunk, read_stats)
+    if read_qc is not None:
+        for mate, records, lengths in zip(
+            read_qc, (chunk.r1, chunk.r2), trimmer.last_lengths, strict=True
+        ):
+            mate.add([r.sequence for r in records], [r.qualities or "" for r in records], lengths)
+    if sam:
+        return [
+            pair_record(a.name, a.sequence, a.qualities or "", b.sequence, b.qualities or "")
+            for a, b in zip(kept.r1, kept.r2, strict=True)
+        ]
+    return [(a.sequence, b.sequence) for a, b in zip(kept.r1, kept.r2, strict=True)]
 
 
 def process_sample(
@@ -54,21 +105,14 @@ def process_sample(
 ) -> SampleResult:
     """Count one sample's pairs per gene under the three strand rules."""
     timings = {"read_trim": 0.0, "align": 0.0, "count": 0.0}
-    reads = PairedReads(
-        storage,
-        sample.name,
-        storage.location(sample.r1, field=f"sample '{sample.name}' read 1"),
-        storage.location(sample.r2, field=f"sample '{sample.name}' read 2"),
-    )
+    reads = _open_reads(storage, sample)
     trimmer = PairTrimmer(params.adapter, min_length=params.min_length)
     counter = PairCounter(gene_index(gene_model))
     read_stats = ReadStats()
     # Read-level QC rides along with alignment QC: both are what is_export_qc asks for.
     read_qc = (MateQC(), MateQC()) if bam_path is not None else None
     with align_processes(index_path, threads, stop) as aligners:  # a new one loads meanwhile
-        bam = None
-        if bam_path is not None:
-            bam = BamWriter(bam_path, aligners.contigs(), threads=threads)
+        bam = BamWriter(bam_path, aligners.contigs(), threads=threads) if bam_path else None
         try:
             # A small first chunk, so that the align processes start early.
             chunks = reads.chunks(chunk_pairs, first=min(chunk_pairs, 2_000))
@@ -80,26 +124,7 @@ def process_sample(
                 t = time.perf_counter()
                 chunk = next(chunks, None)
                 if chunk is not None:
-                    kept = trimmer(chunk, read_stats)
-                    if read_qc is not None:
-                        for mate, records, lengths in zip(
-                            read_qc, (chunk.r1, chunk.r2), trimmer.last_lengths, strict=True
-                        ):
-                            mate.add(
-                                [r.sequence for r in records],
-                                [r.qualities for r in records],
-                                lengths,
-                            )
-                    pairs: list[Any] = (
-                        [
-                            pair_record(a.name, a.sequence, a.qualities, b.sequence, b.qualities)
-                            for a, b in zip(kept.r1, kept.r2, strict=True)
-                        ]
-                        if bam is not None
-                        else [
-                            (a.sequence, b.sequence) for a, b in zip(kept.r1, kept.r2, strict=True)
-                        ]
-                    )
+                    pairs = _trimmed_pairs(chunk, trimmer, read_stats, read_qc, sam=bam is not None)
                 t2 = time.perf_counter()
                 timings["read_trim"] += t2 - t
                 aligned = None
@@ -111,9 +136,7 @@ def process_sample(
                 if chunk is not None:
                     pending = aligners.submit(pairs, sam=bam is not None)
                 if aligned is not None:
-                    counter.add_flat(aligned.flat)
-                    if bam is not None and aligned.sam is not None:
-                        bam.add_sam(aligned.sam)
+                    _count_aligned(aligned, counter, bam)
                     if progress is not None:
                         progress(reads.fraction_done, reads.pairs_read)
                 timings["count"] += time.perf_counter() - t3

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import gzip
 import re
 from pathlib import Path
 
 from genejobs.errors import ValidationError
+from genejobs.storage.compression import open_text
 
 _VALID = re.compile(r"^[ACGTNRYKMSWBDHVacgtnrykmswbdhv]*$")
 
@@ -14,12 +14,9 @@ _VALID = re.compile(r"^[ACGTNRYKMSWBDHVacgtnrykmswbdhv]*$")
 def read_fasta_summary(path: Path, *, label: str | None = None) -> dict[str, int]:
     """Chromosome name → length; refuse a malformed FASTA naming the line and reason."""
     label = label or path.name
-    with open(path, "rb") as fh:
-        gz = fh.read(2) == b"\x1f\x8b"
-    opener = gzip.open if gz else open
     lengths: dict[str, int] = {}
     current: str | None = None
-    with opener(path, "rt", encoding="ascii", errors="replace") as fh:  # type: ignore[operator]
+    with open_text(path, encoding="ascii") as fh:
         for number, raw in enumerate(fh, start=1):
             line = raw.rstrip("\r\n")
             if line.startswith(">"):

@@ -7,7 +7,6 @@ loading a full feature database (gffutils, HTSeq's GFF reader) for a GENCODE fil
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
 import re
@@ -16,6 +15,7 @@ from pathlib import Path
 
 from genejobs.errors import ValidationError
 from genejobs.references.model import Gene, GeneModel
+from genejobs.storage.compression import open_text
 
 _ATTR = re.compile(r'\s*([^\s";]+)\s+(?:"([^"]*)"|([^\s;]+))\s*;?')
 
@@ -39,10 +39,7 @@ def _merge(intervals: list[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
 
 
 def _lines(path: Path) -> Iterable[str]:
-    with open(path, "rb") as fh:
-        magic = fh.read(2)
-    opener = gzip.open if magic == b"\x1f\x8b" else open
-    with opener(path, "rt", encoding="utf-8", errors="replace") as fh:  # type: ignore[operator]
+    with open_text(path, encoding="utf-8") as fh:
         yield from fh
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,6 @@ class GeneModel:
     genes: list[Gene]
     source_checksum: str = ""
     name: str = ""
-    extra: dict[str, str] = field(default_factory=dict)
 
     @property
     def gene_ids(self) -> list[str]:

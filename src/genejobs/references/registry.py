@@ -8,6 +8,7 @@ written, so a half-built reference is never offered to jobs.
 
 from __future__ import annotations
 
+import builtins
 import gzip
 import json
 import os
@@ -27,6 +28,7 @@ from genejobs.references.gtf import load_gene_model, parse_gtf, save_gene_model,
 from genejobs.references.index import ALIGNER_PRESET, build_index
 from genejobs.references.model import GeneModel
 from genejobs.storage import Storage, parse_uri
+from genejobs.storage.compression import is_gzip_file
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
@@ -107,7 +109,7 @@ class ReferenceRegistry:
     def _read(self, folder: Path) -> ReferenceInfo:
         return self._info(json.loads((folder / "manifest.json").read_text()), folder)
 
-    def _info(self, m: dict, folder: Path) -> ReferenceInfo:  # type: ignore[type-arg]
+    def _info(self, m: dict[str, Any], folder: Path) -> ReferenceInfo:
         annotations = {
             a["name"]: AnnotationInfo(
                 a["name"], folder / a["gene_model"], a["gtf_sha256"], int(a["n_genes"])
@@ -129,13 +131,14 @@ class ReferenceRegistry:
 
     # -- the shared S3 prefix ------------------------------------------------
 
-    def _remote_manifest(self, name: str) -> dict | None:  # type: ignore[type-arg]
+    def _remote_manifest(self, name: str) -> dict[str, Any] | None:
         assert self.remote is not None and self.storage is not None
         loc = self.remote.join(name, "manifest.json")
         try:
-            return json.loads(self.storage.read_bytes(loc))  # type: ignore[no-any-return]
+            manifest: dict[str, Any] = json.loads(self.storage.read_bytes(loc))
         except NotFound:
             return None
+        return manifest
 
     def _publish(self, name: str) -> None:
         """Upload a built reference; its manifest goes last, so readers never see half."""
@@ -146,7 +149,7 @@ class ReferenceRegistry:
             self.storage.put_file(path, self.remote.join(name, *path.relative_to(folder).parts))
         self.storage.put_file(folder / "manifest.json", self.remote.join(name, "manifest.json"))
 
-    def _fetch(self, name: str, manifest: dict) -> Path:  # type: ignore[type-arg]
+    def _fetch(self, name: str, manifest: dict[str, Any]) -> Path:
         """This node's copy of a shared reference, downloaded once per manifest."""
         assert self.remote is not None and self.storage is not None
         local = self.root / name
@@ -191,7 +194,7 @@ class ReferenceRegistry:
             out.append(self._read(folder))
         return out
 
-    def available(self) -> dict[str, list[str]]:
+    def available(self) -> dict[str, builtins.list[str]]:
         return {r.name: sorted(r.annotations) for r in self.list()}
 
     def get(self, name: str) -> ReferenceInfo:
@@ -231,7 +234,7 @@ class ReferenceRegistry:
         self,
         name: str,
         fasta: Path,
-        gtfs: list[tuple[str, Path]],
+        gtfs: builtins.list[tuple[str, Path]],  # (``list`` is a method of this class)
         *,
         beds: tuple[str, ...] = (),
         progress: Callable[[str], None] | None = None,
@@ -341,9 +344,7 @@ class ReferenceRegistry:
 
 def _copy_plain(src: Path, dest: Path) -> None:
     """Copy a FASTA, decompressing a gzipped one: ``genome.fa`` is always plain text."""
-    with open(src, "rb") as fh:
-        gz = fh.read(2) == b"\x1f\x8b"
-    if not gz:
+    if not is_gzip_file(src):
         shutil.copyfile(src, dest)
         return
     with gzip.open(src, "rb") as fin, open(dest, "wb") as fout:

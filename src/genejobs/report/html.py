@@ -17,6 +17,7 @@ from importlib.resources import files as package_files
 from typing import Any
 
 import jinja2
+import markupsafe
 import matplotlib.pyplot as plt
 import pandas as pd
 
@@ -52,14 +53,15 @@ SOFTWARE_NAMES = {"mappy": "minimap2 (mappy)", "pydeseq2": "PyDESeq2", "multiqc"
 def _template() -> jinja2.Template:
     folder = package_files("genejobs.report") / "templates"
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
-    env.globals["asset"] = lambda name: jinja2.utils.markupsafe.Markup((folder / name).read_text())
+    env.globals["asset"] = lambda name: markupsafe.Markup((folder / name).read_text())
     return env.from_string((folder / "report.html.j2").read_text())
 
 
 def _plotly_js() -> str:
     from plotly.offline import get_plotlyjs
 
-    return get_plotlyjs().replace("</script", "<\\/script")
+    js: str = get_plotlyjs()
+    return js.replace("</script", "<\\/script")
 
 
 class _Space:

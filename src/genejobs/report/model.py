@@ -87,14 +87,14 @@ class ComparisonView:
     @property
     def neg_log_padj(self) -> np.ndarray:
         with np.errstate(divide="ignore", invalid="ignore"):
-            return -np.log10(np.clip(self.padj, 1e-300, 1))
+            return np.asarray(-np.log10(np.clip(self.padj, 1e-300, 1)))
 
     def volcano_mask(self) -> np.ndarray:
         """Genes with a tested padj (independent filtering and outliers leave NA)."""
-        return np.isfinite(self.padj) & np.isfinite(self.x_lfc)
+        return np.asarray(np.isfinite(self.padj) & np.isfinite(self.x_lfc))
 
     def ma_mask(self) -> np.ndarray:
-        return np.isfinite(self.x_lfc) & (self.base_mean > 0)
+        return np.asarray(np.isfinite(self.x_lfc) & (self.base_mean > 0))
 
     def volcano_ranges(self) -> tuple[tuple[float, float], tuple[float, float]]:
         ok = self.volcano_mask()

@@ -70,7 +70,8 @@ def count_bytes(normalized: pd.DataFrame, genes: pd.Index, samples: list[str]) -
     """Genes x samples, row-major, one byte per value (log2(count + 1) in tenths)."""
     m = normalized.reindex(index=genes, columns=samples).to_numpy(dtype=np.float32)
     q = np.rint(np.log2(np.nan_to_num(m, nan=0.0) + 1) * COUNT_STEP)
-    return np.clip(q, 0, 255).astype(np.uint8).tobytes()
+    packed: bytes = np.clip(q, 0, 255).astype(np.uint8).tobytes()
+    return packed
 
 
 def comparison_data(v: ComparisonView) -> dict[str, Any]:

@@ -17,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import httpx
 
@@ -143,7 +144,7 @@ class LocalS3Server:
         """The server's process id (it leads its own process group)."""
         return self._proc.pid if self._proc is not None else None
 
-    def filesystem(self):  # type: ignore[no-untyped-def]
+    def filesystem(self) -> Any:
         import fsspec
 
         return fsspec.filesystem(

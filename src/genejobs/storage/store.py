@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import fsspec
 
@@ -165,11 +166,12 @@ class Storage:
         """A streaming binary reader (S3 reads are ranged, not a full download)."""
         fs = self.filesystem(loc)
         with _mapped_errors(loc, field, "cannot be read"), self._reachable(loc, field):
-            fh = fs.open(loc.fs_path, "rb", block_size=4 * 1024 * 1024)
+            fh: IO[bytes] = fs.open(loc.fs_path, "rb", block_size=4 * 1024 * 1024)
         if not loc.is_s3:
-            return fh  # type: ignore[no-any-return]
+            return fh
         # the endpoint may go away in the middle of a job: later reads name it too
-        return _GuardedReader(fh, lambda: self._reachable(loc, field))  # type: ignore[return-value]
+        guarded = _GuardedReader(fh, lambda: self._reachable(loc, field))
+        return cast(IO[bytes], guarded)  # a file object: what it does not wrap, it passes on
 
     def read_bytes(self, loc: Location) -> bytes:
         with self.open_read(loc) as fh:
@@ -228,14 +230,8 @@ class Storage:
             with _mapped_errors(loc, "output", "cannot be written"), self._reachable(loc, "output"):
                 self.filesystem(loc).pipe(loc.fs_path, data)
             return
-        target = Path(loc.key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
-        try:
-            tmp.write_bytes(data)
-            os.replace(tmp, target)
-        finally:
-            tmp.unlink(missing_ok=True)
+        with _replacing(Path(loc.key)) as out:
+            out.write(data)
 
     def put_file(self, local: Path, loc: Location) -> None:
         """Upload or copy a finished local file to ``loc``, atomically as ``write_bytes``."""
@@ -243,16 +239,8 @@ class Storage:
             with _mapped_errors(loc, "output", "cannot be written"), self._reachable(loc, "output"):
                 self.filesystem(loc).put_file(str(local), loc.fs_path)
             return
-        target = Path(loc.key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
-        try:
-            with open(local, "rb") as src, open(tmp, "wb") as dst:
-                while chunk := src.read(1 << 20):
-                    dst.write(chunk)
-            os.replace(tmp, target)
-        finally:
-            tmp.unlink(missing_ok=True)
+        with open(local, "rb") as src, _replacing(Path(loc.key)) as out:
+            shutil.copyfileobj(src, out, 1 << 20)
 
     def remove(self, loc: Location) -> None:
         fs = self.filesystem(loc)
@@ -344,17 +332,20 @@ def _unreachable_reason(exc: BaseException) -> str | None:
 class _GuardedReader:
     """A file object whose reads name the storage endpoint when it stops answering."""
 
-    def __init__(self, raw: Any, guard: Any) -> None:
+    def __init__(
+        self, raw: IO[bytes], guard: Callable[[], contextlib.AbstractContextManager[None]]
+    ) -> None:
         self._raw = raw
         self._guard = guard
 
     def read(self, size: int = -1) -> bytes:
         with self._guard():
-            return self._raw.read(size)  # type: ignore[no-any-return]
+            return self._raw.read(size)
 
     def readinto(self, buffer: Any) -> int:
         with self._guard():
-            return self._raw.readinto(buffer)  # type: ignore[no-any-return]
+            count: int = self._raw.readinto(buffer)  # type: ignore[attr-defined]  # IO[bytes] has no readinto; fsspec's files do
+            return count
 
     def __enter__(self) -> _GuardedReader:
         return self
@@ -364,6 +355,19 @@ class _GuardedReader:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._raw, name)
+
+
+@contextlib.contextmanager
+def _replacing(target: Path) -> Iterator[IO[bytes]]:
+    """A temporary sibling of ``target`` to write; renamed onto it only when all went well."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        with open(tmp, "wb") as out:
+            yield out
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager

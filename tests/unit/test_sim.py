@@ -229,3 +229,32 @@ def test_gene_ids_are_unique_and_exons_inside_chromosomes(runs: dict[str, SimMan
         spans[gid].add((cols[0], cols[6]))
         assert 1 <= int(cols[3]) <= int(cols[4]) <= len(genome[cols[0]])
     assert all(len(v) == 1 for v in spans.values())  # one chromosome and strand per gene
+
+
+def test_batches_shift_each_gene_by_its_true_batch_effect(tmp_path: Path) -> None:
+    import numpy as np
+    import pandas as pd
+
+    config = SimConfig(
+        n_genes=300,
+        samples_per_group=4,
+        pairs_per_sample=300_000,
+        fraction_de=0.0,
+        batches=2,
+        batch_effect_sd=1.5,
+        write_reads=False,
+        seed=4,
+    )
+    manifest = simulate(tmp_path, config)
+    assert manifest.reads == {}
+    assert [manifest.batches[s] for s in manifest.groups["K"]] == ["b1", "b2", "b1", "b2"]
+    counts = pd.read_csv(manifest.truth_counts, index_col=0)
+    genes = pd.read_csv(manifest.truth_genes, index_col=0)
+    b1 = [s for s, b in manifest.batches.items() if b == "b1"]
+    b2 = [s for s, b in manifest.batches.items() if b == "b2"]
+    norm = counts / counts.sum()
+    keep = counts.min(axis=1) >= 50
+    observed = np.log2(norm.loc[keep, b2].mean(axis=1) / norm.loc[keep, b1].mean(axis=1))
+    true = genes.loc[observed.index, "true_batch_log2fc_b2_vs_b1"]
+    assert np.corrcoef(observed, true)[0, 1] > 0.9
+    assert not SimManifest.load(tmp_path / "manifest.json").batches == {}

@@ -32,6 +32,11 @@ JOB_NAME_RULE = "must be printable text (no control characters)"
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 EMAIL_RULE = "must be an e-mail address (name@example.org)"
 FASTQ_SUFFIXES = (".fastq.gz", ".fq.gz")
+# A covariate's level ("b1", "7", "2024-05-01"): letters, digits, '_', '-', '.'.
+LEVEL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
+LEVEL_RULE = (
+    "must start with a letter or digit, then letters, digits, '_', '-' or '.', 1-128 characters"
+)
 
 # Bounds on free text and arrays: generous for real use, small enough that no
 # request can make the service store or log megabytes (a tester's 10,000-letter
@@ -43,6 +48,9 @@ MAX_JOB_NAME_CHARS = 128
 MAX_GROUPS = 100
 MAX_SAMPLES_PER_GROUP = 1000
 MAX_COMPARISONS = 200
+# Statistics additions (issue 18): covariates per sample, shrinkage, threshold, counts table.
+MAX_COVARIATES = 10
+MAX_LFC_THRESHOLD = 10.0
 
 LibraryTypeName = Literal["fr-unstranded", "fr-firststrand", "fr-secondstrand", "auto"]
 if set(get_args(LibraryTypeName)) != {lt.value for lt in LibraryType} | {"auto"}:
@@ -53,6 +61,7 @@ PATTERN_RULES = {
     NAME_PATTERN: NAME_RULE,
     ADAPTER_PATTERN: ADAPTER_RULE,
     JOB_NAME_PATTERN: JOB_NAME_RULE,
+    LEVEL_PATTERN: LEVEL_RULE,
     EMAIL_PATTERN: EMAIL_RULE,
 }
 # Messages for an array of the wrong length, by field name.
@@ -62,6 +71,7 @@ LENGTH_RULES = {
     "files": "exactly two .fastq.gz files are required (read 1, then read 2; .fq.gz also accepted)",
     "comparisons": "must be a non-empty array of {control, treatment}, "
     f"at most {MAX_COMPARISONS}",
+    "covariates": f"must name at most {MAX_COVARIATES} covariates",
 }
 
 
@@ -100,6 +110,7 @@ FastqUri = Annotated[
     AfterValidator(_fastq),
 ]
 Name = Annotated[str, Field(pattern=NAME_PATTERN, min_length=1, max_length=128)]
+Level = Annotated[str, Field(pattern=LEVEL_PATTERN, min_length=1, max_length=128)]
 
 
 class _Strict(BaseModel):
@@ -112,10 +123,21 @@ class SampleRequest(_Strict):
         "unique within the job",
         examples=["SRR6354710_2M"],
     )
-    files: list[FastqUri] = Field(
-        description="Exactly two distinct .fastq.gz (or .fq.gz) paths or URIs: read 1, then read 2",
+    files: list[FastqUri] | None = Field(
+        None,
+        description="Exactly two distinct .fastq.gz (or .fq.gz) paths or URIs: read 1, then "
+        "read 2; required unless the job reads a counts table (counts)",
         min_length=2,
         max_length=2,
+    )
+    # -- statistics additions (issue 18) --
+    covariates: dict[Name, Level] | None = Field(
+        None,
+        description='Other factors of this sample, e.g. {"batch": "b1"} or '
+        '{"donor": "d7"}; every sample carries the same names; the design becomes '
+        "~ <covariates in the order given> + group (addition)",
+        max_length=MAX_COVARIATES,
+        examples=[{"batch": "b1"}],
     )
 
 
@@ -185,13 +207,17 @@ class SubmitRequest(_Strict):
         pattern=ADAPTER_PATTERN,
         examples=["AGATCGGAAGAGC"],
     )
-    ref: str = Field(
-        description="Name of a registered reference genome (GET .../gene/references)",
+    ref: str | None = Field(
+        None,
+        description="Name of a registered reference genome (GET .../gene/references); "
+        "required unless counts is given",
         min_length=1,
         max_length=MAX_REFERENCE_NAME_CHARS,
     )
-    gtf: str = Field(
-        description="Name of an annotation registered for that reference",
+    gtf: str | None = Field(
+        None,
+        description="Name of an annotation registered for that reference; required unless "
+        "counts is given",
         min_length=1,
         max_length=MAX_REFERENCE_NAME_CHARS,
     )
@@ -214,6 +240,28 @@ class SubmitRequest(_Strict):
     )
     gene_sets: Uri | None = Field(
         None, description="Gene sets (GMT) for enrichment: ORA and preranked GSEA (addition)"
+    )
+    # -- statistics additions (issue 18) --
+    shrink: bool = Field(
+        False,
+        description="Also report apeGLM-style shrunken log2 fold changes (column lfc_shrunk); "
+        "plots and enrichment ranking then use them (addition)",
+    )
+    lfc_threshold: float = Field(
+        0.0,
+        description="Test |log2 fold change| > this value (DESeq2's lfcThreshold, "
+        "altHypothesis greaterAbs) instead of != 0 (addition)",
+        ge=0.0,
+        le=MAX_LFC_THRESHOLD,
+        examples=[1.0],
+    )
+    counts: Uri | None = Field(
+        None,
+        description="A genes x samples counts table (TSV or CSV; first column gene id, optional "
+        "gene_name column; nf-core/rnaseq's salmon.merged.gene_counts.tsv and featureCounts "
+        "output as they are) instead of files per sample: sample_name picks the column; "
+        "ref/gtf become optional (gene names); no trimming, alignment or QC (addition)",
+        examples=["s3a://diff-expr/salmon.merged.gene_counts.tsv"],
     )
     notify: NotifyRequest | None = Field(
         None, description="Tell a webhook and/or an e-mail address when the job ends (addition)"
@@ -277,6 +325,12 @@ def _rule(error: ErrorDetails) -> str:
         return "must be a string"
     if kind in ("bool_type", "bool_parsing"):
         return "must be a boolean (true or false)"
+    if kind in ("float_type", "float_parsing"):
+        return "must be a number"
+    if kind == "greater_than_equal":
+        return f"must be at least {ctx.get('ge')}"
+    if kind == "less_than_equal":
+        return f"must be at most {ctx.get('le')}"
     if kind == "list_type":
         return "must be an array"
     if kind == "string_pattern_mismatch":

@@ -59,8 +59,8 @@ from genejobs.jobs.tasks import (
     run_sample_task,
     run_statistics_task,
 )
-from genejobs.pipeline.records import SampleParams, SampleResult, SampleSpec
-from genejobs.pipeline.strandedness import choose_library_type
+from genejobs.pipeline.records import LibraryType, SampleParams, SampleResult, SampleSpec
+from genejobs.pipeline.strandedness import LibraryChoice, choose_library_type
 
 log = logging.getLogger(__name__)
 
@@ -197,6 +197,13 @@ class Runner:
         # A new token tells tasks of any earlier attempt of this job to stop.
         attempt = Variable(attempt_variable_name(job_id), client=client)
         attempt.set(f"{self.runner_id}:{uuid.uuid4().hex}")
+        if spec.counts:
+            # A job from a counts table: reading the table replaces the per-sample work.
+            self._table_samples_done(job_id)
+            outcome = self._statistics(job_id, client, spec, [], [])
+            if not isinstance(outcome, Finished):
+                self._stop_tasks(job_id, client, outcome, [])
+            return outcome
         futures = self._submit_samples(job_id, client, spec)
         done = self._wait_samples(job_id, client, futures)
         if isinstance(done, OUTCOMES):
@@ -289,12 +296,17 @@ class Runner:
         results: list[SampleResult],
         sample_futures: list[Future[Any]],
     ) -> Outcome:
-        choice = choose_library_type(spec.library_type, results)
+        choice = (
+            LibraryChoice(LibraryType.UNSTRANDED)  # counted elsewhere: no strand rule to pick
+            if spec.counts
+            else choose_library_type(spec.library_type, results)
+        )
         if choice.error:
             log.info("job %s: failed: %s", job_id, choice.error)
             return Failed(choice.error)
         self._add_warnings(job_id, choice.warnings)
         run_info: dict[str, Any] = {
+            "counts_table": spec.counts or "",
             "ref": spec.ref,
             "gtf": spec.gtf,
             "library_type": choice.library_type.value,
@@ -460,6 +472,18 @@ class Runner:
                 row.from_cache = bool(result.from_cache)
                 row.stats_json = json.dumps(_sample_stats(result))
             job.steps_done = sum(1 for row in rows.values() if row.state == "DONE")
+
+    def _table_samples_done(self, job_id: str) -> None:
+        """A counts-table job's samples are done once their columns are read (at submit)."""
+        with self._sessions() as session, session.begin():
+            job = self._owned(session, job_id)
+            if job is None:
+                return
+            now = now_ms()
+            for row in job.samples:
+                row.state, row.step, row.fraction_done = "DONE", "counts table", 1.0
+                row.started_ms = row.ended_ms = now
+            job.steps_done = len(job.samples)
 
     def _add_warnings(self, job_id: str, warnings: list[str]) -> None:
         if not warnings:

@@ -35,6 +35,8 @@ from genejobs.jobs.validation import validate_request
 from genejobs.storage import FileInfo, Location, Storage
 
 log = logging.getLogger(__name__)
+# A counts table is read whole at submit; genes x samples of any real study are far smaller.
+MAX_COUNTS_TABLE_BYTES = 1 << 30
 ACTIVE = (JobStatus.LAUNCHING.value, JobStatus.RUNNING.value, JobStatus.CANCELING.value)
 
 
@@ -185,9 +187,14 @@ class JobService:
             notify_policy=NotifyPolicy.from_settings(self.settings),
         )
         inputs: list[list[tuple[Location, FileInfo]]] = []
+        if spec.counts:
+            self._check_counts_table(spec)
         for gi, group in enumerate(spec.groups):
             for si, sample in enumerate(group.samples):
-                pair = []
+                pair: list[tuple[Location, FileInfo]] = []
+                if spec.counts:  # no reads: the table holds this sample's counts
+                    inputs.append(pair)
+                    continue
                 for k, uri in enumerate((sample.r1, sample.r2)):
                     field = f"inputs[{gi}].group_inputs[{si}].files[{k}]"
                     loc = self.storage.location(uri, field=field)
@@ -237,7 +244,8 @@ class JobService:
         return {
             "valid": True,
             "samples": samples,
-            "input_bytes": sum(x["input_bytes"] for x in samples),
+            "input_bytes": sum(info.size_bytes for pair in inputs for _, info in pair)
+            + self._counts_table_bytes(spec),
             "estimate_ms": estimate_ms(samples, rate),
             "measured_jobs": rate.jobs if rate else 0,
         }
@@ -246,7 +254,7 @@ class JobService:
         self, spec: RnaDiffExprSpec, inputs: list[list[tuple[Location, FileInfo]]]
     ) -> list[bool]:
         """Which samples the runner would take from the sample cache (never with QC)."""
-        if spec.is_export_qc:
+        if spec.is_export_qc or spec.counts or spec.gtf is None:
             return [False] * len(inputs)
         from genejobs.jobs.cache import SampleCache, sample_cache_key
         from genejobs.pipeline.records import SampleParams
@@ -290,6 +298,7 @@ class JobService:
         job_id = str(uuid.uuid4())
         spec, stored, inputs = self.check_request(body, job_id=job_id)
         input_bytes = sum(info.size_bytes for pair in inputs for _, info in pair)
+        input_bytes += self._counts_table_bytes(spec)
         now = now_ms()
         self._ensure_project_lock(project_id)
         with self.sessions.begin() as s:
@@ -325,6 +334,37 @@ class JobService:
             s.add_all(notification_rows(job_id, stored))
         log.info("job %s: submitted by %s in project %s", job_id, principal.user, project_id)
         return job_id
+
+    def _counts_table_bytes(self, spec: RnaDiffExprSpec) -> int:
+        if not spec.counts:
+            return 0
+        loc = self.storage.location(spec.counts, field="counts")
+        return self.storage.info(loc, field="counts").size_bytes
+
+    def _check_counts_table(self, spec: RnaDiffExprSpec) -> int:
+        """Read the counts table now, so a bad one is a 400 naming the problem, not a failed job."""
+        from genejobs.pipeline.counts_table import read_count_table
+
+        assert spec.counts is not None
+        loc = self.storage.location(spec.counts, field="counts")
+        size = self.storage.info(loc, field="counts").size_bytes
+        if size > MAX_COUNTS_TABLE_BYTES:
+            raise ValidationError(
+                f"counts: '{loc.original}' is {size:,} bytes; a counts table may be at most "
+                f"{MAX_COUNTS_TABLE_BYTES:,} bytes (60,000 genes x 1,000 samples fit easily)"
+            )
+        fields = {
+            s.name: f"inputs[{gi}].group_inputs[{si}].sample_name"
+            for gi, g in enumerate(spec.groups)
+            for si, s in enumerate(g.samples)
+        }
+        read_count_table(
+            self.storage.read_bytes(loc),
+            label=loc.original,
+            samples=[s.name for s in spec.samples],
+            sample_fields=fields,
+        )
+        return size
 
     def _ensure_project_lock(self, project_id: str) -> None:
         """Create the project's lock row once (a racing creator's insert is harmless)."""

@@ -48,8 +48,8 @@ class RnaDiffExprSpec:
     output: str  # as stored: the table's path (folder outputs resolved to <folder>/<job_id>.csv)
     table_uri: str  # where the DE table goes (contract: Output)
     artifacts_uri: str  # <output>/<job_id>/ folder for counts, QC, report
-    ref: str
-    gtf: str
+    ref: str | None  # None only for a job from a counts table
+    gtf: str | None
     library_type: LibraryType | None = LibraryType.UNSTRANDED  # None = "auto"
     adapter: str | None = None
     is_export_qc: bool = False
@@ -58,10 +58,19 @@ class RnaDiffExprSpec:
     gene_sets: str | None = None
     name: str | None = None  # the job's display name, if the request gave one
     quantifier: str = "genome"  # "genome" (align + count) or "transcripts" (salmon)
+    # -- statistics additions (issue 18) --
+    covariates: tuple[str, ...] = ()  # names, in the design's order
+    shrink: bool = False
+    lfc_threshold: float = 0.0
+    counts: str | None = None  # a counts table instead of reads
 
     @property
     def samples(self) -> tuple[SampleSpec, ...]:
         return tuple(s for g in self.groups for s in g.samples)
+
+    def covariate_levels(self) -> list[tuple[str, dict[str, str]]]:
+        """(name, sample -> level) per covariate, in the design's order."""
+        return [(n, {s.name: s.covariate(n) for s in self.samples}) for n in self.covariates]
 
 
 def artifacts_folder(output: str, job_id: str) -> tuple[str, str]:
@@ -108,7 +117,13 @@ def spec_from_model(req: SubmitRequest, *, job_id: str) -> RnaDiffExprSpec:
         GroupSpec(
             name=g.group_name,
             samples=tuple(
-                SampleSpec(name=s.sample_name, group=g.group_name, r1=s.files[0], r2=s.files[1])
+                SampleSpec(
+                    name=s.sample_name,
+                    group=g.group_name,
+                    r1=s.files[0] if s.files else "",
+                    r2=s.files[1] if s.files else "",
+                    covariates=tuple((s.covariates or {}).items()),
+                )
                 for s in g.group_inputs
             ),
         )
@@ -132,4 +147,17 @@ def spec_from_model(req: SubmitRequest, *, job_id: str) -> RnaDiffExprSpec:
         gene_sets=req.gene_sets or None,
         name=req.name or None,
         quantifier=req.quantifier,
+        covariates=tuple(covariate_names(req)),
+        shrink=req.shrink,
+        lfc_threshold=float(req.lfc_threshold),
+        counts=req.counts or None,
     )
+
+
+def covariate_names(req: SubmitRequest) -> list[str]:
+    """The covariates' names in the order the first sample carrying any gives them."""
+    names: dict[str, None] = {}
+    for group in req.inputs:
+        for sample in group.group_inputs:
+            names.update(dict.fromkeys(sample.covariates or {}))
+    return list(names)

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from distributed import Event, Variable, get_client, get_worker
 
@@ -45,6 +45,9 @@ from genejobs.pipeline.records import (
     StopCheck,
 )
 from genejobs.storage import Storage
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -318,6 +321,20 @@ def _enrichment(storage: Storage, spec: RnaDiffExprSpec, de: Any) -> Any:
 # -- statistics --------------------------------------------------------------
 
 
+def _read_counts_table(
+    storage: Storage, spec: RnaDiffExprSpec
+) -> tuple[pd.DataFrame, dict[str, str], list[str]]:
+    """The job's counts table (checked at submit; read again here, where the work runs)."""
+    from genejobs.pipeline.counts_table import read_count_table
+
+    assert spec.counts is not None
+    loc = storage.location(spec.counts, field="counts")
+    table = read_count_table(
+        storage.read_bytes(loc), label=loc.original, samples=[s.name for s in spec.samples]
+    )
+    return table.counts, table.gene_names, table.notes
+
+
 def _report_fields(spec: RnaDiffExprSpec) -> dict[str, Any]:
     """What the report shows beyond run_info: the job's name and settings, table file name."""
     return {
@@ -326,6 +343,26 @@ def _report_fields(spec: RnaDiffExprSpec) -> dict[str, Any]:
         "gene_sets": spec.gene_sets,
         "table_file": spec.table_uri.rstrip("/").rsplit("/", 1)[-1],
     }
+
+
+def _transcript_counts(
+    spec: RnaDiffExprSpec, reference: Any, model: Any, sample_results: list[SampleResult]
+) -> tuple[Any, dict[str, bytes], str]:
+    """Gene counts from the transcript estimates (tximport's lengthScaledTPM), and
+    ``transcripts.csv``; pydeseq2 takes no per-gene offsets, hence scaled counts."""
+    from genejobs.pipeline.salmon import gene_counts_length_scaled, load_tx2gene, transcripts_table
+
+    assert reference.transcriptome_path is not None
+    tx2gene = load_tx2gene(reference.transcriptome_path / "tx2gene.tsv")
+    counts = gene_counts_length_scaled(sample_results, tx2gene, model.gene_ids)
+    table = transcripts_table(sample_results, tx2gene)
+    engines = sorted({r.transcripts.engine for r in sample_results if r.transcripts})
+    source = (
+        f"transcripts: {', '.join(engines)} estimates summed per gene "
+        "by tximport (pytximport, countsFromAbundance=lengthScaledTPM)"
+        + ("; the BAM and RSeQC QC come from a genome alignment" if spec.is_export_qc else "")
+    )
+    return counts, {"transcripts.csv": table.to_csv(index=False).encode()}, source
 
 
 def run_statistics_task(
@@ -348,52 +385,52 @@ def run_statistics_task(
 
     library_type = LibraryType(run_info["library_type"])
     storage = Storage.from_settings(settings)
-    reference = registry_for(settings).resolve(spec.ref, spec.gtf)
-    model = reference.load_gene_model()
+    reference = (
+        registry_for(settings).resolve(spec.ref, spec.gtf) if spec.ref and spec.gtf else None
+    )
+    model = reference.load_gene_model() if reference is not None else None
+    gene_names = {g.gene_id: g.gene_name for g in model.genes} if model is not None else {}
+    table_notes: list[str] = []
     extra_transcripts: dict[str, bytes] = {}
-    if spec.quantifier == "transcripts":
-        from genejobs.pipeline.salmon import (
-            gene_counts_length_scaled,
-            load_tx2gene,
-            transcripts_table,
-        )
-
+    if spec.counts:
+        counts, table_names, table_notes = _read_counts_table(storage, spec)
+        gene_names = {**table_names, **gene_names} if gene_names else table_names
+        counts_source = f"a counts table: {spec.counts}"
+    elif spec.quantifier == "transcripts":
+        assert model is not None and spec.ref and spec.gtf  # reads need ref and gtf
         reference = registry_for(settings).ensure_transcriptome(spec.ref, spec.gtf)
-        assert reference.transcriptome_path is not None
-        tx2gene = load_tx2gene(reference.transcriptome_path / "tx2gene.tsv")
-        counts = gene_counts_length_scaled(sample_results, tx2gene, model.gene_ids)
-        table = transcripts_table(sample_results, tx2gene)
-        extra_transcripts["transcripts.csv"] = table.to_csv(index=False).encode()
-        engines = sorted({r.transcripts.engine for r in sample_results if r.transcripts})
-        run_info = {
-            **run_info,
-            "counts_source": f"transcripts: {', '.join(engines)} estimates summed per gene "
-            "by tximport (pytximport, countsFromAbundance=lengthScaledTPM)"
-            + ("; the BAM and RSeQC QC come from a genome alignment" if spec.is_export_qc else ""),
-        }
+        counts, extra_transcripts, counts_source = _transcript_counts(
+            spec, reference, model, sample_results
+        )
     else:
         counts = count_matrix(sample_results, library_type)
-        run_info = {
-            **run_info,
-            "counts_source": "genome: minimap2 alignments counted with htseq-count's rules",
-        }
+        counts_source = "genome: minimap2 alignments counted with htseq-count's rules"
+    run_info = {**run_info, "counts_source": counts_source}
     de = run_differential_expression(
         counts,
         {s.name: s.group for s in spec.samples},
-        {g.gene_id: g.gene_name for g in model.genes},
+        gene_names,
         [(c.control, c.treatment) for c in spec.comparisons],
         n_cpus=max(1, settings.threads_per_worker),
+        covariates=spec.covariate_levels(),
+        shrink=spec.shrink,
+        lfc_threshold=spec.lfc_threshold,
     )
+    de.notes[:0] = table_notes
     # DE cannot be interrupted, but a job cancelled meanwhile must not write its outputs.
     make_stop_check(job_id)()
-    run_info = {
-        **run_info,
-        "reference": {"name": reference.name, "fasta_sha256": reference.fasta_sha256},
-        "annotation": {"name": reference.gtf_name, "gtf_sha256": reference.gtf_sha256},
-        "samples": {s.name: {"group": s.group, "files": [s.r1, s.r2]} for s in spec.samples},
+    run_info = {**run_info, **de.design_info()}
+    if reference is not None:
+        run_info["reference"] = {"name": reference.name, "fasta_sha256": reference.fasta_sha256}
+        run_info["annotation"] = {"name": reference.gtf_name, "gtf_sha256": reference.gtf_sha256}
+    run_info["samples"] = {
+        s.name: {"group": s.group, "covariates": dict(s.covariates)}
+        | ({"files": [s.r1, s.r2]} if not spec.counts else {})
+        for s in spec.samples
     }
     job = {"job_id": job_id, **run_info, **_report_fields(spec)}
-    rrna = frozenset(g.gene_id for g in model.genes if g.gene_type in RRNA_TYPES)
+    genes = model.genes if model is not None else []
+    rrna = frozenset(g.gene_id for g in genes if g.gene_type in RRNA_TYPES)
     enrichment = _enrichment(storage, spec, de) if spec.gene_sets else None
     title = f"genejobs: {spec.name or 'job ' + job_id}"
     qc_files = (

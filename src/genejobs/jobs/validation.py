@@ -14,12 +14,19 @@ import copy
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import pydantic
 
 from genejobs.errors import Unsupported, ValidationError
 from genejobs.jobs.notify import NotifyPolicy
 from genejobs.jobs.request import JOB_TYPE_RNA_DIFF_EXPR, SubmitRequest, problems
-from genejobs.jobs.spec import RnaDiffExprSpec, artifacts_folder, spec_from_model
+from genejobs.jobs.spec import (
+    RnaDiffExprSpec,
+    artifacts_folder,
+    covariate_names,
+    spec_from_model,
+)
+from genejobs.pipeline.de import MIN_RESIDUAL_DF, design_formula, design_matrix
 from genejobs.storage.store import is_same_bucket
 
 
@@ -54,6 +61,15 @@ def _names_and_files(req: SubmitRequest) -> list[str]:
                     f"{spath}.sample_name: '{sample.sample_name}' is used by another sample"
                 )
             samples.add(sample.sample_name)
+            if sample.files is None:
+                if not req.counts:
+                    found.append(f"{spath}.files: is required (or give a counts table: counts)")
+                continue
+            if req.counts:
+                found.append(
+                    f"{spath}.files: not allowed with counts (the job reads the counts table)"
+                )
+                continue
             if sample.files[0] == sample.files[1]:
                 found.append(f"{spath}.files: read 1 and read 2 must be different files")
                 continue
@@ -84,6 +100,13 @@ def _comparisons(req: SubmitRequest) -> list[str]:
 
 
 def _references(req: SubmitRequest, references: Mapping[str, Sequence[str]]) -> list[str]:
+    if req.counts and req.ref is None and req.gtf is None:
+        return []  # a counts table needs no reference; gene names then come from the table
+    missing = [f"{k}: is required" for k in ("ref", "gtf") if getattr(req, k) is None]
+    if missing:
+        why = " (with counts, give both or neither)" if req.counts else ""
+        return [m + why for m in missing]
+    assert req.ref is not None and req.gtf is not None
     if req.ref not in references:
         names = ", ".join(sorted(references)) or "none registered"
         return [f"ref: '{req.ref}' is not a registered reference (available: {names})"]
@@ -95,6 +118,105 @@ def _references(req: SubmitRequest, references: Mapping[str, Sequence[str]]) -> 
     return []
 
 
+def _counts_rules(req: SubmitRequest) -> list[str]:
+    """A counts-table job has no reads: nothing to trim, align or check."""
+    if not req.counts:
+        return []
+    found = []
+    if req.is_export_qc:
+        found.append("is_export_qc: QC needs reads, and a job from a counts table has none")
+    if req.adapt:
+        found.append("adapt: a job from a counts table has no reads to trim")
+    if req.quantifier != "genome":
+        found.append("quantifier: a job from a counts table has no reads to quantify")
+    return found
+
+
+def design_problems(req: SubmitRequest) -> list[str]:
+    """The design ``~ <covariates> + group`` must be estimable, each problem naming its field.
+
+    Checked at the door because pydeseq2 would fail (or answer nonsense) hours later on
+    a singular design: covariates missing on some samples, a covariate with one level,
+    a covariate confounded with the groups, a design not of full rank, too few
+    residual degrees of freedom to estimate dispersions.
+    """
+    samples = [
+        (gi, si, g.group_name, s)
+        for gi, g in enumerate(req.inputs)
+        for si, s in enumerate(g.group_inputs)
+    ]
+    names = covariate_names(req)
+    if not names:
+        return []
+    found: list[str] = []
+    for gi, si, _, s in samples:
+        have = list((s.covariates or {}).keys())
+        spath = f"inputs[{gi}].group_inputs[{si}].covariates"
+        missing = [n for n in names if n not in have]
+        extra = [n for n in have if n not in names]
+        if missing:
+            found.append(
+                f"{spath}: missing {', '.join(repr(n) for n in missing)} (every sample must "
+                f"carry the same covariates: {', '.join(names)})"
+            )
+        if extra:
+            found.append(
+                f"{spath}: {', '.join(repr(n) for n in extra)} is not on every sample (every "
+                f"sample must carry the same covariates: {', '.join(names)})"
+            )
+        if "group" in have:
+            found.append(f"{spath}.group: 'group' is the groups' own factor: rename the covariate")
+    if found:
+        return found
+    groups = [g for _, _, g, _ in samples]
+    columns = {n: [str((s.covariates or {})[n]) for *_, s in samples] for n in names}
+    usable = []
+    for n in names:
+        levels = list(dict.fromkeys(columns[n]))
+        if len(levels) < 2:
+            found.append(
+                f"covariates.{n}: has one level ('{levels[0]}') on every sample, so it "
+                "explains nothing: drop it"
+            )
+            continue
+        by_level: dict[str, set[str]] = {}
+        for level, group in zip(columns[n], groups, strict=True):
+            by_level.setdefault(level, set()).add(group)
+        if all(len(gs) == 1 for gs in by_level.values()):
+            pairs = ", ".join(f"{lv} → {next(iter(gs))}" for lv, gs in by_level.items())
+            found.append(
+                f"covariates.{n}: {n} is confounded with group (each {n} holds one group "
+                f"only: {pairs}), so the groups cannot be told apart from the {n} effect"
+            )
+            continue
+        usable.append(n)
+    if found:
+        return found
+    design = design_matrix(groups, [(n, columns[n]) for n in usable])
+    formula = design_formula(usable)
+    rank = 1
+    for name, block in design.blocks[1:]:
+        rank = int(np.linalg.matrix_rank(design.matrix[:, : block.stop]))
+        if rank < block.stop:
+            found.append(
+                f"covariates.{name}: the design {formula} is not of full rank: {name} is a "
+                "combination of the covariates before it (e.g. nested in another): drop it"
+                if name != "group"
+                else f"covariates: the design {formula} is not of full rank: the groups are a "
+                "combination of the covariates together: drop one of them"
+            )
+            return found
+    residual = len(samples) - rank
+    if residual < MIN_RESIDUAL_DF:
+        found.append(
+            f"covariates: the design {formula} has {rank} coefficients for "
+            f"{len(samples)} samples, leaving {residual} residual degrees of freedom "
+            f"(at least {MIN_RESIDUAL_DF} needed to estimate dispersions): add samples or "
+            "drop a covariate"
+        )
+    return found
+
+
 def cross_field_problems(
     req: SubmitRequest,
     references: Mapping[str, Sequence[str]],
@@ -102,11 +224,12 @@ def cross_field_problems(
 ) -> list[str]:
     """Rules between fields and against the server's registry and settings, each naming its field."""
     found = _names_and_files(req) + _comparisons(req) + _references(req, references)
+    found += design_problems(req) + _counts_rules(req)
     found += (notify_policy or NotifyPolicy()).problems(req.notify)
-    if req.is_export_qc and not req.bed:
+    if req.is_export_qc and not req.bed and not req.counts:
         found.append("bed: is required when is_export_qc is true")
-    uris = [f for g in req.inputs for s in g.group_inputs for f in s.files]
-    uris += [req.output] + [u for u in (req.bed, req.gene_sets) if u]
+    uris = [f for g in req.inputs for s in g.group_inputs for f in s.files or ()]
+    uris += [req.output] + [u for u in (req.bed, req.gene_sets, req.counts) if u]
     if not is_same_bucket(uris):
         found.append("inputs: all input and output files of a job must be in the same bucket")
     return found

@@ -1,4 +1,4 @@
-"""DESeq2-style statistics with pydeseq2: design ``~group``, Wald tests, BH, Cook's.
+"""DESeq2-style statistics with pydeseq2: design ``~ <covariates> + group``, Wald tests, BH, Cook's.
 
 pydeseq2 runs the procedure (size factors, dispersion trend and prior, Cook's
 outliers and refitting, independent filtering); its per-gene numerical fits and
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +21,8 @@ import pandas as pd
 from genejobs.errors import ValidationError
 
 log = logging.getLogger(__name__)
+# A design needs this many samples beyond its coefficients to estimate dispersions.
+MIN_RESIDUAL_DF = 1
 TABLE_COLUMNS = [
     "gene_id",
     "gene_name",
@@ -43,6 +46,21 @@ class DEResult:
     comparisons: list[str]
     sample_groups: dict[str, str]
     notes: list[str] = field(default_factory=list)
+    # -- statistics additions (issue 18) --
+    design: str = "~ group"
+    covariates: dict[str, dict[str, str]] = field(default_factory=dict)  # name -> sample -> level
+    shrink: bool = False
+    lfc_threshold: float = 0.0
+
+    def design_info(self) -> dict[str, object]:
+        """The model as run.json and the report state it."""
+        return {
+            "design": self.design,
+            "covariates": self.covariates,
+            "shrink": self.shrink,
+            "lfc_threshold": self.lfc_threshold,
+            "alt_hypothesis": "greaterAbs" if self.lfc_threshold > 0 else "two-sided",
+        }
 
     def table_for(self, comparison: str) -> pd.DataFrame:
         if "comparison" not in self.table.columns:
@@ -53,6 +71,103 @@ class DEResult:
 def default_comparisons(groups: list[str]) -> list[tuple[str, str]]:
     """Each group against the first one (the control), as the original console did."""
     return [(groups[0], g) for g in groups[1:]]
+
+
+def design_formula(covariates: Sequence[str]) -> str:
+    """``~ batch + donor + group``: covariates in the order given, the groups last."""
+    return "~ " + " + ".join([*covariates, "group"])
+
+
+@dataclass(frozen=True)
+class Design:
+    """A treatment-coded design matrix (intercept, covariates in order, group last)."""
+
+    matrix: np.ndarray  # samples x coefficients
+    columns: list[str]  # "Intercept", "batch[T.b2]", "group[T.W]", ... (formulaic's names)
+    blocks: list[tuple[str, slice]]  # factor -> its columns ("Intercept" first)
+
+    def group_column(self, group: str) -> int | None:
+        """Index of ``group[T.<group>]``; None for the reference group."""
+        name = f"group[T.{group}]"
+        return self.columns.index(name) if name in self.columns else None
+
+    def contrast(self, control: str, treatment: str) -> np.ndarray:
+        """The vector whose product with the coefficients is log(treatment / control)."""
+        vec = np.zeros(len(self.columns))
+        for group, sign in ((treatment, 1.0), (control, -1.0)):
+            col = self.group_column(group)
+            if col is not None:
+                vec[col] += sign
+        return vec
+
+
+def design_matrix(
+    groups: Sequence[str],
+    covariates: Sequence[tuple[str, Sequence[str]]] = (),
+    *,
+    reference: str | None = None,
+) -> Design:
+    """The design of ``~ <covariates> + group`` for samples in order, as R's model.matrix.
+
+    Each factor's reference level is its first level in sample order (the group's
+    ``reference`` when given); the other levels get one 0/1 column each.
+    """
+    n = len(groups)
+    cols: list[np.ndarray] = [np.ones(n)]
+    names = ["Intercept"]
+    blocks: list[tuple[str, slice]] = [("Intercept", slice(0, 1))]
+    factors = [*covariates, ("group", groups)]
+    for name, values in factors:
+        levels = list(dict.fromkeys(values))
+        if name == "group" and reference is not None:
+            levels = [reference] + [lv for lv in levels if lv != reference]
+        start = len(names)
+        for level in levels[1:]:
+            cols.append(np.array([1.0 if v == level else 0.0 for v in values]))
+            names.append(f"{name}[T.{level}]")
+        blocks.append((name, slice(start, len(names))))
+    return Design(np.column_stack(cols), names, blocks)
+
+
+def _sample_levels(
+    samples: list[str], covariates: Sequence[tuple[str, Mapping[str, str]]]
+) -> list[tuple[str, list[str]]]:
+    out = []
+    for name, levels in covariates:
+        missing = [s for s in samples if s not in levels]
+        if missing:
+            raise ValidationError(f"covariates.{name}: no value for sample(s) {', '.join(missing)}")
+        out.append((name, [str(levels[s]) for s in samples]))
+    return out
+
+
+def _shrunk_lfc(  # type: ignore[no-untyped-def]
+    stats,
+    groups: list[str],
+    levels: list[tuple[str, list[str]]],
+    control: str,
+    treatment: str,
+) -> np.ndarray:
+    """pydeseq2's apeGLM-style ``lfc_shrink`` for one comparison, in log2.
+
+    ``lfc_shrink`` shrinks one coefficient of the design; a comparison between two
+    groups is one coefficient once the control is the reference group, so the fitted
+    model is rewritten with that reference (same fit: the columns span the same
+    space, the coefficients map exactly) and that coefficient is shrunk.
+    """
+    relevel = design_matrix(groups, levels, reference=control)
+    x = stats.design_matrix.to_numpy(dtype=float)
+    beta = stats.LFC.to_numpy(dtype=float)  # genes x coefficients, natural log
+    fitted = np.isfinite(beta).all(axis=1)  # all-zero genes have no coefficients
+    mapped, *_ = np.linalg.lstsq(relevel.matrix, x @ np.nan_to_num(beta).T, rcond=None)
+    mapped[:, ~fitted] = np.nan
+    coeff = f"group[T.{treatment}]"
+    stats.design_matrix = pd.DataFrame(
+        relevel.matrix, index=stats.design_matrix.index, columns=relevel.columns
+    )
+    stats.LFC = pd.DataFrame(mapped.T, index=stats.LFC.index, columns=relevel.columns)
+    stats.lfc_shrink(coeff=coeff)
+    return np.asarray(stats.LFC[coeff].to_numpy(dtype=float) / np.log(2))
 
 
 def _checked_comparisons(
@@ -80,21 +195,42 @@ def _checked_comparisons(
 def _comparison_table(
     dds: Any,
     inference: Any,
+    design: Design,
     control: str,
     treatment: str,
     gene_names: dict[str, str],
     *,
     labelled: bool,
+    levels: list[tuple[str, list[str]]],
+    groups: list[str],
+    shrink: bool,
+    lfc_threshold: float,
 ) -> pd.DataFrame:
-    """One comparison's Wald test as DESeq2 names its columns (with its label when asked)."""
+    """One comparison's Wald test as DESeq2 names its columns (with its label when asked);
+    ``lfc_shrunk`` beside ``log2FoldChange`` when asked, and the threshold when one was tested."""
     from pydeseq2.ds import DeseqStats
 
-    stats = DeseqStats(dds, contrast=["group", treatment, control], inference=inference, quiet=True)
+    stats = DeseqStats(
+        dds,
+        contrast=design.contrast(control, treatment),
+        inference=inference,
+        quiet=True,
+        lfc_null=lfc_threshold,
+        alt_hypothesis="greaterAbs" if lfc_threshold > 0 else None,
+    )
     stats.summary()
     res = stats.results_df.copy()
     res.insert(0, "gene_name", [gene_names.get(g, g) for g in res.index])
     res.insert(0, "gene_id", res.index)
-    res = res[TABLE_COLUMNS]
+    columns = list(TABLE_COLUMNS)
+    if shrink:
+        shrunk = _shrunk_lfc(stats, groups, levels, control, treatment)
+        # Genes pydeseq2 does not fit (all zero) have no fold change to shrink.
+        res["lfc_shrunk"] = np.where(res["log2FoldChange"].isna(), np.nan, shrunk)
+        columns.insert(columns.index("log2FoldChange") + 1, "lfc_shrunk")
+    res = res[columns]
+    if lfc_threshold > 0:
+        res["lfc_threshold"] = lfc_threshold
     if labelled:
         res.insert(0, "comparison", f"{treatment}_vs_{control}")
     return res.reset_index(drop=True)
@@ -121,19 +257,41 @@ def run_differential_expression(
     comparisons: list[tuple[str, str]],
     *,
     n_cpus: int = 1,
+    covariates: Sequence[tuple[str, Mapping[str, str]]] = (),
+    shrink: bool = False,
+    lfc_threshold: float = 0.0,
 ) -> DEResult:
-    """Fit ``~group`` once and test each (control, treatment) comparison."""
+    """Fit ``~ <covariates> + group`` once and test each (control, treatment) comparison.
+
+    ``covariates`` are (name, sample -> level) in the design's order; ``shrink`` adds
+    apeGLM-style shrunken fold changes (``lfc_shrunk``); ``lfc_threshold`` > 0 tests
+    |log2 fold change| > threshold (DESeq2's ``altHypothesis="greaterAbs"``).
+    """
     from pydeseq2.dds import DeseqDataSet
 
     from genejobs.pipeline.de_inference import make_inference
 
     comparisons = _checked_comparisons(counts, sample_groups, comparisons)
+    if lfc_threshold < 0:
+        raise ValidationError("lfc_threshold: must be at least 0")
     samples = list(sample_groups)
     matrix = counts[samples].astype(np.int64)
     if int(matrix.to_numpy().sum()) == 0:
         raise ValidationError("counts: every gene has zero reads in every sample; nothing to test")
 
-    metadata = pd.DataFrame({"group": [sample_groups[s] for s in samples]}, index=samples)
+    groups = [sample_groups[s] for s in samples]
+    levels = _sample_levels(samples, covariates)
+    design = design_matrix(groups, levels)
+    if np.linalg.matrix_rank(design.matrix) < design.matrix.shape[1]:
+        raise ValidationError(
+            f"covariates: the design {design_formula([n for n, _ in levels])} is not of full rank"
+        )
+    # genejobs builds the design matrix itself (as R's model.matrix), so contrasts and
+    # the re-levelled designs that shrinkage needs are plain vectors and matrices.
+    design_frame = pd.DataFrame(design.matrix, index=samples, columns=design.columns)
+    metadata = pd.DataFrame({"group": groups}, index=samples)
+    for name, values in levels:
+        metadata[name] = values
     inference, inference_note = make_inference(n_cpus)
     notes: list[str] = [inference_note] if inference_note else []
     with warnings.catch_warnings(record=True) as caught:
@@ -141,7 +299,7 @@ def run_differential_expression(
         dds = DeseqDataSet(
             counts=matrix.T,
             metadata=metadata,
-            design="~group",
+            design=design_frame,
             refit_cooks=True,
             inference=inference,
             quiet=True,
@@ -149,7 +307,17 @@ def run_differential_expression(
         dds.deseq2()
         tables = [
             _comparison_table(
-                dds, inference, control, treatment, gene_names, labelled=len(comparisons) > 1
+                dds,
+                inference,
+                design,
+                control,
+                treatment,
+                gene_names,
+                labelled=len(comparisons) > 1,
+                levels=levels,
+                groups=groups,
+                shrink=shrink,
+                lfc_threshold=lfc_threshold,
             )
             for control, treatment in comparisons
         ]
@@ -175,4 +343,8 @@ def run_differential_expression(
         comparisons=[f"{treatment}_vs_{control}" for control, treatment in comparisons],
         sample_groups=dict(sample_groups),
         notes=notes,
+        design=design_formula([n for n, _ in levels]),
+        covariates={name: dict(zip(samples, values, strict=True)) for name, values in levels},
+        shrink=shrink,
+        lfc_threshold=float(lfc_threshold),
     )

@@ -2,7 +2,8 @@
 
 Over-representation (hypergeometric test, BH-adjusted) of the significant up- and
 down-regulated genes against all tested genes, and preranked GSEA on the Wald
-statistic. Gene sets are matched on gene names (GMT files list symbols).
+statistic (on the shrunken fold change when the job asked for shrinkage). Gene sets
+are matched on gene names (GMT files list symbols).
 """
 
 from __future__ import annotations
@@ -39,6 +40,11 @@ def read_gmt(path: Path, *, label: str) -> dict[str, list[str]]:
     if not sets:
         raise InputError(f"gene_sets: '{label}' holds no gene sets")
     return sets
+
+
+def rank_column(table: pd.DataFrame) -> str:
+    """What preranked GSEA ranks genes by: ``lfc_shrunk`` when present, else ``stat``."""
+    return "lfc_shrunk" if "lfc_shrunk" in table.columns else "stat"
 
 
 def run_enrichment(
@@ -79,8 +85,11 @@ def run_enrichment(
             out.notes.append(f"{label}: ORA {direction} gave no result ({exc})")
             continue
         out.tables[f"{label}_ora_{direction}"] = res.sort_values("P-value").reset_index(drop=True)
-    ranked = tested.dropna(subset=["stat"]).drop_duplicates("gene_name")
-    rnk = pd.Series(ranked["stat"].to_numpy(), index=ranked["gene_name"].astype(str)).sort_values(
+    # Shrunken fold changes, when the job asked for them, rank by effect size without
+    # the noise of low counts; otherwise the Wald statistic ranks.
+    key = rank_column(table)
+    ranked = tested.dropna(subset=[key]).drop_duplicates("gene_name")
+    rnk = pd.Series(ranked[key].to_numpy(), index=ranked["gene_name"].astype(str)).sort_values(
         ascending=False
     )
     try:

@@ -133,9 +133,10 @@ def write_job_outputs(
         "counts.csv": _csv(de.counts.rename_axis("gene_id"), index=True),
         "normalized_counts.csv": _csv(de.normalized_counts.rename_axis("gene_id"), index=True),
         "size_factors.csv": _csv(de.size_factors.rename_axis("sample").reset_index()),
-        "assignment.csv": _csv(assignment_table(sample_results, library_type, rrna_genes)),
         "dispersions.csv": _csv(de.dispersions),
     }
+    if sample_results:  # a job from a counts table has no reads to account for
+        files["assignment.csv"] = _csv(assignment_table(sample_results, library_type, rrna_genes))
     for r in sample_results:
         files[f"counts_summary/{r.sample_name}.htseq.txt"] = htseq_summary(r, library_type)
     info = dict(run_info)

@@ -30,12 +30,17 @@ ALL_LIBRARY_TYPES: tuple[LibraryType, ...] = tuple(LibraryType)
 
 @dataclass(frozen=True)
 class SampleSpec:
-    """One sample of a job: its name, group and the two FASTQ URIs (read 1, read 2)."""
+    """One sample of a job: its name, group, the two FASTQ URIs (read 1, read 2; empty for a
+    job from a counts table) and its covariates ((name, level) pairs, in the design's order)."""
 
     name: str
     group: str
     r1: str
     r2: str
+    covariates: tuple[tuple[str, str], ...] = ()
+
+    def covariate(self, name: str) -> str:
+        return dict(self.covariates)[name]
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import posixpath
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
@@ -125,9 +126,10 @@ def _static_figures(
 ) -> tuple[dict[str, bytes], list[str]]:
     """plots/<name>.png|svg for papers; the names of figures that failed, with why."""
     todo: list[tuple[str, Callable[[], plt.Figure]]] = [
-        ("assignment", partial(figures.assignment, assignment)),
         ("dispersion", partial(figures.dispersion, de.dispersions)),
     ]
+    if len(assignment):  # a job from a counts table has no reads to account for
+        todo.insert(0, ("assignment", partial(figures.assignment, assignment)))
     if space.pca is not None:
         todo.append(("pca", partial(figures.pca, space.pca, de.sample_groups, colors)))
     if space.dist is not None and space.dist_order is not None:
@@ -181,6 +183,9 @@ def _methods(
             qc=bool(job.get("is_export_qc")),
             enrichment=enrichment,
             shrunk=any(v.shrunk is not None for v in views),
+            design=de.design,
+            lfc_threshold=de.lfc_threshold,
+            counts_table=posixpath.basename(str(job.get("counts_table") or "").rstrip("/")),
         )
     )
 
@@ -224,6 +229,8 @@ def render_report(
         "samples": samples,
         "groups": [de.sample_groups[s] for s in samples],
         "colors": colors,
+        # name -> level per sample, in sample order: the PCA can be coloured by each
+        "covariates": {n: [lv[s] for s in samples] for n, lv in de.covariates.items()},
         "padj": PADJ,
         "lfcLine": LFC_LINE,
         **_space_data(space, samples, genes),

@@ -56,6 +56,9 @@ class MethodsInput:
     qc: bool = False
     enrichment: bool = False
     shrunk: bool = False
+    design: str = "~group"
+    lfc_threshold: float = 0.0
+    counts_table: str = ""  # a job from a counts table: no reads were trimmed or aligned
     min_length: int = SampleParams.min_length  # the pipeline's (not a request field)
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -86,17 +89,34 @@ def methods_text(m: MethodsInput) -> tuple[str, list[str]]:
             "were not adapter-trimmed (no adapter was declared); pairs with a mate shorter "
             f"than {m.min_length} nt were discarded,"
         )
-    parts = [
-        f"Paired-end reads of {m.n_samples} samples in {m.n_groups} groups {trim} and aligned "
-        f"to the {m.reference} genome with minimap2 {_v(v, 'mappy')} {cite('minimap2')} "
-        "(spliced short-read preset splice:sr, through its Python binding mappy).",
-        f"Read pairs were counted per gene of the {m.annotation} annotation following "
-        f"htseq-count's union mode with non-unique alignments discarded {cite('htseq')}, "
-        f"as library type {m.library_type}, by genejobs {_v(v, 'genejobs')}.",
+    if m.counts_table:
+        parts = [
+            f"Gene counts of {m.n_samples} samples in {m.n_groups} groups were read from the "
+            f"table {m.counts_table} as given (no reads were trimmed, aligned or counted by "
+            f"genejobs {_v(v, 'genejobs')}).",
+        ]
+    else:
+        parts = [
+            f"Paired-end reads of {m.n_samples} samples in {m.n_groups} groups {trim} and "
+            f"aligned to the {m.reference} genome with minimap2 {_v(v, 'mappy')} "
+            f"{cite('minimap2')} (spliced short-read preset splice:sr, through its Python "
+            "binding mappy).",
+            f"Read pairs were counted per gene of the {m.annotation} annotation following "
+            f"htseq-count's union mode with non-unique alignments discarded {cite('htseq')}, "
+            f"as library type {m.library_type}, by genejobs {_v(v, 'genejobs')}.",
+        ]
+    tests = (
+        f"Wald tests of |log2 fold change| > {m.lfc_threshold:g} (DESeq2's lfcThreshold, "
+        "alternative greaterAbs)"
+        if m.lfc_threshold > 0
+        else "Wald tests"
+    )
+    parts += [
         "Differential expression was tested with PyDESeq2 "
         f"{_v(v, 'pydeseq2')} {cite('pydeseq2')}, an implementation of DESeq2 "
         f"{cite('deseq2')}: median-of-ratios size factors, a negative binomial model with "
-        "design ~group, dispersions shrunk towards a fitted mean-dispersion trend, Wald tests "
+        f"design {m.design.replace(' ', '')}, dispersions shrunk towards a fitted "
+        f"mean-dispersion trend, {tests} "
         f"for {', '.join(c.replace('_vs_', ' versus ') for c in m.comparisons)}, Cook's "
         "distance outlier replacement, independent filtering and Benjamini-Hochberg "
         f"adjustment; genes with an adjusted p-value below {PADJ} are called significant.",
@@ -114,7 +134,7 @@ def methods_text(m: MethodsInput) -> tuple[str, list[str]]:
     if m.enrichment:
         parts.append(
             f"Gene-set enrichment (over-representation of significant genes and preranked GSEA "
-            f"on the Wald statistic) was computed with GSEApy {_v(v, 'gseapy')} "
+            f"on the {'shrunken log2 fold change' if m.shrunk else 'Wald statistic'}) was computed with GSEApy {_v(v, 'gseapy')} "
             f"{cite('gseapy')} {cite('gsea')}."
         )
     return " ".join(parts), refs

@@ -104,26 +104,45 @@ def parameter_rows(job: dict[str, Any], comparisons: list[str]) -> list[tuple[st
     declared = job.get("library_type_declared") or job.get("library_type") or ""
     used = job.get("library_type", "")
     lt = used if declared in ("", used) else f"{used} (declared {declared})"
+    table = str(job.get("counts_table") or "")
     rows = [
-        ("reference genome", str(job.get("ref", ""))),
-        ("annotation", _base(job.get("gtf", ""))),
-        ("library type", lt),
-        ("adapter", str(job.get("adapter") or "none declared")),
+        ("reference genome", str(job.get("ref") or "none")),
+        ("annotation", _base(job.get("gtf") or "") or "none"),
+    ]
+    if table:
+        rows.append(("counts table", _base(table)))
+    else:
+        rows += [("library type", lt), ("adapter", str(job.get("adapter") or "none declared"))]
+    rows += [
+        ("design", str(job.get("design") or "~ group")),
         ("comparisons", ", ".join(c.replace("_vs_", " vs ") for c in comparisons)),
         ("significance", "adjusted p-value < 0.05 (Benjamini-Hochberg)"),
-        ("QC (RSeQC, MultiQC)", "yes" if job.get("is_export_qc") else "no"),
     ]
+    threshold = float(job.get("lfc_threshold") or 0.0)
+    if threshold > 0:
+        rows.append(
+            ("fold-change threshold", f"tested |log2 fold change| > {threshold:g} (greaterAbs)")
+        )
+    if job.get("shrink"):
+        rows.append(
+            (
+                "shrunken fold changes",
+                "lfc_shrunk (apeGLM-style prior); the volcano, MA plot and GSEA ranking use it",
+            )
+        )
+    rows.append(("QC (RSeQC, MultiQC)", "yes" if job.get("is_export_qc") else "no"))
     if job.get("gene_sets"):
         rows.append(("gene sets", _base(job["gene_sets"])))
     return rows
 
 
-def sample_rows(job: dict[str, Any]) -> list[tuple[str, str, str]]:
-    """(sample, group, read files by name) — file names only, not storage paths."""
+def sample_rows(job: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """(sample, group, covariates, read files by name) — file names only, not storage paths."""
     out = []
     for name, info in (job.get("samples") or {}).items():
         files = ", ".join(_base(f) for f in info.get("files", []))
-        out.append((str(name), str(info.get("group", "")), files))
+        covs = ", ".join(f"{k}={v}" for k, v in (info.get("covariates") or {}).items())
+        out.append((str(name), str(info.get("group", "")), covs, files or "counts table"))
     return out
 
 

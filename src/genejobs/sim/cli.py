@@ -36,6 +36,16 @@ def main(argv: list[str] | None = None) -> int:
         help="share of fragments from the multi-copy rRNA units",
     )
     p.add_argument("--error-rate", type=float, default=SimConfig.error_rate)
+    p.add_argument(
+        "--batches", type=int, default=SimConfig.batches, help="batches (manifest.json: batches)"
+    )
+    p.add_argument(
+        "--batch-effect",
+        type=float,
+        default=SimConfig.batch_effect_sd,
+        help="SD of each gene's log2 shift per batch beyond the first",
+    )
+    p.add_argument("--counts-only", action="store_true", help="truth counts, no reads")
     a = p.parse_args(argv)
     manifest = simulate(
         a.out,
@@ -52,7 +62,13 @@ def main(argv: list[str] | None = None) -> int:
             rrna_copies=a.rrna_copies,
             fraction_rrna=a.fraction_rrna,
             error_rate=a.error_rate,
+            batches=a.batches,
+            batch_effect_sd=a.batch_effect,
+            write_reads=not a.counts_only,
         ),
     )
-    print(f"wrote {len(manifest.reads)} samples to {a.out} (manifest.json lists every file)")
+    if manifest.reads:
+        print(f"wrote {len(manifest.reads)} samples to {a.out} (manifest.json lists every file)")
+    else:
+        print(f"wrote truth counts ({manifest.truth_counts}) and the reference to {a.out}")
     return 0

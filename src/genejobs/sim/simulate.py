@@ -51,6 +51,11 @@ class SimConfig:
     fraction_rrna: float = 0.0
     rrna_divergence: float = 0.002
     rrna_length: int = 1500
+    # Batches: sample i of each group is in batch b(i mod batches + 1); each gene's
+    # expression shifts in every batch but the first by N(0, batch_effect_sd) in log2.
+    batches: int = 1
+    batch_effect_sd: float = 0.0
+    write_reads: bool = True  # False: genome, annotation and truth counts only (fast)
 
 
 @dataclass
@@ -66,6 +71,7 @@ class SimManifest:
     library_type: str
     adapter: str
     config: dict[str, object] = field(default_factory=dict)
+    batches: dict[str, str] = field(default_factory=dict)  # sample -> batch (b1, b2, ...)
 
     @classmethod
     def load(cls, path: Path) -> SimManifest:
@@ -116,6 +122,7 @@ class _Builder:
         self.rng = np.random.default_rng(config.seed)
         self.genes: list[_Gene] = []
         self.chroms: list[np.ndarray] = []
+        self.batch_log2fc = np.zeros((0, 1))  # genes x batches, set by _expression
 
     def layout(self) -> None:
         """Place loci one after another on each chromosome, then write splice sites."""
@@ -280,9 +287,13 @@ def _write_annotation(out: Path, genes: list[_Gene], chrom_names: list[str]) -> 
 
 
 def _expression(
-    b: _Builder, samples: list[tuple[str, str]]
+    b: _Builder, samples: list[tuple[str, str]], batches: list[int] | None = None
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Fragments per gene and sample (NB around a mean) and the true log2 fold changes."""
+    """Fragments per gene and sample (NB around a mean) and the true log2 fold changes.
+
+    With ``batches`` (each sample's batch index), every batch but the first shifts each
+    gene's expression by its own N(0, batch_effect_sd) log2 fold change.
+    """
     c, rng = b.c, b.rng
     n = len(b.genes)
     base = rng.lognormal(mean=np.log(60), sigma=1.6, size=n)
@@ -298,8 +309,15 @@ def _expression(
     signal_pairs = int(c.pairs_per_sample * (1 - c.fraction_noise))
     counts = np.zeros((n, len(samples)), dtype=np.int64)
     multi_rrna = np.array([g.name.startswith("RNA45SN") for g in b.genes])
+    shift = np.zeros((n, 1))
+    if batches is not None and c.batches > 1:
+        shift = rng.normal(0.0, c.batch_effect_sd, size=(n, c.batches))
+        shift[:, 0] = 0.0
+    b.batch_log2fc = shift
     for j, (_, group) in enumerate(samples):
         mu = base * (2.0 ** lfc[group] if group in lfc else 1.0) * rng.uniform(0.7, 1.4)
+        if batches is not None and c.batches > 1:
+            mu = mu * 2.0 ** shift[:, batches[j]]
         mu = mu / mu.sum() * signal_pairs * rng.uniform(0.85, 1.15)
         if multi_rrna.any():  # the copies together carry fraction_rrna of the fragments
             total = mu.sum()
@@ -395,11 +413,14 @@ def simulate(out_dir: Path, config: SimConfig | None = None) -> SimManifest:
             fh.write("\n".join(text[i : i + 60] for i in range(0, len(text), 60)) + "\n")
     _write_annotation(out, b.genes, chrom_names)
     samples = [(f"{g}_rep{i + 1}", g) for g in c.groups for i in range(c.samples_per_group)]
-    counts, lfc = _expression(b, samples)
+    batch_of = [i % max(1, c.batches) for _ in c.groups for i in range(c.samples_per_group)]
+    counts, lfc = _expression(b, samples, batch_of if c.batches > 1 else None)
     tx_seqs = [[b.transcript_seq(g, tx) for tx in g.transcripts] for g in b.genes]
     reads: dict[str, list[str]] = {}
     noise: list[tuple[str, int]] = []
     for j, (name, _) in enumerate(samples):
+        if not c.write_reads:
+            break
         noise_pairs = int(round(counts[:, j].sum() * c.fraction_noise / (1 - c.fraction_noise)))
         r1, r2 = _reads_for_sample(b, tx_seqs, counts[:, j], noise_pairs)
         order = b.rng.permutation(len(r1))
@@ -427,6 +448,11 @@ def simulate(out_dir: Path, config: SimConfig | None = None) -> SimManifest:
         library_type=c.library_type,
         adapter=c.adapter,
         config=json.loads(json.dumps(asdict(c))),  # as ``load`` will read it (lists, not tuples)
+        batches=(
+            {s: f"b{k + 1}" for (s, _), k in zip(samples, batch_of, strict=True)}
+            if c.batches > 1
+            else {}
+        ),
     )
     (out / "manifest.json").write_text(json.dumps(asdict(manifest), indent=1))
     return manifest
@@ -447,7 +473,9 @@ def _write_truth(
         lines.append(",".join([gene.gene_id] + [str(int(x)) for x in counts[g]]))
     (out / "truth" / "counts.csv").write_text("\n".join(lines) + "\n")
     cols = ["gene_id", "gene_name", "gene_type", "strand"]
-    cols += [f"true_log2fc_{grp}_vs_{control}" for grp in lfc] + [
+    batch_cols = range(1, b.batch_log2fc.shape[1]) if b.c.batches > 1 else range(0)
+    cols += [f"true_log2fc_{grp}_vs_{control}" for grp in lfc]
+    cols += [f"true_batch_log2fc_b{k + 1}_vs_b1" for k in batch_cols] + [
         "is_de",
         "paralog_of",
         "antisense_to",
@@ -455,6 +483,7 @@ def _write_truth(
     rows = [",".join(cols)]
     for g, gene in enumerate(b.genes):
         fcs = [f"{lfc[grp][g]:.4f}" for grp in lfc]
+        fcs += [f"{b.batch_log2fc[g, k]:.4f}" for k in batch_cols]
         is_de = any(abs(lfc[grp][g]) > 0 for grp in lfc)
         rows.append(
             ",".join(

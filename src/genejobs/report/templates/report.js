@@ -99,22 +99,38 @@
     return Plotly.react("plot-ma", scatterTraces(c, parts, xy, ["not significant", "up", "down"]), layout, CFG);
   }
 
-  /* -- samples: PCA and the clustered distance heatmap -- */
+  /* -- samples: PCA (coloured by group or by any covariate) and the clustered distance heatmap -- */
   function pca() {
     if (!D.pca) { $("plot-pca").textContent = "No PCA: the variance-stabilised counts are missing (see Notes)."; return; }
-    const groups = [...new Set(D.groups)], label = S <= 30;
-    const traces = groups.map((grp) => {
-      const idx = D.samples.map((_, i) => i).filter((i) => D.groups[i] === grp);
-      return { type: "scatter", mode: label ? "markers+text" : "markers", name: grp, x: idx.map((i) => D.pca.x[i]),
-        y: idx.map((i) => D.pca.y[i]), text: idx.map((i) => D.samples[i]), textposition: "top center",
-        textfont: { size: 10 }, marker: { color: D.colors[grp], size: 10, line: { color: "#fff", width: 1 } },
-        hovertemplate: "<b>%{text}</b><br>" + grp + "<extra></extra>" };
+    const label = S <= 30, pal = ["#1f77b4", "#e6550d", "#31a354", "#756bb1", "#d62728", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
+    // One set of traces per factor (group first, then each covariate); a menu shows one set.
+    const factors = [["group", D.groups]].concat(Object.entries(D.covariates || {}));
+    const traces = [], sets = [];
+    factors.forEach(([factor, values], f) => {
+      const levels = [...new Set(values)], first = traces.length;
+      levels.forEach((lv, k) => {
+        const idx = D.samples.map((_, i) => i).filter((i) => values[i] === lv);
+        const color = f === 0 ? D.colors[lv] : pal[k % pal.length];
+        traces.push({ type: "scatter", mode: label ? "markers+text" : "markers", name: lv, visible: f === 0,
+          legendgrouptitle: { text: factor }, legendgroup: factor,
+          x: idx.map((i) => D.pca.x[i]), y: idx.map((i) => D.pca.y[i]), text: idx.map((i) => D.samples[i]),
+          textposition: "top center", textfont: { size: 10 },
+          marker: { color, size: 10, line: { color: "#fff", width: 1 } },
+          hovertemplate: "<b>%{text}</b><br>" + factor + ": " + lv + "<extra></extra>" });
+      });
+      sets.push([factor, first, traces.length]);
     });
     const e = D.pca.explained;
-    return Plotly.newPlot("plot-pca", traces, base("PCA (500 most variable genes, VST)", {
+    const layout = base("PCA (500 most variable genes, VST)", {
       xaxis: { title: { text: `PC1 (${(100 * e[0]).toFixed(0)}% of variance)` } },
       yaxis: { title: { text: `PC2 (${(100 * (e[1] || 0)).toFixed(0)}% of variance)` } },
-    }), CFG);
+    });
+    if (sets.length > 1) {
+      layout.updatemenus = [{ type: "dropdown", x: 1, xanchor: "right", y: -0.22, yanchor: "top",
+        buttons: sets.map(([factor, a, b]) => ({ label: "colour by " + factor, method: "restyle",
+          args: ["visible", traces.map((_, i) => i >= a && i < b)] })) }];
+    }
+    return Plotly.newPlot("plot-pca", traces, layout, CFG);
   }
   function distances() {
     if (!D.dist) { $("plot-dist").textContent = "No sample distances (see Notes)."; return; }

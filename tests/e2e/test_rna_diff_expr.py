@@ -150,6 +150,7 @@ def test_contract_example_runs_to_finished_with_the_contract_row(world, s3_job):
     assert detail["status"] == "FINISHED", detail["message"]
     listing = world["http"].get("/v2.0/default/gene/jobs", params={"limit": 100}).json()
     row = next(r for r in listing["jobs"] if r["job_id"] == job_id)
+    # the contract's fields, plus the optional job name (an addition; null when not given)
     assert set(row) == {
         "job_id",
         "owner",
@@ -159,7 +160,9 @@ def test_contract_example_runs_to_finished_with_the_contract_row(world, s3_job):
         "duration",
         "message",
         "request",
+        "name",
     }
+    assert row["name"] is None
     n_samples = sum(len(s) for s in world["manifest"].groups.values())
     assert row["progress"] == f"{n_samples + 1}/{n_samples + 1}"
     assert row["owner"] == "admin" and row["message"] == ""

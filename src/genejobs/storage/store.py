@@ -91,6 +91,10 @@ class Storage:
                 client_kwargs=client_kwargs,
                 config_kwargs=config,
                 skip_instance_cache=True,
+                # A long-lived service must see what others wrote or created since:
+                # s3fs would otherwise answer from listings it cached (a bucket created
+                # after the buckets were listed "does not exist").
+                use_listings_cache=False,
                 **creds,
             )
         return self._s3

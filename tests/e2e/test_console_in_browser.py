@@ -16,10 +16,6 @@ import base64
 import json
 import os
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -30,6 +26,7 @@ from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
+from service import serve
 
 from genejobs.config import Settings
 from genejobs.references.registry import registry_for
@@ -41,12 +38,6 @@ CHROMEDRIVER = shutil.which("chromedriver")
 
 REF, GTF = "sim1", "sim1.annotation.gtf"
 JOB_NAME = "K vs W in the browser"
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -67,32 +58,11 @@ def server(tmp_path_factory: pytest.TempPathFactory):
     registry_for(Settings.from_env(env)).add(
         REF, Path(manifest.genome), [(GTF, Path(manifest.gtf))], beds=(str(manifest.bed),)
     )
-    cli = [sys.executable, "-m", "genejobs.cli"]
-    port = _port()
-    log = open(root / "serve.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen(
-        [*cli, "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=log,
-        start_new_session=True,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None, (root / "serve.log").read_text()
-            assert time.monotonic() < deadline, "genejobs serve did not start"
-            time.sleep(0.3)
-        token = (root / "home" / "token").read_text().strip()
+    with serve(root, env) as served:
+        url, token = served.url, served.token
         # serve's one line: its address and a console link that signs the browser in
-        banner = proc.stdout.readline().strip()
+        assert served.proc.stdout is not None
+        banner = served.proc.stdout.readline().strip()
         link = banner.rsplit("console: ", 1)[1]
         assert link == f"{url}/console#token={token}&project=default", banner
         http = httpx.Client(
@@ -106,15 +76,8 @@ def server(tmp_path_factory: pytest.TempPathFactory):
             "url": url,
             "token": token,
             "console_link": link,
-            "proc": proc,
+            "proc": served.proc,
         }
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-        log.close()
 
 
 def _wait_status(http, job_id, statuses, timeout_s=180):

@@ -10,10 +10,7 @@ from __future__ import annotations
 import io
 import json
 import os
-import signal
-import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -22,6 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy.stats import spearmanr
+from service import CLI, serve
 
 from genejobs.pipeline.de import run_differential_expression
 from genejobs.sim import SimConfig, simulate
@@ -30,12 +28,6 @@ from genejobs.storage.seaweed import LocalS3Server
 pytestmark = pytest.mark.e2e
 BUCKET = "diff-expr"
 PAIRS = 100_000
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -60,44 +52,16 @@ def world(tmp_path_factory: pytest.TempPathFactory):
             GENEJOBS_ALLOWED_ROOTS=str(root),
             GENEJOBS_LOG_LEVEL="INFO",
         )
-        cli = [sys.executable, "-m", "genejobs.cli"]
         subprocess.run(
-            [*cli, "ref", "add", "hg19", "--fasta", manifest.genome, "--gtf", manifest.gtf],
+            [*CLI, "ref", "add", "hg19", "--fasta", manifest.genome, "--gtf", manifest.gtf],
             env=env,
             check=True,
             capture_output=True,
         )
-        port = _port()
-        log = open(root / "serve.log", "wb")  # noqa: SIM115
-        proc = subprocess.Popen(
-            [*cli, "serve", "--port", str(port)],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                assert proc.poll() is None, (root / "serve.log").read_text()
-                assert time.monotonic() < deadline, "genejobs serve did not start"
-                time.sleep(0.3)
-            token = (root / "home" / "token").read_text().strip()
-            http = httpx.Client(base_url=url, headers={"X-Auth-Token": token}, timeout=30)
+        with serve(root, env, start_timeout_s=60) as served:
+            url = served.url
+            http = httpx.Client(base_url=url, headers={"X-Auth-Token": served.token}, timeout=30)
             yield {"root": root, "manifest": manifest, "http": http, "fs": fs, "url": url}
-        finally:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-            log.close()
 
 
 def _request(manifest, *, s3: bool, root: Path, output: str) -> dict:

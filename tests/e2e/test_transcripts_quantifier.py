@@ -13,16 +13,14 @@ import io
 import json
 import os
 import shutil
-import signal
 import subprocess
-import sys
-import time
 
 import httpx
 import numpy as np
 import pandas as pd
 import pytest
-from test_rna_diff_expr import _port, _request, _wait
+from service import CLI, serve
+from test_rna_diff_expr import _request, _wait
 
 from genejobs.pipeline.de import run_differential_expression
 from genejobs.sim import SimConfig, simulate
@@ -67,44 +65,17 @@ def world(tmp_path_factory: pytest.TempPathFactory):
             AWS_SECRET_ACCESS_KEY=s3.secret_key,
             GENEJOBS_ALLOWED_ROOTS=str(root),
         )
-        cli = [sys.executable, "-m", "genejobs.cli"]
         subprocess.run(
-            [*cli, "ref", "add", "hg19", "--fasta", manifest.genome, "--gtf", manifest.gtf],
+            [*CLI, "ref", "add", "hg19", "--fasta", manifest.genome, "--gtf", manifest.gtf],
             env=env,
             check=True,
             capture_output=True,
         )
-        port = _port()
-        log = open(root / "serve.log", "wb")  # noqa: SIM115
-        proc = subprocess.Popen(
-            [*cli, "serve", "--port", str(port)],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                assert proc.poll() is None, (root / "serve.log").read_text()
-                assert time.monotonic() < deadline, "genejobs serve did not start"
-                time.sleep(0.3)
-            token = (root / "home" / "token").read_text().strip()
-            http = httpx.Client(base_url=url, headers={"X-Auth-Token": token}, timeout=30)
+        with serve(root, env, start_timeout_s=60) as served:
+            http = httpx.Client(
+                base_url=served.url, headers={"X-Auth-Token": served.token}, timeout=30
+            )
             yield {"root": root, "manifest": manifest, "http": http, "fs": fs}
-        finally:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-            log.close()
 
 
 def _submit(world, output: str, **changes) -> tuple[str, dict]:

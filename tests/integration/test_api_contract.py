@@ -494,7 +494,7 @@ def test_openapi_documents_every_field(world):
         "/v2.0/{project_id}/gene/jobs/{job_id}",
         "/v2.0/{project_id}/gene/statistics",
     } <= set(paths)
-    for name in ("NamedJobRow", "NamedJobList", "StatisticsResponse", "NamedJobDetail"):
+    for name in ("JobRowResponse", "JobListResponse", "StatisticsResponse", "JobDetailResponse"):
         for field, schema in spec["components"]["schemas"][name]["properties"].items():
             assert schema.get("description"), (name, field)
 

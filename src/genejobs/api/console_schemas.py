@@ -1,10 +1,8 @@
-"""Response schemas of the console's additions (references, files, outputs, dry run, name)."""
+"""Response schemas of the console's additions (references, files, outputs, dry run)."""
 
 from __future__ import annotations
 
 from pydantic import BaseModel, Field
-
-from genejobs.api.schemas import JobDetailResponse, JobRowResponse
 
 
 class ReferenceResponse(BaseModel):
@@ -57,16 +55,3 @@ class DryRunResponse(BaseModel):
         "before any job finished here"
     )
     measured_jobs: int = Field(description="Finished jobs the estimate's throughput comes from")
-
-
-class NamedJobRow(JobRowResponse):
-    name: str | None = Field(None, description="The job's optional name (addition)")
-
-
-class NamedJobList(BaseModel):
-    job_count: int = Field(description="Jobs matching the filters over all pages")
-    jobs: list[NamedJobRow] = Field(description="This page of jobs, newest first")
-
-
-class NamedJobDetail(JobDetailResponse):
-    name: str | None = Field(None, description="The job's optional name (addition)")

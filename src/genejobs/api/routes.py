@@ -11,10 +11,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query
 from fastapi.responses import JSONResponse
 
-from genejobs.api.console_schemas import DryRunResponse, NamedJobDetail, NamedJobList
+from genejobs.api.console_schemas import DryRunResponse
 from genejobs.api.deps import PrincipalDep, ProjectId, ServiceDep
 from genejobs.api.schemas import (
     ErrorResponse,
+    JobDetailResponse,
+    JobListResponse,
     StatisticsResponse,
     SubmitRequest,
     SubmitResponse,
@@ -89,7 +91,7 @@ def submit_job(
     return SubmitResponse(job_id=job_id)
 
 
-@router.get("/jobs", response_model=NamedJobList, summary="List jobs")
+@router.get("/jobs", response_model=JobListResponse, summary="List jobs")
 def list_jobs(
     project_id: ProjectId,
     principal: PrincipalDep,
@@ -127,7 +129,7 @@ def list_jobs(
     return {"job_count": count, "jobs": rows}
 
 
-@router.get("/jobs/{job_id}", response_model=NamedJobDetail, summary="Show one job")
+@router.get("/jobs/{job_id}", response_model=JobDetailResponse, summary="Show one job")
 def show_job(
     project_id: ProjectId, job_id: str, principal: PrincipalDep, service: ServiceDep
 ) -> dict[str, Any]:

@@ -36,6 +36,7 @@ class JobRowResponse(BaseModel):
     )
     message: str = Field(description="Why the job failed; empty otherwise")
     request: str = Field(description="The submitted request as a JSON string, output resolved")
+    name: str | None = Field(None, description="The job's optional name (addition)")
 
 
 class JobListResponse(BaseModel):

@@ -150,7 +150,12 @@ def test_distribution_modules_read_a_fixed_subsample_the_others_every_read(tmp_p
     (out0, first), (out1, second) = runs
     assert first.aligned_pairs == aligned > 2000
     assert 800 < first.distribution_pairs <= 1000
-    sub = qc_module.count_pairs(bam.with_name("S.subsample.bam"))
+    # The subsample is gone once the modules read it; the same selection made again
+    # holds exactly the pairs the result reports.
+    assert not bam.with_name("S.subsample.bam").exists()
+    again = tmp_path / "again.bam"
+    qc_module.subsample_bam(bam, again, aligned_pairs=aligned, max_pairs=1000)
+    sub = qc_module.count_pairs(again)
     assert sub == first.distribution_pairs == second.distribution_pairs
     # inner_distance writes one line per pair it read: only the subsample's pairs.
     lines = (out0 / "S.inner_distance.txt").read_text().splitlines()

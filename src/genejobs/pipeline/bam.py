@@ -24,6 +24,11 @@ from genejobs.pipeline.align import Hit, PairAlignment, concordant
 _FLAG_PAIRED, _FLAG_PROPER, _FLAG_UNMAPPED, _FLAG_MATE_UNMAPPED = 0x1, 0x2, 0x4, 0x8
 _FLAG_REVERSE, _FLAG_MATE_REVERSE, _FLAG_FIRST, _FLAG_SECOND = 0x10, 0x20, 0x40, 0x80
 _CIGAR_OPS = "MIDNSHP=XB"
+# samtools sort: deflate level 1 and a buffer that holds a few million reads before
+# spilling. Measured on a 2M-pair sample's SAM (bench/bench_qc.py's data): the
+# defaults (level 6, 768M) took 19.6 CPU-s, these 8.2 s, for a BAM 23% larger.
+BAM_COMPRESSION_LEVEL = 1
+SORT_MEMORY_PER_THREAD = "1G"
 
 
 class PairRecord(NamedTuple):
@@ -45,16 +50,30 @@ def pair_record(name: str, seq1: str, qual1: str, seq2: str, qual2: str) -> Pair
 
 
 def sam_records(records: Sequence[PairRecord], placements: Sequence[PairAlignment]) -> str:
-    """Two SAM lines per pair (read 1, read 2), newline-terminated."""
+    """Two SAM lines per pair (read 1, read 2), newline-terminated.
+
+    Written for speed (a QC job formats every read): tuples are unpacked rather than
+    read by attribute, and a one-operation CIGAR, most short reads, skips the walk.
+    """
     out = []
-    for rec, pa in zip(records, placements, strict=True):
-        nh = 1 if pa.unique else 2
+    append = out.append
+    for (name, seq1, qual1, seq2, qual2), (hit1, hit2, unique, _) in zip(
+        records, placements, strict=True
+    ):
+        nh = 1 if unique else 2
         # proper pair (0x2) only for mates facing each other within reach, as in
         # best_placement; discordant mates keep their TLEN but not the flag
-        proper = pa.hit1 is not None and pa.hit2 is not None and concordant(pa.hit1, pa.hit2)
-        out.append(_line(rec.name, rec.seq1, rec.qual1, pa.hit1, pa.hit2, True, nh, proper))
-        out.append(_line(rec.name, rec.seq2, rec.qual2, pa.hit2, pa.hit1, False, nh, proper))
+        proper = hit1 is not None and hit2 is not None and concordant(hit1, hit2)
+        append(_line(name, seq1, qual1, hit1, hit2, _FLAG_PAIRED | _FLAG_FIRST, nh, proper))
+        append(_line(name, seq2, qual2, hit2, hit1, _FLAG_PAIRED | _FLAG_SECOND, nh, proper))
     return "".join(out)
+
+
+def _cigar(cigar: Sequence[Sequence[int]]) -> str:
+    if len(cigar) == 1:
+        n, op = cigar[0]
+        return f"{n}{_CIGAR_OPS[op]}"
+    return "".join([f"{n}{_CIGAR_OPS[op]}" for n, op in cigar])
 
 
 def _line(
@@ -63,29 +82,31 @@ def _line(
     qual: str,
     hit: Hit | None,
     mate: Hit | None,
-    first: bool,
+    flag: int,
     nh: int,
     proper: bool,
 ) -> str:
-    flag = _FLAG_PAIRED | (_FLAG_FIRST if first else _FLAG_SECOND)
     rname, pos, mapq, cigar, tags = "*", 0, 0, "*", ""
     if hit is None:
         flag |= _FLAG_UNMAPPED
         if mate is not None:  # SAM convention: an unmapped mate sits at its partner
-            rname, pos = mate.ctg, mate.r_st + 1
+            rname, pos = mate[0], mate[1] + 1
     else:
-        rname, pos, mapq = hit.ctg, hit.r_st + 1, hit.mapq
-        length = len(seq)
-        if hit.strand < 0:
+        rname, r_st, _, strand, mapq, _, _, ops, q_st, q_en, nm = hit
+        pos = r_st + 1
+        if strand < 0:
             flag |= _FLAG_REVERSE
+            left, right = len(seq) - q_en, q_st
             seq = mappy.revcomp(seq)
             qual = qual[::-1]
-            left, right = length - hit.q_en, hit.q_st
         else:
-            left, right = hit.q_st, length - hit.q_en
-        ops = "".join(f"{n}{_CIGAR_OPS[op]}" for n, op in hit.cigar)
-        cigar = (f"{left}S" if left else "") + ops + (f"{right}S" if right else "")
-        tags = f"\tNH:i:{nh}\tNM:i:{hit.nm}"
+            left, right = q_st, len(seq) - q_en
+        cigar = _cigar(ops)
+        if left:
+            cigar = f"{left}S{cigar}"
+        if right:
+            cigar = f"{cigar}{right}S"
+        tags = f"\tNH:i:{nh}\tNM:i:{nm}"
         if proper:
             flag |= _FLAG_PROPER
     tlen = 0
@@ -93,14 +114,16 @@ def _line(
         flag |= _FLAG_MATE_UNMAPPED
         rnext, pnext = ("=", pos) if hit is not None else ("*", 0)
     else:
-        rnext = "=" if mate.ctg == rname else mate.ctg
-        pnext = mate.r_st + 1
-        if mate.strand < 0:
+        m_ctg, m_st, m_en, m_strand = mate[0], mate[1], mate[2], mate[3]
+        rnext = "=" if m_ctg == rname else m_ctg
+        pnext = m_st + 1
+        if m_strand < 0:
             flag |= _FLAG_MATE_REVERSE
-        if hit is not None and hit.ctg == mate.ctg:
-            start, end = min(hit.r_st, mate.r_st), max(hit.r_en, mate.r_en)
+        if hit is not None and hit[0] == m_ctg:
+            h_st, h_en = hit[1], hit[2]
+            start, end = min(h_st, m_st), max(h_en, m_en)
             # leftmost mate positive; on a tie the forward-strand mate is (SAM spec)
-            leftmost = hit.r_st < mate.r_st or (hit.r_st == mate.r_st and hit.strand > 0)
+            leftmost = h_st < m_st or (h_st == m_st and hit[3] > 0)
             tlen = (end - start) * (1 if leftmost else -1)
     return (
         f"{name}\t{flag}\t{rname}\t{pos}\t{mapq}\t{cigar}\t{rnext}\t{pnext}\t{tlen}\t"
@@ -129,7 +152,19 @@ class BamWriter:
         self._out.close()
         try:
             sort_threads = str(self.threads - 1)  # samtools: threads besides its own
-            pysam.sort("-@", sort_threads, "-o", str(self.path), "-O", "bam", str(self._sam))
+            pysam.sort(
+                "-@",
+                sort_threads,
+                "-m",
+                SORT_MEMORY_PER_THREAD,
+                "-l",
+                str(BAM_COMPRESSION_LEVEL),
+                "-o",
+                str(self.path),
+                "-O",
+                "bam",
+                str(self._sam),
+            )
             pysam.index(str(self.path))
         finally:
             self._sam.unlink(missing_ok=True)

@@ -358,16 +358,21 @@ def run_sample_qc(
             for m, _, _, _ in MODULES
         )
     )
-    result = run_rseqc(
-        bam,
-        bed,
-        out_dir,
-        sample,
-        threads=threads,
-        genebody=subset,
-        distribution_bam=sub,
-        stop=stop,
-    )
+    try:
+        result = run_rseqc(
+            bam,
+            bed,
+            out_dir,
+            sample,
+            threads=threads,
+            genebody=subset,
+            distribution_bam=sub,
+            stop=stop,
+        )
+    finally:
+        if sub != bam:  # the subsample was only for the modules (human scale: GBs)
+            for path in (sub, sub.with_name(sub.name + ".bai")):
+                path.unlink(missing_ok=True)
     result.aligned_pairs, result.distribution_pairs = aligned_pairs, used
     return result
 
@@ -381,7 +386,7 @@ def subsample_bam(bam: Path, out: Path, *, aligned_pairs: int, max_pairs: int) -
     target = max(1.0, max_pairs - 5 * max_pairs**0.5)
     fraction: float = min(1.0, target / max(1, aligned_pairs))
     pysam.view(
-        "-b",
+        "-u",  # uncompressed: a temporary file, read twice, deleted with the BAM's folder
         "--subsample",
         f"{fraction:.6f}",
         "--subsample-seed",

@@ -70,7 +70,9 @@ HARD = dict(
 )
 
 R_SCRIPT = r"""
+t0 <- proc.time()[["elapsed"]]
 suppressMessages(library(DESeq2))
+t1 <- proc.time()[["elapsed"]]
 args <- commandArgs(trailingOnly = TRUE)
 dir <- args[1]
 control <- args[2]
@@ -81,6 +83,7 @@ table$group <- factor(table$group, levels = c(control, treatment))
 dds <- DESeqDataSetFromHTSeqCount(sampleTable = table, directory = dir, design = ~group)
 dds <- DESeq(dds)
 res <- results(dds, contrast = c("group", treatment, control))
+t2 <- proc.time()[["elapsed"]]
 tab <- data.frame(gene_id = rownames(res), as.data.frame(res), check.names = FALSE)
 write.csv(tab[order(tab$padj), ], file.path(out, "results.csv"), row.names = FALSE)
 png(file.path(out, "ma_plot.png"), width = 1200, height = 900, res = 150, type = "cairo")
@@ -89,6 +92,7 @@ invisible(dev.off())
 pdf(file.path(out, "ma_plot.pdf"))
 plotMA(res, main = paste(treatment, "vs", control))
 invisible(dev.off())
+cat(sprintf("timings %.3f %.3f %.3f\n", t1 - t0, t2 - t1, proc.time()[["elapsed"]] - t2))
 """
 
 
@@ -176,9 +180,9 @@ def genejobs_job(
 
 def original_pipeline(
     sim: object, work: Path, threads: int
-) -> tuple[float, float, dict[str, float], float, pd.DataFrame]:
+) -> tuple[float, float, dict[str, float], dict[str, float], pd.DataFrame]:
     """The original service's pipeline, samples one after another, then R: (seconds, CPU
-    seconds, seconds per sample, R seconds, R's results table)."""
+    seconds, seconds per sample, R's seconds by part, R's results table)."""
     groups: dict[str, list[str]] = sim.groups  # type: ignore[attr-defined]
     control, treatment = list(groups)[:2]
     counts_dir, r_out = work / "htseq", work / "r"
@@ -200,17 +204,26 @@ def original_pipeline(
         counts_dir / "samples.tsv", sep="\t", index=False
     )
     t1 = time.perf_counter()
-    subprocess.run(
+    proc = subprocess.run(
         ["Rscript", str(script), str(counts_dir), control, treatment, str(r_out)],
-        check=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        capture_output=True,
+        text=True,
     )
+    if proc.returncode != 0:
+        raise RuntimeError(f"Rscript failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    r_stdout = proc.stdout
     r_s = time.perf_counter() - t1
+    lib_s, deseq_s, out_s = (float(x) for x in r_stdout.split("timings")[-1].split())
+    r_parts = {
+        "R start": r_s - lib_s - deseq_s - out_s,
+        "library(DESeq2)": lib_s,
+        "DESeq + results": deseq_s,
+        "CSV + MA plots": out_s,
+    }
     seconds, cpu = time.perf_counter() - t0, cpu_seconds() - c0
     for made in ("results.csv", "ma_plot.png", "ma_plot.pdf"):
         assert (r_out / made).stat().st_size > 0, f"R wrote no {made}"
-    return seconds, cpu, per_sample, r_s, pd.read_csv(r_out / "results.csv")
+    return seconds, cpu, per_sample, r_parts, pd.read_csv(r_out / "results.csv")
 
 
 def calls(table: pd.DataFrame) -> set[str]:
@@ -273,23 +286,29 @@ def main() -> int:
         )
         print(
             f"genejobs, transcripts: {tx_s:8.1f} s wall, {tx_cpu:7.1f} CPU s  {tx_status}  "
-            f"(+ {tx_cluster:.1f} s starting the Dask cluster, not counted)"
+            f"(+ {tx_cluster:.1f} s starting the Dask cluster, not in the wall time; "
+            "the CPU includes the cluster's start and stop)"
         )
         genome = None
         if a.also_genome:
             genome = genejobs_job(root, sim, quantifier="genome", threads=a.threads)
             print(
                 f"genejobs, genome:      {genome[0]:8.1f} s wall, {genome[1]:7.1f} CPU s  "
-                f"{genome[3]}  (+ {genome[2]:.1f} s starting the Dask cluster, not counted)"
+                f"{genome[3]}  (+ {genome[2]:.1f} s starting the Dask cluster)"
             )
-        orig_s, orig_cpu, per_sample, r_s, r_table = original_pipeline(sim, original, a.threads)
+        orig_s, orig_cpu, per_sample, r_parts, r_table = original_pipeline(sim, original, a.threads)
         print(
             f"original pipeline:     {orig_s:8.1f} s wall, {orig_cpu:7.1f} CPU s  "
             f"(samples {sum(per_sample.values()):.1f} s: "
             + ", ".join(f"{s} {x:.1f}" for s, x in per_sample.items())
-            + f"; R DESeq2 + table + MA plot {r_s:.1f} s)"
+            + f"; R {sum(r_parts.values()):.1f} s: "
+            + ", ".join(f"{k} {x:.1f}" for k, x in r_parts.items())
+            + ")"
         )
         print(f"load average at end: {load()}")
+        for name, status in [("transcripts", tx_status), ("genome", genome and genome[3])]:
+            if status and status != "FINISHED":
+                print(f"WARNING: the genejobs {name} job ended {status}: its time means nothing")
         ratio = orig_s / tx_s
         print(
             f"ratio original / genejobs-transcripts: {ratio:.2f}x wall "

@@ -29,7 +29,12 @@ QC_CACHE_FORMAT = 2
 
 def qc_cache_key(sample_key: str, *, sample_name: str, bed_identity: str) -> str:
     """sha256 over the sample's cache key, its name and the BED's identity."""
-    text = f"{sample_key}\n{sample_name}\n{bed_identity}\nqc-format={QC_CACHE_FORMAT}"
+    from genejobs.pipeline.qc import DISTRIBUTION_PAIRS  # a new cap is a new entry
+
+    text = (
+        f"{sample_key}\n{sample_name}\n{bed_identity}\nqc-format={QC_CACHE_FORMAT}"
+        f"\ndistribution-pairs={DISTRIBUTION_PAIRS}"
+    )
     return hashlib.sha256(text.encode()).hexdigest()
 
 

@@ -29,6 +29,7 @@ parent quotes: which process, which signal or exit status, and the likely reason
 from __future__ import annotations
 
 import atexit
+import gc
 import os
 import signal
 import socket
@@ -356,10 +357,20 @@ def _serve(aligner: Any, conn: Connection) -> None:
             else:
                 _, pairs, sam = message
                 seqs = [(r.seq1, r.seq2) for r in pairs] if sam else pairs
-                chunk = align_pairs(aligner, seqs, keep_placements=sam, buf=buf)
-                text = (
-                    sam_records(pairs, chunk.placements) if chunk.placements is not None else None
-                )
+                # A chunk's hits, placements and SAM lines are tuples and strings with no
+                # cycles: reference counting frees them, and the cyclic collector, which
+                # would walk every one of them again and again while they pile up, is
+                # held off until the chunk is done.
+                gc.disable()
+                try:
+                    chunk = align_pairs(aligner, seqs, keep_placements=sam, buf=buf)
+                    text = (
+                        sam_records(pairs, chunk.placements)
+                        if chunk.placements is not None
+                        else None
+                    )
+                finally:
+                    gc.enable()
                 reply = ("ok", ServedChunk(chunk.flat, text))
         except Exception as exc:  # reported to the parent, which fails the sample
             reply = ("error", f"{type(exc).__name__}: {exc}")

@@ -21,6 +21,8 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
+import pysam
+
 from genejobs.pipeline.alignserver import align_processes
 from genejobs.pipeline.qc import DISTRIBUTION_PAIRS, QcResult, run_sample_qc
 from genejobs.pipeline.readqc import MateQC
@@ -154,6 +156,54 @@ def fast_sim(out: Path, *, genes: int, pairs: int, per_group: int) -> SimpleName
     )
 
 
+def compare_shapes(bam: Path, bed: Path, genebody: Path, out: Path, sizes: list[int]) -> None:
+    """inner_distance and geneBody_coverage on subsamples of ``bam`` (as a job draws them)
+    and on all of it: CPU, inner distance mean/SD, KS distance between the distance
+    histograms, and the gene-body curves' largest gap (each scaled to its maximum).
+    Also the BAM's deepest position: RSeQC piles up with pysam's default max_depth of
+    8,000, above which a position's count is cut."""
+    import numpy as np
+
+    from genejobs.pipeline.qc import count_pairs, run_rseqc, subsample_bam
+
+    aligned = count_pairs(bam)
+    depths = [int(line.rsplit("\t", 1)[1]) for line in pysam.depth(str(bam)).splitlines()]
+    over = sum(d > 8000 for d in depths)
+    print(
+        f"shapes: {aligned:,} aligned pairs; deepest position {max(depths):,} reads, "
+        f"{over:,} positions deeper than pileup's 8,000"
+    )
+    curves = {}
+    for size in sorted({*sizes, aligned}):
+        folder = out / f"p{size}"
+        folder.mkdir(parents=True)
+        sub = bam
+        if size < aligned:
+            sub = folder / "sub.bam"
+            subsample_bam(bam, sub, aligned_pairs=aligned, max_pairs=size)
+        only = {"inner_distance.py", "geneBody_coverage.py"}
+        res = run_rseqc(bam, bed, folder, "s", only=only, genebody=genebody, distribution_bam=sub)
+        assert not res.failed, res.failed
+        freq = np.loadtxt(folder / "s.inner_distance_freq.txt")
+        body = (folder / "s.geneBodyCoverage.txt").read_text().splitlines()[1].split("\t")[1:]
+        curve = np.array([float(x) for x in body])
+        curves[size] = (freq, curve / curve.max(), sum(res.cpu_seconds.values()))
+    full_freq, full_curve, _ = curves[aligned]
+    for size, (freq, curve, cpu) in curves.items():
+        share = freq[:, 2] / freq[:, 2].sum()
+        mids = (freq[:, 0] + freq[:, 1]) / 2
+        mean = float((share * mids).sum())
+        sd = float(np.sqrt((share * (mids - mean) ** 2).sum()))
+        full_share = full_freq[:, 2] / full_freq[:, 2].sum()
+        ks = float(np.abs(np.cumsum(share) - np.cumsum(full_share)).max())
+        label = "all" if size == aligned else f"{size:,}"
+        print(
+            f"  {label:>9} pairs: {cpu:5.1f} CPU-s; inner distance mean {mean:.1f}, SD {sd:.1f}, "
+            f"KS vs all {ks:.4f}; gene body largest gap vs all {np.abs(curve - full_curve).max():.3f}"
+        )
+        print("     gene body (every 10th percentile):", " ".join(f"{v:.2f}" for v in curve[::10]))
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--pairs", type=int, default=20_000)
@@ -177,6 +227,15 @@ def main() -> int:
         type=int,
         default=DISTRIBUTION_PAIRS,
         help="pairs the distribution modules read (the job's cap by default)",
+    )
+    p.add_argument(
+        "--shapes",
+        type=int,
+        nargs="*",
+        default=[],
+        metavar="PAIRS",
+        help="also: run the distribution modules on subsamples of these sizes of the last "
+        "run's BAM and on all of it, and compare their shapes (why the cap is what it is)",
     )
     a = p.parse_args()
     with tempfile.TemporaryDirectory(prefix="genejobs-bench-") as tmp:
@@ -269,6 +328,10 @@ def main() -> int:
             print("RSeQC modules (last run, side by side):   wall s   CPU s")
         for module, seconds in sorted(walls.items(), key=lambda kv: -kv[1]):
             print(f"  {module:<36} {seconds:6.2f}  {cpus.get(module, 0.0):6.2f}")
+        if a.shapes:
+            last = root / f"run{a.repeat - 1}"
+            genebody = last / f"{name}.genebody.bed"
+            compare_shapes(last / "s.bam", Path(sim.bed), genebody, root / "shapes", a.shapes)
     return 0
 
 

@@ -11,11 +11,12 @@ The transcripts and genome come from a ``bench_human.py --workdir`` run (its
 ``genome.fa`` and the transcriptome ``ref add`` wrote), or from ``--fasta``/``--gtf``
 (the transcriptome is then written here with genejobs' own ``write_transcriptome``).
 Each ``--decoy-fraction`` takes whole chromosomes, smallest first, up to that share of
-the genome as decoys; with two or more, a line through (decoy bases, cost) — the
-transcripts' share fixed, the decoys' proportional — is extrapolated to the whole
-genome as decoys (an estimate, printed as such).
+the genome as decoys (at least one chromosome); the line through the first and last
+runs (the index without decoys counts as 0 decoy bases) — the transcripts' share
+fixed, the decoys' proportional — is extrapolated to the whole genome as decoys (an
+estimate, printed as such).
 
-    .venv/bin/python bench/bench_salmon_index.py --workdir /work/hb --decoy-fraction 0.03 0.1
+    .venv/bin/python bench/bench_salmon_index.py --workdir /work/hb --decoy-fraction 0.015
 """
 
 from __future__ import annotations
@@ -105,16 +106,17 @@ def main() -> int:
     print(f"load average at start: {os.getloadavg()}", flush=True)
     print(f"{n:,} transcripts, {mib(transcripts.stat().st_size)} FASTA ({transcripts})")
     base = ["salmon", "index", "-k", "31", "-p", str(a.threads)]
+    points: list[tuple[int, float, int, int]] = []  # (decoy bp, wall s, peak, index bytes)
     if not a.skip_plain:
         wall, peak = measured([*base, "-t", str(transcripts), "-i", str(out / "plain")])
         print(
             f"no decoys: {wall:.0f} s wall, peak RSS {mib(peak)}, index {mib(du(out / 'plain'))}",
             flush=True,
         )
+        points.append((0, wall, peak, du(out / "plain")))  # no decoys: the line's start
         shutil.rmtree(out / "plain")
     chroms = sorted(chromosomes(fasta), key=lambda c: c[2])
     genome_bp = sum(c[2] for c in chroms)
-    points = []  # (decoy bp, wall s, peak bytes, index bytes)
     for fraction in a.decoy_fraction:
         decoys: list[str] = []
         decoy_bp = 0

@@ -26,7 +26,8 @@ _FLAG_REVERSE, _FLAG_MATE_REVERSE, _FLAG_FIRST, _FLAG_SECOND = 0x10, 0x20, 0x40,
 _CIGAR_OPS = "MIDNSHP=XB"
 # samtools sort: deflate level 1 and a buffer that holds a few million reads before
 # spilling. Measured on a 2M-pair sample's SAM (bench/bench_qc.py's data): the
-# defaults (level 6, 768M) took 19.6 CPU-s, these 8.2 s, for a BAM 23% larger.
+# defaults (level 6, 768M) took 19.6 CPU-s, level 1 with 2G a thread 8.2 s, for a BAM
+# 23% larger; 1G bounds the sort's memory beside a human-sized align server (~9 GiB).
 BAM_COMPRESSION_LEVEL = 1
 SORT_MEMORY_PER_THREAD = "1G"
 

@@ -56,7 +56,7 @@ def sam_records(records: Sequence[PairRecord], placements: Sequence[PairAlignmen
     Written for speed (a QC job formats every read): tuples are unpacked rather than
     read by attribute, and a one-operation CIGAR, most short reads, skips the walk.
     """
-    out = []
+    out: list[str] = []
     append = out.append
     for (name, seq1, qual1, seq2, qual2), (hit1, hit2, unique, _) in zip(
         records, placements, strict=True

@@ -58,17 +58,10 @@ from genejobs.storage import Storage
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_de import ensure_r  # noqa: E402
+from bench_quant import HARD  # noqa: E402
 from bench_sample import ensure_tools, reference_path, run  # noqa: E402
 
 TARGET = 6.0
-HARD = dict(
-    read_length=75,
-    fraction_paralog=0.15,
-    paralog_divergence=0.01,
-    rrna_copies=10,
-    fraction_rrna=0.15,
-    error_rate=0.01,
-)
 
 R_SCRIPT = r"""
 t0 <- proc.time()[["elapsed"]]

@@ -33,6 +33,17 @@ from genejobs.references.registry import ReferenceRegistry
 from genejobs.sim import SimConfig, simulate
 from genejobs.storage import Storage
 
+# Issue 16's hard case, shared by bench_job.py: 75 bp, 15% of genes with a paralog at
+# 1% divergence, 15% of fragments from ten near-identical rRNA copies, 1% errors.
+HARD: dict[str, float | int] = dict(
+    read_length=75,
+    fraction_paralog=0.15,
+    paralog_divergence=0.01,
+    rrna_copies=10,
+    fraction_rrna=0.15,
+    error_rate=0.01,
+)
+
 
 def cpu_seconds() -> float:
     """CPU of this process and its waited-for children (salmon; align servers once closed)."""
@@ -52,18 +63,7 @@ def main() -> int:
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--easy", action="store_true", help="the default simulator (no hard cases)")
     a = p.parse_args()
-    hard = (
-        {}
-        if a.easy
-        else dict(
-            read_length=75,
-            fraction_paralog=0.15,
-            paralog_divergence=0.01,
-            rrna_copies=10,
-            fraction_rrna=0.15,
-            error_rate=0.01,
-        )
-    )
+    hard = {} if a.easy else HARD
     with tempfile.TemporaryDirectory(prefix="genejobs-bench-quant-") as tmp:
         work = Path(tmp)
         manifest = simulate(

@@ -121,11 +121,11 @@ def genejobs_job(
     from sqlalchemy import select
 
     from genejobs.config import Settings
-    from genejobs.jobs.auth import Principal
-    from genejobs.jobs.executor import close_client, make_client
-    from genejobs.jobs.models import JobRow
-    from genejobs.jobs.runner import Runner
+    from genejobs.jobs.run.executor import close_client, make_client
+    from genejobs.jobs.run.runner import Runner
     from genejobs.jobs.service import JobService
+    from genejobs.jobs.store.auth import Principal
+    from genejobs.jobs.store.models import JobRow
 
     home = root / f"job-{quantifier}"
     settings = Settings.from_env(

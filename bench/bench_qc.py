@@ -73,10 +73,10 @@ def whole_job(root: Path, sim: object, *, qc: bool, threads: int) -> tuple[float
     """One job over every simulated sample through the service and a runner, with or
     without QC (BAM, RSeQC, MultiQC, report), each with an empty sample cache."""
     from genejobs.config import Settings
-    from genejobs.jobs.auth import Principal
-    from genejobs.jobs.executor import close_client, make_client
-    from genejobs.jobs.runner import Runner
+    from genejobs.jobs.run.executor import close_client, make_client
+    from genejobs.jobs.run.runner import Runner
     from genejobs.jobs.service import JobService
+    from genejobs.jobs.store.auth import Principal
 
     home = root / ("job-qc" if qc else "job-plain")
     settings = Settings.from_env(
@@ -121,7 +121,7 @@ def whole_job(root: Path, sim: object, *, qc: bool, threads: int) -> tuple[float
         close_client(client)
     from sqlalchemy import select
 
-    from genejobs.jobs.models import JobRow
+    from genejobs.jobs.store.models import JobRow
 
     with service.sessions() as session:
         status = session.scalar(select(JobRow.status).where(JobRow.job_id == job_id))

@@ -20,7 +20,7 @@ from pathlib import Path
 from distributed import Client, LocalCluster, Variable
 
 from genejobs.config import Settings
-from genejobs.jobs.tasks import attempt_variable_name, run_sample_task
+from genejobs.jobs.run.tasks import attempt_variable_name, run_sample_task
 from genejobs.pipeline.records import SampleParams, SampleSpec
 from genejobs.references.registry import registry_for
 from genejobs.sim import SimConfig, simulate

@@ -43,7 +43,7 @@ class Settings:
     strand_check_pairs: int = 200_000
     cache_root: Path | None = None
     reference_uri: str | None = None  # an S3 prefix shared by all nodes; reference_root caches it
-    # Notifications when a job ends (jobs/notify.py): webhooks go only to these hosts
+    # Notifications when a job ends (jobs/notify/delivery.py): webhooks go only to these hosts
     # (exact names or CIDR ranges; none by default), signed with the secret.
     webhook_allowed_hosts: tuple[str, ...] = ()
     webhook_secret: str | None = None

@@ -17,7 +17,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from genejobs.jobs.spec import artifacts_folder
+from genejobs.jobs.request.spec import artifacts_folder
 from genejobs.jobs.states import has_ended
 
 STATUS_STYLE = {

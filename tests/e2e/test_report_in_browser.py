@@ -23,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from browser import CHROMIUM, Browser  # noqa: E402
 from test_runner_helpers import add_job, load_job, make_settings  # noqa: E402
 
-from genejobs.jobs.executor import close_client, make_client  # noqa: E402
-from genejobs.jobs.runner import Runner  # noqa: E402
+from genejobs.jobs.run.executor import close_client, make_client  # noqa: E402
+from genejobs.jobs.run.runner import Runner  # noqa: E402
 from genejobs.references.registry import ReferenceRegistry  # noqa: E402
 from genejobs.sim.simulate import SimConfig, simulate  # noqa: E402
 

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import create_engine, update
 from test_api_contract import assert_error, body, call, database_url, set_status, submit, world
 
-from genejobs.jobs.models import JobRow, SampleStateRow
+from genejobs.jobs.store.models import JobRow, SampleStateRow
 
 __all__ = ["database_url", "world"]  # fixtures, reused
 

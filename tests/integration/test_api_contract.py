@@ -22,8 +22,8 @@ from sqlalchemy import create_engine, text, update
 
 from genejobs.api.app import create_app
 from genejobs.config import Settings
-from genejobs.jobs.models import JobRow, TokenRow
 from genejobs.jobs.service import JobService
+from genejobs.jobs.store.models import JobRow, TokenRow
 from genejobs.storage import Storage
 
 REFS = {"hg19": ["gencode.v17.annotation.gtf"], "hg38": ["gencode.v28.annotation.gtf"]}

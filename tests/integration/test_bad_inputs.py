@@ -234,7 +234,7 @@ def job_world(tmp_path_factory):
     """
     from test_runner_helpers import make_settings, test_cluster
 
-    from genejobs.jobs.runner import Runner
+    from genejobs.jobs.run.runner import Runner
     from genejobs.references.registry import ReferenceRegistry
     from genejobs.sim.simulate import SimConfig, simulate
 

@@ -17,8 +17,8 @@ from sqlalchemy import create_engine, update
 from test_api_browse import _fake_outputs
 from test_api_contract import database_url, submit, world
 
-from genejobs.cli import console_link, main, serve_banner
-from genejobs.jobs.models import JobRow
+from genejobs.cli.main import console_link, main, serve_banner
+from genejobs.jobs.store.models import JobRow
 
 __all__ = ["database_url", "world"]
 

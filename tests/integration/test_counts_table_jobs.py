@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from test_runner_helpers import make_settings, test_cluster
 
 from genejobs.api.app import create_app
-from genejobs.jobs.runner import Runner
+from genejobs.jobs.run.runner import Runner
 from genejobs.jobs.service import JobService
 from genejobs.storage import Storage
 

@@ -3,7 +3,7 @@
 A database from before migrations existed (the baseline tables, no ``alembic_version``,
 jobs in it) is brought up to date by the first engine genejobs opens on it, however
 many open it at once, and its jobs stay intact and listable. The revisions build exactly
-the tables ``jobs/models.py`` declares, so a model change without a revision fails here.
+the tables ``jobs/store/models.py`` declares, so a model change without a revision fails here.
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ from sqlalchemy import create_engine, inspect, text
 
 from genejobs.cli import main as cli_main
 from genejobs.config import Settings
-from genejobs.jobs import migrations
-from genejobs.jobs.auth import Principal
-from genejobs.jobs.db import make_engine
 from genejobs.jobs.service import JobService
+from genejobs.jobs.store import migrations
+from genejobs.jobs.store.auth import Principal
+from genejobs.jobs.store.db import make_engine
 from genejobs.storage import Storage
 
 
@@ -143,7 +143,7 @@ def test_db_upgrade_command_reports_what_it_did(database_url, tmp_path, monkeypa
 
 
 def test_the_revisions_build_exactly_the_models_tables(database_url):
-    """Fails when jobs/models.py changed without a revision (``genejobs db revision``)."""
+    """Fails when jobs/store/models.py changed without a revision (``genejobs db revision``)."""
     engine = _raw(database_url)
     with engine.begin() as conn:
         command.upgrade(migrations.config(conn), "head")

@@ -27,9 +27,9 @@ from test_api_contract import REFS, assert_error, body, database_url, set_status
 
 from genejobs.api.app import create_app
 from genejobs.config import Settings
-from genejobs.jobs.models import NotificationRow
-from genejobs.jobs.notify import Notifier
+from genejobs.jobs.notify.delivery import Notifier
 from genejobs.jobs.service import JobService
+from genejobs.jobs.store.models import NotificationRow
 from genejobs.storage import Storage
 
 SECRET = "s3cret-for-tests"

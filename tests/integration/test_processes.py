@@ -18,8 +18,8 @@ from servers import dask_cluster, free_port, kill, pg_database, start
 from test_runner_helpers import sim_request
 
 from genejobs.client import ClientError, GeneJobsClient
-from genejobs.jobs.db import make_engine, make_sessionmaker
-from genejobs.jobs.models import JobRow, SampleStateRow
+from genejobs.jobs.store.db import make_engine, make_sessionmaker
+from genejobs.jobs.store.models import JobRow, SampleStateRow
 from genejobs.sim import SimConfig, simulate
 
 pytestmark = pytest.mark.integration

@@ -17,8 +17,8 @@ import mappy
 import numpy as np
 import pytest
 
+from genejobs.cli import references as ref_cli
 from genejobs.errors import ValidationError
-from genejobs.references import cli as ref_cli
 from genejobs.references.gtf import sha256_file
 from genejobs.references.registry import ReferenceRegistry
 
@@ -388,9 +388,10 @@ def test_dry_run_names_the_samples_the_cache_will_answer(
     import numpy as np
 
     from genejobs.config import Settings
-    from genejobs.jobs.auth import Principal
-    from genejobs.jobs.cache import SampleCache, sample_cache_key
+    from genejobs.jobs.dryrun import dry_run
+    from genejobs.jobs.run.cache import SampleCache, sample_cache_key
     from genejobs.jobs.service import JobService
+    from genejobs.jobs.store.auth import Principal
     from genejobs.pipeline.records import CountStats, ReadStats, SampleParams, SampleResult
     from genejobs.storage import Storage
 
@@ -456,7 +457,7 @@ def test_dry_run_names_the_samples_the_cache_will_answer(
         "gtf": GTF_NAME,
         "output": str(data / "out"),
     }
-    got = service.dry_run(principal=admin, project_id="p", body=body)
+    got = dry_run(service, principal=admin, project_id="p", body=body)
     assert {s["sample_name"]: s["cached"] for s in got["samples"]} == {
         "K1": False,
         "K2": False,
@@ -465,6 +466,6 @@ def test_dry_run_names_the_samples_the_cache_will_answer(
     }
     assert got["estimate_ms"] is None and got["measured_jobs"] == 0  # nothing finished here
     # with another adapter the counts would differ: not cached
-    again = service.dry_run(principal=admin, project_id="p", body=body | {"adapt": "ACGT"})
+    again = dry_run(service, principal=admin, project_id="p", body=body | {"adapt": "ACGT"})
     assert not any(s["cached"] for s in again["samples"])
     service.close()

@@ -26,10 +26,10 @@ from test_runner_helpers import (
     test_cluster,
 )
 
-from genejobs.jobs.db import make_engine, make_sessionmaker
-from genejobs.jobs.models import JobRow
-from genejobs.jobs.runner import Runner
-from genejobs.jobs.tasks import attempt_variable_name
+from genejobs.jobs.run.runner import Runner
+from genejobs.jobs.run.tasks import attempt_variable_name
+from genejobs.jobs.store.db import make_engine, make_sessionmaker
+from genejobs.jobs.store.models import JobRow
 
 pytestmark = pytest.mark.integration
 

@@ -18,10 +18,10 @@ from distributed import Client, LocalCluster
 
 from genejobs.config import Settings
 from genejobs.errors import InputError
-from genejobs.jobs.db import make_engine, make_sessionmaker, now_ms
-from genejobs.jobs.models import JobRow, SampleStateRow
-from genejobs.jobs.qcstaging import QcRequest
-from genejobs.jobs.tasks import make_stop_check, report_progress
+from genejobs.jobs.run.qcstaging import QcRequest
+from genejobs.jobs.run.tasks import make_stop_check, report_progress
+from genejobs.jobs.store.db import make_engine, make_sessionmaker, now_ms
+from genejobs.jobs.store.models import JobRow, SampleStateRow
 from genejobs.pipeline.matrix import count_matrix
 from genejobs.pipeline.records import (
     CountStats,

@@ -14,9 +14,9 @@ import pytest
 from servers import pg_database
 from sqlalchemy import update
 
-from genejobs.jobs.db import make_engine, make_sessionmaker, now_ms
-from genejobs.jobs.leases import claim_next, heartbeat
-from genejobs.jobs.models import JobRow
+from genejobs.jobs.store.db import make_engine, make_sessionmaker, now_ms
+from genejobs.jobs.store.leases import claim_next, heartbeat
+from genejobs.jobs.store.models import JobRow
 
 pytestmark = pytest.mark.integration
 

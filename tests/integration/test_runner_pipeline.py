@@ -20,9 +20,9 @@ import pandas as pd
 import pytest
 from test_runner_helpers import add_job, load_job, make_settings
 
-from genejobs.jobs.cache import SampleCache, sample_cache_key
-from genejobs.jobs.executor import close_client, make_client
-from genejobs.jobs.runner import Runner
+from genejobs.jobs.run.cache import SampleCache, sample_cache_key
+from genejobs.jobs.run.executor import close_client, make_client
+from genejobs.jobs.run.runner import Runner
 from genejobs.pipeline.records import CountStats, LibraryType, ReadStats, SampleResult
 from genejobs.references.registry import ReferenceRegistry
 from genejobs.sim.simulate import SimConfig, simulate

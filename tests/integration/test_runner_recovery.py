@@ -21,7 +21,7 @@ from test_runner_helpers import (
     test_cluster,
 )
 
-from genejobs.jobs.runner import Runner
+from genejobs.jobs.run.runner import Runner
 
 pytestmark = pytest.mark.integration
 
@@ -34,7 +34,7 @@ DOOMED = textwrap.dedent(
     sys.path.insert(0, {here!r})
     from distributed import Client, LocalCluster
     from test_runner_helpers import make_settings, slow_counts, table_stats
-    from genejobs.jobs.runner import Runner
+    from genejobs.jobs.run.runner import Runner
     from pathlib import Path
 
     settings = make_settings(Path({tmp!r}), lease_seconds=2.0, heartbeat_seconds=0.3,

@@ -15,10 +15,10 @@ from servers import dask_cluster
 from test_runner_helpers import sim_request
 
 from genejobs.config import Settings
-from genejobs.jobs.db import make_engine, make_sessionmaker
-from genejobs.jobs.models import JobRow, SampleStateRow
-from genejobs.jobs.runner import Runner
+from genejobs.jobs.run.runner import Runner
 from genejobs.jobs.service import JobService
+from genejobs.jobs.store.db import make_engine, make_sessionmaker
+from genejobs.jobs.store.models import JobRow, SampleStateRow
 from genejobs.references.registry import registry_for
 from genejobs.sim import SimConfig, simulate
 from genejobs.storage import Storage

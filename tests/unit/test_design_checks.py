@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from genejobs.errors import ValidationError
-from genejobs.jobs.request import SubmitRequest
-from genejobs.jobs.validation import validate_request
+from genejobs.jobs.request.schema import SubmitRequest
+from genejobs.jobs.request.validation import validate_request
 
 REFS = {"hg38": ["gencode.v28.annotation.gtf"]}
 

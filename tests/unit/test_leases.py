@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import update
 
-from genejobs.jobs import leases
-from genejobs.jobs.db import make_engine, make_sessionmaker, now_ms
-from genejobs.jobs.leases import MAX_ATTEMPTS, claim_next, heartbeat, release
-from genejobs.jobs.models import JobRow
+from genejobs.jobs.store import leases
+from genejobs.jobs.store.db import make_engine, make_sessionmaker, now_ms
+from genejobs.jobs.store.leases import MAX_ATTEMPTS, claim_next, heartbeat, release
+from genejobs.jobs.store.models import JobRow
 
 
 @pytest.fixture

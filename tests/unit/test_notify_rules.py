@@ -11,8 +11,9 @@ import time
 import numpy as np
 import pytest
 
-from genejobs.jobs.cache import SampleCache
-from genejobs.jobs.notify import NotifyPolicy, signature
+from genejobs.jobs.notify.delivery import signature
+from genejobs.jobs.request.notify_rules import NotifyPolicy
+from genejobs.jobs.run.cache import SampleCache
 from genejobs.pipeline.records import CountStats, ReadStats, SampleResult
 
 POLICY = NotifyPolicy(

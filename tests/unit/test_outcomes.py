@@ -5,7 +5,7 @@ from __future__ import annotations
 from distributed.scheduler import KilledWorker
 
 from genejobs.errors import InputError
-from genejobs.jobs.outcomes import internal_error, sample_failed, statistics_failed
+from genejobs.jobs.run.outcomes import internal_error, sample_failed, statistics_failed
 
 
 def test_a_pipeline_error_names_the_sample_once() -> None:

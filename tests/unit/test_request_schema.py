@@ -7,8 +7,8 @@ import copy
 import pytest
 
 from genejobs.errors import Unsupported, ValidationError
-from genejobs.jobs.request import MAX_ADAPTER_CHARS, SubmitRequest
-from genejobs.jobs.validation import validate_request
+from genejobs.jobs.request.schema import MAX_ADAPTER_CHARS, SubmitRequest
+from genejobs.jobs.request.validation import validate_request
 
 REFS = {"hg19": ["gencode.v17.annotation.gtf"]}
 
@@ -132,7 +132,7 @@ def test_the_openapi_schema_carries_what_a_form_needs():
 
 
 def test_a_stored_request_is_rebuilt_as_accepted_even_if_rules_tightened_since():
-    from genejobs.jobs.spec import spec_from_request
+    from genejobs.jobs.request.spec import spec_from_request
 
     _, stored = validate_request(body(), job_id="J1", references=REFS)
     stored["inputs"][0]["group_inputs"].pop()  # one sample: refused at submit today

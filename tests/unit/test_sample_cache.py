@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from genejobs.jobs.cache import SampleCache
+from genejobs.jobs.run.cache import SampleCache
 from genejobs.pipeline.records import (
     CountStats,
     LibraryType,

@@ -12,9 +12,9 @@ import pytest
 from test_request_schema import body, messages
 
 from genejobs.errors import ValidationError
-from genejobs.jobs.cache import SampleCache
-from genejobs.jobs.request import SubmitRequest
-from genejobs.jobs.spec import spec_from_model
+from genejobs.jobs.request.schema import SubmitRequest
+from genejobs.jobs.request.spec import spec_from_model
+from genejobs.jobs.run.cache import SampleCache
 from genejobs.pipeline.records import (
     CountStats,
     LibraryType,

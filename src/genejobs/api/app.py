@@ -15,7 +15,7 @@ from genejobs.api.routes import router
 from genejobs.api.schemas import HealthResponse
 from genejobs.api.wes import router as wes_router
 from genejobs.config import Settings
-from genejobs.jobs.request import SubmitRequest
+from genejobs.jobs.request.schema import SubmitRequest
 from genejobs.jobs.service import JobService
 from genejobs.web.console import router as console_router
 
@@ -71,7 +71,7 @@ def document_request_schema(app: FastAPI) -> None:
     """Put ``SubmitRequest`` into the OpenAPI components the submit route refers to.
 
     The submit route takes the body as raw JSON and validates it with the same
-    model (``genejobs.jobs.validation``), so that every problem is reported at once
+    model (``genejobs.jobs.request.validation``), so that every problem is reported at once
     in the contract's wording; FastAPI therefore does not register the model itself.
     """
     original_openapi = app.openapi

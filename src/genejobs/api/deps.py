@@ -6,8 +6,8 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Path, Request
 
-from genejobs.jobs.auth import Principal
 from genejobs.jobs.service import JobService
+from genejobs.jobs.store.auth import Principal
 
 
 def get_service(request: Request) -> JobService:

@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from genejobs import errors
-from genejobs.jobs.request import problems
+from genejobs.jobs.request.schema import problems
 
 log = logging.getLogger(__name__)
 

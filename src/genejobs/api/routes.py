@@ -21,6 +21,8 @@ from genejobs.api.schemas import (
     SubmitRequest,
     SubmitResponse,
 )
+from genejobs.jobs import dryrun
+from genejobs.jobs.purge import purge_job
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse, "description": text}
@@ -86,7 +88,8 @@ def submit_job(
 ) -> Any:
     """Validate the request, check its files and queue it as LAUNCHING."""
     if dry_run:
-        return JSONResponse(service.dry_run(principal=principal, project_id=project_id, body=body))
+        answer = dryrun.dry_run(service, principal=principal, project_id=project_id, body=body)
+        return JSONResponse(answer)
     job_id = service.submit(principal=principal, project_id=project_id, body=body)
     return SubmitResponse(job_id=job_id)
 
@@ -157,7 +160,7 @@ def cancel_job(
     With ``purge=true`` an ended job and its outputs are deleted; afterwards it answers 404.
     """
     if purge:
-        service.purge(principal=principal, project_id=project_id, job_id=job_id)
+        purge_job(service, principal=principal, project_id=project_id, job_id=job_id)
     else:
         service.cancel(principal=principal, project_id=project_id, job_id=job_id)
     return {}

@@ -1,7 +1,7 @@
 """Response schemas, so ``/openapi.json`` documents every field.
 
 The request's schema is ``genejobs.jobs.request.SubmitRequest``: the same model
-validates submissions (through ``genejobs.jobs.validation``) and documents them.
+validates submissions (through ``genejobs.jobs.request.validation``) and documents them.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from genejobs.jobs.request import SubmitRequest
+from genejobs.jobs.request.schema import SubmitRequest
 
 __all__ = ["SubmitRequest"]  # documented here beside the responses
 

@@ -23,10 +23,10 @@ from pydantic import BaseModel, Field
 import genejobs
 from genejobs.api.deps import ServiceDep
 from genejobs.errors import ValidationError
-from genejobs.jobs.auth import Principal
+from genejobs.jobs.request.spec import JOB_TYPE_RNA_DIFF_EXPR
 from genejobs.jobs.service import JobService
-from genejobs.jobs.spec import JOB_TYPE_RNA_DIFF_EXPR
 from genejobs.jobs.states import JobStatus
+from genejobs.jobs.store.auth import Principal
 
 WES_PREFIX = "/ga4gh/wes/v1"
 WORKFLOW_TYPE_VERSIONS = ["1.0"]

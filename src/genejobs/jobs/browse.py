@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from genejobs.errors import JobNotFound, NotFound, PermissionDenied, ValidationError
-from genejobs.jobs.spec import artifacts_folder
+from genejobs.jobs.request.spec import artifacts_folder
 from genejobs.storage import Location, Storage
 
 MAX_LIST = 1000

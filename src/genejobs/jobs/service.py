@@ -1,5 +1,7 @@
 """What the API does, without HTTP: submit, list, show, cancel, statistics.
 
+The dry run (``jobs/dryrun.py``) and purge (``jobs/purge.py``) are their own modules.
+
 Every query is filtered by project; sub-users see and cancel only their own
 jobs (tenant administrators see the whole project) — our decision where the
 contract is silent, matching its statistics rule.
@@ -13,25 +15,25 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from genejobs.config import Settings
-from genejobs.errors import GeneJobsError, JobNotFound, LimitReached, Unavailable, ValidationError
-from genejobs.jobs.auth import Principal, authenticate, create_token, token_principal
-from genejobs.jobs.db import make_engine, make_sessionmaker, now_ms
-from genejobs.jobs.models import (
+from genejobs.errors import JobNotFound, LimitReached, Unavailable, ValidationError
+from genejobs.jobs.notify.delivery import attempt_log, notification_rows
+from genejobs.jobs.request.notify_rules import NotifyPolicy
+from genejobs.jobs.request.spec import JOB_TYPE_RNA_DIFF_EXPR, RnaDiffExprSpec
+from genejobs.jobs.request.validation import validate_request
+from genejobs.jobs.states import ENDED, JobStatus, check_move
+from genejobs.jobs.store.auth import Principal, authenticate, create_token, token_principal
+from genejobs.jobs.store.db import make_engine, make_sessionmaker, now_ms
+from genejobs.jobs.store.models import (
     JobRow,
-    NotificationRow,
     ProjectLockRow,
     SampleStateRow,
     WesRunRow,
 )
-from genejobs.jobs.notify import NotifyPolicy, attempt_log, notification_rows
-from genejobs.jobs.spec import JOB_TYPE_RNA_DIFF_EXPR, RnaDiffExprSpec, artifacts_folder
-from genejobs.jobs.states import ENDED, JobStatus, check_move
-from genejobs.jobs.validation import validate_request
 from genejobs.storage import FileInfo, Location, Storage
 
 log = logging.getLogger(__name__)
@@ -211,7 +213,7 @@ class JobService:
         )
         return spec, stored, inputs
 
-    def _check_cap(self, s: Session, project_id: str) -> None:
+    def check_cap(self, s: Session, project_id: str) -> None:
         active = s.scalar(
             select(func.count())
             .select_from(JobRow)
@@ -223,82 +225,11 @@ class JobService:
                 f"(limit {self.settings.max_running_jobs_per_project}); wait for some to end"
             )
 
-    def dry_run(self, *, principal: Principal, project_id: str, body: Any) -> dict[str, Any]:
-        """A submit that stores nothing: the same checks, then sizes, cache hits, estimate."""
-        from genejobs.jobs.estimate import estimate_ms, measured_throughput
-
-        spec, _stored, inputs = self.check_request(body, job_id=str(uuid.uuid4()))
-        cached = self._cached_samples(spec, inputs)
-        samples = [
-            {
-                "sample_name": sample.name,
-                "group_name": sample.group,
-                "input_bytes": sum(info.size_bytes for _, info in pair),
-                "cached": hit,
-            }
-            for sample, pair, hit in zip(spec.samples, inputs, cached, strict=True)
-        ]
-        with self.sessions() as s:
-            self._check_cap(s, project_id)
-            rate = measured_throughput(s, qc=spec.is_export_qc)
-        return {
-            "valid": True,
-            "samples": samples,
-            "input_bytes": sum(info.size_bytes for pair in inputs for _, info in pair)
-            + self._counts_table_bytes(spec),
-            "estimate_ms": estimate_ms(samples, rate),
-            "measured_jobs": rate.jobs if rate else 0,
-        }
-
-    def _cached_samples(
-        self, spec: RnaDiffExprSpec, inputs: list[list[tuple[Location, FileInfo]]]
-    ) -> list[bool]:
-        """Which samples the runner would take from the sample cache (never with QC)."""
-        if spec.is_export_qc or spec.counts or spec.gtf is None:
-            return [False] * len(inputs)
-        from genejobs.jobs.cache import SampleCache, sample_cache_key
-        from genejobs.pipeline.records import SampleParams
-        from genejobs.references.registry import registry_for
-
-        try:
-            info = next(r for r in registry_for(self.settings).list() if r.name == spec.ref)
-            gtf_sha = info.annotations[spec.gtf].gtf_sha256
-        except (StopIteration, KeyError, OSError):
-            return [False] * len(inputs)
-        cache = SampleCache(self.settings.sample_cache_root)
-        min_length = SampleParams().min_length
-        quantifier = ""
-        if spec.quantifier == "transcripts":
-            from genejobs.pipeline.salmon import cache_tag
-
-            try:
-                quantifier = cache_tag(
-                    SampleParams(
-                        declared_library_type=spec.library_type, quantifier=spec.quantifier
-                    )
-                )
-            except OSError:  # salmon not on this node: the runner's nodes decide
-                return [False] * len(inputs)
-        return [
-            cache.get(
-                sample_cache_key(
-                    inputs=pair,
-                    fasta_sha256=info.fasta_sha256,
-                    gtf_sha256=gtf_sha,
-                    adapter=spec.adapter,
-                    min_length=min_length,
-                    quantifier=quantifier,
-                )
-            )
-            is not None
-            for pair in inputs
-        ]
-
     def submit(self, *, principal: Principal, project_id: str, body: Any) -> str:
         job_id = str(uuid.uuid4())
         spec, stored, inputs = self.check_request(body, job_id=job_id)
         input_bytes = sum(info.size_bytes for pair in inputs for _, info in pair)
-        input_bytes += self._counts_table_bytes(spec)
+        input_bytes += self.counts_table_bytes(spec)
         now = now_ms()
         self._ensure_project_lock(project_id)
         with self.sessions.begin() as s:
@@ -309,7 +240,7 @@ class JobService:
                 .where(ProjectLockRow.project_id == project_id)
                 .values(submits=ProjectLockRow.submits + 1)
             )
-            self._check_cap(s, project_id)
+            self.check_cap(s, project_id)
             row = JobRow(
                 job_id=job_id,
                 project_id=project_id,
@@ -335,7 +266,7 @@ class JobService:
         log.info("job %s: submitted by %s in project %s", job_id, principal.user, project_id)
         return job_id
 
-    def _counts_table_bytes(self, spec: RnaDiffExprSpec) -> int:
+    def counts_table_bytes(self, spec: RnaDiffExprSpec) -> int:
         if not spec.counts:
             return 0
         loc = self.storage.location(spec.counts, field="counts")
@@ -419,7 +350,7 @@ class JobService:
             now = now_ms()
             return int(total), [contract_row(r, now) for r in rows]
 
-    def _get(self, s: Session, principal: Principal, project_id: str, job_id: str) -> JobRow:
+    def visible_row(self, s: Session, principal: Principal, project_id: str, job_id: str) -> JobRow:
         row = s.scalars(
             select(JobRow).where(JobRow.job_id == job_id, *self._visible(principal, project_id))
         ).first()
@@ -430,12 +361,12 @@ class JobService:
     def stored_request(self, *, principal: Principal, project_id: str, job_id: str) -> str:
         """The stored request JSON of a job this principal may see (else ``JobNotFound``)."""
         with self.sessions() as s:
-            return self._get(s, principal, project_id, job_id).request_json
+            return self.visible_row(s, principal, project_id, job_id).request_json
 
     def get_job(self, *, principal: Principal, project_id: str, job_id: str) -> dict[str, Any]:
         """The list row plus per-sample state, time remaining, outputs and warnings."""
         with self.sessions() as s:
-            row = self._get(s, principal, project_id, job_id)
+            row = self.visible_row(s, principal, project_id, job_id)
             now = now_ms()
             out = contract_row(row, now)
             out["project_id"] = row.project_id
@@ -473,7 +404,7 @@ class JobService:
     def cancel(self, *, principal: Principal, project_id: str, job_id: str) -> None:
         """LAUNCHING jobs end at once; RUNNING ones go CANCELING and the runner stops them."""
         with self.sessions.begin() as s:
-            row = self._get(s, principal, project_id, job_id)
+            row = self.visible_row(s, principal, project_id, job_id)
             status = JobStatus(row.status)
             if status in ENDED or status == JobStatus.CANCELING:
                 raise Unavailable(f"job '{job_id}' is {status.value} and cannot be cancelled")
@@ -485,41 +416,6 @@ class JobService:
                 row.end_time_ms = now_ms()
                 row.message = "cancelled before it started"
         log.info("job %s: cancel requested by %s", job_id, principal.user)
-
-    # -- purge ---------------------------------------------------------------
-
-    def purge(self, *, principal: Principal, project_id: str, job_id: str) -> None:
-        """Delete an ended job's outputs from storage, then its record (WES #218's ask).
-
-        The table goes first (its presence tells clients the outputs are complete),
-        then the ``<output>/<job_id>/`` folder, then the record: a purge that fails
-        part-way leaves the record, and repeating it finishes the work.
-        """
-        with self.sessions() as s:
-            row = self._get(s, principal, project_id, job_id)
-            status = JobStatus(row.status)
-            request = json.loads(row.request_json)
-        if status not in ENDED:
-            raise Unavailable(f"job '{job_id}' is {status.value}; cancel it first, then delete it")
-        table_uri, artifacts_uri = artifacts_folder(str(request["output"]), job_id)
-        for uri in (table_uri, artifacts_uri):
-            loc = self.storage.location(uri, field="output")
-            try:
-                self.storage.remove(loc)
-            except GeneJobsError:
-                raise
-            except Exception as exc:  # storage unreachable, refused...: keep the record
-                raise Unavailable(
-                    f"output: could not delete '{uri}' ({type(exc).__name__}); the job is "
-                    "kept, repeat the delete to finish"
-                ) from exc
-        with self.sessions.begin() as s:
-            s.execute(delete(NotificationRow).where(NotificationRow.job_id == job_id))
-            s.execute(delete(WesRunRow).where(WesRunRow.job_id == job_id))
-            ended = s.get(JobRow, job_id)
-            if ended is not None:
-                s.delete(ended)
-        log.info("job %s: purged by %s", job_id, principal.user)
 
     # -- statistics ----------------------------------------------------------
 

@@ -150,7 +150,7 @@ class SampleResult:
 
     Never changed once made: a later step (QC) makes a new one with
     ``dataclasses.replace``. ``read_qc`` and ``qc`` are set only when QC was
-    asked for; neither is cached (see ``genejobs.jobs.cache``).
+    asked for; neither is cached (see ``genejobs.jobs.run.cache``).
     """
 
     sample_name: str

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
-from genejobs.jobs.migrations import ensure_schema
+from genejobs.jobs.store.migrations import ensure_schema
 
 
 def now_ms() -> int:
@@ -20,7 +20,7 @@ def make_engine(database_url: str, *, migrate: bool = True) -> Engine:
 
     SQLite gets WAL and a busy timeout so the API and the runner thread can share
     the file; PostgreSQL URLs (``postgresql://``) use psycopg 3. An empty database
-    gets today's tables, an older one is migrated (``genejobs.jobs.migrations``).
+    gets today's tables, an older one is migrated (``genejobs.jobs.store.migrations``).
     """
     url = database_url
     if url.startswith("postgresql://") or url.startswith("postgres://"):

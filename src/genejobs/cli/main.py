@@ -68,8 +68,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         print(serve_banner(args.host, args.port, created), flush=True)
     runner = notifier = None
     if args.role in ("all", "runner"):
-        from genejobs.jobs.notify import Notifier
-        from genejobs.jobs.runner import Runner
+        from genejobs.jobs.notify.delivery import Notifier
+        from genejobs.jobs.run.runner import Runner
 
         runner = Runner(settings)
         runner.start()
@@ -206,7 +206,7 @@ def cmd_jobs(args: argparse.Namespace, settings: Settings) -> int:
 
 def _delete_job(client: Any, args: argparse.Namespace) -> int:
     """Name what will be deleted, ask (unless --yes), then purge the job."""
-    from genejobs.jobs.spec import artifacts_folder
+    from genejobs.jobs.request.spec import artifacts_folder
 
     detail = client.show(args.project, args.job_id)
     table, folder = artifacts_folder(json.loads(detail["request"])["output"], args.job_id)
@@ -229,7 +229,7 @@ def _delete_job(client: Any, args: argparse.Namespace) -> int:
 
 def cmd_cache(args: argparse.Namespace, settings: Settings) -> int:
     """Remove this node's cached per-sample results that no job used for a while."""
-    from genejobs.jobs.cache import SampleCache
+    from genejobs.jobs.run.cache import SampleCache
 
     removed, freed = SampleCache(settings.sample_cache_root).prune(
         unused_for_s=args.older_than * 86400
@@ -337,8 +337,8 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
     """Schema migrations: ``upgrade`` the configured database, or write a ``revision``."""
-    from genejobs.jobs import migrations
-    from genejobs.jobs.db import make_engine
+    from genejobs.jobs.store import migrations
+    from genejobs.jobs.store.db import make_engine
 
     if args.action == "revision":
         print(migrations.new_revision(args.message))
@@ -451,7 +451,9 @@ def build_parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="database schema migrations")
     db_sub = db.add_subparsers(dest="action", required=True)
     db_sub.add_parser("upgrade", help="bring the database (GENEJOBS_DATABASE_URL) up to date")
-    rev = db_sub.add_parser("revision", help="write a migration for changes to jobs/models.py")
+    rev = db_sub.add_parser(
+        "revision", help="write a migration for changes to jobs/store/models.py"
+    )
     rev.add_argument("-m", "--message", required=True)
     db.set_defaults(func=cmd_db)
 
@@ -474,9 +476,9 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] in ("simulate", "ref", "demo"):
         rest = argv[1:]
         if argv[0] == "simulate":
-            from genejobs.sim.cli import main as sub_main
+            from genejobs.cli.simulate import main as sub_main
         elif argv[0] == "ref":
-            from genejobs.references.cli import main as sub_main
+            from genejobs.cli.references import main as sub_main
         else:
             from genejobs.demo import main as sub_main
         return int(sub_main(rest) or 0)
@@ -493,7 +495,3 @@ def main(argv: list[str] | None = None) -> int:
     except GeneJobsError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 2
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -8,7 +8,7 @@ the runner subscribes to that topic and writes the store. Both are cheap: one
 small message to the scheduler at most every ``_THROTTLE_S`` seconds.
 
 The science they call lives in ``genejobs.pipeline`` (a sample's counts, the
-count matrix, the statistics); the QC files' places in ``genejobs.jobs.qcstaging``.
+count matrix, the statistics); the QC files' places in ``genejobs.jobs.run.qcstaging``.
 """
 
 from __future__ import annotations
@@ -25,9 +25,10 @@ from distributed import Event, Variable, get_client, get_worker
 
 from genejobs.config import Settings
 from genejobs.errors import CancelledError, InputError, WorkerProcessDied
-from genejobs.jobs.cache import SampleCache, sample_cache_key
-from genejobs.jobs.qc_cache import QcCache, qc_cache_key
-from genejobs.jobs.qcstaging import (
+from genejobs.jobs.request.spec import RnaDiffExprSpec
+from genejobs.jobs.run.cache import SampleCache, sample_cache_key
+from genejobs.jobs.run.qc_cache import QcCache, qc_cache_key
+from genejobs.jobs.run.qcstaging import (
     QcRequest,
     multiqc_files,
     published_from_cache,
@@ -35,7 +36,6 @@ from genejobs.jobs.qcstaging import (
     sample_qc,
     staged_folder,
 )
-from genejobs.jobs.spec import RnaDiffExprSpec
 from genejobs.pipeline.records import (
     LibraryType,
     ProgressFn,

@@ -18,9 +18,9 @@ from typing import Any, cast
 from sqlalchemy import ColumnElement, CursorResult, Result, Select, case, func, or_, select, update
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
-from genejobs.jobs.db import now_ms
-from genejobs.jobs.models import JobRow
 from genejobs.jobs.states import JobStatus, check_move
+from genejobs.jobs.store.db import now_ms
+from genejobs.jobs.store.models import JobRow
 
 log = logging.getLogger(__name__)
 

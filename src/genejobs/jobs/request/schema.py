@@ -6,7 +6,7 @@ values, bounds: what the console's form is built from) and what every door
 ``problems`` turns pydantic's errors into the contract's wording: each names the
 field path (``inputs[1].group_inputs[0].files[1]``) and the rule, all at once.
 Checks that need more than one field, or the server's references, live in
-``genejobs.jobs.validation``.
+``genejobs.jobs.request.validation``.
 """
 
 from __future__ import annotations

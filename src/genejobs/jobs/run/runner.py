@@ -5,7 +5,7 @@ One runner thread handles one job at a time; the parallelism is inside the job
 written here, never by a worker: workers report progress as Dask events and
 learn about cancellation through a Dask ``Event``.
 
-A run of a job returns one ``Outcome`` (``jobs/outcomes.py``): the waits for the
+A run of a job returns one ``Outcome`` (``jobs/run/outcomes.py``): the waits for the
 samples and for the statistics each look, every tick, at the store (cancelled?
 still ours?), at this runner's stop flag and at the heartbeat, and return what
 they found; ``_write_outcome`` alone writes the ending.
@@ -33,11 +33,9 @@ from sqlalchemy.orm import Session
 
 from genejobs.config import Settings
 from genejobs.errors import CancelledError, GeneJobsError
-from genejobs.jobs.db import make_engine, make_sessionmaker, now_ms
-from genejobs.jobs.executor import close_client, make_client, sample_resources
-from genejobs.jobs.leases import claim_next, heartbeat, release
-from genejobs.jobs.models import JobRow
-from genejobs.jobs.outcomes import (
+from genejobs.jobs.request.spec import RnaDiffExprSpec, spec_from_request
+from genejobs.jobs.run.executor import close_client, make_client, sample_resources
+from genejobs.jobs.run.outcomes import (
     OUTCOMES,
     Cancelled,
     Failed,
@@ -49,16 +47,18 @@ from genejobs.jobs.outcomes import (
     sample_failed,
     statistics_failed,
 )
-from genejobs.jobs.qcstaging import QcRequest
-from genejobs.jobs.spec import RnaDiffExprSpec, spec_from_request
-from genejobs.jobs.states import JobStatus, check_move
-from genejobs.jobs.tasks import (
+from genejobs.jobs.run.qcstaging import QcRequest
+from genejobs.jobs.run.tasks import (
     attempt_variable_name,
     cancel_event_name,
     progress_topic,
     run_sample_task,
     run_statistics_task,
 )
+from genejobs.jobs.states import JobStatus, check_move
+from genejobs.jobs.store.db import make_engine, make_sessionmaker, now_ms
+from genejobs.jobs.store.leases import claim_next, heartbeat, release
+from genejobs.jobs.store.models import JobRow
 from genejobs.pipeline.records import LibraryType, SampleParams, SampleResult, SampleSpec
 from genejobs.pipeline.strandedness import LibraryChoice, choose_library_type
 

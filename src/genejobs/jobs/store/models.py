@@ -82,7 +82,7 @@ class SampleStateRow(Base):
 class NotificationRow(Base):
     """One place to tell that a job ended (a webhook or an e-mail) and how delivery went.
 
-    Made at submit from the request's ``notify``; the notifier (``jobs/notify.py``)
+    Made at submit from the request's ``notify``; the notifier (``jobs/notify/delivery.py``)
     delivers it once the job has ended, retrying until ``next_attempt_ms`` passes the
     retry window. ``log_json`` lists every attempt: ``[{"time", "target", "status"}]``.
     """

@@ -17,8 +17,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from genejobs.jobs.models import JobRow
 from genejobs.jobs.states import JobStatus
+from genejobs.jobs.store.models import JobRow
 
 RECENT_JOBS = 20
 

@@ -1,6 +1,6 @@
 """Alembic's entry point: runs revisions on the connection genejobs hands it.
 
-``genejobs.jobs.migrations`` passes an open connection in ``config.attributes``;
+``genejobs.jobs.store.migrations`` passes an open connection in ``config.attributes``;
 ``render_as_batch`` lets column changes work on SQLite (copy-and-move tables).
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection, create_engine
 
-from genejobs.jobs.models import Base
+from genejobs.jobs.store.models import Base
 
 config = context.config
 

@@ -1,7 +1,7 @@
 """The typed spec of an RNA_DIFF_EXPR job: what the runner works from.
 
 ``genejobs.jobs.validation.validate_request`` checks a submitted body against the
-request schema (``genejobs.jobs.request``) and builds this spec from it; the runner
+request schema (``genejobs.jobs.request.schema``) and builds this spec from it; the runner
 rebuilds it from the stored request (the submitted JSON with ``output`` resolved)
 with ``spec_from_request``.
 """
@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from genejobs.jobs.request import (
+from genejobs.jobs.request.schema import (
     JOB_TYPE_RNA_DIFF_EXPR,
     ComparisonRequest,
     GroupRequest,

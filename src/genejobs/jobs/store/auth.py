@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session, sessionmaker
 
 from genejobs.errors import AuthenticationFailed, Forbidden
-from genejobs.jobs.db import now_ms
-from genejobs.jobs.models import TokenRow
+from genejobs.jobs.store.db import now_ms
+from genejobs.jobs.store.models import TokenRow
 
 ADMIN = "admin"
 USER = "user"

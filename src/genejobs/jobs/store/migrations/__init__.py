@@ -7,7 +7,7 @@ schema genejobs had then) and upgraded; an older revision is upgraded. A lock (a
 PostgreSQL advisory lock, a file lock beside a SQLite file) makes API servers and
 runners that start together upgrade once.
 
-To change the schema: edit ``jobs/models.py``, then ``genejobs db revision -m "what"``
+To change the schema: edit ``jobs/store/models.py``, then ``genejobs db revision -m "what"``
 writes the revision under ``versions/``; review it and commit both
 (``tests/integration/test_migrations.py`` fails while models and revisions differ).
 """
@@ -31,7 +31,7 @@ from sqlalchemy import Connection, Engine, create_engine, inspect, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from genejobs.errors import GeneJobsError
-from genejobs.jobs.models import Base
+from genejobs.jobs.store.models import Base
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """QC files of a job: a sample's RSeQC run and uploads, and MultiQC over all samples.
 
-Runs on the Dask workers (from ``genejobs.jobs.tasks``). Staging is the part that
+Runs on the Dask workers (from ``genejobs.jobs.run.tasks``). Staging is the part that
 knows where things go: each sample's BAM (for IGV), RSeQC and FastQC files land
 in the job's artifacts folder, and MultiQC reads them back from there, so a
 sample done by one worker is seen by the statistics task on another.
@@ -14,8 +14,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from genejobs.jobs.qc_cache import QcCache
-from genejobs.jobs.spec import RnaDiffExprSpec
+from genejobs.jobs.request.spec import RnaDiffExprSpec
+from genejobs.jobs.run.qc_cache import QcCache
 from genejobs.pipeline.records import (
     LibraryType,
     SampleQc,

@@ -18,9 +18,9 @@ import numpy as np
 import pydantic
 
 from genejobs.errors import Unsupported, ValidationError
-from genejobs.jobs.notify import NotifyPolicy
-from genejobs.jobs.request import JOB_TYPE_RNA_DIFF_EXPR, SubmitRequest, problems
-from genejobs.jobs.spec import (
+from genejobs.jobs.request.notify_rules import NotifyPolicy
+from genejobs.jobs.request.schema import JOB_TYPE_RNA_DIFF_EXPR, SubmitRequest, problems
+from genejobs.jobs.request.spec import (
     RnaDiffExprSpec,
     artifacts_folder,
     covariate_names,

@@ -17,13 +17,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import json
 import logging
 import smtplib
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -33,9 +31,10 @@ from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from genejobs.config import Settings
-from genejobs.jobs.db import now_ms
-from genejobs.jobs.models import JobRow, NotificationRow
+from genejobs.jobs.request.notify_rules import NotifyPolicy
 from genejobs.jobs.states import ENDED
+from genejobs.jobs.store.db import now_ms
+from genejobs.jobs.store.models import JobRow, NotificationRow
 
 log = logging.getLogger(__name__)
 
@@ -44,72 +43,6 @@ WEBHOOK_TIMEOUT = httpx.Timeout(5.0, connect=3.0)
 SMTP_TIMEOUT_S = 10.0
 CLAIM_MS = 60_000  # a claimed row is left alone by other notifiers this long
 MAX_BACKOFF_S = 300.0
-
-
-@dataclass(frozen=True)
-class NotifyPolicy:
-    """What this server allows: webhook hosts, a signing secret, an SMTP server."""
-
-    allowed_hosts: tuple[str, ...] = ()
-    secret: str | None = None
-    smtp_url: str | None = None
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> NotifyPolicy:
-        return cls(settings.webhook_allowed_hosts, settings.webhook_secret, settings.smtp_url)
-
-    def host_allowed(self, host: str) -> bool:
-        """An exact listed name, or an IP literal inside a listed CIDR range."""
-        host = host.lower().strip("[]")
-        try:
-            address = ipaddress.ip_address(host)
-        except ValueError:
-            address = None
-        for entry in self.allowed_hosts:
-            entry = entry.lower()
-            if "/" in entry and address is not None:
-                try:
-                    if address in ipaddress.ip_network(entry, strict=False):
-                        return True
-                except ValueError:
-                    continue
-            elif entry.strip("[]") == host:
-                return True
-        return False
-
-    def webhook_problem(self, url: str) -> str | None:
-        """Why this webhook URL is refused, or None."""
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            return "must be an http:// or https:// URL"
-        if not self.allowed_hosts:
-            return (
-                "webhooks are not enabled on this server "
-                "(the operator lists allowed hosts in GENEJOBS_WEBHOOK_ALLOWED_HOSTS)"
-            )
-        if not self.host_allowed(parts.hostname):
-            return (
-                f"host '{parts.hostname}' is not allowed for webhooks "
-                f"(allowed: {', '.join(self.allowed_hosts)})"
-            )
-        if not self.secret:
-            return "webhooks need GENEJOBS_WEBHOOK_SECRET on this server to sign deliveries"
-        return None
-
-    def problems(self, notify: Any) -> list[str]:
-        """Field problems of a request's ``notify`` (a ``NotifyRequest`` or None)."""
-        if notify is None:
-            return []
-        found: list[str] = []
-        if notify.webhook is None and notify.email is None:
-            found.append("notify: give a webhook, an email, or both")
-        if notify.webhook is not None and (why := self.webhook_problem(notify.webhook)):
-            found.append(f"notify.webhook: {why}")
-        if notify.email is not None and not self.smtp_url:
-            found.append(
-                "notify.email: e-mail is not configured on this server (GENEJOBS_SMTP_URL)"
-            )
-        return found
 
 
 def notification_rows(job_id: str, request: dict[str, Any]) -> list[NotificationRow]:

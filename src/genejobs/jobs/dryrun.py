@@ -1,0 +1,84 @@
+"""The dry run: a submit that stores nothing, answering sizes, cache hits and an estimate."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from genejobs.config import Settings
+from genejobs.jobs.request.spec import RnaDiffExprSpec
+from genejobs.jobs.service import JobService
+from genejobs.jobs.store.auth import Principal
+from genejobs.jobs.store.estimate import estimate_ms, measured_throughput
+from genejobs.storage import FileInfo, Location
+
+
+def dry_run(
+    service: JobService, *, principal: Principal, project_id: str, body: Any
+) -> dict[str, Any]:
+    """A submit that stores nothing: the same checks, then sizes, cache hits, estimate."""
+    spec, _stored, inputs = service.check_request(body, job_id=str(uuid.uuid4()))
+    cached = cached_samples(service.settings, spec, inputs)
+    samples = [
+        {
+            "sample_name": sample.name,
+            "group_name": sample.group,
+            "input_bytes": sum(info.size_bytes for _, info in pair),
+            "cached": hit,
+        }
+        for sample, pair, hit in zip(spec.samples, inputs, cached, strict=True)
+    ]
+    with service.sessions() as s:
+        service.check_cap(s, project_id)
+        rate = measured_throughput(s, qc=spec.is_export_qc)
+    return {
+        "valid": True,
+        "samples": samples,
+        "input_bytes": sum(info.size_bytes for pair in inputs for _, info in pair)
+        + service.counts_table_bytes(spec),
+        "estimate_ms": estimate_ms(samples, rate),
+        "measured_jobs": rate.jobs if rate else 0,
+    }
+
+
+def cached_samples(
+    settings: Settings, spec: RnaDiffExprSpec, inputs: list[list[tuple[Location, FileInfo]]]
+) -> list[bool]:
+    """Which samples the runner would take from the sample cache (never with QC)."""
+    if spec.is_export_qc or spec.counts or spec.gtf is None:
+        return [False] * len(inputs)
+    from genejobs.jobs.run.cache import SampleCache, sample_cache_key
+    from genejobs.pipeline.records import SampleParams
+    from genejobs.references.registry import registry_for
+
+    try:
+        info = next(r for r in registry_for(settings).list() if r.name == spec.ref)
+        gtf_sha = info.annotations[spec.gtf].gtf_sha256
+    except (StopIteration, KeyError, OSError):
+        return [False] * len(inputs)
+    cache = SampleCache(settings.sample_cache_root)
+    min_length = SampleParams().min_length
+    quantifier = ""
+    if spec.quantifier == "transcripts":
+        from genejobs.pipeline.salmon import cache_tag
+
+        try:
+            quantifier = cache_tag(
+                SampleParams(declared_library_type=spec.library_type, quantifier=spec.quantifier)
+            )
+        except OSError:  # salmon not on this node: the runner's nodes decide
+            return [False] * len(inputs)
+    return [
+        cache.get(
+            sample_cache_key(
+                inputs=pair,
+                fasta_sha256=info.fasta_sha256,
+                gtf_sha256=gtf_sha,
+                adapter=spec.adapter,
+                min_length=min_length,
+                quantifier=quantifier,
+            )
+        )
+        is not None
+        for pair in inputs
+    ]

@@ -436,7 +436,7 @@ print(json.dumps(mode))
 
 def worker_main(args: list[str]) -> int:
     """``--worker INDEX GTF_MODEL R1 R2 THREADS``: process_sample as a Dask worker would."""
-    from genejobs.pipeline.records import LibraryType, SampleParams, SampleSpec
+    from genejobs.pipeline.records import LibraryType, ReadRun, SampleParams, SampleSpec
     from genejobs.pipeline.sample import process_sample
     from genejobs.references.gtf import load_gene_model
     from genejobs.storage import Storage
@@ -446,7 +446,7 @@ def worker_main(args: list[str]) -> int:
     storage = Storage(allowed_roots=(Path(r1).parent,))
     t0 = time.perf_counter()
     result = process_sample(
-        SampleSpec("S", "G", r1, r2),
+        SampleSpec("S", "G", (ReadRun(r1, r2),)),
         SampleParams(declared_library_type=LibraryType.FIRSTSTRAND),
         index_path=Path(index),
         gene_model=model,

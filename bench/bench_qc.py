@@ -27,7 +27,7 @@ from genejobs.pipeline.alignserver import align_processes
 from genejobs.pipeline.qc import DISTRIBUTION_PAIRS, QcResult, run_sample_qc
 from genejobs.pipeline.readqc import MateQC
 from genejobs.pipeline.reads import PairedReads
-from genejobs.pipeline.records import LibraryType, ReadStats, SampleParams, SampleSpec
+from genejobs.pipeline.records import LibraryType, ReadRun, ReadStats, SampleParams, SampleSpec
 from genejobs.pipeline.sample import gene_index, process_sample
 from genejobs.pipeline.trim import PairTrimmer
 from genejobs.references.registry import ReferenceRegistry
@@ -262,7 +262,7 @@ def main() -> int:
         ref = registry.resolve("b", "a.gtf")
         model = ref.load_gene_model()
         name, (r1, r2) = next(iter(sim.reads.items()))
-        spec, params = SampleSpec(name, "K", r1, r2), SampleParams(adapter=sim.adapter)
+        spec, params = SampleSpec(name, "K", (ReadRun(r1, r2),)), SampleParams(adapter=sim.adapter)
         storage = Storage(allowed_roots=(root,))
         kw = dict(index_path=ref.index_path, gene_model=model, storage=storage, threads=a.threads)
         # Warm, as on a worker: the index loaded once per process, the overlap index built.

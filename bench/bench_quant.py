@@ -26,7 +26,7 @@ import pandas as pd
 from scipy.stats import spearmanr
 
 from genejobs.pipeline.alignserver import close_idle_servers
-from genejobs.pipeline.records import LibraryType, SampleParams, SampleSpec
+from genejobs.pipeline.records import LibraryType, ReadRun, SampleParams, SampleSpec
 from genejobs.pipeline.salmon import load_tx2gene, quantify_sample
 from genejobs.pipeline.sample import process_sample
 from genejobs.references.registry import ReferenceRegistry
@@ -82,7 +82,7 @@ def main() -> int:
         model = ref.load_gene_model()
         tx2gene = load_tx2gene(ref.transcriptome_path / "tx2gene.tsv")
         storage = Storage(allowed_roots=(work,))
-        spec = SampleSpec(sample, "K", *manifest.reads[sample])
+        spec = SampleSpec(sample, "K", (ReadRun(*manifest.reads[sample]),))
         params = SampleParams(
             adapter=manifest.adapter, declared_library_type=LibraryType.FIRSTSTRAND
         )

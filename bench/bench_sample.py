@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from genejobs.pipeline.alignserver import align_processes, close_idle_servers
-from genejobs.pipeline.records import LibraryType, SampleParams, SampleSpec
+from genejobs.pipeline.records import LibraryType, ReadRun, SampleParams, SampleSpec
 from genejobs.pipeline.sample import process_sample
 from genejobs.references.index import ALIGNER_PRESET
 from genejobs.references.registry import ReferenceRegistry
@@ -162,7 +162,7 @@ def main() -> int:
             close_idle_servers()
             t0 = time.perf_counter()
             result = process_sample(
-                SampleSpec(sample, "K", r1, r2),
+                SampleSpec(sample, "K", (ReadRun(r1, r2),)),
                 SampleParams(adapter=manifest.adapter),
                 index_path=ref.index_path,
                 gene_model=model,

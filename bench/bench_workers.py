@@ -21,7 +21,7 @@ from distributed import Client, LocalCluster, Variable
 
 from genejobs.config import Settings
 from genejobs.jobs.run.tasks import attempt_variable_name, run_sample_task
-from genejobs.pipeline.records import SampleParams, SampleSpec
+from genejobs.pipeline.records import ReadRun, SampleParams, SampleSpec
 from genejobs.references.registry import registry_for
 from genejobs.sim import SimConfig, simulate
 
@@ -90,7 +90,9 @@ def main() -> int:
             )
             registry_for(settings).add("bench", Path(sim.genome), [("a.gtf", Path(sim.gtf))])
             samples = [
-                SampleSpec(s, g, *sim.reads[s]) for g, names in sim.groups.items() for s in names
+                SampleSpec(s, g, (ReadRun(*sim.reads[s]),))
+                for g, names in sim.groups.items()
+                for s in names
             ]
             results[n] = run(n, settings, samples, SampleParams(adapter=sim.adapter))
             print(

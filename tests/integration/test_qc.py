@@ -13,7 +13,7 @@ import pytest
 
 from genejobs.pipeline import qc as qc_module
 from genejobs.pipeline.qc import run_multiqc, run_rseqc
-from genejobs.pipeline.records import LibraryType, SampleParams, SampleSpec
+from genejobs.pipeline.records import LibraryType, ReadRun, SampleParams, SampleSpec
 from genejobs.pipeline.sample import process_sample
 from genejobs.references.registry import ReferenceRegistry
 from genejobs.sim import SimConfig, simulate
@@ -39,7 +39,7 @@ def _bams(root: Path, library_type: str, samples_per_group: int = 1) -> tuple[li
     for name, (r1, r2) in manifest.reads.items():
         bam = root / f"{name}.bam"
         process_sample(
-            SampleSpec(name, "G", r1, r2),
+            SampleSpec(name, "G", (ReadRun(r1, r2),)),
             SampleParams(adapter=manifest.adapter),
             index_path=ref.index_path,
             gene_model=ref.load_gene_model(),

@@ -25,7 +25,7 @@ from genejobs.pipeline.align import align_pairs, concordant, load_aligner
 from genejobs.pipeline.bam import BamWriter, pair_record, sam_records
 from genejobs.pipeline.count import GeneIndex, PairCounter
 from genejobs.pipeline.reads import PairChunk
-from genejobs.pipeline.records import LibraryType, SampleParams, SampleSpec
+from genejobs.pipeline.records import LibraryType, ReadRun, SampleParams, SampleSpec
 from genejobs.pipeline.sample import process_sample
 from genejobs.references.registry import ReferenceRegistry
 from genejobs.sim import SimConfig, simulate
@@ -99,7 +99,7 @@ def run(request, tmp_path_factory):
     name, (r1, r2) = list(manifest.reads.items())[index]
     bam = root / f"{name}.bam"
     result = process_sample(
-        SampleSpec(name, "K", r1, r2),
+        SampleSpec(name, "K", (ReadRun(r1, r2),)),
         SampleParams(adapter=manifest.adapter),
         index_path=ref.index_path,
         gene_model=ref.load_gene_model(),

@@ -197,7 +197,7 @@ class JobService:
                 if spec.counts:  # no reads: the table holds this sample's counts
                     inputs.append(pair)
                     continue
-                for k, uri in enumerate((sample.r1, sample.r2)):
+                for k, uri in enumerate(sample.uris):
                     field = f"inputs[{gi}].group_inputs[{si}].files[{k}]"
                     loc = self.storage.location(uri, field=field)
                     pair.append((loc, self.storage.info(loc, field=field)))

@@ -29,18 +29,58 @@ ALL_LIBRARY_TYPES: tuple[LibraryType, ...] = tuple(LibraryType)
 
 
 @dataclass(frozen=True)
+class ReadRun:
+    """One run of a sample (a lane, or a re-sequencing): read 1 and, if paired, read 2."""
+
+    r1: str
+    r2: str | None = None
+
+    @property
+    def paired(self) -> bool:
+        return self.r2 is not None
+
+    @property
+    def uris(self) -> tuple[str, ...]:
+        return (self.r1,) if self.r2 is None else (self.r1, self.r2)
+
+
+@dataclass(frozen=True)
 class SampleSpec:
-    """One sample of a job: its name, group, the two FASTQ URIs (read 1, read 2; empty for a
-    job from a counts table) and its covariates ((name, level) pairs, in the design's order)."""
+    """One sample of a job: its name, group, its runs (one or more, read in order as one
+    stream; none for a job from a counts table) and its covariates ((name, level) pairs,
+    in the design's order)."""
 
     name: str
     group: str
-    r1: str
-    r2: str
+    runs: tuple[ReadRun, ...] = ()
     covariates: tuple[tuple[str, str], ...] = ()
 
     def covariate(self, name: str) -> str:
         return dict(self.covariates)[name]
+
+    @property
+    def paired(self) -> bool:
+        """Every run has a read 2 (a job is single-end or paired as a whole)."""
+        return all(run.paired for run in self.runs)
+
+    @property
+    def uris(self) -> tuple[str, ...]:
+        """Every FASTQ of the sample, run by run (read 1 before read 2)."""
+        return tuple(uri for run in self.runs for uri in run.uris)
+
+    # The single paired run the pipeline reads until it reads runs as one stream.
+    @property
+    def r1(self) -> str:
+        return self._only_pair()[0]
+
+    @property
+    def r2(self) -> str:
+        return self._only_pair()[1]
+
+    def _only_pair(self) -> tuple[str, str]:
+        if len(self.runs) != 1 or self.runs[0].r2 is None:
+            raise ValueError(f"sample '{self.name}': expected one paired run, got {self.runs}")
+        return self.runs[0].r1, self.runs[0].r2
 
 
 @dataclass(frozen=True)

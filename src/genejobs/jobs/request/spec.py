@@ -19,7 +19,7 @@ from genejobs.jobs.request.schema import (
     SampleRequest,
     SubmitRequest,
 )
-from genejobs.pipeline.records import LibraryType, SampleSpec
+from genejobs.pipeline.records import LibraryType, ReadRun, SampleSpec
 
 __all__ = ["JOB_TYPE_RNA_DIFF_EXPR", "RnaDiffExprSpec", "spec_from_model", "spec_from_request"]
 
@@ -120,8 +120,7 @@ def spec_from_model(req: SubmitRequest, *, job_id: str) -> RnaDiffExprSpec:
                 SampleSpec(
                     name=s.sample_name,
                     group=g.group_name,
-                    r1=s.files[0] if s.files else "",
-                    r2=s.files[1] if s.files else "",
+                    runs=(ReadRun(s.files[0], s.files[1]),) if s.files else (),
                     covariates=tuple((s.covariates or {}).items()),
                 )
                 for s in g.group_inputs

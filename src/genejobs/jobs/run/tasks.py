@@ -150,7 +150,7 @@ def run_sample_task(
     )
     storage = Storage.from_settings(settings)
     inputs = []
-    for which, uri in (("read 1", sample.r1), ("read 2", sample.r2)):
+    for which, uri in zip(("read 1", "read 2"), sample.uris, strict=True):
         label = f"sample '{sample.name}' {which}"
         loc = storage.location(uri, field=label)
         inputs.append((loc, storage.info(loc, field=label)))
@@ -425,7 +425,7 @@ def run_statistics_task(
         run_info["annotation"] = {"name": reference.gtf_name, "gtf_sha256": reference.gtf_sha256}
     run_info["samples"] = {
         s.name: {"group": s.group, "covariates": dict(s.covariates)}
-        | ({"files": [s.r1, s.r2]} if not spec.counts else {})
+        | ({"files": list(s.uris)} if not spec.counts else {})
         for s in spec.samples
     }
     job = {"job_id": job_id, **run_info, **_report_fields(spec)}

@@ -56,6 +56,9 @@ LibraryTypeName = Literal["fr-unstranded", "fr-firststrand", "fr-secondstrand", 
 if set(get_args(LibraryTypeName)) != {lt.value for lt in LibraryType} | {"auto"}:
     raise RuntimeError("LibraryTypeName and pipeline.records.LibraryType disagree")
 
+# Lanes x re-sequencing runs of one sample (a NovaSeq S4 has 4 lanes; a few re-runs).
+MAX_RUNS_PER_SAMPLE = 64
+
 # Messages for a pattern that did not match, by pattern.
 PATTERN_RULES = {
     NAME_PATTERN: NAME_RULE,
@@ -129,6 +132,15 @@ class SampleRequest(_Strict):
         "read 2; required unless the job reads a counts table (counts)",
         min_length=2,
         max_length=2,
+    )
+    runs: list[Annotated[list[FastqUri], Field(min_length=1, max_length=2)]] | None = Field(
+        None,
+        description="Instead of files: the sample's runs (lanes or re-sequencing), read in "
+        "order as one stream; each run is [read 1, read 2] (paired) or [read] (single-end); "
+        "a job is single-end or paired as a whole (addition)",
+        min_length=1,
+        max_length=MAX_RUNS_PER_SAMPLE,
+        examples=[[["s3a://lab/S1_L001_R1_001.fastq.gz", "s3a://lab/S1_L001_R2_001.fastq.gz"]]],
     )
     # -- statistics additions (issue 18) --
     covariates: dict[Name, Level] | None = Field(

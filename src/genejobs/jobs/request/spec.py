@@ -120,7 +120,7 @@ def spec_from_model(req: SubmitRequest, *, job_id: str) -> RnaDiffExprSpec:
                 SampleSpec(
                     name=s.sample_name,
                     group=g.group_name,
-                    runs=(ReadRun(s.files[0], s.files[1]),) if s.files else (),
+                    runs=sample_runs(s),
                     covariates=tuple((s.covariates or {}).items()),
                 )
                 for s in g.group_inputs
@@ -151,6 +151,15 @@ def spec_from_model(req: SubmitRequest, *, job_id: str) -> RnaDiffExprSpec:
         lfc_threshold=float(req.lfc_threshold),
         counts=req.counts or None,
     )
+
+
+def sample_runs(sample: SampleRequest) -> tuple[ReadRun, ...]:
+    """``files`` is one paired run; ``runs`` lists runs of one (single-end) or two files."""
+    if sample.runs:
+        return tuple(ReadRun(run[0], run[1] if len(run) > 1 else None) for run in sample.runs)
+    if sample.files:
+        return (ReadRun(sample.files[0], sample.files[1]),)
+    return ()
 
 
 def covariate_names(req: SubmitRequest) -> list[str]:

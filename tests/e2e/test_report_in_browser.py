@@ -10,30 +10,22 @@ the Methods paragraph.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from browser import Browser
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from browser import CHROMIUM, Browser  # noqa: E402
-from test_runner_helpers import add_job, load_job, make_settings  # noqa: E402
-
-from genejobs.jobs.run.executor import close_client, make_client  # noqa: E402
-from genejobs.jobs.run.runner import Runner  # noqa: E402
-from genejobs.references.registry import ReferenceRegistry  # noqa: E402
-from genejobs.sim.simulate import SimConfig, simulate  # noqa: E402
+from genejobs.jobs.run.executor import close_client, make_client
+from genejobs.jobs.run.runner import Runner
+from genejobs.references.registry import ReferenceRegistry
+from genejobs.sim.simulate import SimConfig, simulate
+from support.runner import add_job, load_job, make_settings
 
 pytestmark = [
     pytest.mark.e2e,
-    pytest.mark.skipif(
-        CHROMIUM is None and not __import__("os").environ.get("CI"),
-        reason="chromium is installed by scripts/ensure-chromium.sh (make test)",
-    ),
+    pytest.mark.usefixtures("chromium"),  # skipped locally without it, a failure in CI
 ]
 READY = "document.body && (document.body.dataset.ready || document.body.dataset.error)"
 

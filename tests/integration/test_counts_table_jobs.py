@@ -14,12 +14,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
-from test_runner_helpers import make_settings, test_cluster
 
 from genejobs.api.app import create_app
 from genejobs.jobs.run.runner import Runner
 from genejobs.jobs.service import JobService
 from genejobs.storage import Storage
+from support.runner import local_cluster, make_settings
 
 pytestmark = pytest.mark.integration
 
@@ -41,7 +41,7 @@ def world(tmp_path_factory: pytest.TempPathFactory):
     service = JobService(settings, storage=Storage.from_settings(settings), references=lambda: {})
     client = TestClient(create_app(settings, service=service), raise_server_exceptions=False)
     token = service.create_token(user="ana", projects=["lab"], admin=True)
-    cluster, dask = test_cluster()
+    cluster, dask = local_cluster()
     runner = Runner(settings, runner_id="counts-runner", client=dask)
     yield client, token, data, settings, runner
     dask.close()

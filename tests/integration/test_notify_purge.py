@@ -21,9 +21,7 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 from fastapi.testclient import TestClient
-from servers import free_port
 from sqlalchemy import select
-from test_api_contract import REFS, assert_error, body, database_url, set_status  # noqa: F401
 
 from genejobs.api.app import create_app
 from genejobs.config import Settings
@@ -31,6 +29,8 @@ from genejobs.jobs.notify.delivery import Notifier
 from genejobs.jobs.service import JobService
 from genejobs.jobs.store.models import NotificationRow
 from genejobs.storage import Storage
+from support.api import REFS, assert_error, body, set_status
+from support.servers import free_port
 
 SECRET = "s3cret-for-tests"
 
@@ -88,7 +88,7 @@ def smtp() -> Iterator[tuple[Mailbox, int]]:
 
 
 @pytest.fixture(scope="module")
-def env(database_url, smtp, tmp_path_factory):  # noqa: F811 (the imported fixture)
+def env(module_database_url, smtp, tmp_path_factory):
     root = tmp_path_factory.mktemp("notify")
     data = root / "data"
     data.mkdir()
@@ -103,7 +103,7 @@ def env(database_url, smtp, tmp_path_factory):  # noqa: F811 (the imported fixtu
             "GENEJOBS_WEBHOOK_SECRET": SECRET,
             "GENEJOBS_SMTP_URL": f"smtp://127.0.0.1:{smtp[1]}",
         },
-        database_url=database_url,
+        database_url=module_database_url,
         max_running_jobs_per_project=100,
     )
     service = JobService(settings, storage=Storage.from_settings(settings), references=lambda: REFS)
@@ -119,7 +119,7 @@ def env(database_url, smtp, tmp_path_factory):  # noqa: F811 (the imported fixtu
         "settings": settings,
         "data": data,
         "tokens": tokens,
-        "url": database_url,
+        "url": module_database_url,
         "smtp": smtp[0],
     }
     service.close()

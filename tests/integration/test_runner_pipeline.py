@@ -18,7 +18,6 @@ import cloudpickle
 import numpy as np
 import pandas as pd
 import pytest
-from test_runner_helpers import add_job, load_job, make_settings
 
 from genejobs.jobs.run.cache import SampleCache, sample_cache_key
 from genejobs.jobs.run.executor import close_client, make_client
@@ -27,6 +26,7 @@ from genejobs.pipeline.records import CountStats, LibraryType, ReadStats, Sample
 from genejobs.references.registry import ReferenceRegistry
 from genejobs.sim.simulate import SimConfig, simulate
 from genejobs.storage import Storage
+from support.runner import add_job, load_job, make_settings
 
 pytestmark = pytest.mark.integration
 

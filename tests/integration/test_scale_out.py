@@ -11,8 +11,6 @@ import time
 from pathlib import Path
 
 import pytest
-from servers import dask_cluster
-from test_runner_helpers import sim_request
 
 from genejobs.config import Settings
 from genejobs.jobs.run.runner import Runner
@@ -22,6 +20,8 @@ from genejobs.jobs.store.models import JobRow, SampleStateRow
 from genejobs.references.registry import registry_for
 from genejobs.sim import SimConfig, simulate
 from genejobs.storage import Storage
+from support.runner import sim_request
+from support.servers import dask_cluster
 
 
 @pytest.fixture

@@ -178,7 +178,8 @@ def make_settings(tmp: Path, **overrides: Any) -> Settings:
     return Settings.from_env(env, **{**defaults, **overrides})
 
 
-def test_cluster() -> tuple[LocalCluster, Client]:
+def local_cluster() -> tuple[LocalCluster, Client]:
+    """Two in-process Dask workers, one thread each, with the runner's ``align`` resource."""
     # processes=False for speed: the tests check the runner, not process isolation
     # (make_client's processes=True path is covered by test_runner_pipeline).
     cluster = LocalCluster(
@@ -189,9 +190,6 @@ def test_cluster() -> tuple[LocalCluster, Client]:
         resources={"align": 1},
     )
     return cluster, Client(cluster, set_as_default=False)
-
-
-test_cluster.__test__ = False  # type: ignore[attr-defined]  # not a test, despite its name
 
 
 def add_job(

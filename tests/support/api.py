@@ -4,18 +4,23 @@ calls with a world's tokens, and checks of the error format."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import httpx
 from sqlalchemy import create_engine, update
 
 from genejobs.jobs.store.models import JobRow
 
+# The API tests' world (tests/integration/conftest.py): client, service, data, tokens, url.
+World = dict[str, Any]
+
 REFS = {"hg19": ["gencode.v17.annotation.gtf"], "hg38": ["gencode.v28.annotation.gtf"]}
 
 
-def body(data: Path, **changes) -> dict:
+def body(data: Path, **changes: Any) -> dict[str, Any]:
     """The contract's example request, pointing at real local files."""
 
-    def files(s):
+    def files(s: str) -> list[str]:
         return [f"file://{data}/{s}_R1.fastq.gz", f"file://{data}/{s}_R2.fastq.gz"]
 
     req = {
@@ -42,27 +47,41 @@ def body(data: Path, **changes) -> dict:
     return req
 
 
-def call(world, method, path, token="admin_a", project="A", **kw):
+def call(
+    world: World,
+    method: str,
+    path: str,
+    token: str | None = "admin_a",
+    project: str = "A",
+    **kw: Any,
+) -> httpx.Response:
+    """A request to ``/v2.0/<project>/gene<path>`` with one of the world's tokens."""
     headers = {"X-Auth-Token": world["tokens"][token]} if token else {}
-    return world["client"].request(method, f"/v2.0/{project}/gene{path}", headers=headers, **kw)
+    response: httpx.Response = world["client"].request(
+        method, f"/v2.0/{project}/gene{path}", headers=headers, **kw
+    )
+    return response
 
 
-def submit(world, token="admin_a", project="A", **changes) -> str:
+def submit(world: World, token: str = "admin_a", project: str = "A", **changes: Any) -> str:
+    """Submits the example request (with ``changes``); the new job's id."""
     r = call(
         world, "POST", "/jobs", token=token, project=project, json=body(world["data"], **changes)
     )
     assert r.status_code == 201, r.text
-    return r.json()["job_id"]
+    return str(r.json()["job_id"])
 
 
-def set_status(world, job_id, status, **values):
+def set_status(world: World, job_id: str, status: str, **values: Any) -> None:
+    """Sets a job's status (and other columns) in the store, as a runner would."""
     engine = create_engine(world["url"].replace("postgresql://", "postgresql+psycopg://"))
     with engine.begin() as c:
         c.execute(update(JobRow).where(JobRow.job_id == job_id).values(status=status, **values))
     engine.dispose()
 
 
-def assert_error(r, status, code, *fragments):
+def assert_error(r: httpx.Response, status: int, code: str, *fragments: str) -> None:
+    """The contract's error format: that status and code, a message holding each fragment."""
     assert r.status_code == status, r.text
     payload = r.json()
     assert set(payload) == {"error_code", "error_msg"}
@@ -72,7 +91,7 @@ def assert_error(r, status, code, *fragments):
     assert "Traceback" not in payload["error_msg"]
 
 
-def fake_outputs(world, job_id: str) -> dict[str, bytes]:
+def fake_outputs(world: World, job_id: str) -> dict[str, bytes]:
     """What a finished job leaves: the table beside its folder, files inside it."""
     out = world["data"] / "out"
     files = {

@@ -256,7 +256,9 @@ def add_job(
 def set_status(settings: Settings, job_id: str, status: str) -> None:
     engine = make_engine(settings.database_url)
     with make_sessionmaker(engine)() as s, s.begin():
-        s.get(JobRow, job_id).status = status
+        job = s.get(JobRow, job_id)
+        assert job is not None, job_id
+        job.status = status
     engine.dispose()
 
 
@@ -264,6 +266,7 @@ def load_job(settings: Settings, job_id: str) -> tuple[JobRow, list[SampleStateR
     engine = make_engine(settings.database_url)
     with make_sessionmaker(engine)() as s:
         job = s.get(JobRow, job_id)
+        assert job is not None, job_id
         samples = list(job.samples)
     engine.dispose()
     return job, samples

@@ -61,7 +61,9 @@ def kill(proc: subprocess.Popen[bytes], sig: int = signal.SIGKILL) -> None:
 
 
 @contextmanager
-def dask_cluster(tmp_path: Path, n_workers: int = 2) -> Iterator[tuple[str, list]]:
+def dask_cluster(
+    tmp_path: Path, n_workers: int = 2
+) -> Iterator[tuple[str, list[subprocess.Popen[bytes]]]]:
     """``dask scheduler`` and ``genejobs worker`` processes on loopback, one thread each.
 
     Yields the scheduler address and the processes (scheduler first) so a test can

@@ -13,7 +13,16 @@ import uuid
 
 import pytest
 from sqlalchemy import create_engine, update
-from test_api_contract import assert_error, body, call, database_url, set_status, submit, world
+from test_api_contract import (
+    assert_error,
+    body,
+    call,
+    database_url,
+    record_written,
+    set_status,
+    submit,
+    world,
+)
 
 from genejobs.jobs.store.models import JobRow, SampleStateRow
 
@@ -131,6 +140,8 @@ def _fake_outputs(world, job_id: str) -> dict[str, bytes]:
         (out / job_id / rel).write_bytes(data)
     table = b"gene_id,log2FoldChange,padj\nG1,1.5,0.01\n"
     (out / f"{job_id}.csv").write_bytes(table)
+    written = {f"file://{out}/{job_id}/{rel}": len(data) for rel, data in files.items()}
+    record_written(world["url"], job_id, written | {f"file://{out}/{job_id}.csv": len(table)})
     return files | {f"{job_id}.csv": table}
 
 

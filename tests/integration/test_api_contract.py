@@ -19,11 +19,13 @@ import pytest
 from fastapi.testclient import TestClient
 from servers import pg_database
 from sqlalchemy import create_engine, text, update
+from sqlalchemy.orm import Session
 
 from genejobs.api.app import create_app
 from genejobs.config import Settings
 from genejobs.jobs.service import JobService
 from genejobs.jobs.store.models import JobRow, TokenRow
+from genejobs.jobs.store.ownership import add_written
 from genejobs.storage import Storage
 
 REFS = {"hg19": ["gencode.v17.annotation.gtf"], "hg38": ["gencode.v28.annotation.gtf"]}
@@ -126,6 +128,15 @@ def set_status(world, job_id, status, **values):
     engine = create_engine(world["url"].replace("postgresql://", "postgresql+psycopg://"))
     with engine.begin() as c:
         c.execute(update(JobRow).where(JobRow.job_id == job_id).values(status=status, **values))
+    engine.dispose()
+
+
+def record_written(url: str, job_id: str, files: dict[str, int]) -> None:
+    """What the runner does when a job ends: its written files (URI -> bytes) go into
+    the job's manifest in its record."""
+    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
+    with Session(engine) as s, s.begin():
+        add_written(s.get(JobRow, job_id), files.items())
     engine.dispose()
 
 

@@ -18,7 +18,6 @@ from genejobs.pipeline.de import DEResult
 from genejobs.pipeline.records import ALL_LIBRARY_TYPES, LibraryType, SampleResult
 from genejobs.storage import Storage, parse_uri
 
-
 # A cell starting with one of these is a formula to Excel, LibreOffice and Sheets.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 

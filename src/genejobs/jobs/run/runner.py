@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 
 from genejobs.config import Settings
 from genejobs.errors import CancelledError, GeneJobsError
-from genejobs.jobs.request.spec import RnaDiffExprSpec, artifacts_folder, spec_from_request
+from genejobs.jobs.request.spec import RnaDiffExprSpec, spec_from_request
 from genejobs.jobs.run.executor import close_client, make_client, sample_resources
 from genejobs.jobs.run.outcomes import (
     OUTCOMES,
@@ -59,12 +59,7 @@ from genejobs.jobs.states import JobStatus, check_move
 from genejobs.jobs.store.db import make_engine, make_sessionmaker, now_ms
 from genejobs.jobs.store.leases import claim_next, heartbeat, release
 from genejobs.jobs.store.models import JobRow
-from genejobs.jobs.store.ownership import (
-    check_new_output,
-    manifest_from_json,
-    new_manifest,
-    with_written,
-)
+from genejobs.jobs.store.ownership import add_written, check_new_output
 from genejobs.pipeline.records import LibraryType, SampleParams, SampleResult, SampleSpec
 from genejobs.pipeline.strandedness import LibraryChoice, choose_library_type
 from genejobs.storage import Storage
@@ -554,7 +549,7 @@ class Runner:
             job.end_time_ms = now_ms()
             job.message = outcome.message if isinstance(outcome, Failed) else ""
             job.lease_owner = job.lease_expires_ms = None
-            _merge_written(job, written)
+            add_written(job, written)
             if isinstance(outcome, Finished):
                 job.outputs_json = json.dumps(outcome.outputs)
                 job.steps_done = job.steps_total
@@ -573,17 +568,7 @@ class Runner:
         with self._sessions() as session, session.begin():
             job = self._owned(session, job_id)
             if job is not None:
-                _merge_written(job, written)
-
-
-def _merge_written(job: JobRow, written: list[tuple[str, int]]) -> None:
-    """Add files to the job's manifest (only its own places: see ``with_written``)."""
-    if job.manifest_json is None:  # submitted before ownership: its places, from the request
-        table, folder = artifacts_folder(json.loads(job.request_json)["output"], job.job_id)
-        base = new_manifest(table, folder)
-    else:
-        base = manifest_from_json(job.manifest_json)
-    job.manifest_json = with_written(base, written).to_json()
+                add_written(job, written)
 
 
 class _Beat:

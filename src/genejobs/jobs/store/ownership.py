@@ -99,6 +99,16 @@ def with_written(manifest: Manifest, written: Iterable[tuple[str, int]]) -> Mani
     return Manifest(manifest.table, manifest.folder, tuple(files.values()))
 
 
+def add_written(job: JobRow, written: Iterable[tuple[str, int]]) -> None:
+    """Add files (URI, bytes) to the job's manifest in its record; only its own places."""
+    if job.manifest_json is None:  # submitted before ownership: its places, from the request
+        table = str(json.loads(job.request_json)["output"])
+        base = new_manifest(table, artifacts_of(table, job.job_id))
+    else:
+        base = manifest_from_json(job.manifest_json)
+    job.manifest_json = with_written(base, written).to_json()
+
+
 def manifest_from_json(text: str) -> Manifest:
     """A manifest as stored in ``jobs.manifest_json``."""
     raw = json.loads(text)
@@ -197,6 +207,7 @@ def _inside(storage: Storage, table: Location, folder_uri: str) -> bool:
 
 
 __all__ = [
+    "add_written",
     "Manifest",
     "Written",
     "check_new_output",

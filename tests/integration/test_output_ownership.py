@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, update
-from test_api_contract import (  # noqa: F401 (fixtures)
+from test_api_contract import (
     REFS,
     assert_error,
     body,
@@ -35,6 +35,8 @@ from genejobs.config import Settings
 from genejobs.jobs.service import JobService
 from genejobs.jobs.store.models import JobRow
 from genejobs.storage import Storage
+
+__all__ = ["database_url", "world"]  # fixtures, reused
 
 ATTACKERS = [("admin_b", "B"), ("user_a", "A")]  # another project; another sub-user
 

@@ -29,7 +29,7 @@ from genejobs.jobs.notify.delivery import Notifier
 from genejobs.jobs.service import JobService
 from genejobs.jobs.store.models import NotificationRow
 from genejobs.storage import Storage
-from support.api import REFS, assert_error, body, set_status
+from support.api import REFS, assert_error, body, record_written, set_status
 from support.servers import free_port
 
 SECRET = "s3cret-for-tests"
@@ -278,6 +278,8 @@ def _outputs(env, job_id: str) -> tuple[Path, Path]:
     (folder / "qc" / "multiqc_report.html").write_text("<html></html>")
     (folder / "counts.csv").write_text("gene,K1\n")
     table.write_text("gene,log2FoldChange\n")
+    written = [table, folder / "qc" / "multiqc_report.html", folder / "counts.csv"]
+    record_written(env["url"], job_id, {f"file://{p}": p.stat().st_size for p in written})
     return table, folder
 
 
@@ -302,7 +304,8 @@ def test_purge_deletes_outputs_then_the_record(env):
     assert_error(r, 404, "DLI.0023")
     assert table.exists()
     assert call(env, "DELETE", f"/jobs/{job_id}", params={"purge": "true"}).json() == {}
-    assert not table.exists() and not folder.exists()
+    # every file it wrote is gone; folders are never deleted (emptied, they stay)
+    assert not table.exists() and not [p for p in folder.rglob("*") if p.is_file()]
     assert_error(call(env, "GET", f"/jobs/{job_id}"), 404, "DLI.0023")
     listed = [j["job_id"] for j in call(env, "GET", "/jobs", params={"limit": 100}).json()["jobs"]]
     assert job_id not in listed and other in listed
@@ -310,15 +313,16 @@ def test_purge_deletes_outputs_then_the_record(env):
 
 
 class FailsOnce(Storage):
-    """The real local storage, except that removing the job's folder fails the first time."""
+    """The real local storage, except that removing a file of the job's folder fails the
+    first time."""
 
     failed = False
 
-    def remove(self, loc):
+    def remove_file(self, loc):
         if not self.failed and not loc.key.endswith(".csv"):
             self.failed = True
             raise OSError("disk went away")
-        super().remove(loc)
+        super().remove_file(loc)
 
 
 def test_a_purge_that_failed_half_way_can_be_repeated(env):
@@ -336,10 +340,10 @@ def test_a_purge_that_failed_half_way_can_be_repeated(env):
     url = f"/v2.0/A/gene/jobs/{job_id}?purge=true"
     r = client.delete(url, headers=headers)
     assert_error(r, 400, "DLI.0012", "repeat the delete")
-    assert not table.exists() and folder.exists()  # half-way: the table went first
+    assert not table.exists() and (folder / "counts.csv").exists()  # the table went first
     assert call(env, "GET", f"/jobs/{job_id}").status_code == 200  # the record is kept
     assert client.delete(url, headers=headers).status_code == 200
-    assert not folder.exists()
+    assert not [p for p in folder.rglob("*") if p.is_file()]
     assert_error(call(env, "GET", f"/jobs/{job_id}"), 404, "DLI.0023")
 
 
@@ -375,8 +379,10 @@ def test_purge_on_s3_removes_the_objects(s3_server, tmp_path):
         r = client.post("/v2.0/A/gene/jobs", json=req, headers=headers)
         assert r.status_code == 201, r.text
         job_id = r.json()["job_id"]
-        for key in (f"out/{job_id}.csv", f"out/{job_id}/counts.csv", f"out/{job_id}/qc/a.html"):
+        keys = (f"out/{job_id}.csv", f"out/{job_id}/counts.csv", f"out/{job_id}/qc/a.html")
+        for key in keys:
             put(key)
+        record_written(settings.database_url, job_id, {f"s3a://{bucket}/{k}": 1 for k in keys})
         put("out/keep-me.csv")  # another file beside the job's: untouched
         set_status({"url": settings.database_url}, job_id, "FINISHED", end_time_ms=1)
         r = client.delete(f"/v2.0/A/gene/jobs/{job_id}?purge=true", headers=headers)

@@ -6,8 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from sqlalchemy import create_engine, update
+from sqlalchemy.orm import Session
 
 from genejobs.jobs.store.models import JobRow
+from genejobs.jobs.store.ownership import add_written
 
 REFS = {"hg19": ["gencode.v17.annotation.gtf"], "hg38": ["gencode.v28.annotation.gtf"]}
 
@@ -62,6 +64,15 @@ def set_status(world, job_id, status, **values):
     engine.dispose()
 
 
+def record_written(url: str, job_id: str, files: dict[str, int]) -> None:
+    """What the runner does when a job ends: its written files (URI -> bytes) go into
+    the job's manifest in its record."""
+    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
+    with Session(engine) as s, s.begin():
+        add_written(s.get(JobRow, job_id), files.items())
+    engine.dispose()
+
+
 def assert_error(r, status, code, *fragments):
     assert r.status_code == status, r.text
     payload = r.json()
@@ -86,4 +97,6 @@ def fake_outputs(world, job_id: str) -> dict[str, bytes]:
         (out / job_id / rel).write_bytes(data)
     table = b"gene_id,log2FoldChange,padj\nG1,1.5,0.01\n"
     (out / f"{job_id}.csv").write_bytes(table)
+    written = {f"file://{out}/{job_id}/{rel}": len(data) for rel, data in files.items()}
+    record_written(world["url"], job_id, written | {f"file://{out}/{job_id}.csv": len(table)})
     return files | {f"{job_id}.csv": table}

@@ -13,6 +13,8 @@ from genejobs.api.browse import router as browse_router
 from genejobs.api.errors import install_error_handlers
 from genejobs.api.routes import router
 from genejobs.api.schemas import HealthResponse
+from genejobs.api.share import open_router as share_open_router
+from genejobs.api.share import router as share_router
 from genejobs.api.wes import router as wes_router
 from genejobs.config import Settings
 from genejobs.jobs.request.schema import SubmitRequest
@@ -55,6 +57,8 @@ def create_app(settings: Settings, *, service: JobService | None = None) -> Fast
     install_error_handlers(app)
     app.include_router(router)
     app.include_router(browse_router)
+    app.include_router(share_router)
+    app.include_router(share_open_router)
     app.include_router(wes_router)
     app.include_router(console_router)
 

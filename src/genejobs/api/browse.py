@@ -14,13 +14,14 @@ from fastapi.responses import StreamingResponse
 from genejobs.api.console_schemas import FilesResponse, OutputsResponse, ReferencesResponse
 from genejobs.api.deps import PrincipalDep, ProjectId, ServiceDep
 from genejobs.api.routes import ERRORS
-from genejobs.errors import GeneJobsError, JobNotFound, NotFound, PermissionDenied
+from genejobs.errors import GeneJobsError
 from genejobs.jobs.browse import (
     MAX_LIST,
-    JobOutputs,
     content_headers,
     list_files,
+    outputs_of,
     reference_catalogue,
+    sized,
     stream,
 )
 
@@ -61,23 +62,15 @@ def files(
     return list_files(service.storage, prefix, limit=limit, marker=marker)
 
 
-def _outputs(service: Any, principal: Any, project_id: str, job_id: str) -> JobOutputs:
-    import json
-
-    stored = json.loads(
-        service.stored_request(principal=principal, project_id=project_id, job_id=job_id)
-    )
-    return JobOutputs.of(service.storage, str(stored["output"]), job_id)
-
-
 @router.get(
     "/jobs/{job_id}/outputs", response_model=OutputsResponse, summary="List a job's outputs"
 )
 def outputs(
     project_id: ProjectId, job_id: str, principal: PrincipalDep, service: ServiceDep
 ) -> Any:
-    """Every file the job wrote (report.html, counts.csv, BAMs, ...) and its table."""
-    where = _outputs(service, principal, project_id, job_id)
+    """Every file the job wrote (its manifest: report.html, counts.csv, BAMs, ...) and its
+    table, with the sizes it wrote; nothing else in its folder is listed."""
+    where = outputs_of(service, principal, project_id, job_id)
     return {"outputs": where.listing(service.storage)}
 
 
@@ -85,18 +78,20 @@ def outputs(
     "/jobs/{job_id}/outputs/{path:path}",
     summary="Fetch one output",
     response_class=StreamingResponse,
-    responses={200: {"description": "The file: HTML inline, data as an attachment"}},
+    responses={
+        200: {
+            "description": "The file: HTML, SVG and other active types inline under a sandbox "
+            "CSP, images inline, data as an attachment; always nosniff"
+        }
+    },
 )
 def output_file(
     project_id: ProjectId, job_id: str, path: str, principal: PrincipalDep, service: ServiceDep
 ) -> StreamingResponse:
-    """Streams one output from storage; paths never leave the job's outputs."""
-    where = _outputs(service, principal, project_id, job_id)
-    loc = where.resolve(service.storage, path, job_id)
-    try:
-        size = service.storage.info(loc, field="path").size_bytes
-    except (NotFound, PermissionDenied) as exc:
-        raise JobNotFound(f"job '{job_id}' has no output '{path}'") from exc
+    """Streams one file of the job's manifest from storage; nothing else is served."""
+    where = outputs_of(service, principal, project_id, job_id)
+    loc = where.resolve(service.storage, path)
+    size = sized(service.storage, loc, job_id, path)
     headers = content_headers(path) | {"Content-Length": str(size)}
     media = headers.pop("Content-Type")
     return StreamingResponse(stream(service.storage, loc), media_type=media, headers=headers)

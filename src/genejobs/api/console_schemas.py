@@ -55,3 +55,12 @@ class DryRunResponse(BaseModel):
         "before any job finished here"
     )
     measured_jobs: int = Field(description="Finished jobs the estimate's throughput comes from")
+
+
+class ShareResponse(BaseModel):
+    """A signed link to a job's outputs (opens its report; no token needed)."""
+
+    url: str = Field(description="The link, absolute, as this server was reached")
+    path: str = Field(description="The same link relative to the server: /share/<token>/...")
+    expires: int = Field(description="When it stops working (epoch ms)")
+    days: int = Field(description="Days it was made for")

@@ -27,10 +27,13 @@ ERROR_CODES: dict[type[errors.GeneJobsError], tuple[int, str]] = {
     errors.Unsupported: (400, "DLI.0007"),
     errors.LimitReached: (400, "DLI.0009"),
     errors.PermissionDenied: (400, "DLI.0011"),
+    errors.OutputExists: (400, "DLI.0011"),
     errors.Unavailable: (400, "DLI.0012"),
     errors.StorageUnavailable: (503, "DLI.0012"),
     errors.AuthenticationFailed: (401, "DLI.0013"),
     errors.Forbidden: (403, "DLI.0013"),
+    errors.ShareLinkInvalid: (403, "DLI.0013"),
+    errors.ShareLinkExpired: (410, "DLI.0013"),
     errors.JobNotFound: (404, "DLI.0023"),
 }
 INTERNAL = (500, "DLI.0999")

@@ -20,7 +20,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from genejobs.config import Settings
-from genejobs.errors import JobNotFound, LimitReached, Unavailable, ValidationError
+from genejobs.errors import (
+    JobNotFound,
+    LimitReached,
+    OutputExists,
+    Unavailable,
+    ValidationError,
+)
 from genejobs.jobs.notify.delivery import attempt_log, notification_rows
 from genejobs.jobs.request.notify_rules import NotifyPolicy
 from genejobs.jobs.request.spec import JOB_TYPE_RNA_DIFF_EXPR, RnaDiffExprSpec
@@ -34,6 +40,7 @@ from genejobs.jobs.store.models import (
     SampleStateRow,
     WesRunRow,
 )
+from genejobs.jobs.store.ownership import check_new_output, claim_key, new_manifest
 from genejobs.storage import FileInfo, Location, Storage
 
 log = logging.getLogger(__name__)
@@ -211,7 +218,15 @@ class JobService:
         self.storage.check_writable(
             out.parent if spec.output.lower().endswith(".csv") else out, field="output"
         )
+        self.check_output_is_new(spec)
         return spec, stored, inputs
+
+    def check_output_is_new(self, spec: RnaDiffExprSpec) -> str:
+        """The job will own its table: a new path, claimed by no other job; the claim."""
+        table = self.storage.location(spec.table_uri, field="output")
+        folder = self.storage.location(spec.artifacts_uri, field="output")
+        with self.sessions() as s:
+            return check_new_output(self.storage, s, table=table, folder=folder)
 
     def check_cap(self, s: Session, project_id: str) -> None:
         active = s.scalar(
@@ -231,7 +246,41 @@ class JobService:
         input_bytes = sum(info.size_bytes for pair in inputs for _, info in pair)
         input_bytes += self.counts_table_bytes(spec)
         now = now_ms()
+        table = self.storage.location(spec.table_uri, field="output")
+        claim = claim_key(self.storage, table)
+        manifest = new_manifest(spec.table_uri, spec.artifacts_uri)
         self._ensure_project_lock(project_id)
+        try:
+            self._insert(
+                principal,
+                project_id,
+                job_id,
+                spec,
+                stored,
+                input_bytes,
+                now,
+                claim,
+                manifest.to_json(),
+            )
+        except IntegrityError as exc:  # another submit claimed the same table meanwhile
+            raise OutputExists(
+                f"output: '{table.original}' is the table of another job; name a new table"
+            ) from exc
+        log.info("job %s: submitted by %s in project %s", job_id, principal.user, project_id)
+        return job_id
+
+    def _insert(
+        self,
+        principal: Principal,
+        project_id: str,
+        job_id: str,
+        spec: RnaDiffExprSpec,
+        stored: dict[str, Any],
+        input_bytes: int,
+        now: int,
+        claim: str,
+        manifest_json: str,
+    ) -> None:
         with self.sessions.begin() as s:
             # First statement of the transaction: it waits for any other submit to this
             # project to commit, so the count below already includes that submit's job.
@@ -256,6 +305,8 @@ class JobService:
                 input_size_bytes=input_bytes,
                 outputs_json="{}",
                 attempts=0,
+                table_claim=claim,
+                manifest_json=manifest_json,
             )
             for pos, sample in enumerate(spec.samples):
                 row.samples.append(
@@ -263,8 +314,6 @@ class JobService:
                 )
             s.add(row)
             s.add_all(notification_rows(job_id, stored))
-        log.info("job %s: submitted by %s in project %s", job_id, principal.user, project_id)
-        return job_id
 
     def counts_table_bytes(self, spec: RnaDiffExprSpec) -> int:
         if not spec.counts:

@@ -175,6 +175,8 @@ class SampleQc:
     failed_modules: dict[str, str] = field(default_factory=dict)  # module -> why
     # pairs geneBody_coverage and inner_distance read (a fixed subsample of the aligned)
     distribution_pairs: int | None = None
+    # every file published for this sample (URI, bytes): it goes into the job's manifest
+    files: tuple[tuple[str, int], ...] = ()
 
     def notes(self, sample_name: str) -> list[str]:
         """One note per failed module, naming the sample it belongs to."""

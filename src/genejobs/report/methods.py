@@ -137,6 +137,12 @@ def methods_text(m: MethodsInput) -> tuple[str, list[str]]:
             f"on the {'shrunken log2 fold change' if m.shrunk else 'Wald statistic'}) was computed with GSEApy {_v(v, 'gseapy')} "
             f"{cite('gseapy')} {cite('gsea')}."
         )
+    parts.append(
+        "In the CSV tables, a text cell (a gene id or name) that begins with =, +, -, @, a "
+        "tab or a carriage return, which spreadsheet programs would run as a formula, is "
+        "written with a leading single quote (OWASP's advice against CSV injection); remove "
+        "that quote to recover the identifier."
+    )
     return " ".join(parts), refs
 
 

@@ -8,8 +8,10 @@ roots (symlinks resolved), S3 paths go to the one configured endpoint.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
+import stat
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
@@ -19,7 +21,7 @@ from typing import IO, Any, cast
 
 import fsspec
 
-from genejobs.errors import NotFound, PermissionDenied, StorageUnavailable
+from genejobs.errors import NoSpaceLeft, NotFound, PermissionDenied, StorageUnavailable
 from genejobs.storage.locations import Location, parse_uri
 
 # An unreachable endpoint must answer within ~3 s, not botocore's default 60 s connect
@@ -162,6 +164,57 @@ class Storage:
             raise PermissionDenied(f"{field}: '{loc.original}' cannot be read")
         return FileInfo(size_bytes=size, identity=f"{size}:{str(tag).strip(chr(34))}")
 
+    def kind(self, loc: Location, *, field: str = "path") -> str | None:
+        """What is at ``loc`` without following a final symlink: "file", "folder",
+        "symbolic link", or None when nothing is there."""
+        if not loc.is_s3:
+            try:
+                mode = os.lstat(loc.key).st_mode
+            except FileNotFoundError:
+                return None
+            except NotADirectoryError:  # a parent is a file: nothing can be here
+                return None
+            except PermissionError as exc:
+                raise PermissionDenied(f"{field}: '{loc.original}' cannot be checked") from exc
+            if stat.S_ISLNK(mode):
+                return "symbolic link"
+            return "folder" if stat.S_ISDIR(mode) else "file"
+        try:
+            with self._reachable(loc, field):
+                raw = self.filesystem(loc).info(loc.fs_path)
+        except FileNotFoundError:
+            return None
+        except PermissionError as exc:
+            raise PermissionDenied(f"{field}: '{loc.original}' cannot be checked") from exc
+        return "folder" if raw.get("type") == "directory" else "file"
+
+    def own_size(self, loc: Location, *, field: str = "path") -> int | None:
+        """A regular file's own size (never a symlink's target's); None for anything else
+        (missing, a folder, a symlink)."""
+        if not loc.is_s3:
+            try:
+                st = os.lstat(loc.key)
+            except OSError:
+                return None
+            return st.st_size if stat.S_ISREG(st.st_mode) else None
+        try:
+            with self._reachable(loc, field):
+                raw = self.filesystem(loc).info(loc.fs_path)
+        except (FileNotFoundError, PermissionError):
+            return None
+        return None if raw.get("type") == "directory" else int(raw.get("size") or 0)
+
+    def remove_file(self, loc: Location) -> None:
+        """Delete one file (locally a symlink itself, never its target); never a folder."""
+        if not loc.is_s3:
+            with _mapped_errors(loc, "path", "cannot be deleted"):
+                if stat.S_ISDIR(os.lstat(loc.key).st_mode):
+                    raise PermissionDenied(f"path: '{loc.original}' is a folder; not deleted")
+                os.unlink(loc.key)
+            return
+        with self._reachable(loc, "path"):
+            self.filesystem(loc).rm_file(loc.fs_path)
+
     def exists(self, loc: Location) -> bool:
         with _mapped_errors(loc, "path", "cannot be read"), self._reachable(loc, "path"):
             return bool(self.filesystem(loc).exists(loc.fs_path))
@@ -234,7 +287,7 @@ class Storage:
             with _mapped_errors(loc, "output", "cannot be written"), self._reachable(loc, "output"):
                 self.filesystem(loc).pipe(loc.fs_path, data)
             return
-        with _replacing(Path(loc.key)) as out:
+        with _mapped_errors(loc, "output", "cannot be written"), _replacing(Path(loc.key)) as out:
             out.write(data)
 
     def put_file(self, local: Path, loc: Location) -> None:
@@ -243,7 +296,11 @@ class Storage:
             with _mapped_errors(loc, "output", "cannot be written"), self._reachable(loc, "output"):
                 self.filesystem(loc).put_file(str(local), loc.fs_path)
             return
-        with open(local, "rb") as src, _replacing(Path(loc.key)) as out:
+        with (
+            open(local, "rb") as src,
+            _mapped_errors(loc, "output", "cannot be written"),
+            _replacing(Path(loc.key)) as out,
+        ):
             shutil.copyfileobj(src, out, 1 << 20)
 
     def remove(self, loc: Location) -> None:
@@ -374,15 +431,27 @@ def _replacing(target: Path) -> Iterator[IO[bytes]]:
         tmp.unlink(missing_ok=True)
 
 
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+
+
+def no_space(loc: Location, exc: OSError) -> NoSpaceLeft:
+    return NoSpaceLeft(f"output: no space left on '{loc.original}' ({exc.strerror or exc})")
+
+
 @contextlib.contextmanager
 def _mapped_errors(loc: Location, field: str, verb: str) -> Iterator[None]:
-    """Turn the filesystem's ``FileNotFoundError``/``PermissionError`` into ours."""
+    """Turn the filesystem's ``FileNotFoundError``/``PermissionError`` (and a full disk)
+    into ours."""
     try:
         yield
     except FileNotFoundError as exc:
         raise NotFound(f"{field}: '{loc.original}' does not exist") from exc
     except PermissionError as exc:
         raise PermissionDenied(f"{field}: '{loc.original}' {verb} (permission denied)") from exc
+    except OSError as exc:
+        if exc.errno in NO_SPACE:
+            raise no_space(loc, exc) from exc
+        raise
 
 
 def is_same_bucket(uris: list[str]) -> bool:

@@ -453,6 +453,7 @@ def run_statistics_task(
         de.notes.extend(enrichment.notes)
     extra_files.update(qc_files)
     extra_files.update(extra_transcripts)
+    written = [f for r in sample_results if r.qc is not None for f in r.qc.files]
     outputs = write_job_outputs(
         storage,
         table_uri=spec.table_uri,
@@ -463,5 +464,10 @@ def run_statistics_task(
         run_info=job,
         extra_files=extra_files,
         rrna_genes=rrna,
+        record=written,
     )
-    return {"outputs": dict(outputs), "warnings": [str(n) for n in de.notes]}
+    return {
+        "outputs": dict(outputs),
+        "warnings": [str(n) for n in de.notes],
+        "written": [[uri, size] for uri, size in written],
+    }

@@ -19,8 +19,6 @@ import pytest
 from genejobs.jobs.share import make_token, share_secret
 from support.api import assert_error, call, record_written, set_status, submit
 
-__all__ = ["database_url", "world"]  # fixtures, reused
-
 
 def finished_job(world, token="admin_a", project="A", name: str | None = None) -> dict:
     """A finished job with a report that links to its table, MultiQC, methods and a figure."""

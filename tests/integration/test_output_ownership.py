@@ -26,7 +26,6 @@ from genejobs.jobs.store.models import JobRow
 from genejobs.storage import Storage
 from support.api import REFS, assert_error, body, call, record_written, set_status, submit
 
-
 ATTACKERS = [("admin_b", "B"), ("user_a", "A")]  # another project; another sub-user
 
 

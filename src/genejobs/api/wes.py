@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field
 
 import genejobs
 from genejobs.api.deps import ServiceDep
+from genejobs.api.guard import cached_principal
 from genejobs.errors import ValidationError
 from genejobs.jobs.request.spec import JOB_TYPE_RNA_DIFF_EXPR
 from genejobs.jobs.service import JobService
@@ -61,6 +62,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 def wes_principal(
+    request: Request,
     service: ServiceDep,
     authorization: Annotated[
         str | None, Header(description="'Bearer <token>' (or use X-Auth-Token)")
@@ -68,6 +70,9 @@ def wes_principal(
     x_auth_token: Annotated[str | None, Header(description="A genejobs API token")] = None,
 ) -> tuple[Principal, str]:
     """The caller and the project its runs live in."""
+    principal = cached_principal(request.scope.get("state") or {}, None)
+    if principal is not None:  # the request guard checked it before the body was read
+        return principal, principal.projects[0]
     token = x_auth_token
     if authorization and authorization.lower().startswith("bearer "):
         token = authorization[7:].strip()

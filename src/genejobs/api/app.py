@@ -14,7 +14,7 @@ from genejobs.api.browse import router as browse_router
 from genejobs.api.errors import install_error_handlers, status_and_code
 from genejobs.api.guard import RequestGuard
 from genejobs.api.routes import router
-from genejobs.api.schemas import HealthResponse
+from genejobs.api.schemas import ErrorResponse, HealthResponse
 from genejobs.api.wes import router as wes_router
 from genejobs.config import Settings
 from genejobs.jobs.request.schema import SubmitRequest
@@ -68,8 +68,14 @@ def create_app(settings: Settings, *, service: JobService | None = None) -> Fast
     app.include_router(wes_router)
     app.include_router(console_router)
 
-    @app.get("/healthz", response_model=HealthResponse, summary="Liveness and database check")
+    @app.get(
+        "/healthz",
+        response_model=HealthResponse,
+        summary="Liveness and database check",
+        responses={503: {"model": ErrorResponse, "description": "The store cannot write (DLI.0012)"}},
+    )
     def healthz() -> HealthResponse:
+        """200 when the job store answers and can write; 503 DLI.0012 when it cannot."""
         job_service.healthy()
         return HealthResponse(status="ok")
 

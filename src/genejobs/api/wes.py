@@ -40,6 +40,7 @@ STATES = {
     JobStatus.CANCELLED.value: "CANCELED",
 }
 SAMPLE_EXIT_CODES = {"DONE": 0, "FAILED": 1}
+INT64_MAX = 2**63 - 1  # the databases' integers: a larger offset is refused, not a 500
 
 router = APIRouter(prefix=WES_PREFIX, tags=["GA4GH WES 1.1"])
 
@@ -138,9 +139,12 @@ def _page_token(offset: int, snapshot_ms: int) -> str:
 def _read_page_token(token: str) -> tuple[int, int]:
     try:
         data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        return int(data["o"]), int(data["t"])
-    except (ValueError, KeyError, TypeError, binascii.Error):
+        offset, snapshot = int(data["o"]), int(data["t"])
+    except (ValueError, KeyError, TypeError, binascii.Error, RecursionError):
         raise ValidationError("page_token: not a token this service gave out") from None
+    if not (0 <= offset <= INT64_MAX and 0 <= snapshot <= INT64_MAX):
+        raise ValidationError("page_token: not a token this service gave out (out of range)")
+    return offset, snapshot
 
 
 @router.get("/runs", summary="ListRuns", responses=ERRORS)
@@ -186,6 +190,8 @@ def _json_form(value: str | None, field: str) -> Any:
         return json.loads(value)
     except json.JSONDecodeError as exc:
         raise ValidationError(f"{field}: not valid JSON ({exc.msg})") from None
+    except RecursionError:
+        raise ValidationError(f"{field}: nested too deeply to be a request") from None
 
 
 def _tags(value: str | None) -> dict[str, str]:

@@ -39,6 +39,7 @@ from genejobs.storage import FileInfo, Location, Storage
 log = logging.getLogger(__name__)
 # A counts table is read whole at submit; genes x samples of any real study are far smaller.
 MAX_COUNTS_TABLE_BYTES = 1 << 30
+HEALTH_PROBE_PROJECT = ""  # no project has an empty id (a path segment): the probe matches no row
 ACTIVE = (JobStatus.LAUNCHING.value, JobStatus.RUNNING.value, JobStatus.CANCELING.value)
 
 
@@ -141,8 +142,15 @@ class JobService:
             self._engine.dispose()
 
     def healthy(self) -> None:
+        """The store answers and can write (a write that changes nothing, rolled back)."""
         with self.sessions() as s:
             s.execute(select(1))
+            s.execute(
+                update(ProjectLockRow)
+                .where(ProjectLockRow.project_id == HEALTH_PROBE_PROJECT)
+                .values(submits=ProjectLockRow.submits)
+            )
+            s.rollback()
 
     def authenticate(self, token: str | None, project_id: str) -> Principal:
         return authenticate(self.sessions, token, project_id)

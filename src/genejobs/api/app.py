@@ -72,7 +72,9 @@ def create_app(settings: Settings, *, service: JobService | None = None) -> Fast
         "/healthz",
         response_model=HealthResponse,
         summary="Liveness and database check",
-        responses={503: {"model": ErrorResponse, "description": "The store cannot write (DLI.0012)"}},
+        responses={
+            503: {"model": ErrorResponse, "description": "The store cannot write (DLI.0012)"}
+        },
     )
     def healthz() -> HealthResponse:
         """200 when the job store answers and can write; 503 DLI.0012 when it cannot."""

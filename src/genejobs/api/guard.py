@@ -141,7 +141,9 @@ class RequestGuard:
 def _may_have_body(method: str, headers: dict[str, str]) -> bool:
     if method in ("POST", "PUT", "PATCH", "DELETE"):
         return True
-    return bool(headers.get("content-length", "0") not in ("", "0") or "transfer-encoding" in headers)
+    return bool(
+        headers.get("content-length", "0") not in ("", "0") or "transfer-encoding" in headers
+    )
 
 
 async def _answer(send: Send, wes: bool, status: int, code: str, message: str) -> None:

@@ -37,7 +37,8 @@ from genejobs.jobs.store.models import (
 from genejobs.storage import FileInfo, Location, Storage
 
 log = logging.getLogger(__name__)
-# A counts table is read whole at submit; genes x samples of any real study are far smaller.
+# A counts table's stored size (compressed or not); genes x samples of any real study are far
+# smaller. Its decompressed size and shape are bounded while it is read (counts_table.py).
 MAX_COUNTS_TABLE_BYTES = 1 << 30
 HEALTH_PROBE_PROJECT = ""  # no project has an empty id (a path segment): the probe matches no row
 ACTIVE = (JobStatus.LAUNCHING.value, JobStatus.RUNNING.value, JobStatus.CANCELING.value)
@@ -297,12 +298,14 @@ class JobService:
             for gi, g in enumerate(spec.groups)
             for si, s in enumerate(g.samples)
         }
-        read_count_table(
-            self.storage.read_bytes(loc),
-            label=loc.original,
-            samples=[s.name for s in spec.samples],
-            sample_fields=fields,
-        )
+        with self.storage.open_read(loc, field="counts") as stream:
+            read_count_table(  # header + first genes only: the worker reads it all
+                stream,
+                label=loc.original,
+                samples=[s.name for s in spec.samples],
+                sample_fields=fields,
+                sample_only=True,
+            )
         return size
 
     def _ensure_project_lock(self, project_id: str) -> None:

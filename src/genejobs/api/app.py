@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from genejobs.api.browse import router as browse_router
 from genejobs.api.errors import install_error_handlers, status_and_code
 from genejobs.api.guard import RequestGuard
+from genejobs.api.pool import StoragePool
 from genejobs.api.routes import router
 from genejobs.api.schemas import ErrorResponse, HealthResponse
 from genejobs.api.wes import router as wes_router
@@ -54,6 +55,7 @@ def create_app(settings: Settings, *, service: JobService | None = None) -> Fast
         lifespan=lifespan,
     )
     app.state.service = job_service
+    app.state.storage_pool = StoragePool()
     app.state.settings = settings
     install_error_handlers(app)
 

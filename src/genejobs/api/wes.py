@@ -23,6 +23,7 @@ from pydantic import BaseModel, Field
 import genejobs
 from genejobs.api.deps import ServiceDep
 from genejobs.api.guard import cached_principal
+from genejobs.api.pool import in_storage_pool
 from genejobs.errors import ValidationError
 from genejobs.jobs.request.spec import JOB_TYPE_RNA_DIFF_EXPR
 from genejobs.jobs.service import JobService
@@ -211,7 +212,8 @@ def _tags(value: str | None) -> dict[str, str]:
 
 
 @router.post("/runs", summary="RunWorkflow", responses=ERRORS)
-def run_workflow(
+async def run_workflow(
+    request: Request,
     service: ServiceDep,
     caller: Caller,
     workflow_type: Annotated[str, Form(description="RNA_DIFF_EXPR")],
@@ -247,11 +249,18 @@ def run_workflow(
         )
     run_tags = _tags(tags)
     body = _json_form(workflow_params, "workflow_params")
-    job_id = service.submit(principal=principal, project_id=project, body=body)
-    service.save_wes_run(
-        job_id=job_id, version=workflow_type_version, url=(workflow_url or "")[:2048], tags=run_tags
-    )
-    return {"run_id": job_id}
+
+    def submit() -> str:  # reaches storage: in the storage pool
+        job_id = service.submit(principal=principal, project_id=project, body=body)
+        service.save_wes_run(
+            job_id=job_id,
+            version=workflow_type_version,
+            url=(workflow_url or "")[:2048],
+            tags=run_tags,
+        )
+        return job_id
+
+    return {"run_id": await in_storage_pool(request, submit)}
 
 
 def _task_logs(job: dict[str, Any]) -> list[dict[str, Any]]:

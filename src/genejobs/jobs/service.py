@@ -135,7 +135,8 @@ class JobService:
             self._engine = make_engine(settings.database_url)
             sessions = make_sessionmaker(self._engine)
         self.sessions = sessions
-        self.storage = storage
+        # the API's calls answer people: short timeouts, one try (jobs keep the long ones)
+        self.storage = storage.interactive()
         self.references = references
 
     def close(self) -> None:

@@ -28,6 +28,27 @@ from genejobs.storage.locations import Location, parse_uri
 S3_CONNECT_TIMEOUT_S = 2.0
 S3_READ_TIMEOUT_S = 60.0
 S3_MAX_ATTEMPTS = 2
+S3FS_RETRIES = 5  # s3fs's own loop around botocore's (its default)
+
+
+@dataclass(frozen=True)
+class S3Timeouts:
+    """How long one storage call may wait, and how often it is tried.
+
+    s3fs retries a timed-out call itself (``retries``) around botocore's attempts, so
+    the worst case of one call is about ``retries x attempts x (connect + read)``.
+    """
+
+    connect_s: float = S3_CONNECT_TIMEOUT_S
+    read_s: float = S3_READ_TIMEOUT_S
+    attempts: int = S3_MAX_ATTEMPTS
+    retries: int = S3FS_RETRIES
+
+
+BATCH = S3Timeouts()
+# The API answers people: a stalled endpoint (it accepts connections, never answers) is a
+# 503 naming it within ~7 s (2 s connect + 5 s read, one try), not minutes later.
+INTERACTIVE = S3Timeouts(connect_s=2.0, read_s=5.0, attempts=1, retries=1)
 
 
 @dataclass(frozen=True)
@@ -48,7 +69,9 @@ class Storage:
         s3_endpoint_url: str | None = None,
         aws_access_key_id: str | None = None,
         aws_secret_access_key: str | None = None,
+        timeouts: S3Timeouts = BATCH,
     ) -> None:
+        self.timeouts = timeouts
         self.allowed_roots = tuple(Path(r).resolve() for r in allowed_roots)
         self.s3_endpoint_url = s3_endpoint_url
         self._key = aws_access_key_id
@@ -63,6 +86,17 @@ class Storage:
             aws_access_key_id=settings.aws_access_key_id,
             aws_secret_access_key=settings.aws_secret_access_key,
         )
+
+    def interactive(self) -> Storage:
+        """The same view with the API's short timeouts (see ``INTERACTIVE``)."""
+        copy = Storage(
+            allowed_roots=self.allowed_roots,
+            s3_endpoint_url=self.s3_endpoint_url,
+            aws_access_key_id=self._key,
+            aws_secret_access_key=self._secret,
+            timeouts=INTERACTIVE,
+        )
+        return copy
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
@@ -82,9 +116,9 @@ class Storage:
             if self._key:
                 creds = {"key": self._key, "secret": self._secret}
             config = {
-                "connect_timeout": S3_CONNECT_TIMEOUT_S,
-                "read_timeout": S3_READ_TIMEOUT_S,
-                "retries": {"total_max_attempts": S3_MAX_ATTEMPTS, "mode": "standard"},
+                "connect_timeout": self.timeouts.connect_s,
+                "read_timeout": self.timeouts.read_s,
+                "retries": {"total_max_attempts": self.timeouts.attempts, "mode": "standard"},
             }
             self._s3 = fsspec.filesystem(
                 "s3",
@@ -97,6 +131,7 @@ class Storage:
                 use_listings_cache=False,
                 **creds,
             )
+            self._s3.retries = self.timeouts.retries  # s3fs's own retry loop (no init arg)
         return self._s3
 
     @property
@@ -112,7 +147,7 @@ class Storage:
         try:
             yield
         except Exception as exc:
-            reason = _unreachable_reason(exc) if loc.is_s3 else None
+            reason = _unreachable_reason(exc, self.timeouts) if loc.is_s3 else None
             if reason is None:
                 raise
             raise StorageUnavailable(
@@ -312,14 +347,14 @@ class Storage:
             )
 
 
-def _unreachable_reason(exc: BaseException) -> str | None:
+def _unreachable_reason(exc: BaseException, timeouts: S3Timeouts = BATCH) -> str | None:
     """Why the S3 endpoint could not be talked to, or None for any other error."""
     from botocore import exceptions as bx  # s3fs's own dependency; only needed on failure
 
     if isinstance(exc, bx.ConnectTimeoutError):
-        return f"did not accept a connection within {S3_CONNECT_TIMEOUT_S:g} s"
+        return f"did not accept a connection within {timeouts.connect_s:g} s"
     if isinstance(exc, bx.ReadTimeoutError):
-        return f"did not answer within {S3_READ_TIMEOUT_S:g} s"
+        return f"did not answer within {timeouts.read_s:g} s"
     if isinstance(exc, bx.ConnectionError):
         return "cannot be reached (could not connect)"
     if isinstance(exc, bx.HTTPClientError):

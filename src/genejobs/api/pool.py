@@ -16,11 +16,15 @@ import anyio
 from fastapi import Request
 
 from genejobs.errors import StorageUnavailable
+from genejobs.storage.store import deadline_in
 
 T = TypeVar("T")
 
 STORAGE_THREADS = 16
 QUEUE_WAIT_S = 1.0
+# A storage call starts only this long into a request (each then has its own timeouts,
+# storage.INTERACTIVE): a request meeting a stalled endpoint is answered in ~5-10 s.
+REQUEST_STORAGE_S = 4.0
 
 
 class StoragePool:
@@ -48,8 +52,13 @@ class StoragePool:
                 f"storage: all {self.size} of the server's storage calls are still waiting "
                 f"on their storage (S3 endpoint {endpoint}); try again later"
             ) from None
+
+        def bounded() -> T:
+            with deadline_in(REQUEST_STORAGE_S):
+                return fn(*args)
+
         try:
-            return await anyio.to_thread.run_sync(fn, *args, limiter=threads)
+            return await anyio.to_thread.run_sync(bounded, limiter=threads)
         finally:
             gate.release()
 

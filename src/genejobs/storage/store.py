@@ -8,9 +8,11 @@ roots (symlinks resolved), S3 paths go to the one configured endpoint.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import os
 import shutil
 import tempfile
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -49,6 +51,24 @@ BATCH = S3Timeouts()
 # The API answers people: a stalled endpoint (it accepts connections, never answers) is a
 # 503 naming it within ~7 s (2 s connect + 5 s read, one try), not minutes later.
 INTERACTIVE = S3Timeouts(connect_s=2.0, read_s=5.0, attempts=1, retries=1)
+
+
+# When the current request must be answered by (time.monotonic()), set by the API's
+# storage pool around a request's work: a storage call started later is refused at
+# once, so one request's calls cannot add up their timeouts (submit checks many files).
+DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "genejobs_storage_deadline", default=None
+)
+
+
+@contextlib.contextmanager
+def deadline_in(seconds: float) -> Iterator[None]:
+    """Storage calls made inside start only within ``seconds`` from now."""
+    token = DEADLINE.set(time.monotonic() + seconds)
+    try:
+        yield
+    finally:
+        DEADLINE.reset(token)
 
 
 @dataclass(frozen=True)
@@ -144,6 +164,12 @@ class Storage:
     @contextlib.contextmanager
     def _reachable(self, loc: Location, field: str) -> Iterator[None]:
         """Turn 'cannot talk to the S3 endpoint' into ``StorageUnavailable`` naming it."""
+        until = DEADLINE.get()
+        if loc.is_s3 and until is not None and time.monotonic() > until:
+            raise StorageUnavailable(
+                f"{field}: '{loc.original}' cannot be accessed: storage endpoint "
+                f"{self.s3_endpoint_name} is too slow to answer this request in time"
+            )
         try:
             yield
         except Exception as exc:

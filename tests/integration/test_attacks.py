@@ -345,10 +345,10 @@ def test_the_worker_reads_the_whole_table_with_the_same_bounds(served, tables, m
     """What submit only samples, the job's read checks in full (a bad gene past the
     sample is a named failure of the job, never an internal error)."""
     from genejobs.errors import ValidationError
-    from genejobs.pipeline import counts_table
+    from genejobs.pipeline import counts_table as table_module
     from genejobs.pipeline.counts_table import read_count_table
 
-    monkeypatch.setattr(counts_table, "DOOR_SAMPLE_BYTES", 64 * 1024)  # a small door sample
+    monkeypatch.setattr(table_module, "DOOR_SAMPLE_BYTES", 64 * 1024)  # a small door sample
     data = served["data"]
     rows = 64 * 1024 // 20 + 10
     text = counts_table(genes=rows) + "GX\t1e308\t1\t1\t1\n"

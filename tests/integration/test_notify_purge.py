@@ -198,6 +198,68 @@ def test_without_allowed_hosts_or_smtp_the_fields_are_refused(env, tmp_path):
         service.close()
 
 
+@pytest.mark.parametrize(
+    ("notify", "fragment"),
+    [
+        ({"webhook": "http://127.0.0.1:9/a\tb"}, "notify.webhook: must not contain spaces"),
+        ({"webhook": "http://127.0.0.1:9/a\r\nX: y"}, "notify.webhook: must not contain"),
+        ({"webhook": "http://127.0.0.1:9/\x85"}, "notify.webhook: must not contain"),
+        ({"email": "a\u2028b@example.org"}, "notify.email: must be an e-mail address"),
+        ({"email": "a\x85b@example.org"}, "notify.email: must be an e-mail address"),
+    ],
+    ids=["tab", "crlf", "nel", "u2028 address", "u0085 address"],
+)
+def test_webhooks_and_addresses_the_sender_would_choke_on_are_refused_at_submit(
+    env, notify, fragment
+):
+    before = len(call(env, "GET", "/jobs", params={"limit": 100}).json()["jobs"])
+    req = body(env["data"], is_export_qc=False, notify=notify)
+    assert_error(call(env, "POST", "/jobs", json=req), 400, "DLI.0001", fragment)
+    assert len(call(env, "GET", "/jobs", params={"limit": 100}).json()["jobs"]) == before
+
+
+@pytest.mark.parametrize("name", ["a\u2028b", "a\x85b", "a\u2029b", "a\x9bb"])
+def test_job_names_with_line_separators_are_refused_at_submit(env, name):
+    req = body(env["data"], is_export_qc=False, name=name, notify={"email": "lab@example.org"})
+    assert_error(call(env, "POST", "/jobs", json=req), 400, "DLI.0001", "name", "line separators")
+
+
+def test_a_poison_notification_is_a_failed_attempt_and_the_round_goes_on(env):
+    """Rows stored before the door refused them (written here directly) fail one attempt
+    each, with the reason, while a good webhook of another project is still delivered."""
+    box = env["smtp"]
+    receiver = Receiver([200])
+    try:
+        bad_hook = submit(env, notify={"webhook": receiver.url})
+        bad_mail = submit(env, name="plain", notify={"email": "lab@example.org"})
+        good = submit(env, token="admin_b", project="B", notify={"webhook": receiver.url})
+        with env["service"].sessions.begin() as s:
+            for row in s.scalars(select(NotificationRow).where(NotificationRow.job_id == bad_hook)):
+                row.target = receiver.url + "/a\tb"  # httpx would raise InvalidURL
+            for row in s.scalars(select(NotificationRow).where(NotificationRow.job_id == bad_mail)):
+                row.target = "lab\u2028@example.org"  # an address no header can hold
+        for job_id in (bad_hook, bad_mail, good):
+            finish(env, job_id)
+        mails = len(box.messages)
+        notifier = Notifier(env["settings"], env["service"].sessions, backoff_seconds=60)
+        assert notifier.deliver_due() >= 3
+    finally:
+        receiver.close()
+    good_attempts = call(env, "GET", f"/jobs/{good}", token="admin_b", project="B").json()
+    assert [a["status"] for a in good_attempts["notifications"]] == ["200"]
+    hook_attempts = call(env, "GET", f"/jobs/{bad_hook}").json()["notifications"]
+    assert len(hook_attempts) == 1  # the rules are checked again before each delivery
+    assert hook_attempts[0]["status"].startswith("refused: must not contain spaces")
+    mail_attempts = call(env, "GET", f"/jobs/{bad_mail}").json()["notifications"]
+    assert len(mail_attempts) == 1 and mail_attempts[0]["status"].startswith("error:")
+    assert len(box.messages) == mails  # nothing half-sent
+    with env["service"].sessions() as s:
+        rows = s.scalars(
+            select(NotificationRow).where(NotificationRow.job_id.in_([bad_hook, bad_mail]))
+        ).all()
+        assert all(r.attempts == 1 and r.state == "pending" for r in rows)  # retried later
+
+
 # -- delivery ---------------------------------------------------------------------
 
 

@@ -6,13 +6,15 @@ routes: a job's outputs are visible to whoever may see the job, nobody else.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
 from genejobs.api.console_schemas import FilesResponse, OutputsResponse, ReferencesResponse
 from genejobs.api.deps import PrincipalDep, ProjectId, ServiceDep
+from genejobs.api.pool import in_storage_pool
 from genejobs.api.routes import ERRORS
 from genejobs.errors import GeneJobsError
 from genejobs.jobs.browse import (
@@ -44,7 +46,8 @@ def references(project_id: ProjectId, principal: PrincipalDep, service: ServiceD
 
 
 @router.get("/files", response_model=FilesResponse, summary="Browse storage")
-def files(
+async def files(
+    request: Request,
     project_id: ProjectId,
     principal: PrincipalDep,
     service: ServiceDep,
@@ -59,19 +62,29 @@ def files(
     marker: Annotated[str | None, Query(description="Last URI of the previous page")] = None,
 ) -> Any:
     """Files the service may read under a prefix; others answer DLI.0011/0002 as submit does."""
-    return list_files(service.storage, prefix, limit=limit, marker=marker)
+    return await in_storage_pool(
+        request, partial(list_files, service.storage, prefix, limit=limit, marker=marker)
+    )
 
 
 @router.get(
     "/jobs/{job_id}/outputs", response_model=OutputsResponse, summary="List a job's outputs"
 )
-def outputs(
-    project_id: ProjectId, job_id: str, principal: PrincipalDep, service: ServiceDep
+async def outputs(
+    request: Request,
+    project_id: ProjectId,
+    job_id: str,
+    principal: PrincipalDep,
+    service: ServiceDep,
 ) -> Any:
     """Every file the job wrote (its manifest: report.html, counts.csv, BAMs, ...) and its
     table, with the sizes it wrote; nothing else in its folder is listed."""
-    where = outputs_of(service, principal, project_id, job_id)
-    return {"outputs": where.listing(service.storage)}
+
+    def work() -> Any:
+        where = outputs_of(service, principal, project_id, job_id)
+        return {"outputs": where.listing(service.storage)}
+
+    return await in_storage_pool(request, work)
 
 
 @router.get(
@@ -85,13 +98,22 @@ def outputs(
         }
     },
 )
-def output_file(
-    project_id: ProjectId, job_id: str, path: str, principal: PrincipalDep, service: ServiceDep
+async def output_file(
+    request: Request,
+    project_id: ProjectId,
+    job_id: str,
+    path: str,
+    principal: PrincipalDep,
+    service: ServiceDep,
 ) -> StreamingResponse:
     """Streams one file of the job's manifest from storage; nothing else is served."""
-    where = outputs_of(service, principal, project_id, job_id)
-    loc = where.resolve(service.storage, path)
-    size = sized(service.storage, loc, job_id, path)
+
+    def locate() -> tuple[Any, int]:
+        where = outputs_of(service, principal, project_id, job_id)
+        loc = where.resolve(service.storage, path)
+        return loc, sized(service.storage, loc, job_id, path)
+
+    loc, size = await in_storage_pool(request, locate)
     headers = content_headers(path) | {"Content-Length": str(size)}
     media = headers.pop("Content-Type")
     return StreamingResponse(stream(service.storage, loc), media_type=media, headers=headers)

@@ -17,6 +17,7 @@ from fastapi.responses import StreamingResponse
 
 from genejobs.api.console_schemas import ShareResponse
 from genejobs.api.deps import PrincipalDep, ProjectId, ServiceDep
+from genejobs.api.pool import in_storage_pool
 from genejobs.api.routes import ERRORS
 from genejobs.jobs.browse import SANDBOX, content_headers, sized, stream
 from genejobs.jobs.share import DEFAULT_DAYS, MAX_DAYS, create_link, open_link
@@ -60,11 +61,17 @@ def share_job(
         410: {"description": "The link expired (DLI.0013)"},
     },
 )
-def shared_file(token: str, path: str, service: ServiceDep) -> StreamingResponse:
+async def shared_file(
+    request: Request, token: str, path: str, service: ServiceDep
+) -> StreamingResponse:
     """One file of the job's manifest, by its path under the job's output folder."""
-    where = open_link(service, token)
-    loc = where.resolve_shared(service.storage, path)
-    size = sized(service.storage, loc, where.job_id, path)
+
+    def locate() -> tuple[Any, int]:  # storage calls: in the bounded storage pool
+        where = open_link(service, token)
+        loc = where.resolve_shared(service.storage, path)
+        return loc, sized(service.storage, loc, where.job_id, path)
+
+    loc, size = await in_storage_pool(request, locate)
     headers = content_headers(path) | {
         "Content-Length": str(size),
         "Content-Security-Policy": SANDBOX,

@@ -11,6 +11,7 @@ that fails is recorded and skipped: one failing module does not sink the QC.
 from __future__ import annotations
 
 import bisect
+import html
 import json
 import logging
 import re
@@ -450,6 +451,13 @@ def one_row_per_sample(stats_txt: Path) -> None:
     stats_txt.write_text("".join(kept))
 
 
+def multiqc_title(title: str) -> str:
+    """The job's name as MultiQC may print it: MultiQC puts ``--title`` unescaped into its
+    HTML and into a double-quoted JavaScript string, and the submitter chose the name.
+    As entities, markup shows as text in both; a backslash cannot end the JS string."""
+    return html.escape(title, quote=True).replace("\\", "&#92;")
+
+
 def run_multiqc(qc_dir: Path, out_dir: Path, *, title: str, version: str = "") -> Path | None:
     """MultiQC over a folder of QC files; returns the report path, or None when it failed."""
     import yaml
@@ -465,7 +473,7 @@ def run_multiqc(qc_dir: Path, out_dir: Path, *, title: str, version: str = "") -
         "-o",
         str(out_dir),
         "--title",
-        title,
+        multiqc_title(title),
         "--config",
         str(config),
         "--filename",

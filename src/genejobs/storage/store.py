@@ -8,11 +8,13 @@ roots (symlinks resolved), S3 paths go to the one configured endpoint.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import errno
 import os
 import shutil
 import stat
 import tempfile
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -30,6 +32,45 @@ from genejobs.storage.locations import Location, parse_uri
 S3_CONNECT_TIMEOUT_S = 2.0
 S3_READ_TIMEOUT_S = 60.0
 S3_MAX_ATTEMPTS = 2
+S3FS_RETRIES = 5  # s3fs's own loop around botocore's (its default)
+
+
+@dataclass(frozen=True)
+class S3Timeouts:
+    """How long one storage call may wait, and how often it is tried.
+
+    s3fs retries a timed-out call itself (``retries``) around botocore's attempts, so
+    the worst case of one call is about ``retries x attempts x (connect + read)``.
+    """
+
+    connect_s: float = S3_CONNECT_TIMEOUT_S
+    read_s: float = S3_READ_TIMEOUT_S
+    attempts: int = S3_MAX_ATTEMPTS
+    retries: int = S3FS_RETRIES
+
+
+BATCH = S3Timeouts()
+# The API answers people: a stalled endpoint (it accepts connections, never answers) is a
+# 503 naming it within ~7 s (2 s connect + 5 s read, one try), not minutes later.
+INTERACTIVE = S3Timeouts(connect_s=2.0, read_s=5.0, attempts=1, retries=1)
+
+
+# When the current request must be answered by (time.monotonic()), set by the API's
+# storage pool around a request's work: a storage call started later is refused at
+# once, so one request's calls cannot add up their timeouts (submit checks many files).
+DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "genejobs_storage_deadline", default=None
+)
+
+
+@contextlib.contextmanager
+def deadline_in(seconds: float) -> Iterator[None]:
+    """Storage calls made inside start only within ``seconds`` from now."""
+    token = DEADLINE.set(time.monotonic() + seconds)
+    try:
+        yield
+    finally:
+        DEADLINE.reset(token)
 
 
 @dataclass(frozen=True)
@@ -50,7 +91,9 @@ class Storage:
         s3_endpoint_url: str | None = None,
         aws_access_key_id: str | None = None,
         aws_secret_access_key: str | None = None,
+        timeouts: S3Timeouts = BATCH,
     ) -> None:
+        self.timeouts = timeouts
         self.allowed_roots = tuple(Path(r).resolve() for r in allowed_roots)
         self.s3_endpoint_url = s3_endpoint_url
         self._key = aws_access_key_id
@@ -65,6 +108,17 @@ class Storage:
             aws_access_key_id=settings.aws_access_key_id,
             aws_secret_access_key=settings.aws_secret_access_key,
         )
+
+    def interactive(self) -> Storage:
+        """The same view with the API's short timeouts (see ``INTERACTIVE``)."""
+        copy = Storage(
+            allowed_roots=self.allowed_roots,
+            s3_endpoint_url=self.s3_endpoint_url,
+            aws_access_key_id=self._key,
+            aws_secret_access_key=self._secret,
+            timeouts=INTERACTIVE,
+        )
+        return copy
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
@@ -84,9 +138,9 @@ class Storage:
             if self._key:
                 creds = {"key": self._key, "secret": self._secret}
             config = {
-                "connect_timeout": S3_CONNECT_TIMEOUT_S,
-                "read_timeout": S3_READ_TIMEOUT_S,
-                "retries": {"total_max_attempts": S3_MAX_ATTEMPTS, "mode": "standard"},
+                "connect_timeout": self.timeouts.connect_s,
+                "read_timeout": self.timeouts.read_s,
+                "retries": {"total_max_attempts": self.timeouts.attempts, "mode": "standard"},
             }
             self._s3 = fsspec.filesystem(
                 "s3",
@@ -99,6 +153,7 @@ class Storage:
                 use_listings_cache=False,
                 **creds,
             )
+            self._s3.retries = self.timeouts.retries  # s3fs's own retry loop (no init arg)
         return self._s3
 
     @property
@@ -111,10 +166,16 @@ class Storage:
     @contextlib.contextmanager
     def _reachable(self, loc: Location, field: str) -> Iterator[None]:
         """Turn 'cannot talk to the S3 endpoint' into ``StorageUnavailable`` naming it."""
+        until = DEADLINE.get()
+        if loc.is_s3 and until is not None and time.monotonic() > until:
+            raise StorageUnavailable(
+                f"{field}: '{loc.original}' cannot be accessed: storage endpoint "
+                f"{self.s3_endpoint_name} is too slow to answer this request in time"
+            )
         try:
             yield
         except Exception as exc:
-            reason = _unreachable_reason(exc) if loc.is_s3 else None
+            reason = _unreachable_reason(exc, self.timeouts) if loc.is_s3 else None
             if reason is None:
                 raise
             raise StorageUnavailable(
@@ -369,14 +430,14 @@ class Storage:
             )
 
 
-def _unreachable_reason(exc: BaseException) -> str | None:
+def _unreachable_reason(exc: BaseException, timeouts: S3Timeouts = BATCH) -> str | None:
     """Why the S3 endpoint could not be talked to, or None for any other error."""
     from botocore import exceptions as bx  # s3fs's own dependency; only needed on failure
 
     if isinstance(exc, bx.ConnectTimeoutError):
-        return f"did not accept a connection within {S3_CONNECT_TIMEOUT_S:g} s"
+        return f"did not accept a connection within {timeouts.connect_s:g} s"
     if isinstance(exc, bx.ReadTimeoutError):
-        return f"did not answer within {S3_READ_TIMEOUT_S:g} s"
+        return f"did not answer within {timeouts.read_s:g} s"
     if isinstance(exc, bx.ConnectionError):
         return "cannot be reached (could not connect)"
     if isinstance(exc, bx.HTTPClientError):

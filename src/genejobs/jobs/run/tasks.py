@@ -329,9 +329,8 @@ def _read_counts_table(
 
     assert spec.counts is not None
     loc = storage.location(spec.counts, field="counts")
-    table = read_count_table(
-        storage.read_bytes(loc), label=loc.original, samples=[s.name for s in spec.samples]
-    )
+    with storage.open_read(loc, field="counts") as stream:  # streamed, bounded while read
+        table = read_count_table(stream, label=loc.original, samples=[s.name for s in spec.samples])
     return table.counts, table.gene_names, table.notes
 
 

@@ -97,7 +97,9 @@ def fails(
 ) -> SampleResult:
     """Sample 'bad' has a truncated read 2; the others succeed."""
     if sample.name == "bad":
-        raise InputError(f"sample 'bad': file '{sample.runs[0].r2}' ends early (truncated gzip stream)")
+        raise InputError(
+            f"sample 'bad': file '{sample.runs[0].r2}' ends early (truncated gzip stream)"
+        )
     return quick_counts(job_id, sample, params, ref, gtf, settings)
 
 

@@ -436,6 +436,29 @@ def _read_counts_table(
     return table.counts, table.gene_names, table.notes
 
 
+def _layout_info(spec: RnaDiffExprSpec) -> dict[str, Any]:
+    """run.json's record of the reads' layout, and salmon's fragment-length prior for
+    single-end reads (they carry no fragment length of their own)."""
+    if spec.counts or not spec.samples:
+        return {}
+    from genejobs.pipeline.salmon import SE_FRAGMENT_MEAN, SE_FRAGMENT_SD
+
+    paired = all(s.paired for s in spec.samples)
+    info: dict[str, Any] = {"read_layout": "paired-end" if paired else "single-end"}
+    if not paired and spec.quantifier == "transcripts":
+        info["salmon_single_end_fragment_length"] = {"mean": SE_FRAGMENT_MEAN, "sd": SE_FRAGMENT_SD}
+    return info
+
+
+def _skipped_qc_notes(results: list[SampleResult]) -> list[str]:
+    """One note per QC module that did not run, with why (e.g. inner_distance, single-end)."""
+    skipped: dict[str, str] = {}
+    for r in results:
+        if r.qc is not None:
+            skipped.update(r.qc.skipped_modules)
+    return [f"QC {module} {why}" for module, why in sorted(skipped.items())]
+
+
 def _report_fields(spec: RnaDiffExprSpec) -> dict[str, Any]:
     """What the report shows beyond run_info: the job's name and settings, table file name."""
     return {
@@ -506,7 +529,7 @@ def run_statistics_task(
     else:
         counts = count_matrix(sample_results, library_type)
         counts_source = "genome: minimap2 alignments counted with htseq-count's rules"
-    run_info = {**run_info, "counts_source": counts_source}
+    run_info = {**run_info, "counts_source": counts_source, **_layout_info(spec)}
     de = run_differential_expression(
         counts,
         {s.name: s.group for s in spec.samples},
@@ -517,7 +540,7 @@ def run_statistics_task(
         shrink=spec.shrink,
         lfc_threshold=spec.lfc_threshold,
     )
-    de.notes[:0] = table_notes
+    de.notes[:0] = table_notes + _skipped_qc_notes(sample_results)
     # DE cannot be interrupted, but a job cancelled meanwhile must not write its outputs.
     make_stop_check(job_id)()
     run_info = {**run_info, **de.design_info()}

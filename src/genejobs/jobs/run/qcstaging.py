@@ -49,6 +49,7 @@ def sample_qc(
     *,
     threads: int,
     stop: StopCheck | None = None,
+    paired: bool = True,
 ) -> SampleResult:
     """RSeQC on the sample's BAM; BAM (for IGV) and QC files go to the artifacts folder.
 
@@ -71,6 +72,7 @@ def sample_qc(
             aligned_pairs=result.count_stats.aligned,
             threads=threads,
             stop=stop,
+            paired=paired,
         )
     (staged / "bam").mkdir(parents=True, exist_ok=True)
     for suffix in ("", ".bai"):
@@ -90,6 +92,7 @@ def sample_qc(
         failed_modules=dict(found.failed),
         distribution_pairs=found.distribution_pairs,
         files=published,
+        skipped_modules=dict(found.skipped),
     )
     return replace(result, qc=record)
 
@@ -130,6 +133,7 @@ def qc_summary(result: SampleResult) -> dict[str, Any]:
         "infer_experiment": q.infer_experiment,
         "failed_modules": q.failed_modules,
         "distribution_pairs": q.distribution_pairs,
+        "skipped_modules": q.skipped_modules,
     }
 
 
@@ -157,6 +161,7 @@ def published_from_cache(
         failed_modules=dict(summary.get("failed_modules", {})),
         distribution_pairs=summary.get("distribution_pairs"),
         files=published,
+        skipped_modules=dict(summary.get("skipped_modules", {})),
     )
     return replace(cached, qc=record)
 

@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 from genejobs.config import Settings
 from genejobs.errors import CancelledError, GeneJobsError
 from genejobs.jobs.request.spec import RnaDiffExprSpec, spec_from_request
+from genejobs.jobs.run.cache import sample_params
 from genejobs.jobs.run.executor import close_client, make_client, sample_resources
 from genejobs.jobs.run.outcomes import (
     OUTCOMES,
@@ -223,11 +224,7 @@ class Runner:
     def _submit_samples(
         self, job_id: str, client: Client, spec: RnaDiffExprSpec
     ) -> dict[Future[Any], SampleSpec]:
-        params = SampleParams(
-            adapter=spec.adapter,
-            declared_library_type=spec.library_type,
-            quantifier=spec.quantifier,
-        )
+        params = sample_params(spec)
         # QC wants each sample's BAM and RSeQC run next to it; only then is it passed.
         qc = QcRequest(spec.bed, spec.artifacts_uri) if spec.is_export_qc and spec.bed else None
         resources = sample_resources(client)

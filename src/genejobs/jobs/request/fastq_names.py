@@ -142,7 +142,8 @@ def sample_name(stem: str) -> str:
 
 def guess_group(name: str) -> str:
     """``Liver_rep2`` -> ``Liver``; ``KO3`` -> ``KO``; a name without a number -> ``A``."""
-    group = re.sub(r"[_.-]?(rep|r|s|sample)?\d+$", "", name, flags=re.IGNORECASE)
+    group = re.sub(r"\d+$", "", name)
+    group = re.sub(r"([_.-](rep|r|s|sample)?|rep|sample)$", "", group, flags=re.IGNORECASE)
     return sample_name(group) if group and group != name else "A"
 
 

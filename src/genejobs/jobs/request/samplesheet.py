@@ -157,7 +157,7 @@ def parse_sheet(
     text = text.removeprefix("\ufeff")  # Excel's byte-order mark
     lines = text.splitlines()
     if len(lines) > MAX_SHEET_ROWS + 1:
-        found.append(f"samplesheet: has {len(lines)} lines; at most {MAX_SHEET_ROWS} rows allowed")
+        found.append(f"samplesheet: has {len(lines)} lines, at most {MAX_SHEET_ROWS} rows allowed")
         return empty
     header_line = next((line for line in lines if line.strip()), "")
     if not header_line:
@@ -177,7 +177,7 @@ def parse_sheet(
     header_row, header = table[0]
     columns = [c.lower() for c in header]
     if len(columns) > MAX_SHEET_COLUMNS:
-        found.append(f"samplesheet: has {len(columns)} columns; at most {MAX_SHEET_COLUMNS}")
+        found.append(f"samplesheet: has {len(columns)} columns, at most {MAX_SHEET_COLUMNS}")
         return empty
     seen_columns: set[str] = set()
     for c in columns:
@@ -189,7 +189,7 @@ def parse_sheet(
         if c not in columns:
             found.append(
                 f"samplesheet: no '{c}' column (nf-core/rnaseq's sheet has "
-                f"sample,fastq_1,fastq_2,strandedness; found: {listed})"
+                f"sample,fastq_1,fastq_2,strandedness, found: {listed})"
             )
     group = group_column.lower() if group_column else None
     if group is None:
@@ -197,7 +197,7 @@ def parse_sheet(
         if group is None:
             found.append(
                 "samplesheet: no group column: add a 'condition' or 'group' column, or name "
-                f"the column that holds each sample's group (group_column; found: {listed})"
+                f"the column that holds each sample's group (group_column, found: {listed})"
             )
     elif group not in columns:
         found.append(f"samplesheet.group_column: no column '{group}' in the sheet ({listed})")
@@ -266,7 +266,7 @@ def _rows(
             if uri in file_rows:
                 other, other_column = file_rows[uri]
                 found.append(
-                    f"{where} {c}: '{_shown(value)}' is also on row {other} ({other_column}); "
+                    f"{where} {c}: '{_shown(value)}' is also on row {other} ({other_column}): "
                     "every file appears once in a job"
                 )
                 continue
@@ -308,7 +308,7 @@ def _rows(
             f"{row_list(paired)} (paired): a job is single-end or paired as a whole"
         )
     if len(strands) > 1:
-        spread = "; ".join(f"{v} on {row_list(rs)}" for v, rs in strands.items())
+        spread = " and ".join(f"{v} on {row_list(rs)}" for v, rs in strands.items())
         found.append(
             f"samplesheet column strandedness: the rows disagree ({spread}): a job has one "
             "library type"
@@ -331,7 +331,7 @@ def _fastq_uri(found: list[str], where: str, value: str, base: str | None) -> st
     if "://" not in value and not value.startswith(("/", "file:")):
         if base is None:
             found.append(
-                f"{where}: '{_shown(value)}' is a relative path; give a full URI or absolute "
+                f"{where}: '{_shown(value)}' is a relative path: give a full URI or absolute "
                 "path, or submit the sheet by uri (relative paths are then read from its folder)"
             )
             return None
@@ -377,7 +377,7 @@ def read_sheet(body: Any, reader: SheetReader | None) -> ParsedSheet:
     else:
         assert sheet.uri is not None
         if reader is None:
-            raise ValidationError("samplesheet.uri: cannot be read here; give the sheet as text")
+            raise ValidationError("samplesheet.uri: cannot be read here: give the sheet as text")
         text, base = reader(sheet.uri), posixpath.dirname(sheet.uri.rstrip("/"))
     return parse_sheet(
         text,

@@ -73,13 +73,13 @@ def _reads_of(req: SubmitRequest, sample: SampleRequest, spath: str) -> tuple[li
     if sample.files is not None and sample.runs is not None:
         return [f"{spath}: give files (one paired run) or runs, not both"], ""
     if sample.files is None and sample.runs is None:
-        return [f"{spath}.files: is required (or runs; or give a counts table: counts)"], ""
+        return [f"{spath}.files: is required (or runs, or a counts table: counts)"], ""
     if sample.runs is None:
         return [], "paired"
     sizes = {len(run) for run in sample.runs}
     if len(sizes) > 1:
         return [
-            f"{spath}.runs: mixes paired runs ([read 1, read 2]) and single-end runs ([read]); "
+            f"{spath}.runs: mixes paired runs ([read 1, read 2]) and single-end runs ([read]), but "
             "a job is single-end or paired as a whole"
         ], ""
     return [], "paired" if sizes == {2} else "single"
@@ -123,8 +123,8 @@ def _names_and_files(req: SubmitRequest) -> list[str]:
                 files[uri] = path
     if layouts["paired"] and layouts["single"]:
         found.append(
-            "inputs: a job is single-end or paired as a whole: single-end samples "
-            f"{_some(layouts['single'])}; paired samples {_some(layouts['paired'])}"
+            "inputs: a job is single-end or paired as a whole, but samples "
+            f"{_some(layouts['single'])} are single-end and {_some(layouts['paired'])} paired"
         )
     return found
 

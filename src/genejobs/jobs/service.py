@@ -30,7 +30,7 @@ from genejobs.errors import (
 )
 from genejobs.jobs.notify.delivery import attempt_log, notification_rows
 from genejobs.jobs.request.notify_rules import NotifyPolicy
-from genejobs.jobs.request.samplesheet import decode_sheet
+from genejobs.jobs.request.samplesheet import decode_sheet, expand_samplesheet
 from genejobs.jobs.request.schema import MAX_SHEET_BYTES
 from genejobs.jobs.request.spec import (
     JOB_TYPE_RNA_DIFF_EXPR,
@@ -195,12 +195,14 @@ class JobService:
         Returns the spec, the request to store and each sample's two inputs with
         their size and identity (in the order of ``spec.samples``).
         """
+        # a sample sheet becomes inputs first, so the file checks below can name its rows
+        body, labels, _sheet = expand_samplesheet(body, self.read_sheet)
         spec, stored = validate_request(
             body,
             job_id=job_id,
             references=self.references(),
             notify_policy=NotifyPolicy.from_settings(self.settings),
-            read_sheet=self.read_sheet,
+            labels=labels,
         )
         inputs: list[list[tuple[Location, FileInfo]]] = []
         if spec.counts:
@@ -211,7 +213,8 @@ class JobService:
                 if spec.counts:  # no reads: the table holds this sample's counts
                     inputs.append(pair)
                     continue
-                for field, uri in stored_sample_files(sample, f"inputs[{gi}].group_inputs[{si}]"):
+                for path, uri in stored_sample_files(sample, f"inputs[{gi}].group_inputs[{si}]"):
+                    field = labels.get(path, path)
                     loc = self.storage.location(uri, field=field)
                     pair.append((loc, self.storage.info(loc, field=field)))
                 inputs.append(pair)

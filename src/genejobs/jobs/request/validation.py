@@ -296,6 +296,7 @@ def validate_request(
     references: Mapping[str, Sequence[str]],
     notify_policy: NotifyPolicy | None = None,
     read_sheet: SheetReader | None = None,
+    labels: Mapping[str, str] | None = None,
 ) -> tuple[RnaDiffExprSpec, dict[str, Any]]:
     """Return the typed spec and the request to store (the body with ``output`` resolved).
 
@@ -303,7 +304,8 @@ def validate_request(
     read by ``read_sheet`` when given by URI); what is stored is that request, and
     problems in the samples it made name the sheet's rows.
     """
-    body, labels, _sheet = expand_samplesheet(body, read_sheet)
+    body, sheet_labels, _sheet = expand_samplesheet(body, read_sheet)
+    labels = {**(labels or {}), **sheet_labels}  # (labels: a sheet the caller expanded)
     try:
         req = parse_request(body)
         found = cross_field_problems(req, references, notify_policy)

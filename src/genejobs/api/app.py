@@ -15,6 +15,7 @@ from genejobs.api.errors import install_error_handlers, status_and_code
 from genejobs.api.guard import RequestGuard
 from genejobs.api.pool import StoragePool
 from genejobs.api.routes import router
+from genejobs.api.samplesheet import router as samplesheet_router
 from genejobs.api.schemas import ErrorResponse, HealthResponse
 from genejobs.api.share import open_router as share_open_router
 from genejobs.api.share import router as share_router
@@ -71,6 +72,7 @@ def create_app(settings: Settings, *, service: JobService | None = None) -> Fast
     app.include_router(browse_router)
     app.include_router(share_router)
     app.include_router(share_open_router)
+    app.include_router(samplesheet_router)
     app.include_router(wes_router)
     app.include_router(console_router)
 

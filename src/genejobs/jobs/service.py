@@ -13,6 +13,7 @@ import json
 import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, or_, select, update
@@ -24,12 +25,19 @@ from genejobs.errors import (
     JobNotFound,
     LimitReached,
     OutputExists,
+    PermissionDenied,
     Unavailable,
     ValidationError,
 )
 from genejobs.jobs.notify.delivery import attempt_log, notification_rows
 from genejobs.jobs.request.notify_rules import NotifyPolicy
-from genejobs.jobs.request.spec import JOB_TYPE_RNA_DIFF_EXPR, RnaDiffExprSpec
+from genejobs.jobs.request.samplesheet import decode_sheet, expand_samplesheet
+from genejobs.jobs.request.schema import MAX_SHEET_BYTES
+from genejobs.jobs.request.spec import (
+    JOB_TYPE_RNA_DIFF_EXPR,
+    RnaDiffExprSpec,
+    stored_sample_files,
+)
 from genejobs.jobs.request.validation import validate_request
 from genejobs.jobs.states import ENDED, JobStatus, check_move
 from genejobs.jobs.store.auth import Principal, authenticate, create_token, token_principal
@@ -199,23 +207,26 @@ class JobService:
         Returns the spec, the request to store and each sample's two inputs with
         their size and identity (in the order of ``spec.samples``).
         """
+        # a sample sheet becomes inputs first, so the file checks below can name its rows
+        body, labels, _sheet = expand_samplesheet(body, self.read_sheet)
         spec, stored = validate_request(
             body,
             job_id=job_id,
             references=self.references(),
             notify_policy=NotifyPolicy.from_settings(self.settings),
+            labels=labels,
         )
         inputs: list[list[tuple[Location, FileInfo]]] = []
         if spec.counts:
             self._check_counts_table(spec)
-        for gi, group in enumerate(spec.groups):
-            for si, sample in enumerate(group.samples):
+        for gi, group in enumerate(stored["inputs"]):
+            for si, sample in enumerate(group["group_inputs"]):
                 pair: list[tuple[Location, FileInfo]] = []
                 if spec.counts:  # no reads: the table holds this sample's counts
                     inputs.append(pair)
                     continue
-                for k, uri in enumerate(sample.uris):
-                    field = f"inputs[{gi}].group_inputs[{si}].files[{k}]"
+                for path, uri in stored_sample_files(sample, f"inputs[{gi}].group_inputs[{si}]"):
+                    field = labels.get(path, path)
                     loc = self.storage.location(uri, field=field)
                     pair.append((loc, self.storage.info(loc, field=field)))
                 inputs.append(pair)
@@ -237,6 +248,30 @@ class JobService:
         folder = self.storage.location(spec.artifacts_uri, field="output")
         with self.sessions() as s:
             return check_new_output(self.storage, s, table=table, folder=folder)
+
+    def read_sheet(self, uri: str) -> str:
+        """A sample sheet named by URI, read with a byte cap (it is parsed in this process)."""
+        field = "samplesheet.uri"
+        loc = self.storage.location(uri, field=field)
+        if not loc.is_s3 and self._service_own(Path(loc.key)):
+            raise PermissionDenied(f"{field}: '{uri}' is inside the service's own folder")
+        info = self.storage.info(loc, field=field)
+        if info.size_bytes > MAX_SHEET_BYTES:
+            raise ValidationError(
+                f"{field}: '{uri}' is {info.size_bytes} bytes; a sheet may have at most "
+                f"{MAX_SHEET_BYTES // 1024} KiB"
+            )
+        with self.storage.open_read(loc, field=field) as fh:
+            data = fh.read(MAX_SHEET_BYTES + 1)
+        return decode_sheet(data, uri)
+
+    def _service_own(self, path: Path) -> bool:
+        """Inside GENEJOBS_HOME (token, database, references) and not in a data root there."""
+        home, path = self.settings.home.resolve(), path.resolve()
+        if not path.is_relative_to(home):
+            return False
+        data_roots = [r for r in self.storage.allowed_roots if r != home and r.is_relative_to(home)]
+        return not any(path.is_relative_to(r) for r in data_roots)
 
     def check_cap(self, s: Session, project_id: str) -> None:
         active = s.scalar(

@@ -8,8 +8,10 @@ from typing import Any
 
 import httpx
 from sqlalchemy import create_engine, update
+from sqlalchemy.orm import Session
 
 from genejobs.jobs.store.models import JobRow
+from genejobs.jobs.store.ownership import add_written
 
 # The API tests' world (tests/integration/conftest.py): client, service, data, tokens, url.
 World = dict[str, Any]
@@ -80,6 +82,17 @@ def set_status(world: World, job_id: str, status: str, **values: Any) -> None:
     engine.dispose()
 
 
+def record_written(url: str, job_id: str, files: dict[str, int]) -> None:
+    """What the runner does when a job ends: its written files (URI -> bytes) go into
+    the job's manifest in its record."""
+    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
+    with Session(engine) as s, s.begin():
+        job = s.get(JobRow, job_id)
+        assert job is not None, job_id
+        add_written(job, files.items())
+    engine.dispose()
+
+
 def assert_error(r: httpx.Response, status: int, code: str, *fragments: str) -> None:
     """The contract's error format: that status and code, a message holding each fragment."""
     assert r.status_code == status, r.text
@@ -105,4 +118,6 @@ def fake_outputs(world: World, job_id: str) -> dict[str, bytes]:
         (out / job_id / rel).write_bytes(data)
     table = b"gene_id,log2FoldChange,padj\nG1,1.5,0.01\n"
     (out / f"{job_id}.csv").write_bytes(table)
+    written = {f"file://{out}/{job_id}/{rel}": len(data) for rel, data in files.items()}
+    record_written(world["url"], job_id, written | {f"file://{out}/{job_id}.csv": len(table)})
     return files | {f"{job_id}.csv": table}

@@ -97,7 +97,9 @@ def fails(
 ) -> SampleResult:
     """Sample 'bad' has a truncated read 2; the others succeed."""
     if sample.name == "bad":
-        raise InputError(f"sample 'bad': file '{sample.r2}' ends early (truncated gzip stream)")
+        raise InputError(
+            f"sample 'bad': file '{sample.runs[0].r2}' ends early (truncated gzip stream)"
+        )
     return quick_counts(job_id, sample, params, ref, gtf, settings)
 
 
@@ -202,10 +204,12 @@ def add_job(
     gtf: str = "mini.gtf",
     output_folder: str | None = None,
     extra: dict[str, Any] | None = None,
+    runs: dict[str, list[list[str]]] | None = None,
 ) -> str:
     """Insert a LAUNCHING job as the service would: groups -> sample names.
 
-    ``extra`` adds request fields (``is_export_qc``, ``bed``, ``gene_sets``...).
+    ``extra`` adds request fields (``is_export_qc``, ``bed``, ``gene_sets``...);
+    ``runs`` gives a sample its ``runs`` ([[R1, R2], ...] or [[R], ...]) instead of files.
     """
     job_id = str(uuid.uuid4())
     out = output_folder or f"{settings.allowed_roots[0]}/out"
@@ -217,7 +221,10 @@ def add_job(
             r1, r2 = (reads or {}).get(
                 name, (f"{folder}/{name}_R1.fastq.gz", f"{folder}/{name}_R2.fastq.gz")
             )
-            members.append({"sample_name": name, "files": [r1, r2]})
+            if runs and name in runs:
+                members.append({"sample_name": name, "runs": runs[name]})
+            else:
+                members.append({"sample_name": name, "files": [r1, r2]})
         inputs.append({"group_name": group, "group_inputs": members})
     request = {
         "job_type": "RNA_DIFF_EXPR",

@@ -447,26 +447,7 @@ function sanitizeName(s) {
   if (!/^[A-Za-z]/.test(n)) n = 'S' + n;
   return n.slice(0, 128);
 }
-function guessGroup(sample) {
-  const g = sample.replace(/[_.-]?(rep|r|s|sample)?\d+$/i, '');
-  return g && g !== sample ? sanitizeName(g) : 'A';
-}
-// R1/R2 by name: X_R1.fastq.gz, X_R1_001.fq.gz, X_1.fastq.gz, X.R1.fq.gz
-const MATE = /^(.*?)[._-]R?([12])(_001)?\.(fastq|fq)\.gz$/i;
-function pairFiles(uris) {
-  const byStem = new Map();
-  for (const uri of uris) {
-    const slash = uri.lastIndexOf('/');
-    const m = uri.slice(slash + 1).match(MATE);
-    if (!m) continue;
-    const key = uri.slice(0, slash + 1) + m[1] + '\u0000' + (m[3] || '');
-    const entry = byStem.get(key) || { stem: m[1] };
-    entry['r' + m[2]] = uri;
-    byStem.set(key, entry);
-  }
-  return Array.from(byStem.values()).filter(e => e.r1 && e.r2)
-    .map(e => ({ name: sanitizeName(e.stem), r1: e.r1, r2: e.r2, group: guessGroup(sanitizeName(e.stem)) }));
-}
+// pairing by name (guessGroup, pairFiles) and sample sheets: samples.js
 
 function emptyDraft() {
   const ref = (state.refs || [])[0];
@@ -486,7 +467,7 @@ function draftFromRequest(req) {
   });
   d.adapterPreset = ADAPTERS.some(([v]) => v === d.adapt) ? d.adapt : 'custom';
   d.groups = (req.inputs || []).map(g => g.group_name);
-  d.samples = (req.inputs || []).flatMap(g => (g.group_inputs || []).map(s => ({ name: s.sample_name, r1: (s.files || [])[0] || '', r2: (s.files || [])[1] || '', group: g.group_name })));
+  d.samples = (req.inputs || []).flatMap(g => (g.group_inputs || []).map(s => sampleFromRequest(s, g.group_name)));
   d.comparisons = req.comparisons ? req.comparisons.map(c => [c.control, c.treatment]) : null;
   const first = d.samples[0];
   if (first && first.r1) d.prefix = first.r1.slice(0, first.r1.lastIndexOf('/') + 1);
@@ -504,7 +485,7 @@ function buildRequest(d) {
     paths.groups[g] = `inputs[${gi}]`;
     const members = d.samples.filter(s => s.group === g);
     members.forEach((s, si) => { paths.samples[d.samples.indexOf(s)] = `inputs[${gi}].group_inputs[${si}]`; });
-    return { group_name: g, group_inputs: members.map(s => ({ sample_name: s.name, files: [s.r1, s.r2] })) };
+    return { group_name: g, group_inputs: members.map(sampleRequest) };
   });
   const req = { job_type: 'RNA_DIFF_EXPR' };
   if (d.name) req.name = d.name;
@@ -627,7 +608,7 @@ function bindStep1(d) {
 
 function step2(d) {
   const listing = d.listing;
-  const fastq = listing ? listing.files.filter(f => /\.(fastq|fq)\.gz$/i.test(f.uri)) : [];
+  const fastq = listing ? listing.files.filter(f => isFastq(f.uri)) : [];
   const files = listing ? `<div class="listing" id="listing">
       ${listing.folders.map(u => `<div class="folder" data-folder="${esc(u)}"><span>📁 ${esc(u.replace(/\/$/, '').split('/').pop())}/</span></div>`).join('')}
       ${listing.files.map(f => `<div><span class="mono">${esc(f.uri.split('/').pop())}</span><span class="muted">${fmtBytes(f.size)}</span></div>`).join('')}
@@ -635,7 +616,7 @@ function step2(d) {
   const samples = d.samples.map((s, i) => `<tr data-row="${i}">
       <td><input class="sname" data-i="${i}" value="${esc(s.name)}"></td>
       <td><select data-group="${i}">${d.groups.map(g => `<option ${g === s.group ? 'selected' : ''}>${esc(g)}</option>`).join('')}</select></td>
-      <td class="mono small-text">${esc(s.r1.split('/').pop())}</td><td class="mono small-text">${esc(s.r2.split('/').pop())}</td>
+      ${runsCell(s)}
       <td><button class="small" data-drop="${i}" type="button">remove</button></td></tr>`).join('');
   const used = d.groups.filter(g => d.samples.some(s => s.group === g));
   const comps = comparisonsOf(d).map(([c, t]) => c + '|' + t);
@@ -645,11 +626,12 @@ function step2(d) {
     <h2 style="margin-top:0">Find the reads</h2>
     <div class="browser">
       <div class="path"><button class="small" id="up" type="button" title="parent folder">↑</button><input id="prefix" class="mono" value="${esc(d.prefix)}"><button id="browse" type="button">Browse</button>
+        <label class="small-text" title="one file per run (no read 2)"><input type="checkbox" id="single-end" ${d.singleEnd ? 'checked' : ''}> single-end</label>
         <button id="pair" class="primary" type="button" ${fastq.length ? '' : 'disabled'}>Pair ${fastq.length} FASTQ files</button></div>
       <div class="err-text" id="browse-error"></div>${files}
-    </div>
-    <h2>Samples <span class="muted small-text">${d.samples.length} — read 1 and read 2 paired by name (_R1/_R2, _1/_2; .fastq.gz or .fq.gz)</span></h2>
-    <div data-path="inputs">${d.samples.length ? `<div class="table-wrap samples"><table><thead><tr><th>Sample name</th><th>Group</th><th>Read 1</th><th>Read 2</th><th></th></tr></thead><tbody>${samples}</tbody></table></div>` : '<p class="muted">Browse to a folder of FASTQ files and pair them.</p>'}</div>
+    </div>${orphansHtml(d)}${sheetPanel(d)}
+    <h2>Samples <span class="muted small-text">${d.samples.length} — read 1 and read 2 paired by name (Illumina _S1_L001_R1_001, _R1/_R2, _1/_2; .fastq.gz, .fq.gz, .fastq, .fq); a sample's lanes are its runs</span></h2>
+    <div data-path="inputs">${d.samples.length ? `<div class="table-wrap samples"><table><thead><tr><th>Sample name</th><th>Group</th><th>Reads</th><th></th></tr></thead><tbody>${samples}</tbody></table></div>` : '<p class="muted">Browse to a folder of FASTQ files and pair them.</p>'}</div>
     <h2>Groups</h2>
     <div class="groups">${d.groups.map(g => `<span class="chip">${esc(g)} · ${d.samples.filter(s => s.group === g).length}</span>`).join('')}
       <input id="new-group" placeholder="new group name" size="14"><button class="small" id="add-group" type="button">Add group</button></div>
@@ -670,14 +652,9 @@ function bindStep2(d) {
   $('#prefix').onkeydown = e => { if (e.key === 'Enter') browse(d, e.target.value.trim()); };
   $('#up').onclick = () => { const p = d.prefix.replace(/\/$/, ''); browse(d, p.slice(0, p.lastIndexOf('/') + 1) || '/'); };
   $$('[data-folder]').forEach(el => el.onclick = () => browse(d, el.dataset.folder));
-  $('#pair').onclick = () => {
-    const found = pairFiles(d.listing.files.map(f => f.uri));
-    const have = new Set(d.samples.map(s => s.r1));
-    for (const s of found) if (!have.has(s.r1)) d.samples.push(s);
-    for (const s of d.samples) if (!d.groups.includes(s.group)) d.groups.push(s.group);
-    if (!found.length) toast('No read pairs found here');
-    clearError('inputs'); renderCreate();
-  };
+  $('#pair').onclick = () => { pairListing(d); clearError('inputs'); renderCreate(); };
+  $('#single-end').onchange = e => { d.singleEnd = e.target.checked; };
+  bindSheetPanel(d);
   $$('input.sname').forEach(el => el.onchange = () => { d.samples[Number(el.dataset.i)].name = el.value.trim(); });
   $$('[data-group]').forEach(el => el.onchange = () => { d.samples[Number(el.dataset.group)].group = el.value; renderCreate(); });
   $$('[data-drop]').forEach(el => el.onclick = () => { d.samples.splice(Number(el.dataset.drop), 1); renderCreate(); });
@@ -711,7 +688,7 @@ function dryHtml(d) {
         <div class="muted small-text">${r.estimate_ms != null ? `from the speed of ${r.measured_jobs} finished job${r.measured_jobs === 1 ? '' : 's'} on this server` : 'this server has not finished a job to measure its speed'}</div></div>
       <div><div class="muted small-text">INPUT</div><div class="big">${fmtBytes(r.input_bytes)}</div><div class="muted small-text">${r.samples.length} samples</div></div>
       <div><div class="muted small-text">REUSED FROM CACHE</div><div class="big">${cached} / ${r.samples.length}</div><div class="muted small-text">samples aligned before</div></div>
-      <div class="ok-text">✓ every check passed</div></div>
+      <div>${readChecksHtml(r)}</div></div>
     <table style="margin-top:12px"><thead><tr><th>Sample</th><th>Group</th><th class="num">Input</th><th>Cache</th></tr></thead><tbody>
     ${r.samples.map(s => `<tr><td>${esc(s.sample_name)}</td><td>${esc(s.group_name)}</td><td class="num">${fmtBytes(s.input_bytes)}</td><td>${s.cached ? 'reused' : 'aligned'}</td></tr>`).join('')}</tbody></table>`;
 }

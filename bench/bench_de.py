@@ -176,11 +176,11 @@ def worker(data: Path, cpus: int, out: Path) -> None:
     def timed_vst(self: DeseqDataSet, *args: object, **kwargs: object) -> None:
         t = time.perf_counter()
         try:
-            original_vst(self, *args, **kwargs)  # type: ignore[arg-type]
+            original_vst(self, *args, **kwargs)
         finally:
             vst_spent[0] += time.perf_counter() - t
 
-    DeseqDataSet.vst = timed_vst  # type: ignore[method-assign]
+    DeseqDataSet.vst = timed_vst
     rss0 = _status_kib("VmRSS")
     t0 = time.perf_counter()
     result = run_differential_expression(counts, groups, {}, [(CONTROL, TREATED)], n_cpus=cpus)

@@ -221,8 +221,8 @@ def _write_genes(gtf: object, bed: object, genes: list[Gene]) -> None:
                 f"{g.chrom}\t{a}\t{b}\t{g.gene_id}.t{t}\t0\t{g.strand}\t{a}\t{b}\t0\t"
                 f"{len(tx)}\t{sizes}\t{starts}\n"
             )
-    gtf.write("".join(lines))  # type: ignore[attr-defined]
-    bed.write("".join(beds))  # type: ignore[attr-defined]
+    gtf.write("".join(lines))
+    bed.write("".join(beds))
 
 
 def full_size_gtf(path: Path, n_genes: int) -> tuple[int, int]:
@@ -381,7 +381,7 @@ def run_measured(
     wait4 maximum covers the descendants the command waited for, e.g. the index child)."""
     timed = ["/usr/bin/time", "-f", "maxrss_kib=%M", *cmd]
     t0 = time.perf_counter()
-    done = subprocess.run(timed, capture_output=True, text=True, **kw)  # type: ignore[call-overload]
+    done = subprocess.run(timed, capture_output=True, text=True, **kw)
     wall = time.perf_counter() - t0
     if done.returncode != 0:
         raise SystemExit(f"{cmd[:6]} failed: {done.stderr[-2000:]}")
@@ -431,7 +431,7 @@ print(json.dumps(mode))
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(done.stderr[-2000:])
-    return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def worker_main(args: list[str]) -> int:
@@ -484,7 +484,7 @@ def step_sample(index: Path, model: Path, r1: Path, r2: Path, threads: int) -> d
     result = json.loads(out.strip().splitlines()[-1])
     result["memory"] = mem.peaks
     result["cpu_s"] = (cpu1.ru_utime + cpu1.ru_stime) - (cpu0.ru_utime + cpu0.ru_stime)
-    return result  # type: ignore[no-any-return]
+    return result
 
 
 def sensitivity(
@@ -493,8 +493,8 @@ def sensitivity(
     """Counted against true pairs per gene, for the first ``--truth-pairs`` pairs."""
     from scipy.stats import spearmanr
 
-    counts = np.array(result["counts"])  # type: ignore[arg-type]
-    index = {g: i for i, g in enumerate(result["gene_ids"])}  # type: ignore[arg-type]
+    counts = np.array(result["counts"])
+    index = {g: i for i, g in enumerate(result["gene_ids"])}
     order = np.array([index.get(g.gene_id, -1) for g in ref.genes])
     got = np.where(order >= 0, counts[np.maximum(order, 0)], 0)
     want = truth["truth_first"]
@@ -553,7 +553,7 @@ print(json.dumps({{"de_s": t1 - t0, "report_s": t2 - t1, "report_bytes": sum(map
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(done.stderr[-3000:])
-    return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def main() -> int:

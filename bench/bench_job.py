@@ -144,14 +144,14 @@ def genejobs_job(
         "inputs": [
             {
                 "group_name": g,
-                "group_inputs": [{"sample_name": s, "files": list(sim.reads[s])} for s in samples],  # type: ignore[attr-defined]
+                "group_inputs": [{"sample_name": s, "files": list(sim.reads[s])} for s in samples],
             }
-            for g, samples in sim.groups.items()  # type: ignore[attr-defined]
+            for g, samples in sim.groups.items()
         ],
-        "adapt": sim.adapter,  # type: ignore[attr-defined]
+        "adapt": sim.adapter,
         "ref": "b",
         "gtf": "a.gtf",
-        "library_type": sim.library_type,  # type: ignore[attr-defined]
+        "library_type": sim.library_type,
         "quantifier": quantifier,
         "is_export_qc": False,
         "output": str(home / "out"),
@@ -191,7 +191,7 @@ def original_pipeline(
 ) -> tuple[float, float, dict[str, float], dict[str, float], pd.DataFrame]:
     """The original service's pipeline, samples one after another, then R: (seconds, CPU
     seconds, seconds per sample, R's seconds by part, R's results table)."""
-    groups: dict[str, list[str]] = sim.groups  # type: ignore[attr-defined]
+    groups: dict[str, list[str]] = sim.groups
     control, treatment = list(groups)[:2]
     counts_dir, r_out = work / "htseq", work / "r"
     counts_dir.mkdir(parents=True)

@@ -94,16 +94,16 @@ def whole_job(root: Path, sim: object, *, qc: bool, threads: int) -> tuple[float
         "inputs": [
             {
                 "group_name": g,
-                "group_inputs": [{"sample_name": s, "files": list(sim.reads[s])} for s in samples],  # type: ignore[attr-defined]
+                "group_inputs": [{"sample_name": s, "files": list(sim.reads[s])} for s in samples],
             }
-            for g, samples in sim.groups.items()  # type: ignore[attr-defined]
+            for g, samples in sim.groups.items()
         ],
-        "adapt": sim.adapter,  # type: ignore[attr-defined]
+        "adapt": sim.adapter,
         "ref": "b",
         "gtf": "a.gtf",
-        "library_type": sim.library_type,  # type: ignore[attr-defined]
+        "library_type": sim.library_type,
         "output": str(home / "out"),
-        **({"is_export_qc": True, "bed": sim.bed} if qc else {}),  # type: ignore[attr-defined]
+        **({"is_export_qc": True, "bed": sim.bed} if qc else {}),
     }
     service = JobService(
         settings, storage=Storage.from_settings(settings), references=registry.available

@@ -75,7 +75,7 @@ def copy_records(fasta: Path, wanted: set[str], out: object) -> None:
             if line.startswith(b">"):
                 keep = line[1:].split()[0].decode() in wanted
             if keep:
-                out.write(line)  # type: ignore[attr-defined]
+                out.write(line)
 
 
 def main() -> int:

@@ -45,11 +45,11 @@ def ensure_tools() -> None:
     )
 
 
-def run(cmd: list[str] | str, **kw) -> None:  # type: ignore[no-untyped-def]
+def run(cmd: list[str] | str, **kw) -> None:
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kw)
 
 
-def reference_path(manifest, sample: str, work: Path, threads: int) -> tuple[float, pd.Series]:  # type: ignore[no-untyped-def]
+def reference_path(manifest, sample: str, work: Path, threads: int) -> tuple[float, pd.Series]:
     r1, r2 = manifest.reads[sample]
     idx = work / "hisat2" / "genome"
     if not idx.with_suffix(".1.ht2").exists():

@@ -66,12 +66,12 @@ def _body(data: Path, table: str, batches: dict[str, str] | None, **extra) -> di
     }
 
 
-def _submit(world, body: dict):  # type: ignore[no-untyped-def]
+def _submit(world, body: dict):
     client, token, *_ = world
     return client.post("/v2.0/lab/gene/jobs", json=body, headers={"X-Auth-Token": token})
 
 
-def _run(world, job_id: str) -> tuple[pd.DataFrame, dict]:  # type: ignore[no-untyped-def]
+def _run(world, job_id: str) -> tuple[pd.DataFrame, dict]:
     client, token, _, _, runner = world
     assert runner.run_once() == job_id
     job = client.get(f"/v2.0/lab/gene/jobs/{job_id}", headers={"X-Auth-Token": token}).json()

@@ -84,7 +84,7 @@ def test_local_copy_fetches_the_object(s3_storage: Storage, bucket: str) -> None
     assert not path.exists()  # removed after use
 
 
-def test_put_file_uploads(s3_storage: Storage, bucket: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_put_file_uploads(s3_storage: Storage, bucket: str, tmp_path) -> None:
     src = tmp_path / "big.bin"
     src.write_bytes(bytes(range(256)) * 4096)
     loc = parse_uri(f"s3a://{bucket}/out/big.bin")

@@ -15,7 +15,7 @@ FIELDS = {
 }
 
 
-def read(text: str, label: str = "s3a://lab/counts.tsv", samples=("K1", "W1")):  # type: ignore[no-untyped-def]
+def read(text: str, label: str = "s3a://lab/counts.tsv", samples=("K1", "W1")):
     return read_count_table(
         text.encode(), label=label, samples=samples, sample_fields=FIELDS, min_genes=1
     )

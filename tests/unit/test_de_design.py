@@ -64,7 +64,7 @@ def test_lfc_threshold_matches_r_greater_abs() -> None:
     assert (ours["padj"] < 0.05).sum() < (_ours(counts, coldata)["padj"] < 0.05).sum()
 
 
-def _pydeseq2(counts, meta, design, contrast, **kw):  # type: ignore[no-untyped-def]
+def _pydeseq2(counts, meta, design, contrast, **kw):
     from pydeseq2.dds import DeseqDataSet
     from pydeseq2.ds import DeseqStats
 
@@ -80,7 +80,7 @@ def _pydeseq2(counts, meta, design, contrast, **kw):  # type: ignore[no-untyped-
     return stats
 
 
-def _pydeseq2s_own_shrink(stats) -> None:  # type: ignore[no-untyped-def]
+def _pydeseq2s_own_shrink(stats) -> None:
     """pydeseq2's lfc_shrink with its own per-gene optimiser (the fit may be ours: same)."""
     from pydeseq2.default_inference import DefaultInference
 

@@ -12,7 +12,7 @@ from genejobs.references.fasta import read_fasta_summary
 from genejobs.references.gtf import load_gene_model, parse_gtf, save_gene_model, sha256_file
 
 
-def _gtf_line(chrom, feature, start, end, strand, attrs):  # type: ignore[no-untyped-def]
+def _gtf_line(chrom, feature, start, end, strand, attrs):
     return f"{chrom}\tTEST\t{feature}\t{start}\t{end}\t.\t{strand}\t.\t{attrs}\n"
 
 

@@ -45,4 +45,4 @@ def test_qc_notes_of_one_job_never_reappear_under_another_jobs_sample(tmp_path: 
 def test_a_result_is_not_changed_after_it_is_made() -> None:
     result = _result("A")
     with pytest.raises(FrozenInstanceError):
-        result.qc = SampleQc(bam_uri=None, observed_library_type=None)  # type: ignore[misc]  # the point of the test
+        result.qc = SampleQc(bam_uri=None, observed_library_type=None)  # the point of the test

@@ -56,7 +56,7 @@ def transcripts(gtf: Path) -> dict[str, tuple[str, str, list[tuple[int, int]]]]:
     return out
 
 
-def read_pairs(manifest: SimManifest, sample: str) -> tuple[list, list]:  # type: ignore[type-arg]
+def read_pairs(manifest: SimManifest, sample: str) -> tuple[list, list]:
     r1, r2 = manifest.reads[sample]
     with dnaio.open(r1) as f1, dnaio.open(r2) as f2:
         return list(f1), list(f2)

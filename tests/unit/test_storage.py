@@ -134,7 +134,7 @@ def test_paths_inside_the_root_are_accepted(roots: tuple[Storage, Path, Path]) -
         lambda root, out: "/",
     ],
 )
-def test_escapes_are_denied(roots: tuple[Storage, Path, Path], make_uri) -> None:  # type: ignore[no-untyped-def]
+def test_escapes_are_denied(roots: tuple[Storage, Path, Path], make_uri) -> None:
     storage, root, outside = roots
     uri = make_uri(root, outside)
     with pytest.raises(PermissionDenied) as err:
@@ -229,7 +229,7 @@ def test_failed_write_keeps_the_old_file_and_no_temp(roots: tuple[Storage, Path,
     loc = storage.location(str(root / "table.csv"))
     storage.write_bytes(loc, b"old")
     with pytest.raises(TypeError):
-        storage.write_bytes(loc, "not bytes")  # type: ignore[arg-type]
+        storage.write_bytes(loc, "not bytes")  # a str on purpose
     assert Path(loc.key).read_bytes() == b"old"
     assert os.listdir(root) == ["table.csv"]
 
@@ -311,7 +311,7 @@ def test_a_full_disk_is_named_on_the_output_not_an_internal_error(
     target = storage.location(str(tmp_path / "out" / "J.csv"), field="output")
     real_open = builtins.open
 
-    def full(path, mode="r", *args, **kwargs):  # type: ignore[no-untyped-def]
+    def full(path, mode="r", *args, **kwargs):
         fh = real_open(path, mode, *args, **kwargs)
         if "w" in mode and str(path).startswith(str(tmp_path / "out")):
             fh.close()

@@ -22,15 +22,12 @@ from __future__ import annotations
 
 import argparse
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_de import ensure_r  # noqa: E402
+from bench_de import ensure_r  # bench/ is on sys.path: these run as scripts
 
 LFC_TOL = 0.01
 

@@ -44,7 +44,6 @@ from __future__ import annotations
 import argparse
 import os
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -52,14 +51,14 @@ from typing import Any
 
 import pandas as pd
 
+# bench/ is on sys.path: these run as scripts
+from bench_de import ensure_r
+from bench_quant import HARD
+from bench_sample import ensure_tools, reference_path, run
+
 from genejobs.references.registry import ReferenceRegistry
 from genejobs.sim import SimConfig, simulate
 from genejobs.storage import Storage
-
-sys.path.insert(0, str(Path(__file__).parent))
-from bench_de import ensure_r  # noqa: E402
-from bench_quant import HARD  # noqa: E402
-from bench_sample import ensure_tools, reference_path, run  # noqa: E402
 
 TARGET = 6.0
 

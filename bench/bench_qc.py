@@ -15,7 +15,6 @@ import os
 import resource
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -132,7 +131,6 @@ def whole_job(root: Path, sim: object, *, qc: bool, threads: int) -> tuple[float
 def fast_sim(out: Path, *, genes: int, pairs: int, per_group: int) -> SimpleNamespace:
     """bench_human's vectorised simulator (a human-like genome of ``genes`` genes), for
     samples of millions of pairs; genejobs.sim holds a whole sample in memory."""
-    sys.path.insert(0, str(Path(__file__).parent))
     from bench_human import HUMAN_GENES, build_reference, simulate_reads
 
     out.mkdir(parents=True)

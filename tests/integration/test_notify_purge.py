@@ -45,7 +45,7 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+            def do_POST(self) -> None:  # http.server's name
                 data = self.rfile.read(int(self.headers["Content-Length"]))
                 receiver.received.append((dict(self.headers), data))
                 receiver.paths.append(self.path)
@@ -70,7 +70,7 @@ class Receiver:
 
 
 class Mailbox:
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's name)
+    async def handle_DATA(self, server, session, envelope):  # aiosmtpd's name
         self.messages.append(envelope)
         return "250 OK"
 

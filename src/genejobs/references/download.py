@@ -21,11 +21,15 @@ from urllib.parse import unquote, urlparse
 
 import pooch
 import requests
+import urllib3
 from tqdm import tqdm
 
 from genejobs.errors import GeneJobsError, LimitReached, NotFound, Unavailable
 
 _CHUNK = 1 << 20
+# pooch logs every download at INFO with advice meant for its own users ("use this
+# value as known_hash"); fetch says what it does itself.
+pooch.get_logger().setLevel("WARNING")
 _TIMEOUT = (30, 300)  # connect, between bytes: a hung mirror fails instead of waiting forever
 
 
@@ -128,10 +132,12 @@ class ResumableDownloader:
                 ):
                     fout.seek(done)
                     fout.truncate()
-                    for chunk in response.iter_content(_CHUNK):
+                    # read1: whatever has arrived, so a connection that breaks off
+                    # leaves every byte received in the .part file for the next run.
+                    while chunk := response.raw.read1(_CHUNK):
                         fout.write(chunk)
                         bar.update(len(chunk))
-            except requests.RequestException as exc:
+            except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
                 raise Unavailable(
                     f"{url}: the transfer broke off ({exc}); run the same fetch again to resume"
                 ) from exc

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from genejobs.api.browse import router as browse_router
 from genejobs.api.errors import install_error_handlers
+from genejobs.api.reference_fetch import router as reference_fetch_router
 from genejobs.api.routes import router
 from genejobs.api.schemas import HealthResponse
 from genejobs.api.wes import router as wes_router
@@ -55,6 +56,7 @@ def create_app(settings: Settings, *, service: JobService | None = None) -> Fast
     install_error_handlers(app)
     app.include_router(router)
     app.include_router(browse_router)
+    app.include_router(reference_fetch_router)
     app.include_router(wes_router)
     app.include_router(console_router)
 

@@ -457,7 +457,10 @@ def run_statistics_task(
     }
     job = {"job_id": job_id, **run_info, **_report_fields(spec)}
     genes = model.genes if model is not None else []
-    rrna = frozenset(g.gene_id for g in genes if g.gene_type in RRNA_TYPES)
+    # A fetched reference names its rRNA gene types in the catalogue; others: the default.
+    qc = (reference.provenance.get("qc") or {}) if reference is not None else {}
+    rrna_types = frozenset(qc.get("rrna_gene_types") or RRNA_TYPES)
+    rrna = frozenset(g.gene_id for g in genes if g.gene_type in rrna_types)
     enrichment = _enrichment(storage, spec, de, reference)
     if enrichment is not None:
         job["gene_set_collections"] = enrichment.collections

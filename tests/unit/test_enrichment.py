@@ -48,3 +48,43 @@ def test_sets_that_meet_no_expressed_gene_are_a_note() -> None:
     res = run_enrichment(_table(), {"X": ["zz1", "zz2", "zz3", "zz4", "zz5"]}, label="c")
     assert res.tables == {}
     assert any("no gene set has" in n for n in res.notes)
+
+
+def test_report_rows_label_each_table_by_comparison_collection_and_test() -> None:
+    from genejobs.report.enrichment import enrichment_rows, split_stem
+
+    cmps = ["W_vs_K", "W_vs_K_b"]
+    assert split_stem("W_vs_K_GO_ora_up", cmps) == ("W_vs_K", "GO", "ORA up")
+    assert split_stem("W_vs_K_b_ora_down", cmps) == ("W_vs_K_b", "user GMT", "ORA down")
+    assert split_stem("W_vs_K_Reactome_gsea_prerank", cmps) == ("W_vs_K", "Reactome", "GSEA")
+    t = _table()
+    res = run_enrichment(t, {"UP1": [f"g{i}" for i in range(12)]}, label="W_vs_K", permutations=10)
+    rows = enrichment_rows(res.tables, cmps)
+    i = rows["kind"].index("ORA up")
+    assert rows["term"][i] == "UP1" and rows["coll"][i] == "user GMT" and rows["fdr"][i] < 0.01
+
+
+def test_methods_name_the_sets_and_their_releases() -> None:
+    from genejobs.report.methods import MethodsInput, methods_text
+
+    m = MethodsInput(
+        versions={"gseapy": "1.3"},
+        reference="GRCh38-gencode-46",
+        annotation="gencode.v46.primary_assembly.annotation.gtf.gz",
+        library_type="fr-firststrand",
+        adapter="",
+        comparisons=["W_vs_K"],
+        n_samples=6,
+        n_groups=2,
+        enrichment=True,
+        gene_sets=[
+            {"name": "GO", "release": "2024-06-17", "origin": "reference GRCh38-gencode-46"},
+            {"name": "Reactome", "release": "downloaded 2026-12-08", "origin": "reference X"},
+            {"name": "user GMT", "release": "", "origin": "s3a://b/sets.gmt"},
+        ],
+    )
+    text, _refs = methods_text(m)
+    assert "GO (release 2024-06-17), kept with reference GRCh38-gencode-46" in text
+    assert "user GMT (s3a://b/sets.gmt)" in text
+    assert "Benjamini-Hochberg" in text and "propagated to every ancestor" in text
+    assert "against the expressed genes as background" in text

@@ -33,7 +33,7 @@ from genejobs.pipeline.samplespace import (
     top_gene_zscores,
 )
 from genejobs.report import figures
-from genejobs.report.enrichment import enrichment_rows
+from genejobs.report.enrichment import enrichment_rows, split_stem
 from genejobs.report.methods import MethodsInput, explain, methods_markdown, methods_text
 from genejobs.report.model import LFC_LINE, PADJ, ComparisonView
 from genejobs.report.payload import comparison_data, count_bytes, numbers, pack, to_json
@@ -141,7 +141,9 @@ def _static_figures(
     for stem, res in enrichment.items():
         if stem.endswith("_gsea_prerank") and len(res):
             label = stem.removesuffix("_gsea_prerank")
-            todo.append((f"enrichment-{label}", partial(figures.gsea_dots, res, label)))
+            parts = split_stem(stem, [v.label for v in views])
+            title = f"{parts[0]} ({parts[1]})" if parts else label
+            todo.append((f"enrichment-{label}", partial(figures.gsea_dots, res, title)))
     out: dict[str, bytes] = {}
     failed = []
     for name, fn in todo:

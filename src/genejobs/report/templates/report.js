@@ -348,8 +348,8 @@
         marker: { color, size, line: { width: 0 } }, customdata: rows,
         hovertext: rows.map((i) => `<b>${E.term[i]}</b><br>FDR ${fmt(E.fdr[i])}<br>${gsea ? "NES" : "odds ratio"} ${fmt(E.score[i])}<br>overlap ${E.overlap[i]}`),
         hoverinfo: "text" }],
-        base(`${k.replace("_vs_", " vs ")}: top sets`, { showlegend: false, height: 120 + 24 * rows.length,
-          margin: { l: 330, r: 20, t: 50, b: 50 }, xaxis: { title: { text: "-log10 FDR (dot size: " + (gsea ? "|NES|" : "odds ratio") + ")" } } }), CFG);
+        base(`${k.replace("_vs_", " vs ")}: top sets`, { showlegend: false, height: 150 + 26 * rows.length,
+          margin: { l: 330, r: 20, t: 50, b: 60 }, xaxis: { title: { text: "-log10 FDR (dot size: " + (gsea ? "|NES|" : "odds ratio") + ")" } } }), CFG);
     }
     function rows() {
       const q = search.value.trim().toLowerCase();
@@ -359,7 +359,8 @@
       for (let i = 0; i < E.term.length && shown < 300; i++) {
         if (q && !E.term[i].toLowerCase().includes(q) && !E.genes[i].toLowerCase().includes(q)) continue;
         const tr = document.createElement("tr");
-        for (const v of [E.cmp[i].replace("_vs_", " vs "), E.coll[i], E.kind[i], E.term[i], fmt(E.score[i]), fmt(E.fdr[i]), E.overlap[i], E.genes[i]]) {
+        const genes = E.genes[i].split(";"), shortList = genes.slice(0, 8).join(", ") + (genes.length > 8 ? ` … (${genes.length})` : "");
+        for (const v of [E.cmp[i].replace("_vs_", " vs "), E.coll[i], E.kind[i], E.term[i], fmt(E.score[i]), fmt(E.fdr[i]), E.overlap[i], shortList]) {
           const td = document.createElement("td"); td.textContent = v; tr.appendChild(td);
         }
         body.appendChild(tr);

@@ -14,6 +14,7 @@ from genejobs.api.browse import router as browse_router
 from genejobs.api.errors import install_error_handlers, status_and_code
 from genejobs.api.guard import RequestGuard
 from genejobs.api.pool import StoragePool
+from genejobs.api.reference_fetch import router as reference_fetch_router
 from genejobs.api.routes import router
 from genejobs.api.samplesheet import router as samplesheet_router
 from genejobs.api.schemas import ErrorResponse, HealthResponse
@@ -73,6 +74,7 @@ def create_app(settings: Settings, *, service: JobService | None = None) -> Fast
     app.include_router(share_router)
     app.include_router(share_open_router)
     app.include_router(samplesheet_router)
+    app.include_router(reference_fetch_router)
     app.include_router(wes_router)
     app.include_router(console_router)
 

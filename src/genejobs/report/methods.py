@@ -55,6 +55,8 @@ class MethodsInput:
     n_groups: int
     qc: bool = False
     enrichment: bool = False
+    # The gene-set collections used: {"name", "release", "origin", "n_sets"} each.
+    gene_sets: list[dict[str, str]] = field(default_factory=list)
     shrunk: bool = False
     design: str = "~group"
     lfc_threshold: float = 0.0
@@ -144,10 +146,28 @@ def methods_text(m: MethodsInput) -> tuple[str, list[str]]:
             f"summarised with MultiQC {_v(v, 'multiqc')} {cite('multiqc')}."
         )
     if m.enrichment:
+        named = [
+            f"{c['name']}"
+            + (f" (release {c['release']})" if c.get("release") else "")
+            + (
+                f", kept with reference {c['origin'].removeprefix('reference ')}"
+                if str(c.get("origin", "")).startswith("reference ")
+                else (f" ({c['origin']})" if c.get("origin") else "")
+            )
+            for c in m.gene_sets
+        ]
+        sets = f" Gene sets: {'; '.join(named)}." if named else ""
+        go = (
+            " GO annotations were propagated to every ancestor term over is_a and part_of."
+            if any(c.get("name") == "GO" for c in m.gene_sets)
+            else ""
+        )
         parts.append(
-            f"Gene-set enrichment (over-representation of significant genes and preranked GSEA "
-            f"on the {'shrunken log2 fold change' if m.shrunk else 'Wald statistic'}) was computed with GSEApy {_v(v, 'gseapy')} "
-            f"{cite('gseapy')} {cite('gsea')}."
+            f"Gene-set enrichment was computed with GSEApy {_v(v, 'gseapy')} {cite('gseapy')}: "
+            "over-representation (hypergeometric test) of the significant up- and "
+            "down-regulated genes, separately, against the expressed genes as background, "
+            f"Benjamini-Hochberg adjusted, and preranked GSEA {cite('gsea')} on the "
+            f"{'shrunken log2 fold change' if m.shrunk else 'Wald statistic'}.{sets}{go}"
         )
     parts.append(
         "In the CSV tables, a text cell (a gene id or name) that begins with =, +, -, @, a "

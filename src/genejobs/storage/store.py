@@ -111,7 +111,7 @@ class Storage:
 
     def interactive(self) -> Storage:
         """The same view with the API's short timeouts (see ``INTERACTIVE``)."""
-        copy = Storage(
+        copy = type(self)(
             allowed_roots=self.allowed_roots,
             s3_endpoint_url=self.s3_endpoint_url,
             aws_access_key_id=self._key,

@@ -403,20 +403,32 @@ def retried_once(
         return result, f"{first.message}; processed again, successfully"
 
 
-def _enrichment(storage: Storage, spec: RnaDiffExprSpec, de: Any) -> Any:
-    """ORA and preranked GSEA per comparison with the request's GMT file."""
-    from genejobs.pipeline.enrichment import EnrichmentResult, read_gmt, run_enrichment
+def _enrichment(storage: Storage, spec: RnaDiffExprSpec, de: Any, reference: Any) -> Any:
+    """ORA and preranked GSEA per comparison: the request's GMT (labelled "user GMT")
+    and, by default, the gene sets kept with a fetched reference (GO, Reactome)."""
+    from genejobs.pipeline.enrichment import GeneSetCollection, read_gmt, run_collections
 
-    assert spec.gene_sets is not None
-    loc = storage.location(spec.gene_sets, field="gene_sets")
-    with storage.local_copy(loc) as path:
-        sets = read_gmt(path, label=loc.original)
-    total = EnrichmentResult()
-    for label in de.comparisons:
-        part = run_enrichment(de.table_for(label), sets, label=label)
-        total.tables.update(part.tables)
-        total.notes.extend(part.notes)
-    return total
+    collections = []
+    if spec.gene_sets:
+        loc = storage.location(spec.gene_sets, field="gene_sets")
+        with storage.local_copy(loc) as path:
+            sets = read_gmt(path, label=loc.original)
+        collections.append(GeneSetCollection("user GMT", sets, origin=loc.original))
+    for entry in getattr(reference, "gene_sets", ()) or ():
+        path = reference.gene_set_path(entry)
+        collections.append(
+            GeneSetCollection(
+                str(entry["name"]),
+                read_gmt(path, label=f"{reference.name}/{entry['file']}"),
+                key=str(entry.get("key", "gene_name")),
+                release=str(entry.get("release", "")),
+                stem=str(entry["name"]),
+                origin=f"reference {reference.name}",
+            )
+        )
+    if not collections:
+        return None
+    return run_collections({c: de.table_for(c) for c in de.comparisons}, collections)
 
 
 # -- statistics --------------------------------------------------------------
@@ -456,6 +468,19 @@ def _skipped_qc_notes(results: list[SampleResult]) -> list[str]:
         if r.qc is not None:
             skipped.update(r.qc.skipped_modules)
     return [f"QC {module} {why}" for module, why in sorted(skipped.items())]
+
+
+def _provenance_summary(p: dict[str, Any]) -> dict[str, Any]:
+    """What run.json and the report say about a fetched reference's origin."""
+    return {
+        k: p.get(k)
+        for k in ("catalogue_name", "source", "release", "checksums_verified", "fetched", "mirror")
+    } | {
+        "files": [
+            {k: f.get(k) for k in ("role", "url", "algorithm", "checksum")}
+            for f in p.get("files", [])
+        ]
+    }
 
 
 def _report_fields(spec: RnaDiffExprSpec) -> dict[str, Any]:
@@ -545,6 +570,8 @@ def run_statistics_task(
     run_info = {**run_info, **de.design_info()}
     if reference is not None:
         run_info["reference"] = {"name": reference.name, "fasta_sha256": reference.fasta_sha256}
+        if reference.provenance:  # fetched by name: where it came from
+            run_info["reference"]["provenance"] = _provenance_summary(reference.provenance)
         run_info["annotation"] = {"name": reference.gtf_name, "gtf_sha256": reference.gtf_sha256}
     run_info["samples"] = {
         s.name: {"group": s.group, "covariates": dict(s.covariates)}
@@ -553,8 +580,13 @@ def run_statistics_task(
     }
     job = {"job_id": job_id, **run_info, **_report_fields(spec)}
     genes = model.genes if model is not None else []
-    rrna = frozenset(g.gene_id for g in genes if g.gene_type in RRNA_TYPES)
-    enrichment = _enrichment(storage, spec, de) if spec.gene_sets else None
+    # A fetched reference names its rRNA gene types in the catalogue; others: the default.
+    qc = (reference.provenance.get("qc") or {}) if reference is not None else {}
+    rrna_types = frozenset(qc.get("rrna_gene_types") or RRNA_TYPES)
+    rrna = frozenset(g.gene_id for g in genes if g.gene_type in rrna_types)
+    enrichment = _enrichment(storage, spec, de, reference)
+    if enrichment is not None:
+        job["gene_set_collections"] = enrichment.collections
     title = f"genejobs: {spec.name or 'job ' + job_id}"
     qc_files = (
         multiqc_files(storage, spec, sample_results, library_type, title=title)

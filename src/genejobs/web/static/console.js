@@ -220,6 +220,16 @@ async function loadDetail(jobId) {
   return { detail, outputs };
 }
 
+// The reference step with no reference: an administrator starts `ref fetch` on the server.
+document.addEventListener('click', async ev => {
+  if (!ev.target.closest('#fetch-ref')) return;
+  const out = $('#fetch-ref-state');
+  try {
+    const st = await api('POST', '/references', { name: $('#f-fetch-name').value.trim() });
+    out.textContent = `Fetching ${st.name} release ${st.release} on the server; it appears here when it is registered (reload).`;
+  } catch (e) { out.textContent = e.msg || e.message; }
+});
+
 document.addEventListener('click', ev => {
   const tr = ev.target.closest('tr.job');
   if (!tr || ev.target.closest('a,button')) return;
@@ -577,7 +587,7 @@ function step1(d) {
   const beds = new Set([...(ref ? ref.beds : []), ...((d.listing && d.listing.files) || []).map(f => f.uri).filter(u => /\.bed(12)?$/i.test(u))]);
   return `<div class="form">
     ${fieldRow('Job name', 'name', `<input type="text" id="f-name"${maxLength('name')} value="${esc(d.name)}" placeholder="e.g. liver KO vs WT">`, 'Optional; shown in the job list and the report.')}
-    ${fieldRow('Reference genome', 'ref', (state.refs || []).length ? `<select id="f-ref">${refOptions}</select>` : '<div class="err-text">No reference is registered on this server: add one with <code>genejobs ref add</code>.</div>', esc(schemaField('ref').description || ''))}
+    ${fieldRow('Reference genome', 'ref', (state.refs || []).length ? `<select id="f-ref">${refOptions}</select>` : '<div class="err-text">No reference is registered on this server: add one with <code>genejobs ref add</code>, or (administrators) fetch one by name: <input id="f-fetch-name" value="GRCh38" size="14" aria-label="catalogue name"> <button type="button" id="fetch-ref">Fetch</button> <span id="fetch-ref-state"></span></div>', esc(schemaField('ref').description || ''))}
     ${fieldRow('Annotation', 'gtf', `<select id="f-gtf">${annotations.map(a => `<option ${a === d.gtf ? 'selected' : ''}>${esc(a)}</option>`).join('')}</select>`, ref && ref.genes ? `${ref.genes.toLocaleString()} genes` : '')}
     ${fieldRow('Library type', 'library_type', `<select id="f-lt">${ltOptions}</select>`, esc(LIBRARY_HELP[d.library_type] || ltProp.description || ''))}
     ${fieldRow('Adapter', 'adapt', `<select id="f-adapter">${ADAPTERS.map(([v, l]) => `<option value="${v}" ${v === d.adapterPreset ? 'selected' : ''}>${esc(l)}</option>`).join('')}</select>

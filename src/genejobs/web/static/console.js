@@ -366,11 +366,13 @@ async function copyShared(panel) {
     const link = await shareLink(panel.dataset.panel);
     const box = $('.share-link', panel);
     box.innerHTML = `<input readonly class="mono" value="${esc(link.href)}" aria-label="share link">
-      <span class="muted">anyone with this link can open the report until ${fmtTime(link.expires)}</span>`;
+      <span class="muted"><span class="copied"></span>anyone with this link can open the report until ${fmtTime(link.expires)}</span>`;
     box.hidden = false;
     $('input', box).select();
-    try { await navigator.clipboard.writeText(link.href); toast('Share link copied'); }
-    catch (e) { toast('Select the link and copy it'); }  // no clipboard outside https/localhost
+    let copied = 'Copied. ';
+    try { await navigator.clipboard.writeText(link.href); }
+    catch (e) { copied = 'Copy the selected link. '; }  // no clipboard outside https/localhost
+    $('.copied', box).textContent = copied;
   } catch (e) { toast(e.message); }
 }
 

@@ -83,6 +83,11 @@ class GeneJobsClient:
     ) -> builtins.list[dict[str, Any]]:  # (list: a method)
         return list(self._call("GET", f"/v2.0/{project}/gene/jobs/{job_id}/outputs")["outputs"])
 
+    def share(self, project: str, job_id: str, days: int) -> dict[str, Any]:
+        """A signed link to the job's report (``POST .../share``): url, path, expires, days."""
+        path = f"/v2.0/{project}/gene/jobs/{job_id}/share"
+        return dict(self._call("POST", path, params={"days": days}))
+
     def download(self, project: str, job_id: str, path: str, sink: BinaryIO) -> int:
         """Stream one output into ``sink``; returns the bytes written."""
         quoted = "/".join(quote(p, safe="") for p in path.split("/"))

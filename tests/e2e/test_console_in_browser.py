@@ -260,7 +260,7 @@ def test_a_job_built_watched_and_read_in_the_console(server, browser, tmp_path):
     WebDriverWait(d, 240).until(
         EC.presence_of_element_located((By.CSS_SELECTOR, "h1 + .badge.s-FINISHED"))
     )
-    wait.until(EC.element_to_be_clickable((By.CSS_SELECTOR, '[data-open="report.html"]')))
+    wait.until(EC.element_to_be_clickable((By.CSS_SELECTOR, "[data-share-open]")))
     assert d.find_element(By.CSS_SELECTOR, "h1").text == JOB_NAME
     rrna = wait.until(
         lambda drv: [
@@ -270,19 +270,23 @@ def test_a_job_built_watched_and_read_in_the_console(server, browser, tmp_path):
     assert len(rrna) == 4 and all(v.endswith("%") for v in rrna), rrna  # from assignment.csv
     shots("job-page-finished")
 
-    # the report and MultiQC open in new tabs
+    # the report opens at its share link (a real URL, in a new tab), MultiQC in a new tab
     main = d.current_window_handle
-    for path, marker, name in (
-        ("report.html", "<svg", "report"),
-        ("qc/multiqc_report.html", "MultiQC", "multiqc"),
+    for selector, marker, name in (
+        ("[data-share-open]", "<svg", "report"),
+        ('[data-open="qc/multiqc_report.html"]', "MultiQC", "multiqc"),
     ):
         before = set(d.window_handles)
-        d.find_element(By.CSS_SELECTOR, f'.out-main [data-open="{path}"]').click()
+        d.find_element(By.CSS_SELECTOR, f".out-main {selector}").click()
         wait.until(lambda drv, b=before: len(set(drv.window_handles) - b) == 1)
         d.switch_to.window((set(d.window_handles) - before).pop())
-        frame = wait.until(EC.presence_of_element_located((By.TAG_NAME, "iframe")))
-        assert "allow-same-origin" not in frame.get_attribute("sandbox")
-        d.switch_to.frame(frame)
+        if name == "report":
+            wait.until(lambda drv: "/share/v1." in drv.current_url)
+            assert d.current_url.endswith(f"/{job_id}/report.html")
+        else:
+            frame = wait.until(EC.presence_of_element_located((By.TAG_NAME, "iframe")))
+            assert "allow-same-origin" not in frame.get_attribute("sandbox")
+            d.switch_to.frame(frame)
         WebDriverWait(d, 30).until(lambda drv, mk=marker: mk in drv.page_source)
         # the output runs in an opaque origin: it cannot read the console's stored token
         # (its localStorage is a page-local stand-in), and the page finished loading
@@ -300,6 +304,13 @@ def test_a_job_built_watched_and_read_in_the_console(server, browser, tmp_path):
         shots(name, full=False)
         d.close()
         d.switch_to.window(main)
+
+    # a share link to copy, valid for the days the button says
+    d.find_element(By.CSS_SELECTOR, ".out-main [data-share-copy]").click()
+    shared = wait.until(EC.visibility_of_element_located((By.CSS_SELECTOR, ".share-link input")))
+    assert "/share/v1." in shared.get_attribute("value")
+    assert "valid 7 days" in d.find_element(By.CSS_SELECTOR, "[data-share-copy]").text
+    shots("job-page-share-link")
 
     # the table downloads, byte for byte the file in storage
     d.find_element(By.CSS_SELECTOR, f'.out-main [data-download="{job_id}.csv"]').click()

@@ -10,6 +10,7 @@ the Methods paragraph.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -69,6 +70,7 @@ def job(tmp_path_factory: pytest.TempPathFactory):
     folder = table_path.parent / job_id
     return {
         "id": job_id,
+        "settings": settings,
         "folder": folder,
         "table": pd.read_csv(table_path),
         "run": json.loads((folder / "run.json").read_text()),
@@ -173,3 +175,97 @@ def test_multiqc_lists_one_general_statistics_row_per_sample(job, browser):
     assert NAME in browser.js("document.querySelector('.side-nav-title').textContent")
     assert browser.js(NO_XSS)
     assert "FastQC 0.12" not in (qc / "multiqc_data" / "multiqc_software_versions.txt").read_text()
+
+
+@pytest.fixture(scope="module")
+def served(job, tmp_path_factory: pytest.TempPathFactory):
+    """The API over the report job's store, on a real port (uvicorn in a thread)."""
+    import threading
+
+    import uvicorn
+    from service import free_port
+
+    from genejobs.api.app import create_app
+    from genejobs.jobs.service import JobService
+    from genejobs.storage import Storage
+
+    settings = job["settings"]
+    service = JobService(settings, storage=Storage.from_settings(settings), references=dict)
+    token = service.create_token(user="ana", projects=["p1"], admin=True)
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings, service=service), port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}", token
+    server.should_exit = True
+    thread.join(10)
+    service.close()
+
+
+def test_the_report_opened_from_its_share_link_has_working_relative_links(
+    job, served, browser, tmp_path
+):
+    """Issue 26.1: a share link is a real URL; the report's links to MultiQC, the table,
+    methods.md and the figures resolve under the same signed token, with no API token,
+    and the page runs in an opaque origin (no access to the console's storage)."""
+    import httpx
+
+    url, token = served
+    r = httpx.post(
+        f"{url}/v2.0/p1/gene/jobs/{job['id']}/share",
+        params={"days": 2},
+        headers={"X-Auth-Token": token},
+    )
+    assert r.status_code == 200, r.text
+    link = r.json()["url"]
+    root = link.rsplit("/", 2)[0]
+    browser.open(link)
+    assert browser.wait_for(READY, 60) == "1", browser.js("document.body.dataset.error")
+    assert browser.js("window.origin") == "null"  # sandboxed: an opaque origin
+    assert browser.js("localStorage.getItem('genejobs.token')") is None
+    browser.screenshot(tmp_path / "shared-report.png")
+    shots = Path(__file__).resolve().parents[2] / ".tmp" / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+    browser.screenshot(shots / "shared-report.png")
+    # the table link: the browser resolves ../<table>.csv under the token and downloads it
+    table_name = f"{job['id']}.csv"
+    href = browser.js("document.querySelector('a.download').href")
+    assert href == f"{root}/{table_name}"
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    browser.call("Browser.setDownloadBehavior", behavior="allow", downloadPath=str(downloads))
+    browser.js("document.querySelector('a.download').click()")
+    deadline = time.monotonic() + 20
+    while not (downloads / table_name).exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    stored = (job["folder"].parent / table_name).read_bytes()
+    assert (downloads / table_name).read_bytes() == stored
+    # the MultiQC link, clicked as a reader would: MultiQC loads and renders
+    browser.js("document.querySelector('a[href=\"qc/multiqc_report.html\"]').click()")
+    assert browser.wait_for("location.pathname.endsWith('/qc/multiqc_report.html')", 30)
+    assert browser.wait_for(
+        "document.readyState === 'complete' && document.title.includes('MultiQC')"
+        " && [...document.querySelectorAll('.mqc_loading_warning')]"
+        ".every(e => e.offsetParent === null)",
+        60,
+    )
+    assert browser.js("window.origin") == "null"
+    assert browser.js("location.href").startswith(root + "/")
+    browser.screenshot(shots / "shared-multiqc.png")
+    # methods.md and a figure, as the report links them
+    browser.open(link)
+    assert browser.wait_for(READY, 60) == "1"
+    svg = browser.js("[...document.links].map(a => a.href).filter(h => h.endsWith('.svg'))")
+    assert svg and all(h.startswith(f"{root}/{job['id']}/plots/") for h in svg)
+    browser.js("document.querySelector('a[href=\"methods.md\"]').click()")
+    assert browser.wait_for("location.pathname.endsWith('/methods.md')", 30)
+    assert browser.wait_for("document.body && document.body.innerText.includes('# Methods')", 30)
+    browser.open(svg[0])  # a figure opens (sandboxed: its scripts, if any, reach nothing)
+    assert browser.wait_for("document.documentElement.tagName.toLowerCase() === 'svg'", 30)
+    # an altered link is refused with its reason
+    browser.open(link.replace("/share/v1.", "/share/v1.0"))
+    assert browser.wait_for("document.body && document.body.innerText.includes('DLI.0013')", 30)

@@ -99,6 +99,23 @@ def test_jobs_show_is_a_summary_and_outputs_download(cli, world, tmp_path):
     assert code == 2 and "DLI.0023" in err and not (tmp_path / "x").exists()
 
 
+def test_outputs_link_prints_a_share_link_that_opens_without_a_token(cli, world, live):
+    import httpx
+
+    job_id = submit(world)
+    expected = _fake_outputs(world, job_id)
+    code, out, err = cli("outputs", job_id, "--link", "--days", "2")
+    assert code == 0, err
+    url = out.strip()
+    assert url.startswith(f"{live}/share/v1.{job_id}.") and url.endswith(f"/{job_id}/report.html")
+    assert "until" in err
+    r = httpx.get(url)  # no token
+    assert r.status_code == 200 and r.content.endswith(expected["report.html"])
+    assert r.headers["content-security-policy"].startswith("sandbox")
+    code, _, err = cli("outputs", job_id, "--link", "--days", "99")
+    assert code == 2 and "DLI.0001" in err and "days" in err
+
+
 def test_serve_prints_the_console_link():
     line = serve_banner("0.0.0.0", 8765, "gj_abc")
     assert line == (

@@ -13,13 +13,20 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 
 from genejobs.api.console_schemas import ShareResponse
 from genejobs.api.deps import PrincipalDep, ProjectId, ServiceDep
 from genejobs.api.pool import in_storage_pool
 from genejobs.api.routes import ERRORS
-from genejobs.jobs.browse import SANDBOX, content_headers, sized, stream
+from genejobs.jobs.browse import (
+    SANDBOX,
+    SHIM_MAX_BYTES,
+    content_headers,
+    sized,
+    stream,
+    with_storage_shim,
+)
 from genejobs.jobs.share import DEFAULT_DAYS, MAX_DAYS, create_link, open_link
 
 router = APIRouter(prefix="/v2.0/{project_id}/gene", responses=ERRORS, tags=["console"])
@@ -61,9 +68,7 @@ def share_job(
         410: {"description": "The link expired (DLI.0013)"},
     },
 )
-async def shared_file(
-    request: Request, token: str, path: str, service: ServiceDep
-) -> StreamingResponse:
+async def shared_file(request: Request, token: str, path: str, service: ServiceDep) -> Response:
     """One file of the job's manifest, by its path under the job's output folder."""
 
     def locate() -> tuple[Any, int]:  # storage calls: in the bounded storage pool
@@ -79,4 +84,9 @@ async def shared_file(
         "Cache-Control": "private, no-store",
     }
     media = headers.pop("Content-Type")
+    if path.lower().endswith((".html", ".htm")) and size <= SHIM_MAX_BYTES:
+        page = await in_storage_pool(request, service.storage.read_bytes, loc)
+        html = with_storage_shim(page)
+        headers["Content-Length"] = str(len(html))
+        return Response(html, media_type=media, headers=headers)
     return StreamingResponse(stream(service.storage, loc), media_type=media, headers=headers)

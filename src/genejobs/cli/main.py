@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -284,6 +285,12 @@ def _matching_jobs(client: Any, args: argparse.Namespace) -> list[dict[str, Any]
 def cmd_outputs(args: argparse.Namespace, settings: Settings) -> int:
     """List a job's outputs, or fetch one through the API (to a file, or stdout with -o -)."""
     client = _client(args, settings)
+    if args.link:
+        link = client.share(args.project, args.job_id, args.days)
+        print(link["url"])  # alone on stdout, for scripts; when it ends on stderr
+        when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(link["expires"] / 1000))
+        print(f"anyone with this link can open the report until {when}", file=sys.stderr)
+        return 0
     if not args.path:
         from rich.console import Console
         from rich.table import Table
@@ -424,6 +431,14 @@ def _add_client_commands(sub: Any) -> None:
     outs.add_argument("job_id")
     outs.add_argument("path", nargs="?", help="e.g. report.html, counts.csv, <job_id>.csv")
     outs.add_argument("-o", "--output", help="file to write (default: the file's name; - = stdout)")
+    outs.add_argument(
+        "--link",
+        action="store_true",
+        help="print a signed share link to the job's report (no token needed to open it)",
+    )
+    outs.add_argument(
+        "--days", type=int, default=7, help="how long the --link stays valid (1-30 days)"
+    )
     _client_opts(outs)
     outs.set_defaults(func=cmd_outputs)
 

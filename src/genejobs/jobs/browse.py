@@ -11,6 +11,7 @@ import json
 import mimetypes
 import os
 import posixpath
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -292,6 +293,26 @@ def content_headers(path: str) -> dict[str, str]:
     }
 
 
+# A sandboxed page (an opaque origin) has no localStorage: reading it throws, and MultiQC's
+# theme code does so outside any try. This page-local, in-memory stand-in (the console's,
+# server-side here for share links) keeps such pages working; it reaches nothing stored.
+STORAGE_SHIM = (
+    b"<script>try { window.localStorage.length; } catch (e) { const m = new Map(); "
+    b'Object.defineProperty(window, "localStorage", { configurable: true, value: { '
+    b"get length() { return m.size; }, key: i => [...m.keys()][i] ?? null, "
+    b"getItem: k => m.has(k) ? m.get(k) : null, setItem: (k, v) => m.set(k, String(v)), "
+    b"removeItem: k => m.delete(k), clear: () => m.clear() } }); }</script>"
+)
+SHIM_MAX_BYTES = 64 << 20  # larger HTML is streamed as is
+
+
+def with_storage_shim(html: bytes) -> bytes:
+    """``html`` with ``STORAGE_SHIM`` first in its head (or first of all, without one)."""
+    head = re.search(rb"<head[^>]*>", html[:65536], re.IGNORECASE)
+    at = head.end() if head else 0
+    return html[:at] + STORAGE_SHIM + html[at:]
+
+
 def stream(storage: Storage, loc: Location) -> Iterator[bytes]:
     with storage.open_read(loc) as fh:
         while chunk := fh.read(CHUNK_BYTES):
@@ -307,4 +328,5 @@ __all__ = [
     "sized",
     "reference_catalogue",
     "stream",
+    "with_storage_shim",
 ]

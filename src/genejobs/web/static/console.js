@@ -299,7 +299,9 @@ function outputsCard(job, outputs) {
   const has = p => outputs.some(o => o.path === p);
   const table = outputs.find(o => o.path.endsWith('.csv') && !o.path.includes('/') && o.path.includes(job.job_id)) || outputs[0];
   const main = [];
-  if (has('report.html')) main.push(`<button class="primary" data-open="report.html">Open report</button>`);
+  // The report opens at its share link (a real URL: its relative links work, it can be sent)
+  if (has('report.html')) main.push(`<button class="primary" data-share-open>Open report</button>`);
+  main.push(`<button data-share-copy>Copy share link (valid ${SHARE_DAYS} days)</button>`);
   if (has('qc/multiqc_report.html')) main.push(`<button data-open="qc/multiqc_report.html">Open MultiQC</button>`);
   if (table && table.path.endsWith('.csv')) main.push(`<button data-download="${esc(table.path)}">Download results table</button>`);
   if (has('counts.csv')) main.push(`<button data-download="counts.csv">Download counts</button>`);
@@ -312,7 +314,7 @@ function outputsCard(job, outputs) {
     }
     return `<div class="out-row"><a href="#" data-${html ? 'open' : 'download'}="${esc(o.path)}" class="mono">${esc(o.path)}</a><span class="muted">${fmtBytes(o.size)}</span></div>`;
   }).join('');
-  return `<div class="out-main">${main.join('')}</div>
+  return `<div class="out-main">${main.join('')}</div><div class="share-link" hidden></div>
     <details class="outputs" open><summary>All ${outputs.length} files</summary><div class="out-list">${rows}</div></details>`;
 }
 
@@ -351,9 +353,37 @@ function jobPanel(job, outputs, compact) {
 function bindJobPanels(root) {
   $$('[data-open]', root).forEach(b => b.onclick = ev => { ev.preventDefault(); openOutput(b.closest('[data-panel]').dataset.panel, b.dataset.open); });
   $$('[data-download]', root).forEach(b => b.onclick = ev => { ev.preventDefault(); downloadOutput(b.closest('[data-panel]').dataset.panel, b.dataset.download); });
+  $$('[data-share-open]', root).forEach(b => b.onclick = () => openShared(b.closest('[data-panel]').dataset.panel));
+  $$('[data-share-copy]', root).forEach(b => b.onclick = () => copyShared(b.closest('[data-panel]')));
   $$('[data-cancel]', root).forEach(b => b.onclick = () => cancelJob(b.dataset.cancel));
   $$('[data-purge]', root).forEach(b => b.onclick = () => purgeJob(b.dataset.purge));
   $$('[data-rerun]', root).forEach(b => b.onclick = () => rerun(b.dataset.rerun));
+}
+
+// -- share links: signed, expiring URLs to a job's outputs (no token in them) --
+const SHARE_DAYS = 7;
+async function shareLink(jobId) {
+  const link = await api('POST', `/jobs/${encodeURIComponent(jobId)}/share?days=${SHARE_DAYS}`);
+  return { ...link, href: location.origin + link.path };  // as this console reaches the server
+}
+async function openShared(jobId) {
+  const win = window.open('', '_blank');  // opened within the click, so no popup blocker stops it
+  try { const link = await shareLink(jobId); win.opener = null; win.location.href = link.href; }
+  catch (e) { win.close(); toast(e.message); }
+}
+async function copyShared(panel) {
+  try {
+    const link = await shareLink(panel.dataset.panel);
+    const box = $('.share-link', panel);
+    box.innerHTML = `<input readonly class="mono" value="${esc(link.href)}" aria-label="share link">
+      <span class="muted"><span class="copied"></span>anyone with this link can open the report until ${fmtTime(link.expires)}</span>`;
+    box.hidden = false;
+    $('input', box).select();
+    let copied = 'Copied. ';
+    try { await navigator.clipboard.writeText(link.href); }
+    catch (e) { copied = 'Copy the selected link. '; }  // no clipboard outside https/localhost
+    $('.copied', box).textContent = copied;
+  } catch (e) { toast(e.message); }
 }
 
 function outputPath(jobId, path) {
@@ -410,8 +440,9 @@ async function purgeJob(jobId) {
   const folder = table.slice(0, table.lastIndexOf('/') + 1) + jobId + '/';
   let files = '';
   try { files = ` (${(await api('GET', outputPath(jobId, '').replace(/\/$/, ''))).outputs.length} files in all)`; } catch (e) { /* listed best effort */ }
-  const what = `Delete job ${job.name ? `"${job.name}" ` : ''}${jobId} and its data?\n\nThis deletes from storage:\n` +
-    `  • the results table ${table}\n  • everything under ${folder}${files}\nand then the job's record.\n\nInputs are not touched. This cannot be undone.`;
+  const what = `Delete job ${job.name ? `"${job.name}" ` : ''}${jobId} and its data?\n\nThis deletes from storage the files the job wrote${files}:\n` +
+    `  • the results table ${table}\n  • its files under ${folder}\nand then the job's record (its share links stop working).\n\n` +
+    `Nothing it did not write is touched (inputs, other files in those folders). This cannot be undone.`;
   if (!confirm(what)) return;
   try {
     await api('DELETE', '/jobs/' + encodeURIComponent(jobId) + '?purge=true');

@@ -68,6 +68,53 @@ def test_files_lists_a_folder_with_sizes_and_pages(world):
     assert len(seen) == 4 and len(set(seen)) == 4
 
 
+def test_a_large_folder_pages_completely_in_order_without_what_may_not_be_listed(world, tmp_path):
+    """Paging reads the page, not the folder (issue 23): every visible entry exactly
+    once, in URI order, across pages; hidden names and symlinks out of the roots never."""
+    big = world["data"] / "big"
+    big.mkdir()
+    names = [f"s{i:05d}.fastq.gz" for i in range(3000)]
+    for name in names:
+        (big / name).write_bytes(b"x" * (len(name) % 7))
+    for folder in ("s00100", "s00100.d", "zz"):
+        (big / folder).mkdir()
+    (big / ".hidden").write_text("")
+    outside = tmp_path / "secret.txt"
+    outside.write_text("not yours")
+    (big / "s01500-escape").symlink_to(outside)
+    (big / "s01501-inside").symlink_to(big / names[0])
+    seen: list[str] = []
+    marker = None
+    pages = 0
+    while True:
+        params = {"prefix": f"file://{big}/", "limit": 250}
+        if marker:
+            params["marker"] = marker
+        r = call(world, "GET", "/files", params=params)
+        assert r.status_code == 200, r.text
+        page = r.json()
+        got = [f["uri"] for f in page["files"]] + page["folders"]
+        assert all(marker is None or u > marker for u in got)
+        seen += sorted(got)
+        pages += 1
+        marker = page["next_marker"]
+        if marker is None:
+            break
+        assert len(got) == 250
+    base = f"file://{big}/"
+    expected = sorted(
+        [base + n for n in names]
+        + [base + "s01501-inside"]
+        + [base + d + "/" for d in ("s00100", "s00100.d", "zz")]
+    )
+    assert seen == expected and pages == 13
+    sizes = {f["uri"]: f["size"] for f in page["files"]}
+    assert all(sizes[u] == len(u.rsplit("/", 1)[1]) % 7 for u in sizes)
+    # a name prefix pages too
+    r = call(world, "GET", "/files", params={"prefix": f"{big}/s0299", "limit": 5})
+    assert [f["uri"].rsplit("/", 1)[1] for f in r.json()["files"]] == names[2990:2995]
+
+
 def test_files_refuses_what_submit_refuses(world, tmp_path):
     data = world["data"]
     outside = tmp_path / "secret"

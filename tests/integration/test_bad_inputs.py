@@ -164,6 +164,26 @@ def fuzz_target(tmp_path_factory):
     service = JobService(settings, storage=Storage.from_settings(settings), references=lambda: REFS)
     token = service.create_token(user="fuzzer", projects=["P"], admin=True)
     app = create_app(settings, service=service)
+    # one job with outputs, so the output and WES run routes are fuzzed past their 404
+    import gzip
+
+    data = root / "data"
+    data.mkdir()
+    for sample in ("K1", "K2", "W1", "W2"):
+        for mate in (1, 2):
+            with gzip.open(data / f"{sample}_R{mate}.fastq.gz", "wt") as fh:
+                fh.write(f"@{sample}.1/{mate}\nACGT\n+\nIIII\n")
+    r = TestClient(app).post(
+        "/v2.0/P/gene/jobs",
+        json=body(data, output=f"file://{data}/out"),
+        headers={"X-Auth-Token": token},
+    )
+    assert r.status_code == 201, r.text
+    job_id = r.json()["job_id"]
+    (data / "out" / job_id).mkdir(parents=True)
+    (data / "out" / job_id / "report.html").write_text("<p>report</p>")
+    (data / "out" / f"{job_id}.csv").write_text("gene_id,padj\nG1,0.1\n")
+    app.state.fuzz_job_id = job_id
     yield app, token
     service.close()
 
@@ -186,7 +206,7 @@ CHECKS = [
 ]
 
 
-def _fuzz(operation, token: str, seen: set[int]) -> None:
+def _fuzz(operation, token: str, job_id: str, seen: set[int]) -> None:
     """Run the operation's generated cases; every answer is checked against the schema."""
 
     @FUZZ_SETTINGS
@@ -194,6 +214,9 @@ def _fuzz(operation, token: str, seen: set[int]) -> None:
     def fuzz(case):
         if "project_id" in (case.path_parameters or {}):
             case.path_parameters["project_id"] = "P"  # the token's project: past auth
+        for name in ("job_id", "run_id"):  # the seeded job: its outputs, its run log
+            if name in (case.path_parameters or {}) and case.method.upper() != "DELETE":
+                case.path_parameters[name] = job_id
         response = case.call_and_validate(headers={"X-Auth-Token": token}, checks=CHECKS)
         seen.add(response.status_code)
 
@@ -211,15 +234,31 @@ def test_fuzzed_requests_get_documented_answers_and_never_a_5xx(fuzz_target):
         "GET /v2.0/{project_id}/gene/jobs/{job_id}",
         "DELETE /v2.0/{project_id}/gene/jobs/{job_id}",
         "GET /v2.0/{project_id}/gene/statistics",
+        # the WES door and the file and output routes are fuzzed too (issue 23)
+        "GET /ga4gh/wes/v1/service-info",
+        "GET /ga4gh/wes/v1/runs",
+        "POST /ga4gh/wes/v1/runs",
+        "GET /ga4gh/wes/v1/runs/{run_id}",
+        "GET /ga4gh/wes/v1/runs/{run_id}/status",
+        "POST /ga4gh/wes/v1/runs/{run_id}/cancel",
+        "GET /v2.0/{project_id}/gene/files",
+        "GET /v2.0/{project_id}/gene/jobs/{job_id}/outputs",
+        "GET /v2.0/{project_id}/gene/jobs/{job_id}/outputs/{path}",
+        "GET /healthz",
     } <= labels
     seen: dict[str, set[int]] = {}
     for operation in operations:
-        _fuzz(
-            operation, token, seen.setdefault(f"{operation.method.upper()} {operation.path}", set())
-        )
+        label = f"{operation.method.upper()} {operation.path}"
+        _fuzz(operation, token, app.state.fuzz_job_id, seen.setdefault(label, set()))
     # the fuzzer got past authentication, not just 401/403s
     assert any(code in (200, 201) for codes in seen.values() for code in codes), seen
     assert 200 in seen["GET /v2.0/{project_id}/gene/statistics"], seen
+    # past authentication on the WES door and the file browser as well
+    assert 200 in seen["GET /ga4gh/wes/v1/runs"], seen
+    assert 200 in seen["GET /ga4gh/wes/v1/service-info"], seen
+    assert 200 in seen["GET /v2.0/{project_id}/gene/files"], seen
+    assert 200 in seen["GET /v2.0/{project_id}/gene/jobs/{job_id}/outputs"], seen
+    assert 200 in seen["GET /ga4gh/wes/v1/runs/{run_id}"], seen
 
 
 # -- bad inputs found at job time: the job FAILS naming the sample and the file ------

@@ -103,7 +103,7 @@ def test_outputs_link_prints_a_share_link_that_opens_without_a_token(cli, world,
     import httpx
 
     job_id = submit(world)
-    expected = _fake_outputs(world, job_id)
+    expected = fake_outputs(world, job_id)
     code, out, err = cli("outputs", job_id, "--link", "--days", "2")
     assert code == 0, err
     url = out.strip()

@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -54,6 +55,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.scheduler:
         settings = replace(settings, dask_scheduler=args.scheduler)
+    if args.nice:
+        os.nice(args.nice)  # before any worker starts: they inherit it
     settings.home.mkdir(parents=True, exist_ok=True)
     service = _service(settings)
     token_path = _token_file(settings)
@@ -69,7 +72,13 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     if args.role in ("all", "api"):
         print(serve_banner(args.host, args.port, created), flush=True)
     runner = notifier = None
-    if args.role in ("all", "runner"):
+    runner_proc = None
+    if args.role == "all":
+        # The runner (and its local Dask scheduler and workers) in a process of its own,
+        # at a lower CPU priority: running jobs cannot starve the API's event loop,
+        # threads or GIL, so list calls answer as fast with jobs running as without.
+        runner_proc = _start_runner_process(args)
+    if args.role == "runner":
         from genejobs.jobs.notify.delivery import Notifier
         from genejobs.jobs.run.runner import Runner
 
@@ -95,8 +104,33 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             runner.stop()
         if notifier is not None:
             notifier.stop()
+        if runner_proc is not None:
+            _stop_runner_process(runner_proc)
         service.close()
     return 0
+
+
+RUNNER_NICENESS = 10  # below the API: a busy machine serves requests before pipeline work
+
+
+def _start_runner_process(args: argparse.Namespace) -> subprocess.Popen[bytes]:
+    """``genejobs serve --role runner`` as a child, niced, with this process' environment."""
+    cmd = [sys.executable, "-m", "genejobs.cli", "serve", "--role", "runner"]
+    cmd += ["--nice", str(RUNNER_NICENESS)]
+    if args.scheduler:
+        cmd += ["--scheduler", args.scheduler]
+    return subprocess.Popen(cmd)
+
+
+def _stop_runner_process(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM (the runner puts its job back on the queue), then SIGKILL if it hangs."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def console_link(url: str, token: str | None = None, project: str = DEFAULT_PROJECT) -> str:
@@ -459,6 +493,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8765)
     serve.add_argument("--scheduler", help="Dask scheduler address (default: a local cluster)")
     serve.add_argument("--role", choices=["all", "api", "runner"], default="all")
+    serve.add_argument(
+        "--nice",
+        type=int,
+        default=0,
+        help="lower this process' CPU priority by N (serve's own runner process gets "
+        f"{RUNNER_NICENESS})",
+    )
     serve.set_defaults(func=cmd_serve)
 
     worker = sub.add_parser("worker", help="start a Dask worker for genejobs (align=1 resource)")

@@ -7,6 +7,7 @@ submit would refuse is refused here with the same error.
 
 from __future__ import annotations
 
+import heapq
 import json
 import mimetypes
 import os
@@ -110,6 +111,8 @@ def list_files(
     if not prefix.endswith("/") and loc.key and not storage.is_folder(loc):
         folder, name_prefix = loc.parent, loc.name
         folder = Location(folder.scheme, folder.bucket, folder.key, folder.original + "/")
+    if not folder.is_s3:
+        return _local_page(storage, folder, name_prefix, limit, marker)
     raw_entries = storage.entries(folder, field="prefix")
     own = folder.fs_path.rstrip("/")
     entries = []
@@ -130,6 +133,63 @@ def list_files(
             Entry(uri, 0 if is_dir else int(raw.get("size") or 0), _modified(raw), is_dir)
         )
     return _page(entries, limit, marker)
+
+
+def _local_page(
+    storage: Storage, folder: Location, name_prefix: str, limit: int, marker: str | None
+) -> dict[str, Any]:
+    """One page of a local folder at the cost of the page, not of the folder.
+
+    The folder's names are read (``os.scandir``: no stat, no symlink resolution), the
+    page's candidates picked by URI after ``marker``, and only those are stat'ed and
+    checked against the allowed roots. A 100,000-file folder pages in milliseconds
+    instead of ``realpath``-ing every file for every page.
+    """
+    names = storage.local_names(folder, field="prefix")
+    base = _child_uri(folder.original, "")
+    # URIs order as their names do after the common base; a folder's name ends in "/"
+    after = ""
+    if marker is not None:
+        after = (
+            marker[len(base) :]
+            if marker.startswith(base)
+            else ("" if marker < base else "\U0010ffff")
+        )
+    keys = [
+        name + "/" if is_dir else name
+        for name, is_dir in names
+        if name.startswith(name_prefix) and not name.startswith(".")
+    ]
+    if after:
+        keys = [k for k in keys if k > after]
+    page: list[Entry] = []
+    more = False
+    while keys and not more:
+        batch = heapq.nsmallest(limit + 1 - len(page), keys)
+        for key in batch:
+            if len(page) == limit:
+                more = True
+                break
+            entry = _local_entry(storage, folder, key.rstrip("/"), base + key, key.endswith("/"))
+            if entry is not None:
+                page.append(entry)
+        if not more:
+            keys = [k for k in keys if k > batch[-1]]
+    return _page(page, limit, None) | {"next_marker": page[-1].uri if more and page else None}
+
+
+def _local_entry(
+    storage: Storage, folder: Location, name: str, uri: str, is_dir: bool
+) -> Entry | None:
+    """The entry's size and time, or None when it may not be listed (a symlink that
+    leads out of the allowed roots: listed only what submit would accept) or vanished."""
+    path = posixpath.join(folder.key, name)
+    try:
+        storage.location(path, field="prefix")
+        st = os.stat(path)
+    except (PermissionDenied, OSError):
+        return None
+    return Entry(uri, 0 if is_dir else st.st_size, _modified({"mtime": st.st_mtime}), is_dir)
 
 
 def _page(entries: list[Entry], limit: int, marker: str | None) -> dict[str, Any]:

@@ -403,6 +403,20 @@ class Storage:
         except OSError as exc:
             raise NotFound(f"{field}: '{loc.original}' cannot be listed ({exc})") from exc
 
+    def local_names(self, loc: Location, *, field: str = "prefix") -> list[tuple[str, bool]]:
+        """A local folder's (name, is a folder) pairs, read without a stat per file."""
+        try:
+            with os.scandir(loc.key) as it:
+                return [(e.name, _is_dir(e)) for e in it]
+        except FileNotFoundError as exc:
+            raise NotFound(f"{field}: '{loc.original}' does not exist") from exc
+        except NotADirectoryError as exc:
+            raise NotFound(f"{field}: '{loc.original}' is not a folder") from exc
+        except PermissionError as exc:
+            raise PermissionDenied(f"{field}: '{loc.original}' cannot be listed") from exc
+        except OSError as exc:
+            raise NotFound(f"{field}: '{loc.original}' cannot be listed ({exc})") from exc
+
     def tree(self, loc: Location, *, field: str = "output") -> dict[str, dict[str, Any]]:
         """Every file under a folder (path → details); empty when the folder is absent."""
         fs = self.filesystem(loc)
@@ -428,6 +442,13 @@ class Storage:
                 for p in fs.ls(loc.fs_path, detail=False)
                 if p.rstrip("/") != own
             )
+
+
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_dir()  # the d_type the listing gave; a stat only for symlinks
+    except OSError:
+        return False
 
 
 def _unreachable_reason(exc: BaseException, timeouts: S3Timeouts = BATCH) -> str | None:

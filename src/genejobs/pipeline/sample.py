@@ -104,13 +104,16 @@ def _report(progress: ProgressFn | None, reads: SampleReads) -> None:
         progress(reads.fraction_done, reads.pairs_read)
 
 
-def _check_strand(name: str, params: SampleParams, counter: PairCounter, done: float) -> None:
-    """Fail now when the pairs counted so far contradict a stranded declaration."""
+def _check_strand(
+    sample: SampleSpec, params: SampleParams, counter: PairCounter, done: float
+) -> None:
+    """Fail now when the fragments counted so far contradict a stranded declaration."""
+    name, unit = sample.name, "read pairs" if sample.paired else "reads"
     problem = strand_contradiction(name, params.declared_library_type, counter.stats)
     if problem:
-        log.info("sample %s: strandedness contradicted after %d pairs", name, counter.pairs)
+        log.info("sample %s: strandedness contradicted after %d %s", name, counter.pairs, unit)
         raise InputError(
-            f"{problem} (found after its first {counter.pairs:,} read pairs, "
+            f"{problem} (found after its first {counter.pairs:,} {unit}, "
             f"{done:.0%} of the sample, so the job stopped there; nothing of this sample "
             "is cached, the resubmit aligns it from the start and takes samples that had "
             "finished from the cache)"
@@ -173,7 +176,7 @@ def process_sample(
                     _count_aligned(aligned, counter, bam)
                     if not strand_checked and counter.pairs >= strand_check_pairs:
                         strand_checked = True
-                        _check_strand(sample.name, params, counter, reads.fraction_done)
+                        _check_strand(sample, params, counter, reads.fraction_done)
                     _report(progress, reads)
                 timings["count"] += time.perf_counter() - t3
                 if pending is None:

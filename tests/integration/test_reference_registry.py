@@ -382,7 +382,7 @@ def test_beds_are_registered_and_offered(tmp_path: Path, sources: dict[str, Path
 
 
 def test_dry_run_names_the_samples_the_cache_will_answer(
-    tmp_path: Path, sources: dict[str, Path]
+    tmp_path: Path, sources: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A sample aligned before (same inputs, reference, adapter) is reported as cached."""
     import numpy as np
@@ -474,4 +474,37 @@ def test_dry_run_names_the_samples_the_cache_will_answer(
     # with another adapter the counts would differ: not cached
     again = dry_run(service, principal=admin, project_id="p", body=body | {"adapt": "ACGT"})
     assert not any(s["cached"] for s in again["samples"])
+
+    # A transcripts job: the runner's key (the same function), and no salmon runs in the
+    # API process for it (the entry records salmon's version; the worker checks it).
+    import genejobs.references.transcriptome as transcriptome
+
+    def no_salmon() -> str:
+        raise AssertionError("the dry run ran salmon --version")
+
+    monkeypatch.setattr(transcriptome, "salmon_version", no_salmon)
+    monkeypatch.setenv("PATH", "/nonexistent")
+    tx_key = sample_cache_key(
+        sample,
+        sample_inputs(storage, sample),
+        fasta_sha256=info.fasta_sha256,
+        gtf_sha256=info.annotations[GTF_NAME].gtf_sha256,
+        params=SampleParams(quantifier="transcripts"),
+    )
+    assert tx_key != key
+    tx_body = body | {"quantifier": "transcripts", "library_type": "auto"}
+    got = dry_run(service, principal=admin, project_id="p", body=tx_body)
+    assert not any(s["cached"] for s in got["samples"])
+    SampleCache(settings.sample_cache_root).put(
+        tx_key,
+        SampleResult(
+            "W1",
+            genes,
+            {lt: np.zeros(3, dtype=np.int64) for lt in ("fr-unstranded",)},
+            ReadStats(pairs_in=1),
+            CountStats(),
+        ),
+    )
+    got = dry_run(service, principal=admin, project_id="p", body=tx_body)
+    assert [s["sample_name"] for s in got["samples"] if s["cached"]] == ["W1"]
     service.close()

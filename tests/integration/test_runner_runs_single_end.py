@@ -27,8 +27,10 @@ pytestmark = [
     pytest.mark.usefixtures("salmon"),  # skipped locally without it, a failure in CI
 ]
 SMALL = SimConfig(n_genes=30, samples_per_group=2, pairs_per_sample=3000, seed=7)
-# The e2e accuracy test's data set (tests/e2e/test_rna_diff_expr.py), read 1 only.
-LARGE = SimConfig(n_genes=300, samples_per_group=3, pairs_per_sample=100_000, seed=7)
+# The e2e accuracy test's data set (tests/e2e/test_rna_diff_expr.py: 3 samples a group,
+# seed 7), read 1 only, at 40,000 fragments a sample to keep the suite fast, with 600
+# genes (~70 DE genes) so that one call moves precision or recall by ~0.015, not 0.04.
+LARGE = SimConfig(n_genes=600, samples_per_group=3, pairs_per_sample=40_000, seed=7)
 
 
 @pytest.fixture(scope="module")
@@ -169,6 +171,19 @@ def test_single_end_reaches_the_truth_ceiling_like_the_paired_path(large, quanti
         called = set(t.loc[t["padj"] < 0.05, "gene_id"])
         return len(called & true_de) / max(1, len(called)), len(called & true_de) / len(true_de)
 
-    p_ours, r_ours = precision_recall(table)
     p_max, r_max = precision_recall(ceiling)
-    assert p_ours >= p_max - 0.03 and r_ours >= r_max - 0.03, (p_ours, r_ours, p_max, r_max)
+    p_ours, r_ours = precision_recall(table)
+    if quantifier == "genome":
+        assert p_ours >= p_max - 0.03 and r_ours >= r_max - 0.03, (p_ours, r_ours, p_max, r_max)
+        return
+    # The paired transcripts path's bounds (tests/e2e/test_transcripts_quantifier.py):
+    # salmon's estimates summed per gene within 0.03 of the ceiling; the job's
+    # lengthScaledTPM counts within 0.03 in precision and 0.05 in recall.
+    tx = pd.read_csv(folder / "transcripts.csv")
+    sums = tx.groupby("gene_id")[[f"{s}.count" for s in truth.columns]].sum().round()
+    sums.columns = list(truth.columns)
+    sums = sums.reindex(truth.index, fill_value=0).astype("int64")
+    raw = run_differential_expression(sums, groups, genes["gene_name"].to_dict(), []).table
+    p_raw, r_raw = precision_recall(raw)
+    assert p_raw >= p_max - 0.03 and r_raw >= r_max - 0.03, (p_raw, r_raw, p_max, r_max)
+    assert p_ours >= p_max - 0.03 and r_ours >= r_max - 0.05, (p_ours, r_ours, p_max, r_max)

@@ -199,25 +199,7 @@ def run_rseqc(
         modules = [m for m in modules if m[0] not in PAIRED_ONLY]
     with tempfile.TemporaryDirectory(prefix="rseqc-") as tmp:
         streams = Path(tmp)  # each module's stdout and stderr, kept out of out_dir
-        jobs = [
-            {
-                "name": script,
-                "script": str(BIN / script),
-                "args": [
-                    "-i",
-                    str(
-                        distribution_bam
-                        if script in DISTRIBUTION_MODULES and distribution_bam
-                        else bam
-                    ),
-                    *[a.format(**fmt) for a in args],
-                ],
-                "cwd": str(out_dir),
-                "stdout": str(streams / f"{script}.out"),
-                "stderr": str(streams / f"{script}.err"),
-            }
-            for script, args, _, _ in modules
-        ]
+        jobs = _runner_jobs(modules, fmt, bam, distribution_bam, out_dir, streams)
         done, runner_error = _run_runner(jobs, threads=threads, timeout_s=timeout_s, stop=stop)
         for script, _, stdout_name, stderr_name in modules:
             if script not in done:
@@ -250,6 +232,34 @@ def run_rseqc(
                 result.strandedness = parse_infer_experiment(stdout)
     result.files = sorted(p for p in out_dir.iterdir() if p.is_file())
     return result
+
+
+def _runner_jobs(
+    modules: Sequence[tuple[str, list[str], str | None, str | None]],
+    fmt: dict[str, str],
+    bam: Path,
+    distribution_bam: Path | None,
+    out_dir: Path,
+    streams: Path,
+) -> list[dict[str, object]]:
+    """What the RSeQC runner runs: per module its script, arguments and output files."""
+    return [
+        {
+            "name": script,
+            "script": str(BIN / script),
+            "args": [
+                "-i",
+                str(
+                    distribution_bam if script in DISTRIBUTION_MODULES and distribution_bam else bam
+                ),
+                *[a.format(**fmt) for a in args],
+            ],
+            "cwd": str(out_dir),
+            "stdout": str(streams / f"{script}.out"),
+            "stderr": str(streams / f"{script}.err"),
+        }
+        for script, args, _, _ in modules
+    ]
 
 
 def _read(path: Path) -> str:

@@ -99,13 +99,21 @@ def read_qc_names(sample: SampleSpec) -> list[str]:
     return [f"{sample.name}_R1", f"{sample.name}_R2"] if sample.paired else [sample.name]
 
 
-def _check_strand(name: str, params: SampleParams, counter: PairCounter, done: float) -> None:
-    """Fail now when the pairs counted so far contradict a stranded declaration."""
+def _report(progress: ProgressFn | None, reads: SampleReads) -> None:
+    if progress is not None:
+        progress(reads.fraction_done, reads.pairs_read)
+
+
+def _check_strand(
+    sample: SampleSpec, params: SampleParams, counter: PairCounter, done: float
+) -> None:
+    """Fail now when the fragments counted so far contradict a stranded declaration."""
+    name, unit = sample.name, "read pairs" if sample.paired else "reads"
     problem = strand_contradiction(name, params.declared_library_type, counter.stats)
     if problem:
-        log.info("sample %s: strandedness contradicted after %d pairs", name, counter.pairs)
+        log.info("sample %s: strandedness contradicted after %d %s", name, counter.pairs, unit)
         raise InputError(
-            f"{problem} (found after its first {counter.pairs:,} read pairs, "
+            f"{problem} (found after its first {counter.pairs:,} {unit}, "
             f"{done:.0%} of the sample, so the job stopped there; nothing of this sample "
             "is cached, the resubmit aligns it from the start and takes samples that had "
             "finished from the cache)"
@@ -126,9 +134,8 @@ def process_sample(
     bam_path: Path | None = None,
     strand_check_pairs: int = STRAND_CHECK_PAIRS,
 ) -> SampleResult:
-    """Count one sample's pairs per gene under the three strand rules.
-
-    A stranded ``params.declared_library_type`` is checked once ``strand_check_pairs`` pairs
+    """Count one sample's fragments (pairs, or single reads) per gene under the three
+    strand rules. A stranded ``params.declared_library_type`` is checked once ``strand_check_pairs`` pairs
     are counted: reads that contradict it raise ``InputError`` there, instead of
     after the whole sample (and every other one) has been aligned.
     """
@@ -169,9 +176,8 @@ def process_sample(
                     _count_aligned(aligned, counter, bam)
                     if not strand_checked and counter.pairs >= strand_check_pairs:
                         strand_checked = True
-                        _check_strand(sample.name, params, counter, reads.fraction_done)
-                    if progress is not None:
-                        progress(reads.fraction_done, reads.pairs_read)
+                        _check_strand(sample, params, counter, reads.fraction_done)
+                    _report(progress, reads)
                 timings["count"] += time.perf_counter() - t3
                 if pending is None:
                     break
@@ -179,7 +185,7 @@ def process_sample(
             if bam is not None:
                 bam.close()
     log.info(
-        "sample %s: %d pairs, %d aligned, %d assigned (unstranded)",
+        "sample %s: %d fragments, %d aligned, %d assigned (unstranded)",
         sample.name,
         read_stats.pairs_in,
         counter.stats.aligned,
@@ -192,12 +198,17 @@ def process_sample(
         read_stats=read_stats,
         count_stats=counter.stats,
         timings_ms={k: int(v * 1000) for k, v in timings.items()},
-        read_qc=ReadQc(
-            {
-                name: mate.fastqc_data(f"{name}.fastq.gz")
-                for name, mate in zip(qc_names, read_qc, strict=True)
-            }
-        )
-        if read_qc is not None
-        else None,
+        read_qc=_read_qc_result(qc_names, read_qc),
+    )
+
+
+def _read_qc_result(names: list[str], mates: tuple[MateQC, ...] | None) -> ReadQc | None:
+    """Read QC as FastQC data files, one per read of the sample (None: QC not asked)."""
+    if mates is None:
+        return None
+    return ReadQc(
+        {
+            name: mate.fastqc_data(f"{name}.fastq.gz")
+            for name, mate in zip(names, mates, strict=True)
+        }
     )

@@ -35,8 +35,9 @@ def render(fig: plt.Figure) -> tuple[bytes, bytes]:
         plt.close(fig)
 
 
-def assignment(table: pd.DataFrame) -> plt.Figure:
-    """Where each sample's read pairs went, as shares of the pairs read."""
+def assignment(table: pd.DataFrame, unit: str = "read pairs") -> plt.Figure:
+    """Where each sample's read pairs (``unit``: "reads" when single-end) went, as shares
+    of those read."""
     parts = ["assigned", "no_feature", "ambiguous", "multimapped", "not_aligned", "pairs_too_short"]
     share = table[parts].div(table["pairs_in"].clip(lower=1), axis=0) * 100
     fig, ax = plt.subplots(figsize=(7, 1.4 + 0.22 * len(table)))
@@ -46,10 +47,10 @@ def assignment(table: pd.DataFrame) -> plt.Figure:
         left += share[part].to_numpy()
     ax.invert_yaxis()
     ax.set_xlim(0, 100)
-    ax.set_xlabel("% of read pairs")
+    ax.set_xlabel(f"% of {unit}")
     ax.tick_params(axis="y", labelsize=6 if len(table) > 40 else 8)
     ax.legend(fontsize=7, ncol=6, loc="upper center", bbox_to_anchor=(0.5, -0.12), frameon=False)
-    ax.set_title("Where the read pairs went")
+    ax.set_title(f"Where the {unit} went")
     return fig
 
 

@@ -124,13 +124,14 @@ def _static_figures(
     assignment: pd.DataFrame,
     colors: dict[str, str],
     enrichment: dict[str, pd.DataFrame],
+    unit: str = "read pairs",
 ) -> tuple[dict[str, bytes], list[str]]:
     """plots/<name>.png|svg for papers; the names of figures that failed, with why."""
     todo: list[tuple[str, Callable[[], plt.Figure]]] = [
         ("dispersion", partial(figures.dispersion, de.dispersions)),
     ]
     if len(assignment):  # a job from a counts table has no reads to account for
-        todo.insert(0, ("assignment", partial(figures.assignment, assignment)))
+        todo.insert(0, ("assignment", partial(figures.assignment, assignment, unit)))
     if space.pca is not None:
         todo.append(("pca", partial(figures.pca, space.pca, de.sample_groups, colors)))
     if space.dist is not None and space.dist_order is not None:
@@ -220,7 +221,9 @@ def render_report(
     views = [ComparisonView.from_table(c, de.table_for(c), genes) for c in de.comparisons]
     assignment = assignment_table(sample_results, library_type, rrna_genes)
     space = _Space(de, notes)
-    files, failed = _static_figures(de, views, space, assignment, colors, enrichment)
+    # what a fragment is, in the reader's words: a read pair, or a read when single-end
+    unit = "reads" if job.get("read_layout") == "single-end" else "read pairs"
+    files, failed = _static_figures(de, views, space, assignment, colors, enrichment, unit)
     notes += failed
     title = str(job.get("name") or f"job {job.get('job_id', '')}".strip())
     text, refs = _methods(job, de, views, bool(enrichment))
@@ -251,6 +254,7 @@ def render_report(
         padj=PADJ,
         qc_columns=QC_COLUMNS,
         qc=qc_rows(assignment, sample_results, de.sample_groups, library_type, space.far),
+        unit=unit,
         multiqc=multiqc,
         parameters=parameter_rows(job, list(de.comparisons)),
         samples=sample_rows(job),

@@ -190,6 +190,11 @@ def test_the_request_around_a_sheet():
         expand_samplesheet({**body(), "samplesheet": {"uri": "s3a://lab/s.csv"}}, None)
     same, labels, sheet = expand_samplesheet({"job_type": "RNA_DIFF_EXPR"}, None)
     assert sheet is None and labels == {} and same == {"job_type": "RNA_DIFF_EXPR"}
+    # null is absent: then inputs are required as ever
+    req = body()
+    req["samplesheet"] = None
+    with pytest.raises(ValidationError, match=r"^inputs: is required \(or give a samplesheet\)$"):
+        validate_request(req, job_id="J", references=REFS)
 
 
 def test_request_rules_on_a_sheets_samples_name_its_rows():

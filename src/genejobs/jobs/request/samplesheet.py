@@ -409,7 +409,9 @@ def expand_samplesheet(
     Returns the body to validate, the labels for messages, and the parsed sheet (None
     when the body has no sheet, which is then returned as it is).
     """
-    if not isinstance(body, dict) or "samplesheet" not in body:
+    if not isinstance(body, dict) or body.get("samplesheet") is None:
+        if isinstance(body, dict) and "samplesheet" in body:  # null: as if absent
+            body = {k: v for k, v in body.items() if k != "samplesheet"}
         return body, {}, None
     if "inputs" in body:
         raise ValidationError(

@@ -52,7 +52,7 @@ def test_a_valid_body_becomes_the_spec_and_the_stored_request():
     }
     assert spec.name == "liver: treated vs control"
     assert [s.name for s in spec.samples] == ["K1", "K2", "W1", "W2"]
-    assert spec.samples[0].r2.endswith(".fq.gz")
+    assert spec.samples[0].runs[0].r2.endswith(".fq.gz")
     assert spec.artifacts_uri == "s3a://diff-expr/out/J1"
 
 

@@ -86,3 +86,12 @@ class DryRunResponse(BaseModel):
     request: dict[str, Any] = Field(
         description="The request submit would store: a samplesheet's samples as inputs"
     )
+
+
+class ShareResponse(BaseModel):
+    """A signed link to a job's outputs (opens its report; no token needed)."""
+
+    url: str = Field(description="The link, absolute, as this server was reached")
+    path: str = Field(description="The same link relative to the server: /share/<token>/...")
+    expires: int = Field(description="When it stops working (epoch ms)")
+    days: int = Field(description="Days it was made for")

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Body, Request
 from pydantic import BaseModel, Field
 
 from genejobs.api.deps import PrincipalDep, ProjectId, ServiceDep
+from genejobs.api.pool import in_storage_pool
 from genejobs.api.routes import ERRORS
 from genejobs.jobs.request.samplesheet import read_sheet
 
@@ -50,7 +51,8 @@ class SheetResponse(BaseModel):
 @router.post(
     "/samplesheet", response_model=SheetResponse, summary="Read a sample sheet into samples"
 )
-def parse_samplesheet(
+async def parse_samplesheet(
+    request: Request,
     project_id: ProjectId,
     principal: PrincipalDep,
     service: ServiceDep,
@@ -63,7 +65,8 @@ def parse_samplesheet(
     ],
 ) -> Any:
     """The samples an nf-core/rnaseq sheet makes, and its problems; nothing is stored."""
-    sheet = read_sheet(body, service.read_sheet)
+    # A sheet given by URI is read from storage: in the bounded storage pool.
+    sheet = await in_storage_pool(request, read_sheet, body, service.read_sheet)
     return {
         "samples": [
             {

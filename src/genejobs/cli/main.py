@@ -13,6 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from genejobs import __version__
 from genejobs.config import Settings
 from genejobs.jobs.states import JobStatus
 
@@ -435,6 +436,7 @@ def _add_client_commands(sub: Any) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="genejobs", description="RNA-seq differential-expression jobs")
+    p.add_argument("--version", action="version", version=f"genejobs {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run the API and/or a runner")
@@ -501,7 +503,13 @@ def main(argv: list[str] | None = None) -> int:
             from genejobs.cli.references import main as sub_main
         else:
             from genejobs.demo import main as sub_main
-        return int(sub_main(rest) or 0)
+        from genejobs.errors import GeneJobsError
+
+        try:
+            return int(sub_main(rest) or 0)
+        except GeneJobsError as exc:  # e.g. the demo's S3 server is not installed
+            print(f"error: {exc.message}", file=sys.stderr)
+            return 2
     args = build_parser().parse_args(argv)
     settings = Settings.from_env()
     from genejobs.client import ClientError

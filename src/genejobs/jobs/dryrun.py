@@ -87,11 +87,15 @@ def read_checks(
 def cached_samples(
     settings: Settings, spec: RnaDiffExprSpec, inputs: list[list[tuple[Location, FileInfo]]]
 ) -> list[bool]:
-    """Which samples the runner would take from the sample cache (never with QC)."""
+    """Which samples the runner would take from the sample cache (never with QC).
+
+    The key is the runner's own (``sample_cache_key``), from what the API knows: no
+    external tool runs here. A transcripts entry is predicted a hit whatever salmon
+    made it (the entry records it; a worker with another salmon computes it again).
+    """
     if spec.is_export_qc or spec.counts or spec.gtf is None:
         return [False] * len(inputs)
-    from genejobs.jobs.run.cache import SampleCache, sample_cache_key
-    from genejobs.pipeline.records import SampleParams
+    from genejobs.jobs.run.cache import SampleCache, sample_cache_key, sample_params
     from genejobs.references.registry import registry_for
 
     try:
@@ -100,28 +104,13 @@ def cached_samples(
     except (StopIteration, KeyError, OSError):
         return [False] * len(inputs)
     cache = SampleCache(settings.sample_cache_root)
-    min_length = SampleParams().min_length
-    quantifier = ""
-    if spec.quantifier == "transcripts":
-        from genejobs.pipeline.salmon import cache_tag
-
-        try:
-            quantifier = cache_tag(
-                SampleParams(declared_library_type=spec.library_type, quantifier=spec.quantifier)
-            )
-        except OSError:  # salmon not on this node: the runner's nodes decide
-            return [False] * len(inputs)
+    params = sample_params(spec)
     return [
         cache.get(
             sample_cache_key(
-                inputs=pair,
-                fasta_sha256=info.fasta_sha256,
-                gtf_sha256=gtf_sha,
-                adapter=spec.adapter,
-                min_length=min_length,
-                quantifier=quantifier,
+                sample, files, fasta_sha256=info.fasta_sha256, gtf_sha256=gtf_sha, params=params
             )
         )
         is not None
-        for pair in inputs
+        for sample, files in zip(spec.samples, inputs, strict=True)
     ]

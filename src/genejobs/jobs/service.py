@@ -24,6 +24,7 @@ from genejobs.config import Settings
 from genejobs.errors import (
     JobNotFound,
     LimitReached,
+    OutputExists,
     PermissionDenied,
     Unavailable,
     ValidationError,
@@ -47,11 +48,14 @@ from genejobs.jobs.store.models import (
     SampleStateRow,
     WesRunRow,
 )
+from genejobs.jobs.store.ownership import check_new_output, claim_key, new_manifest
 from genejobs.storage import FileInfo, Location, Storage
 
 log = logging.getLogger(__name__)
-# A counts table is read whole at submit; genes x samples of any real study are far smaller.
+# A counts table's stored size (compressed or not); genes x samples of any real study are far
+# smaller. Its decompressed size and shape are bounded while it is read (counts_table.py).
 MAX_COUNTS_TABLE_BYTES = 1 << 30
+HEALTH_PROBE_PROJECT = ""  # no project has an empty id (a path segment): the probe matches no row
 ACTIVE = (JobStatus.LAUNCHING.value, JobStatus.RUNNING.value, JobStatus.CANCELING.value)
 
 
@@ -146,7 +150,8 @@ class JobService:
             self._engine = make_engine(settings.database_url)
             sessions = make_sessionmaker(self._engine)
         self.sessions = sessions
-        self.storage = storage
+        # the API's calls answer people: short timeouts, one try (jobs keep the long ones)
+        self.storage = storage.interactive()
         self.references = references
 
     def close(self) -> None:
@@ -154,8 +159,15 @@ class JobService:
             self._engine.dispose()
 
     def healthy(self) -> None:
+        """The store answers and can write (a write that changes nothing, rolled back)."""
         with self.sessions() as s:
             s.execute(select(1))
+            s.execute(
+                update(ProjectLockRow)
+                .where(ProjectLockRow.project_id == HEALTH_PROBE_PROJECT)
+                .values(submits=ProjectLockRow.submits)
+            )
+            s.rollback()
 
     def authenticate(self, token: str | None, project_id: str) -> Principal:
         return authenticate(self.sessions, token, project_id)
@@ -227,7 +239,15 @@ class JobService:
         self.storage.check_writable(
             out.parent if spec.output.lower().endswith(".csv") else out, field="output"
         )
+        self.check_output_is_new(spec)
         return spec, stored, inputs
+
+    def check_output_is_new(self, spec: RnaDiffExprSpec) -> str:
+        """The job will own its table: a new path, claimed by no other job; the claim."""
+        table = self.storage.location(spec.table_uri, field="output")
+        folder = self.storage.location(spec.artifacts_uri, field="output")
+        with self.sessions() as s:
+            return check_new_output(self.storage, s, table=table, folder=folder)
 
     def read_sheet(self, uri: str) -> str:
         """A sample sheet named by URI, read with a byte cap (it is parsed in this process)."""
@@ -271,7 +291,41 @@ class JobService:
         input_bytes = sum(info.size_bytes for pair in inputs for _, info in pair)
         input_bytes += self.counts_table_bytes(spec)
         now = now_ms()
+        table = self.storage.location(spec.table_uri, field="output")
+        claim = claim_key(self.storage, table)
+        manifest = new_manifest(spec.table_uri, spec.artifacts_uri)
         self._ensure_project_lock(project_id)
+        try:
+            self._insert(
+                principal,
+                project_id,
+                job_id,
+                spec,
+                stored,
+                input_bytes,
+                now,
+                claim,
+                manifest.to_json(),
+            )
+        except IntegrityError as exc:  # another submit claimed the same table meanwhile
+            raise OutputExists(
+                f"output: '{table.original}' is the table of another job; name a new table"
+            ) from exc
+        log.info("job %s: submitted by %s in project %s", job_id, principal.user, project_id)
+        return job_id
+
+    def _insert(
+        self,
+        principal: Principal,
+        project_id: str,
+        job_id: str,
+        spec: RnaDiffExprSpec,
+        stored: dict[str, Any],
+        input_bytes: int,
+        now: int,
+        claim: str,
+        manifest_json: str,
+    ) -> None:
         with self.sessions.begin() as s:
             # First statement of the transaction: it waits for any other submit to this
             # project to commit, so the count below already includes that submit's job.
@@ -296,6 +350,8 @@ class JobService:
                 input_size_bytes=input_bytes,
                 outputs_json="{}",
                 attempts=0,
+                table_claim=claim,
+                manifest_json=manifest_json,
             )
             for pos, sample in enumerate(spec.samples):
                 row.samples.append(
@@ -303,8 +359,6 @@ class JobService:
                 )
             s.add(row)
             s.add_all(notification_rows(job_id, stored))
-        log.info("job %s: submitted by %s in project %s", job_id, principal.user, project_id)
-        return job_id
 
     def counts_table_bytes(self, spec: RnaDiffExprSpec) -> int:
         if not spec.counts:
@@ -329,12 +383,14 @@ class JobService:
             for gi, g in enumerate(spec.groups)
             for si, s in enumerate(g.samples)
         }
-        read_count_table(
-            self.storage.read_bytes(loc),
-            label=loc.original,
-            samples=[s.name for s in spec.samples],
-            sample_fields=fields,
-        )
+        with self.storage.open_read(loc, field="counts") as stream:
+            read_count_table(  # header + first genes only: the worker reads it all
+                stream,
+                label=loc.original,
+                samples=[s.name for s in spec.samples],
+                sample_fields=fields,
+                sample_only=True,
+            )
         return size
 
     def _ensure_project_lock(self, project_id: str) -> None:

@@ -186,6 +186,8 @@ def _methods(
             design=de.design,
             lfc_threshold=de.lfc_threshold,
             counts_table=posixpath.basename(str(job.get("counts_table") or "").rstrip("/")),
+            single_end=job.get("read_layout") == "single-end",
+            fragment_length=dict(job.get("salmon_single_end_fragment_length") or {}),
         )
     )
 

@@ -60,6 +60,9 @@ class MethodsInput:
     lfc_threshold: float = 0.0
     counts_table: str = ""  # a job from a counts table: no reads were trimmed or aligned
     min_length: int = SampleParams.min_length  # the pipeline's (not a request field)
+    single_end: bool = False  # read 1 only (run.json: read_layout)
+    # salmon's fragment-length prior for single-end reads, as run.json records it
+    fragment_length: dict[str, int] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -76,17 +79,18 @@ def methods_text(m: MethodsInput) -> tuple[str, list[str]]:
             refs.append(CITATIONS[key])
         return f"[{refs.index(CITATIONS[key]) + 1}]"
 
+    short = "reads" if m.single_end else "pairs with a mate"
     if m.adapter:
         second = read2_adapter(m.adapter)
-        which = "" if second == m.adapter.upper() else f" (on read 2: {second})"
+        which = "" if second == m.adapter.upper() or m.single_end else f" (on read 2: {second})"
         trim = (
             f"were trimmed of the 3' adapter {m.adapter.upper()}{which} with cutadapt "
             f"{_v(v, 'cutadapt')} {cite('cutadapt')} (error rate 0.1, minimum overlap 3), "
-            f"discarding pairs with a mate shorter than {m.min_length} nt,"
+            f"discarding {short} shorter than {m.min_length} nt,"
         )
     else:
         trim = (
-            "were not adapter-trimmed (no adapter was declared); pairs with a mate shorter "
+            f"were not adapter-trimmed (no adapter was declared); {short} shorter "
             f"than {m.min_length} nt were discarded,"
         )
     if m.counts_table:
@@ -97,14 +101,22 @@ def methods_text(m: MethodsInput) -> tuple[str, list[str]]:
         ]
     else:
         parts = [
-            f"Paired-end reads of {m.n_samples} samples in {m.n_groups} groups {trim} and "
+            f"{'Single-end' if m.single_end else 'Paired-end'} reads of {m.n_samples} samples "
+            f"in {m.n_groups} groups {trim} and "
             f"aligned to the {m.reference} genome with minimap2 {_v(v, 'mappy')} "
             f"{cite('minimap2')} (spliced short-read preset splice:sr, through its Python "
             "binding mappy).",
-            f"Read pairs were counted per gene of the {m.annotation} annotation following "
+            f"{'Reads' if m.single_end else 'Read pairs'} were counted per gene of the "
+            f"{m.annotation} annotation following "
             f"htseq-count's union mode with non-unique alignments discarded {cite('htseq')}, "
             f"as library type {m.library_type}, by genejobs {_v(v, 'genejobs')}.",
         ]
+    if m.fragment_length:
+        parts.append(
+            "Single-end reads carry no fragment length: salmon's effective transcript "
+            f"lengths used a fragment-length prior of mean {m.fragment_length.get('mean')} "
+            f"and standard deviation {m.fragment_length.get('sd')} nt (--fldMean, --fldSD)."
+        )
     tests = (
         f"Wald tests of |log2 fold change| > {m.lfc_threshold:g} (DESeq2's lfcThreshold, "
         "alternative greaterAbs)"
@@ -137,6 +149,12 @@ def methods_text(m: MethodsInput) -> tuple[str, list[str]]:
             f"on the {'shrunken log2 fold change' if m.shrunk else 'Wald statistic'}) was computed with GSEApy {_v(v, 'gseapy')} "
             f"{cite('gseapy')} {cite('gsea')}."
         )
+    parts.append(
+        "In the CSV tables, a text cell (a gene id or name) that begins with =, +, -, @, a "
+        "tab or a carriage return, which spreadsheet programs would run as a formula, is "
+        "written with a leading single quote (OWASP's advice against CSV injection); remove "
+        "that quote to recover the identifier."
+    )
     return " ".join(parts), refs
 
 

@@ -28,9 +28,13 @@ NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]{0,127}$"
 NAME_RULE = "must start with a letter, then letters, digits, '_' or '-', 1-128 characters"
 ADAPTER_PATTERN = r"^[ACGTNacgtn]*$"
 ADAPTER_RULE = "must be a DNA sequence of the letters A, C, G, T or N"
-JOB_NAME_PATTERN = r"^[^\x00-\x1f\x7f]*$"
-JOB_NAME_RULE = "must be printable text (no control characters)"
-EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+# No C0/C1 control characters and no Unicode line or paragraph separators: a job name goes
+# into e-mail subjects (where U+2028 or U+0085 break the header) and report titles, an
+# address into the To header. (Escapes both Python's re and pydantic's Rust regex read.)
+UNSAFE_TEXT = r"\x00-\x1f\x7f-\x9f\u2028\u2029"
+JOB_NAME_PATTERN = rf"^[^{UNSAFE_TEXT}]*$"
+JOB_NAME_RULE = "must be printable text on one line (no control characters or line separators)"
+EMAIL_PATTERN = rf"^[^@\s{UNSAFE_TEXT}]+@[^@\s{UNSAFE_TEXT}]+\.[^@\s{UNSAFE_TEXT}]+$"
 EMAIL_RULE = "must be an e-mail address (name@example.org)"
 # A covariate's level ("b1", "7", "2024-05-01"): letters, digits, '_', '-', '.'.
 LEVEL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"

@@ -73,6 +73,7 @@ def test_the_sheet_becomes_the_stored_request():
     ("text", "kw", "expected"),
     [
         ("", {}, "samplesheet: is empty"),
+        (",,,,\n,,\n", {}, "samplesheet: is empty"),
         ("sample;fastq_1;condition\nA;/x_R1.fq.gz;K\n", {}, "separated by commas (CSV) or tabs"),
         ("sample,fastq_2,condition\nA,/a.fq.gz,K\n", {}, "samplesheet: no 'fastq_1' column"),
         ("sample,fastq_1\nA,/a.fq.gz\n", {}, "samplesheet: no group column"),

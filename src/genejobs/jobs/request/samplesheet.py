@@ -174,6 +174,9 @@ def parse_sheet(
         found.append(f"samplesheet row {reader.line_num}: not valid CSV/TSV ({exc})")
         return empty
     table = [(n, row) for n, row in table if any(row)]
+    if not table:
+        found.append("samplesheet: is empty (the header row sample,fastq_1,fastq_2 comes first)")
+        return empty
     header_row, header = table[0]
     columns = [c.lower() for c in header]
     if len(columns) > MAX_SHEET_COLUMNS:

@@ -190,6 +190,15 @@ def test_lanes_orphans_and_a_sheet_in_step_2(server, browser, tmp_path):  # noqa
     name.send_keys("K1a")
     d.execute_script("arguments[0].dispatchEvent(new Event('change'))", name)
     shots("step2-samples-from-the-sheet")
+    d.set_window_size(390, 844)  # a phone: the sheet box and the leftovers fit its width
+    width = d.execute_script("return window.innerWidth")
+    for box in ("sheet", "sheet-text"):
+        right = d.execute_script(
+            f"return document.getElementById('{box}').getBoundingClientRect().right"
+        )
+        assert right <= width, (box, right, width)
+    shots("step2-sheet-on-a-phone")
+    d.set_window_size(1400, 1000)
 
     # step 3: the dry run reads each file's head; the truncated lane is named
     d.find_element(By.ID, "forward").click()

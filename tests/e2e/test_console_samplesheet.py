@@ -6,16 +6,20 @@ as runs and lists every file it could not use with the reason; a sheet uploaded 
 mistake shows its problems by row and column; the fixed sheet makes the samples, which
 are edited; step 3's dry run shows a truncated lane as a file problem. The console's
 pairing answers the same cases as the CLI's (``tests/data/pairing_cases.json``). Over
-HTTP, a sheet given by URI is dry-run and submitted. Screenshots are kept under the
+HTTP, a sheet given by URI is dry-run and submitted, and its job (two lanes per sample)
+counts exactly what a job given the same reads as one file per read counts. Screenshots are kept under the
 test's tmp folder (``GENEJOBS_SCREENSHOTS`` names another).
 """
 
 from __future__ import annotations
 
+import csv
 import gzip
+import io
 import json
 import os
 import shutil
+import time
 from pathlib import Path
 
 import httpx
@@ -186,6 +190,15 @@ def test_lanes_orphans_and_a_sheet_in_step_2(server, browser, tmp_path):  # noqa
     name.send_keys("K1a")
     d.execute_script("arguments[0].dispatchEvent(new Event('change'))", name)
     shots("step2-samples-from-the-sheet")
+    d.set_window_size(390, 844)  # a phone: the sheet box and the leftovers fit its width
+    width = d.execute_script("return window.innerWidth")
+    for box in ("sheet", "sheet-text"):
+        right = d.execute_script(
+            f"return document.getElementById('{box}').getBoundingClientRect().right"
+        )
+        assert right <= width, (box, right, width)
+    shots("step2-sheet-on-a-phone")
+    d.set_window_size(1400, 1000)
 
     # step 3: the dry run reads each file's head; the truncated lane is named
     d.find_element(By.ID, "forward").click()
@@ -201,7 +214,24 @@ def test_lanes_orphans_and_a_sheet_in_step_2(server, browser, tmp_path):  # noqa
     shots("step3-dry-run-file-problem")
 
 
-def test_a_sheet_by_uri_dry_run_and_submit_over_http(server):
+def _finished(http: httpx.Client, job_id: str, timeout_s: float = 300) -> dict:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        detail = http.get(f"/jobs/{job_id}").json()
+        if detail["status"] in ("FINISHED", "FAILED", "CANCELLED"):
+            assert detail["status"] == "FINISHED", detail["message"]
+            return detail
+        assert time.monotonic() < deadline, detail
+        time.sleep(1)
+
+
+def _counts(http: httpx.Client, job_id: str) -> dict[str, list[str]]:
+    text = http.get(f"/jobs/{job_id}/outputs/counts.csv").text
+    rows = list(csv.reader(io.StringIO(text)))
+    return {name: [r[i] for r in rows[1:]] for i, name in enumerate(rows[0])}
+
+
+def test_a_sheet_by_uri_runs_end_to_end_and_counts_as_one_file_per_read(server):
     http, run, m = server["http"], server["run"], server["manifest"]
     (run / "sheet.csv").write_text(sheet(run, STRANDEDNESS[m.library_type]))
     body = {
@@ -224,11 +254,33 @@ def test_a_sheet_by_uri_dry_run_and_submit_over_http(server):
     assert all(c["reads_checked"] > 0 for s in got["samples"] for c in s["checks"])
     r = http.post("/jobs", json=body)
     assert r.status_code == 201, r.text
-    stored = json.loads(http.get(f"/jobs/{r.json()['job_id']}").json()["request"])
+    lanes = r.json()["job_id"]
+    stored = json.loads(http.get(f"/jobs/{lanes}").json()["request"])
     assert "samplesheet" not in stored and stored["library_type"] == m.library_type
     assert stored["inputs"][1]["group_inputs"][1]["runs"][1] == [
         f"{run}/W2_S4_L002_R1_001.fastq.gz",
         f"{run}/W2_S4_L002_R2_001.fastq.gz",
     ]
-    http.delete(f"/jobs/{r.json()['job_id']}")  # the runner reads one run per sample until
-    # the pipeline's side of issue 24 lands; the request is what this test is about
+    # the same reads as one file per read, in the contract's own shape
+    whole = {**body, "library_type": m.library_type}
+    del whole["samplesheet"]
+    names = dict(zip(sorted(m.reads), ("K1", "K2", "W1", "W2"), strict=True))
+    whole["inputs"] = [
+        {
+            "group_name": g,
+            "group_inputs": [
+                {"sample_name": names[k], "files": m.reads[k]} for k in sorted(m.reads) if k[0] == g
+            ],
+        }
+        for g in ("K", "W")
+    ]
+    r = http.post("/jobs", json=whole)
+    assert r.status_code == 201, r.text
+    one_file = r.json()["job_id"]
+    _finished(http, lanes)
+    _finished(http, one_file)
+    by_lanes, by_file = _counts(http, lanes), _counts(http, one_file)
+    assert {"K1", "K2", "W1", "W2"} <= set(by_lanes)
+    for sample in ("K1", "K2", "W1", "W2"):
+        assert by_lanes[sample] == by_file[sample], sample
+        assert sum(int(c) for c in by_lanes[sample]) > 0

@@ -130,7 +130,7 @@ def test_counts_instead_of_files() -> None:
     neither = body()
     del neither["inputs"][1]["group_inputs"][2]["files"]
     assert messages(neither) == [
-        "inputs[1].group_inputs[2].files: is required (or give a counts table: counts)"
+        "inputs[1].group_inputs[2].files: is required (or runs, or a counts table: counts)"
     ]
 
 

@@ -84,7 +84,9 @@ def test_truncated_gzip_not_gzip_not_fastq_and_empty(store):
     bam = put("g.fastq.gz", b"BAM\x01" + bytes(100))
     empty = put("h.fastq", b"", gz=False)
     bad = put("i.fastq", b"@r1\nACGT\n-\nIIII\n", gz=False)
-    heads = [h for run in check((cut,), (plain,), (bam,), (empty,), (bad,)) for h in run]
+    stub = put("o.fastq.gz", whole[:5], gz=False)  # not even a whole gzip header
+    heads = [h for run in check((cut,), (plain,), (bam,), (empty,), (bad,), (stub,)) for h in run]
+    assert heads[5].problems[0].startswith("is truncated: its gzip stream ends")
     assert heads[0].problems == [
         "is truncated: its gzip stream ends before its end marker (the file was cut off, e.g. "
         "by an interrupted upload)"

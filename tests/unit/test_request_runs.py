@@ -6,6 +6,7 @@ import pytest
 
 from genejobs.errors import ValidationError
 from genejobs.jobs.request.validation import validate_request
+from genejobs.pipeline.records import ReadRun
 
 REFS = {"hg19": ["g.gtf"]}
 
@@ -54,7 +55,9 @@ def test_runs_become_the_samples_runs_in_order():
     )
     a = spec.samples[0]
     assert [r.r1 for r in a.runs] == [f"s3a://b/A_L{k}_R1.fq.gz" for k in range(4)]
-    assert a.paired and spec.samples[2].r2 == "s3a://b/C_R2.fastq.gz"
+    assert a.paired and spec.samples[2].runs == (
+        ReadRun("s3a://b/C_R1.fastq.gz", "s3a://b/C_R2.fastq.gz"),
+    )
     assert stored["inputs"][0]["group_inputs"][0]["runs"][3][1] == "s3a://b/A_L3_R2.fq.gz"
 
 

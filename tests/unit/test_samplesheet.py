@@ -73,6 +73,7 @@ def test_the_sheet_becomes_the_stored_request():
     ("text", "kw", "expected"),
     [
         ("", {}, "samplesheet: is empty"),
+        (",,,,\n,,\n", {}, "samplesheet: is empty"),
         ("sample;fastq_1;condition\nA;/x_R1.fq.gz;K\n", {}, "separated by commas (CSV) or tabs"),
         ("sample,fastq_2,condition\nA,/a.fq.gz,K\n", {}, "samplesheet: no 'fastq_1' column"),
         ("sample,fastq_1\nA,/a.fq.gz\n", {}, "samplesheet: no group column"),
@@ -190,6 +191,11 @@ def test_the_request_around_a_sheet():
         expand_samplesheet({**body(), "samplesheet": {"uri": "s3a://lab/s.csv"}}, None)
     same, labels, sheet = expand_samplesheet({"job_type": "RNA_DIFF_EXPR"}, None)
     assert sheet is None and labels == {} and same == {"job_type": "RNA_DIFF_EXPR"}
+    # null is absent: then inputs are required as ever
+    req = body()
+    req["samplesheet"] = None
+    with pytest.raises(ValidationError, match=r"^inputs: is required \(or give a samplesheet\)$"):
+        validate_request(req, job_id="J", references=REFS)
 
 
 def test_request_rules_on_a_sheets_samples_name_its_rows():

@@ -272,13 +272,16 @@ def check_heads(
         for (uri, _), fut in zip(run.files, fs, strict=True):
             if fut.done() and not fut.cancelled() and fut.exception() is None:
                 heads.append(fut.result())
-            else:
-                fut.cancel()
-                late = FileHead(uri=uri)
-                late.warnings.append(
-                    f"not checked: the storage did not answer within {timeout_s:g} s"
-                )
-                heads.append(late)
+                continue
+            late = FileHead(uri=uri)
+            failed = fut.exception() if fut.done() and not fut.cancelled() else None
+            fut.cancel()
+            late.warnings.append(
+                f"not checked: {failed}"
+                if failed is not None
+                else f"not checked: the storage did not answer within {timeout_s:g} s"
+            )
+            heads.append(late)
         if len(heads) == 2:
             _pair(heads[0], heads[1])
         out.append(heads)

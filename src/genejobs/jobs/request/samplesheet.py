@@ -174,6 +174,9 @@ def parse_sheet(
         found.append(f"samplesheet row {reader.line_num}: not valid CSV/TSV ({exc})")
         return empty
     table = [(n, row) for n, row in table if any(row)]
+    if not table:
+        found.append("samplesheet: is empty (the header row sample,fastq_1,fastq_2 comes first)")
+        return empty
     header_row, header = table[0]
     columns = [c.lower() for c in header]
     if len(columns) > MAX_SHEET_COLUMNS:
@@ -409,7 +412,9 @@ def expand_samplesheet(
     Returns the body to validate, the labels for messages, and the parsed sheet (None
     when the body has no sheet, which is then returned as it is).
     """
-    if not isinstance(body, dict) or "samplesheet" not in body:
+    if not isinstance(body, dict) or body.get("samplesheet") is None:
+        if isinstance(body, dict) and "samplesheet" in body:  # null: as if absent
+            body = {k: v for k, v in body.items() if k != "samplesheet"}
         return body, {}, None
     if "inputs" in body:
         raise ValidationError(
@@ -435,17 +440,18 @@ def expand_samplesheet(
 
 
 def relabel(message: str, labels: Mapping[str, str]) -> str:
-    """Rewrite each ``path: rule`` problem of ``message`` to name the sheet's place."""
+    """Rewrite each ``path: rule`` problem of ``message`` to name the sheet's place.
+
+    The longest labelled prefix of the path wins; prefixes are looked up, never scanned
+    (a sheet of 10,000 rows has tens of thousands of labels).
+    """
     if not labels:
         return message
     out = []
     for problem in message.split("; "):
         path, sep, rule = problem.partition(": ")
-        best = max(
-            (k for k in labels if path == k or path.startswith((k + ".", k + "["))),
-            key=len,
-            default=None,
-        )
+        cuts = [i for i, ch in enumerate(path) if ch in ".["] + [len(path)]
+        best = next((path[:i] for i in reversed(cuts) if path[:i] in labels), None)
         if best is not None and sep:
             rest = path[len(best) :].lstrip(".")
             problem = f"{labels[best]}{', ' + rest if rest else ''}: {rule}"

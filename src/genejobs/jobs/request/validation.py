@@ -46,8 +46,9 @@ def parse_request(body: Any) -> SubmitRequest:
                 f"job_type: '{job_type[:64]}' is not supported "
                 f"(supported: {JOB_TYPE_RNA_DIFF_EXPR})"
             )
-    # inputs has a default only so a samplesheet can stand in for it (expanded before this)
-    missing = isinstance(body, dict) and "inputs" not in body and "samplesheet" not in body
+    # inputs has a default only so a samplesheet can stand in for it; a sheet has become
+    # inputs before this (expand_samplesheet), so here inputs are always required
+    missing = isinstance(body, dict) and "inputs" not in body
     needed = ["inputs: is required (or give a samplesheet)"] if missing else []
     try:
         req = SubmitRequest.model_validate(body)

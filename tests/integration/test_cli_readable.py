@@ -116,6 +116,20 @@ def test_outputs_link_prints_a_share_link_that_opens_without_a_token(cli, world,
     assert code == 2 and "DLI.0001" in err and "days" in err
 
 
+def test_jobs_delete_names_what_it_deletes_and_deletes_only_that(cli, world):
+    job_id = submit(world)
+    _fake_outputs(world, job_id)
+    folder = world["data"] / "out" / job_id
+    (folder / "not-written-by-the-job.txt").write_text("x")
+    from test_api_contract import set_status
+
+    set_status(world, job_id, "FINISHED", end_time_ms=1)
+    code, _, err = cli("jobs", "delete", job_id, "--yes")
+    assert code == 0, err
+    assert "deletes the 5 file(s) it wrote" in err and "share links" in err
+    assert [p.name for p in folder.rglob("*") if p.is_file()] == ["not-written-by-the-job.txt"]
+
+
 def test_serve_prints_the_console_link():
     line = serve_banner("0.0.0.0", 8765, "gj_abc")
     assert line == (

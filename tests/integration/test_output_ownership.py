@@ -275,7 +275,9 @@ def s3_objects(w) -> dict[str, bytes]:
     return {p: fs.cat_file(p) for p in fs.find(w["bucket"])}
 
 
-def test_on_s3_existing_objects_and_claims_are_refused_and_purge_keeps_the_rest(s3_world):
+def test_on_s3_existing_objects_and_claims_are_refused_and_purge_keeps_the_rest(
+    s3_world, s3_server
+):
     w = s3_world
     b = w["bucket"]
     put = lambda key, data: w["storage"].write_bytes(  # noqa: E731
@@ -290,6 +292,9 @@ def test_on_s3_existing_objects_and_claims_are_refused_and_purge_keeps_the_rest(
     put("counts.csv", b"gene_id,K1\n")
     set_status(w, victim, "FINISHED", end_time_ms=1)
     record_written(w["url"], victim, {table: 13, f"s3a://{b}/alice/{victim}/report.html": 14})
+    other = f"{b}-other"  # another lab's bucket on the same endpoint
+    s3_server.create_bucket(other)
+    w["storage"].write_bytes(w["storage"].location(f"s3a://{other}/x/results.csv"), b"theirs")
     before = s3_objects(w)
     for token, project in ATTACKERS:
         for target in (
@@ -300,6 +305,8 @@ def test_on_s3_existing_objects_and_claims_are_refused_and_purge_keeps_the_rest(
             f"s3a://{b}/counts.csv",
             f"s3a://{b}/alice/{victim}",
             f"s3a://{b}/alice/{victim}/new.csv",
+            f"s3a://{other}/x/results.csv",
+            f"s3://{other}/x/results.csv",
         ):
             for params in ({}, {"dry_run": "true"}):
                 r = call(
@@ -333,3 +340,5 @@ def test_on_s3_existing_objects_and_claims_are_refused_and_purge_keeps_the_rest(
     assert after[f"{b}/carol/{mine}/planted.csv"] == b"not carol's job's"
     assert after[f"{b}/carol/{mine}/assignment.csv"] == b"rewritten by someone"
     assert {k: v for k, v in after.items() if not k.startswith(f"{b}/carol/")} == before
+    fs = w["storage"].filesystem(w["storage"].location(f"s3a://{other}/"))
+    assert fs.cat_file(f"{other}/x/results.csv") == b"theirs"

@@ -262,9 +262,11 @@ def _delete_job(client: Any, args: argparse.Namespace) -> int:
 
     detail = client.show(args.project, args.job_id)
     table, folder = artifacts_folder(json.loads(detail["request"])["output"], args.job_id)
+    written = len(client.outputs(args.project, args.job_id))
     print(
-        f"job {args.job_id} ({detail['status']}): deletes {table}, everything under "
-        f"{folder}/ and the job's record",
+        f"job {args.job_id} ({detail['status']}): deletes the {written} file(s) it wrote "
+        f"(its table {table} and its files under {folder}/; nothing else there), then the "
+        "job's record (its share links stop working)",
         file=sys.stderr,
     )
     if not args.yes:

@@ -118,7 +118,7 @@ def test_outputs_link_prints_a_share_link_that_opens_without_a_token(cli, world,
 
 def test_jobs_delete_names_what_it_deletes_and_deletes_only_that(cli, world):
     job_id = submit(world)
-    _fake_outputs(world, job_id)
+    fake_outputs(world, job_id)
     folder = world["data"] / "out" / job_id
     (folder / "not-written-by-the-job.txt").write_text("x")
     from test_api_contract import set_status

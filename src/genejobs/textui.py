@@ -223,3 +223,29 @@ def follow(
             detail = client.show(project, job_id)
             live.update(view(detail))
     return dict(detail)
+
+
+def stats_table(stats: dict[str, Any]) -> Table:
+    """``genejobs stats``: jobs per state and input size, a row per user (an administrator
+    sees every user), then the project's total."""
+    states = [s for s in STATUS_STYLE if s not in ("PENDING", "DONE")]
+    table = Table(header_style="bold", box=None, pad_edge=False)
+    table.add_column("user")
+    for st in states:
+        table.add_column(st.lower(), justify="right")
+    table.add_column("input", justify="right")
+    users = stats.get("users") or []
+    for u in users:
+        table.add_row(
+            str(u.get("user_name", "")),
+            *(f"{int(u.get(f'{st.lower()}_num', 0)):,}" for st in states),
+            fmt_bytes(u.get("input_size")),
+        )
+    n_users = int(stats.get("total_user_num", 0))
+    table.add_row(
+        Text(f"all ({n_users} user{'s' if n_users != 1 else ''})", style="bold"),
+        *(f"{int(stats.get(f'total_{st.lower()}_num', 0)):,}" for st in states),
+        fmt_bytes(stats.get("total_input_size")),
+        style="bold" if users else "",
+    )
+    return table

@@ -18,6 +18,7 @@ from genejobs.errors import GeneJobsError, JobNotFound, NotFound, PermissionDeni
 from genejobs.jobs.browse import (
     MAX_LIST,
     JobOutputs,
+    PrivateFolders,
     content_headers,
     list_files,
     reference_catalogue,
@@ -58,7 +59,13 @@ def files(
     marker: Annotated[str | None, Query(description="Last URI of the previous page")] = None,
 ) -> Any:
     """Files the service may read under a prefix; others answer DLI.0011/0002 as submit does."""
-    return list_files(service.storage, prefix, limit=limit, marker=marker)
+    return list_files(
+        service.storage,
+        prefix,
+        limit=limit,
+        marker=marker,
+        private=PrivateFolders.of(service.settings),
+    )
 
 
 def _outputs(service: Any, principal: Any, project_id: str, job_id: str) -> JobOutputs:

@@ -35,6 +35,7 @@ from genejobs.jobs.store.models import (
     SampleStateRow,
     WesRunRow,
 )
+from genejobs.report.methods import explain, note_level
 from genejobs.storage import FileInfo, Location, Storage
 
 log = logging.getLogger(__name__)
@@ -408,6 +409,10 @@ class JobService:
             outputs = json.loads(row.outputs_json or "{}")
             out["outputs"] = {k: v for k, v in outputs.items() if not k.startswith("_")}
             out["warnings"] = json.loads(row.warnings_json or "[]")
+            out["notes"] = [
+                {"text": str(w), "plain": explain(str(w)), "level": note_level(str(w))}
+                for w in out["warnings"]
+            ]
             out["notifications"] = attempt_log(s, job_id)
             samples = []
             for smp in row.samples:

@@ -212,9 +212,7 @@ def test_groups_covariates_and_statistics_in_step_two(console_server, tmp_path):
         lfc.clear()
         lfc.send_keys("0.5")
         d.find_element(By.CSS_SELECTOR, '[data-goto="3"]').click()
-        cov_err = wait.until(
-            EC.visibility_of_element_located((By.CSS_SELECTOR, "#problems"))
-        )
+        cov_err = wait.until(EC.visibility_of_element_located((By.CSS_SELECTOR, "#problems")))
         assert "confounded" in cov_err.text, cov_err.text
         d.find_element(By.CSS_SELECTOR, '[data-goto="2"]').click()
         beside = wait.until(
@@ -247,8 +245,6 @@ def test_help_is_written_for_people_not_for_the_api(console_server, tmp_path):
             card = waiter(d).until(
                 EC.presence_of_element_located((By.CSS_SELECTOR, f'.card[data-step="{step}"]'))
             )
-            help_text = " ".join(
-                h.text for h in card.find_elements(By.CSS_SELECTOR, ".help, h2")
-            )
+            help_text = " ".join(h.text for h in card.find_elements(By.CSS_SELECTOR, ".help, h2"))
             assert "GET " not in help_text and "POST " not in help_text, help_text
             assert "/gene/" not in help_text, help_text

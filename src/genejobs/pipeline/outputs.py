@@ -115,6 +115,18 @@ def htseq_summary(result: SampleResult, library_type: LibraryType) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
+def by_significance(table: pd.DataFrame) -> pd.DataFrame:
+    """The results table as a person reads it: most significant first (padj, then p-value,
+    then gene id; genes without a p-value last), comparison by comparison in their order."""
+    keys = ["padj", "pvalue", "gene_id"]
+    if "comparison" in table.columns:
+        order = {c: i for i, c in enumerate(dict.fromkeys(table["comparison"]))}
+        ranked = table.assign(_cmp=table["comparison"].map(order))
+        ranked = ranked.sort_values(["_cmp", *keys], na_position="last", kind="stable")
+        return ranked.drop(columns="_cmp").reset_index(drop=True)
+    return table.sort_values(keys, na_position="last", kind="stable").reset_index(drop=True)
+
+
 def write_job_outputs(
     storage: Storage,
     *,
@@ -150,6 +162,6 @@ def write_job_outputs(
         loc = folder.join(name)
         storage.write_bytes(loc, data)
         written[name] = loc.original
-    storage.write_bytes(parse_uri(table_uri), _csv(de.table))
+    storage.write_bytes(parse_uri(table_uri), _csv(by_significance(de.table)))
     written["table"] = table_uri
     return written

@@ -101,6 +101,7 @@ def wait_status(
 def finished_job(console_server: dict[str, Any]) -> dict[str, Any]:
     """A named job, submitted through the API and finished (no QC: quick)."""
     http = console_server["http"]
-    r = http.post("/jobs", json=reads_request(console_server, name="liver KO vs WT"))
+    req = reads_request(console_server, name="liver KO vs WT", library_type="auto")
+    r = http.post("/jobs", json=req)
     assert r.status_code == 201, r.text
     return wait_status(http, r.json()["job_id"], ("FINISHED",))

@@ -120,3 +120,40 @@ class Shots:
         assert path.stat().st_size > 5_000, path
         print(f"screenshot: {path}")
         return path
+
+
+class Page:
+    """A Chromium tab for reading a page from the tests' side: open it, evaluate
+    expressions in it (promises awaited), wait for one to hold, type, screenshot.
+    The report's tests use it; the console's use the driver directly."""
+
+    def __init__(self, profile: Path, size: tuple[int, int] = DESKTOP) -> None:
+        self._opened = open_chrome(profile, size)
+        self.driver = self._opened.__enter__()
+
+    def open(self, url: str) -> None:
+        self.driver.get(url)
+
+    def js(self, expression: str) -> Any:
+        return self.driver.execute_script(f"return ({expression});")
+
+    def wait_for(self, expression: str, timeout_s: float = 60) -> Any:
+        return WebDriverWait(self.driver, timeout_s, poll_frequency=0.05).until(
+            lambda _: self.js(expression), message=f"page never satisfied: {expression}"
+        )
+
+    def type_text(self, text: str) -> None:
+        self.driver.switch_to.active_element.send_keys(text)
+
+    def key(self, key: str) -> None:
+        from selenium.webdriver.common.keys import Keys
+
+        self.driver.switch_to.active_element.send_keys(getattr(Keys, key.upper()))
+
+    def screenshot(self, path: Path, full_page: bool = False) -> None:
+        shots = Shots(self.driver, path.parent)
+        made = shots(path.stem, full=full_page)
+        made.replace(path)
+
+    def close(self) -> None:
+        self._opened.__exit__(None, None, None)

@@ -1,8 +1,8 @@
 """The report as a biologist sees it: a real job's report.html and MultiQC report in Chromium.
 
 One small simulated job with QC runs through the real runner (Dask, alignment,
-counting, PyDESeq2, RSeQC, MultiQC); headless Chromium (Debian's package, driven over
-the DevTools pipe, see ``browser.py``) then loads its files and uses them as a reader
+counting, PyDESeq2, RSeQC, MultiQC); headless Chromium (Debian's package, driven by Selenium,
+see ``chromium.py``) then loads its files and uses them as a reader
 would: hovers the volcano's data, searches a gene, pages through the table, reads
 the Methods paragraph.
 """
@@ -20,7 +20,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from browser import CHROMIUM, Browser  # noqa: E402
+from chromium import CHROMIUM, Page  # noqa: E402
 from test_runner_helpers import add_job, load_job, make_settings  # noqa: E402
 
 from genejobs.jobs.run.executor import close_client, make_client  # noqa: E402
@@ -83,7 +83,7 @@ def job(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory):
-    b = Browser(tmp_path_factory.mktemp("chromium"))
+    b = Page(tmp_path_factory.mktemp("chromium"))
     yield b
     b.close()
 

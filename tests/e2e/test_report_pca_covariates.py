@@ -10,7 +10,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from browser import CHROMIUM, Browser  # noqa: E402
+from chromium import CHROMIUM, Page  # noqa: E402
 from test_report_design import _job_and_de  # noqa: E402
 
 from genejobs.pipeline.records import LibraryType  # noqa: E402
@@ -36,7 +36,7 @@ def test_the_pca_can_be_coloured_by_each_covariate(tmp_path: Path) -> None:
     page.write_bytes(
         render_report(de, [], job=job, library_type=LibraryType.UNSTRANDED)["report.html"]
     )
-    browser = Browser(tmp_path / "chromium")
+    browser = Page(tmp_path / "chromium")
     try:
         browser.open(f"file://{page}")
         assert browser.wait_for(READY, 60) == "1", browser.js("document.body.dataset.error")

@@ -13,10 +13,11 @@ import time
 
 import pytest
 from chromium import DESKTOP, Shots, open_chrome, waiter
-from conftest import GTF, REF
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
+
+from conftest import GTF, REF
 
 pytestmark = pytest.mark.e2e
 JOB_NAME = "K vs W in the browser"

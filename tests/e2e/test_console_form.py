@@ -13,11 +13,12 @@ import json
 
 import pytest
 from chromium import DESKTOP, PHONE, Shots, open_chrome, page_width, waiter
-from conftest import REF, reads_request
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select
+
+from conftest import REF, reads_request
 
 pytestmark = pytest.mark.e2e
 

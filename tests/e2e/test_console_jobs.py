@@ -9,10 +9,11 @@ import time
 
 import pytest
 from chromium import DESKTOP, PHONE, Shots, open_chrome, page_width, waiter
-from conftest import reads_request, wait_status
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
+
+from conftest import wait_status
 
 pytestmark = pytest.mark.e2e
 

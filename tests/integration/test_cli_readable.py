@@ -237,3 +237,28 @@ def test_a_cancelled_samples_duration_stops_at_the_jobs_end(cli, world):
     assert {s["duration_ms"] for s in json.loads(out)["samples"]} == {90_000}
     code, out, _ = cli("jobs", "show", job_id)
     assert "1 min 30 s" in out
+
+
+def test_notes_are_plain_words_and_information_is_not_a_warning(cli, world):
+    job_id = submit(world)
+    warnings = [
+        "library_type auto: the reads look fr-firststrand",
+        "As the residual degrees of freedom is less than 3, the distribution ...",
+    ]
+    engine = create_engine(world["url"].replace("postgresql://", "postgresql+psycopg://"))
+    with engine.begin() as c:
+        c.execute(
+            update(JobRow)
+            .where(JobRow.job_id == job_id)
+            .values(warnings_json=json.dumps(warnings), status="FINISHED")
+        )
+    engine.dispose()
+    code, out, _ = cli("jobs", "show", job_id, "--json")
+    notes = json.loads(out)["notes"]
+    assert [n["level"] for n in notes] == ["info", "warning"]
+    assert notes[0]["plain"].startswith("No library type was declared")
+    assert json.loads(out)["warnings"] == warnings  # the contract's field unchanged
+    code, out, _ = cli("jobs", "show", job_id)
+    assert "note: No library type was declared" in out
+    assert "warning: There are very few samples per group" in out
+    assert "warning: library_type" not in out

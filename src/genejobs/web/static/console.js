@@ -806,7 +806,7 @@ function step2(d) {
     <h2>Groups <span class="muted small-text">click a name to rename it</span></h2>
     <div class="groups" data-path="groups">${d.groups.map((g, gi) => {
       const n = d.samples.filter(s => s.group === g).length;
-      return `<span class="chip" data-chip="${gi}"><input class="gname" data-rename="${gi}" value="${esc(g)}" style="width:${Math.max(3, g.length) + 1}ch" aria-label="group name"> · ${n}
+      return `<span class="chip" data-chip="${gi}"><input class="gname" data-rename="${gi}" value="${esc(g)}" style="width:${Math.max(2, g.length) + 0.5}ch" aria-label="group name"> · ${n}
         <button class="chip-x" data-delgroup="${gi}" type="button" title="delete group ${esc(g)}${n ? ` (its ${n} sample${n === 1 ? '' : 's'} move to another group)` : ''}">×</button></span>`;
     }).join('')}
       <span class="add"><input id="new-group" placeholder="new group name" size="14"><button class="small" id="add-group" type="button">Add group</button></span></div>

@@ -59,10 +59,37 @@ def test_the_job_page_at_desktop_and_phone_sizes(console_server, finished_job, t
         shots("job-page")
 
 
-def test_short_ids_that_fit_no_job_or_are_too_short_are_named(console_server, tmp_path):
+def _twin_jobs(world, job_id: str, ids: list[str]) -> None:
+    """Copies of a job's row under chosen ids (so that two ids share a prefix)."""
+    from sqlalchemy import create_engine
+
+    from genejobs.jobs.store.models import JobRow
+
+    engine = create_engine(f"sqlite:///{world['root'] / 'home' / 'genejobs.db'}")
+    with engine.begin() as c:
+        row = dict(
+            c.execute(JobRow.__table__.select().where(JobRow.job_id == job_id)).mappings().one()
+        )
+        for new in ids:
+            c.execute(JobRow.__table__.insert().values(row | {"job_id": new}))
+    engine.dispose()
+
+
+def test_short_ids_that_fit_no_job_several_or_are_too_short_are_named(
+    console_server, finished_job, tmp_path
+):
     world = console_server
+    twins = ["abcdef12-0000-4000-8000-000000000001", "abcdef34-0000-4000-8000-000000000002"]
+    _twin_jobs(world, finished_job["job_id"], twins)
     with open_chrome(tmp_path) as d:
         _signed_in(d, world)
+        d.get(f"{world['url']}/console#/jobs/abcdef")
+        msg = waiter(d).until(EC.visibility_of_element_located((By.ID, "job-error")))
+        assert "'abcdef' is ambiguous" in msg.text
+        assert all(t in msg.text for t in twins)  # each named, with a link
+        d.find_element(By.LINK_TEXT, twins[1]).click()
+        waiter(d).until(EC.presence_of_element_located((By.CSS_SELECTOR, "h1 + .badge")))
+        assert d.current_url.endswith(twins[1])
         d.get(f"{world['url']}/console#/jobs/abc")
         msg = waiter(d).until(EC.visibility_of_element_located((By.ID, "job-error")))
         assert "at least its first 6 characters" in msg.text

@@ -174,3 +174,15 @@ def test_multiqc_lists_one_general_statistics_row_per_sample(job, browser):
     title = browser.js("document.title")
     assert "Liver time course" in title and "/" not in title.split(":")[0]
     assert "FastQC 0.12" not in (qc / "multiqc_data" / "multiqc_software_versions.txt").read_text()
+    # our read QC is titled as ours, and a small sample's reads are counted, not "0.0M"
+    titles = browser.wait_for(
+        "(t => t.length && t)([...document.querySelectorAll('.gtitle')].map(e => e.textContent))",
+        30,
+    )
+    assert any(t.startswith("Read QC (genejobs): Sequence Counts") for t in titles), titles
+    assert not any(t.startswith("FastQC:") for t in titles), titles
+    seqs = browser.js(
+        "[...document.querySelectorAll('#general_stats_table tbody td')].map(e => e.textContent)"
+        ".filter(t => /^\\s*[0-9][0-9\\s,.]*[KM]?\\s*$/.test(t)).join('|')"
+    )
+    assert "0.0M" not in seqs, seqs

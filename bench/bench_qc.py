@@ -26,10 +26,10 @@ import pysam
 from genejobs.pipeline.alignserver import align_processes
 from genejobs.pipeline.qc import DISTRIBUTION_PAIRS, QcResult, run_sample_qc
 from genejobs.pipeline.readqc import MateQC
-from genejobs.pipeline.reads import PairedReads
+from genejobs.pipeline.reads import SampleReads
 from genejobs.pipeline.records import LibraryType, ReadRun, ReadStats, SampleParams, SampleSpec
 from genejobs.pipeline.sample import gene_index, process_sample
-from genejobs.pipeline.trim import PairTrimmer
+from genejobs.pipeline.trim import ReadTrimmer
 from genejobs.references.registry import ReferenceRegistry
 from genejobs.sim import SimConfig, simulate
 from genejobs.storage import Storage
@@ -37,13 +37,13 @@ from genejobs.storage import Storage
 
 def read_qc_seconds(storage: Storage, spec: SampleSpec, adapter: str | None) -> float:
     """MateQC.add alone over the sample's reads, as process_sample feeds it."""
-    reads = PairedReads(storage, spec.name, storage.location(spec.r1), storage.location(spec.r2))
-    trimmer, stats, mates = PairTrimmer(adapter, min_length=20), ReadStats(), (MateQC(), MateQC())
+    reads = SampleReads(storage, spec)
+    trimmer, stats, mates = ReadTrimmer(adapter, min_length=20), ReadStats(), (MateQC(), MateQC())
     spent = 0.0
     for chunk in reads.chunks(10_000):
         trimmer(chunk, stats)
         t0 = time.perf_counter()
-        pairs = zip(mates, (chunk.r1, chunk.r2), trimmer.last_lengths, strict=True)
+        pairs = zip(mates, (chunk.r1, chunk.r2 or []), trimmer.last_lengths, strict=True)
         for mate, records, lengths in pairs:
             mate.add([r.sequence for r in records], [r.qualities for r in records], lengths)
         spent += time.perf_counter() - t0

@@ -49,6 +49,20 @@ class GeneJobsClient:
     def submit(self, project: str, request: dict[str, Any]) -> str:
         return str(self._call("POST", f"/v2.0/{project}/gene/jobs", json=request)["job_id"])
 
+    def dry_run(self, project: str, request: dict[str, Any]) -> dict[str, Any]:
+        """Every check a submit makes, nothing stored (``POST .../jobs?dry_run=true``)."""
+        path = f"/v2.0/{project}/gene/jobs"
+        return dict(self._call("POST", path, json=request, params={"dry_run": "true"}))
+
+    def samplesheet(self, project: str, sheet: dict[str, Any]) -> dict[str, Any]:
+        """The samples a sample sheet makes, and its problems (``POST .../samplesheet``)."""
+        return dict(self._call("POST", f"/v2.0/{project}/gene/samplesheet", json=sheet))
+
+    def files(self, project: str, prefix: str, *, marker: str | None = None) -> dict[str, Any]:
+        """One page of what the service may read under ``prefix`` (``GET .../files``)."""
+        query = {"prefix": prefix, "limit": 1000} | ({"marker": marker} if marker else {})
+        return dict(self._call("GET", f"/v2.0/{project}/gene/files", params=query))
+
     def list(self, project: str, **params: Any) -> dict[str, Any]:
         query = {k: v for k, v in params.items() if v is not None}
         return dict(self._call("GET", f"/v2.0/{project}/gene/jobs", params=query))

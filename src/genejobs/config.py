@@ -50,6 +50,8 @@ class Settings:
     smtp_url: str | None = None  # smtp://[user:password@]host[:port] or smtps://...
     smtp_from: str = "genejobs@localhost"
     notify_retry_seconds: float = 3600.0  # how long failed deliveries are retried
+    # Signs share links (jobs/share.py); unset: <home>/share-secret, made once
+    share_secret: str | None = None
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: Any) -> Settings:
@@ -90,6 +92,7 @@ class Settings:
             smtp_url=e.get("GENEJOBS_SMTP_URL") or None,
             smtp_from=e.get("GENEJOBS_SMTP_FROM") or "genejobs@localhost",
             notify_retry_seconds=float(e.get("GENEJOBS_NOTIFY_RETRY_SECONDS", "3600")),
+            share_secret=e.get("GENEJOBS_SHARE_SECRET") or None,
         )
         return replace(settings, **overrides) if overrides else settings
 

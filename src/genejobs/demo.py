@@ -235,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
         port = _free_port()
         url = f"http://127.0.0.1:{port}"
         console.print(f"[bold]4/5[/] starting genejobs serve on {url}")
-        log = open(workdir / "serve.log", "wb")  # noqa: SIM115 - lives as long as the server
+        log = open(workdir / "serve.log", "wb")  # closed below, once the server is stopped
         proc = subprocess.Popen(
             [sys.executable, "-m", "genejobs.cli", "serve", "--port", str(port)],
             env=env,

@@ -36,6 +36,14 @@ class PermissionDenied(GeneJobsError):
     """A file cannot be read or written, or a path leaves the allowed roots (DLI.0011)."""
 
 
+class OutputExists(PermissionDenied):
+    """A job's ``output`` names something that exists or another job claimed (DLI.0011).
+
+    A job owns only what it wrote, so its table must be a new path: never an existing
+    file or folder (of this user or another), nor a path inside another job's outputs.
+    """
+
+
 class Unavailable(GeneJobsError):
     """The resource is in a state that forbids the call (DLI.0012)."""
 
@@ -45,6 +53,19 @@ class StorageUnavailable(Unavailable):
 
     Not the caller's fault and usually temporary, so the API answers 503.
     """
+
+
+class NoSpaceLeft(StorageUnavailable):
+    """The storage holding an output is full (ENOSPC/EDQUOT): named, not an internal error."""
+
+
+class ShareLinkInvalid(GeneJobsError):
+    """A share link whose signature does not match: altered, or signed with another
+    server secret (403 DLI.0013)."""
+
+
+class ShareLinkExpired(GeneJobsError):
+    """A share link past its expiry (410 DLI.0013)."""
 
 
 class AuthenticationFailed(GeneJobsError):

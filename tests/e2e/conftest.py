@@ -12,13 +12,24 @@ from typing import Any
 
 import httpx
 import pytest
+from chromium import CHROMIUM
 from service import serve
 
 from genejobs.config import Settings
 from genejobs.references.registry import registry_for
 from genejobs.sim import SimConfig, simulate
+from support.tools import missing
 
 REF, GTF = "sim1", "sim1.annotation.gtf"
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Debian's Chromium; use as ``pytest.mark.usefixtures("chromium")``."""
+    if CHROMIUM is None:
+        missing("Chromium", "scripts/ensure-chromium.sh installs it (make test runs it)")
+    assert CHROMIUM is not None
+    return CHROMIUM
 
 
 @pytest.fixture(scope="session")

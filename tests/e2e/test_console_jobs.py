@@ -71,7 +71,7 @@ def _twin_jobs(world, job_id: str, ids: list[str]) -> None:
             c.execute(JobRow.__table__.select().where(JobRow.job_id == job_id)).mappings().one()
         )
         for new in ids:
-            c.execute(JobRow.__table__.insert().values(row | {"job_id": new}))
+            c.execute(JobRow.__table__.insert().values(row | {"job_id": new, "table_claim": None}))
     engine.dispose()
 
 

@@ -2,26 +2,18 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
+from chromium import Page
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from chromium import CHROMIUM, Page  # noqa: E402
-from test_report_design import _job_and_de  # noqa: E402
-
-from genejobs.pipeline.records import LibraryType  # noqa: E402
-from genejobs.report import render_report  # noqa: E402
+from genejobs.pipeline.records import LibraryType
+from genejobs.report import render_report
+from support.report import job_and_de
 
 pytestmark = [
     pytest.mark.e2e,
-    pytest.mark.skipif(
-        CHROMIUM is None and not __import__("os").environ.get("CI"),
-        reason="chromium is installed by scripts/ensure-chromium.sh (make test)",
-    ),
+    pytest.mark.usefixtures("chromium"),  # skipped locally without it, a failure in CI
 ]
 READY = "document.body && (document.body.dataset.ready || document.body.dataset.error)"
 VISIBLE = (
@@ -31,7 +23,7 @@ VISIBLE = (
 
 
 def test_the_pca_can_be_coloured_by_each_covariate(tmp_path: Path) -> None:
-    job, de, batch = _job_and_de()
+    job, de, batch = job_and_de()
     page = tmp_path / "report.html"
     page.write_bytes(
         render_report(de, [], job=job, library_type=LibraryType.UNSTRANDED)["report.html"]

@@ -5,22 +5,17 @@ the PCA and the distance heatmap, and sample-subset views for a large study."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from chromium import Page, Shots, require_chromium
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from chromium import Page, Shots, require_chromium  # noqa: E402
-from test_report_design import _job_and_de  # noqa: E402
-
-from genejobs.pipeline.de import run_differential_expression  # noqa: E402
-from genejobs.pipeline.records import LibraryType  # noqa: E402
-from genejobs.report import render_report  # noqa: E402
+from genejobs.pipeline.de import run_differential_expression
+from genejobs.pipeline.records import LibraryType
+from genejobs.report import render_report
+from support.report import job_and_de
 
 pytestmark = pytest.mark.e2e
 READY = "document.body && (document.body.dataset.ready || document.body.dataset.error)"
@@ -45,7 +40,7 @@ def _search(browser: Page, text: str) -> None:
 
 
 def test_threshold_lines_search_and_highlights(tmp_path: Path) -> None:
-    job, de, _batch = _job_and_de()  # tested with lfc_threshold 0.5
+    job, de, _batch = job_and_de()  # tested with lfc_threshold 0.5
     browser = _open(tmp_path, de, job)
     shots = Shots(browser.driver, tmp_path / "screenshots")
     try:

@@ -309,3 +309,55 @@ def test_gene_sets_give_enrichment_tables_and_a_report_figure(world, s3_job):
     assert ora.iloc[0]["Term"] == "TRUE_UP" and ora.iloc[0]["Adjusted P-value"] < 0.05
     page = world["fs"].cat_file(f"{folder}/report.html").decode()
     assert 'id="fig-enrichment-W_vs_K"' in page
+
+
+def test_a_fetched_reference_gives_go_and_reactome_enrichment_by_default(world, tmp_path):
+    """`ref fetch` from a local mirror of the upstream layout, then a job on it: the
+    report shows enrichment from the fetched GO and Reactome sets without a GMT."""
+    from genejobs.sim.upstream import serve as serve_upstream
+    from genejobs.sim.upstream import write_upstream
+
+    manifest = world["manifest"]
+    upstream = tmp_path / "upstream"
+    write_upstream(upstream, Path(manifest.genome), Path(manifest.gtf), Path(manifest.truth_genes))
+    env = dict(os.environ)
+    env.update(
+        GENEJOBS_HOME=str(world["root"] / "home"),
+        GENEJOBS_REFERENCE_CATALOGUE=str(upstream / "catalogue.yaml"),
+    )
+    with serve_upstream(upstream) as mirror:
+        done = subprocess.run(
+            [*CLI, "ref", "fetch", "SIM1", "--mirror", mirror, "--as", "sim-fetched"],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+    assert done.returncode == 0, done.stderr
+    request = _request(manifest, s3=True, root=world["root"], output=f"s3a://{BUCKET}/fetched")
+    request.update(ref="sim-fetched", gtf="gencode.v1.primary_assembly.annotation.gtf.gz")
+    answer = world["http"].post("/v2.0/default/gene/jobs", json=request)
+    assert answer.status_code == 201, answer.text
+    job_id = answer.json()["job_id"]
+    detail = _wait(world["http"], job_id)
+    assert detail["status"] == "FINISHED", detail["message"]
+    folder = f"{BUCKET}/fetched/{job_id}"
+    fs = world["fs"]
+    go_up = pd.read_csv(io.BytesIO(fs.cat_file(f"{folder}/enrichment/W_vs_K_GO_ora_up.csv")))
+    assert go_up.iloc[0]["Term"] == "GO:0090002 simulated up-regulation"
+    assert go_up.iloc[0]["Adjusted P-value"] < 0.05
+    go_down = pd.read_csv(io.BytesIO(fs.cat_file(f"{folder}/enrichment/W_vs_K_GO_ora_down.csv")))
+    assert go_down.iloc[0]["Term"] == "GO:0090003 simulated down-regulation"
+    reactome = pd.read_csv(
+        io.BytesIO(fs.cat_file(f"{folder}/enrichment/W_vs_K_Reactome_gsea_prerank.csv"))
+    ).set_index("Term")
+    assert reactome.loc["R-SIM-0001 Simulated pathway up", "NES"] > 0
+    page = fs.cat_file(f"{folder}/report.html").decode()
+    assert 'id="enrichment"' in page and "GO</b> (2024-06-17)" in page
+    assert "SIM1-gencode: gencode release 1" in page and "checksums verified" in page
+    methods = fs.cat_file(f"{folder}/methods.md").decode()
+    assert "GO (release 2024-06-17), kept with reference sim-fetched" in methods
+    assert "propagated to every ancestor term" in methods
+    run = json.loads(fs.cat_file(f"{folder}/run.json"))
+    prov = run["reference"]["provenance"]
+    assert prov["source"] == "gencode" and prov["checksums_verified"] is True
+    world["fetched_report"] = f"{folder}/report.html"

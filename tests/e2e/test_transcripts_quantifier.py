@@ -12,7 +12,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import shutil
 import subprocess
 
 import httpx
@@ -28,7 +27,7 @@ from genejobs.storage.seaweed import LocalS3Server
 
 pytestmark = [
     pytest.mark.e2e,
-    pytest.mark.skipif(shutil.which("salmon") is None, reason="salmon is not installed"),
+    pytest.mark.usefixtures("salmon"),  # skipped locally without it, a failure in CI
 ]
 BUCKET = "diff-expr"
 

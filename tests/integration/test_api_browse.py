@@ -13,11 +13,9 @@ import uuid
 
 import pytest
 from sqlalchemy import create_engine, update
-from test_api_contract import assert_error, body, call, database_url, set_status, submit, world
 
 from genejobs.jobs.store.models import JobRow, SampleStateRow
-
-__all__ = ["database_url", "world"]  # fixtures, reused
+from support.api import assert_error, body, call, fake_outputs, set_status, submit
 
 
 def _engine(world):
@@ -117,27 +115,10 @@ def test_files_without_prefix_offers_the_allowed_roots(world):
 # -- outputs --------------------------------------------------------------------------
 
 
-def _fake_outputs(world, job_id: str) -> dict[str, bytes]:
-    """What a finished job leaves: the table beside its folder, files inside it."""
-    out = world["data"] / "out"
-    files = {
-        "report.html": b"<!doctype html><title>report</title><h1>report</h1>",
-        "counts.csv": b"gene_id,K1\nG1,3\n",
-        "qc/multiqc_report.html": b"<html>multiqc</html>",
-        "bam/K1.bam": b"BAM\x01",
-    }
-    for rel, data in files.items():
-        (out / job_id / rel).parent.mkdir(parents=True, exist_ok=True)
-        (out / job_id / rel).write_bytes(data)
-    table = b"gene_id,log2FoldChange,padj\nG1,1.5,0.01\n"
-    (out / f"{job_id}.csv").write_bytes(table)
-    return files | {f"{job_id}.csv": table}
-
-
 def test_outputs_list_and_stream_every_file(world):
     job_id = submit(world)
     set_status(world, job_id, "FINISHED")
-    expected = _fake_outputs(world, job_id)
+    expected = fake_outputs(world, job_id)
     r = call(world, "GET", f"/jobs/{job_id}/outputs")
     assert r.status_code == 200, r.text
     listed = {o["path"]: o["size"] for o in r.json()["outputs"]}
@@ -161,9 +142,9 @@ def test_outputs_list_and_stream_every_file(world):
 
 def test_outputs_never_leave_the_jobs_folder(world, tmp_path):
     job_id = submit(world)
-    _fake_outputs(world, job_id)
+    fake_outputs(world, job_id)
     other = submit(world)
-    _fake_outputs(world, other)
+    fake_outputs(world, other)
     secret = tmp_path / "secret.txt"
     secret.write_text("secret")
     os.symlink(secret, world["data"] / "out" / job_id / "link.txt")
@@ -185,8 +166,8 @@ def test_outputs_never_leave_the_jobs_folder(world, tmp_path):
 def test_outputs_follow_job_visibility(world):
     alices = submit(world, token="admin_a")
     bobs = submit(world, token="user_a")
-    _fake_outputs(world, alices)
-    _fake_outputs(world, bobs)
+    fake_outputs(world, alices)
+    fake_outputs(world, bobs)
     # another project
     for path in ("/outputs", "/outputs/report.html"):
         assert_error(
@@ -369,12 +350,12 @@ def test_files_never_offer_the_services_own_home_or_reference_store(tmp_path):
     """The demo's layout: one allowed root holding the data *and* the service's home (its
     token and database) and reference store. Only the data is listed or browsable."""
     from fastapi.testclient import TestClient
-    from test_api_contract import REFS
 
     from genejobs.api.app import create_app
     from genejobs.config import Settings
     from genejobs.jobs.service import JobService
     from genejobs.storage import Storage
+    from support.api import REFS
 
     (tmp_path / "sim").mkdir()
     (tmp_path / "sim" / "K1_R1.fastq.gz").write_bytes(b"x")

@@ -24,12 +24,12 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-from test_api_contract import REFS, assert_error, body, call, database_url, world  # noqa: F401
 
 from genejobs.api.app import create_app
 from genejobs.config import Settings
 from genejobs.jobs.service import JobService
 from genejobs.storage import Storage
+from support.api import REFS, assert_error, body, call
 
 INT64_MAX = 2**63 - 1
 BIG = 2**64  # SQLite and PostgreSQL both stop at 2**63 - 1
@@ -61,13 +61,13 @@ def _healthy(client: TestClient) -> None:
 @pytest.mark.parametrize(
     ("case", "path", "query", "code", "fragments"), QUERY_CASES, ids=[c[0] for c in QUERY_CASES]
 )
-def test_bad_query_parameters_name_the_parameter(world, case, path, query, code, fragments):  # noqa: F811
+def test_bad_query_parameters_name_the_parameter(world, case, path, query, code, fragments):
     assert_error(call(world, "GET", path, params=query), 400, code, *fragments)
     _healthy(world["client"])
 
 
 @pytest.mark.parametrize("path", ["/jobs", "/statistics"])
-def test_the_largest_64_bit_values_are_accepted(world, path):  # noqa: F811
+def test_the_largest_64_bit_values_are_accepted(world, path):
     r = call(world, "GET", path, params={"start": INT64_MAX, "end": INT64_MAX})
     assert r.status_code == 200, r.text
     if path == "/jobs":
@@ -75,7 +75,7 @@ def test_the_largest_64_bit_values_are_accepted(world, path):  # noqa: F811
         assert r.status_code == 200 and r.json()["jobs"] == [], r.text
 
 
-def test_openapi_states_the_bounds(world):  # noqa: F811
+def test_openapi_states_the_bounds(world):
     spec = world["client"].get("/openapi.json").json()
     for path, names in (
         ("/v2.0/{project_id}/gene/jobs", {"start", "end", "offset", "limit"}),
@@ -117,7 +117,7 @@ def _s3_request(data: Path, **changes) -> dict:
     ids=["closed port", "no endpoint configured"],
 )
 def test_an_unreachable_s3_endpoint_is_a_503_naming_it_and_the_field(
-    world,  # noqa: F811
+    world,
     tmp_path,
     endpoint,
     named,
@@ -232,11 +232,10 @@ def job_world(tmp_path_factory):
     Its S3 endpoint is a closed port: jobs with ``s3a://`` reads meet a storage endpoint
     that went away after they were submitted.
     """
-    from test_runner_helpers import make_settings, test_cluster
-
     from genejobs.jobs.run.runner import Runner
     from genejobs.references.registry import ReferenceRegistry
     from genejobs.sim.simulate import SimConfig, simulate
+    from support.runner import local_cluster, make_settings
 
     root = tmp_path_factory.mktemp("jobtime")
     manifest = simulate(
@@ -249,7 +248,7 @@ def job_world(tmp_path_factory):
     ReferenceRegistry(settings.reference_root).add(
         "mini", Path(manifest.genome), [("mini.gtf", Path(manifest.gtf))]
     )
-    cluster, client = test_cluster()
+    cluster, client = local_cluster()
     runner = Runner(settings, runner_id="catalogue", client=client)
     yield {"root": root, "manifest": manifest, "settings": settings, "runner": runner}
     client.close()
@@ -317,7 +316,7 @@ JOB_TIME_CASES = [
 def test_a_broken_input_fails_the_job_naming_the_sample_and_file(
     job_world, case, spoil, named, reason
 ):
-    from test_runner_helpers import add_job, load_job
+    from support.runner import add_job, load_job
 
     manifest, root = job_world["manifest"], job_world["root"]
     folder = root / "broken" / case.replace(" ", "_")
@@ -342,7 +341,7 @@ def test_a_broken_input_fails_the_job_naming_the_sample_and_file(
 
 def test_an_s3_endpoint_gone_at_job_time_fails_the_job_naming_it(job_world):
     """Submitted while S3 answered; when the runner starts, the endpoint is gone."""
-    from test_runner_helpers import add_job, load_job
+    from support.runner import add_job, load_job
 
     settings, manifest = job_world["settings"], job_world["manifest"]
     reads = {

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
 
 from genejobs.errors import JobNotFound, NotFound
 from genejobs.jobs.browse import JobOutputs, list_files
+from genejobs.jobs.store.models import JobRow
+from genejobs.jobs.store.ownership import add_written
 from genejobs.storage import Storage, parse_uri
 from genejobs.storage.seaweed import LocalS3Server
 
@@ -61,15 +64,28 @@ def test_outputs_on_s3_are_listed_and_confined(s3_storage, bucket):
     job_id = str(uuid.uuid4())
     for key in (f"out/{job_id}/report.html", f"out/{job_id}/qc/multiqc_report.html"):
         s3_storage.write_bytes(parse_uri(f"s3a://{bucket}/{key}"), b"<html></html>")
+    s3_storage.write_bytes(parse_uri(f"s3a://{bucket}/out/{job_id}/planted.html"), b"<x>")
     s3_storage.write_bytes(parse_uri(f"s3a://{bucket}/out/{job_id}.csv"), b"gene_id\n")
-    where = JobOutputs.of(s3_storage, f"s3a://{bucket}/out/{job_id}.csv", job_id)
+    table = f"s3a://{bucket}/out/{job_id}.csv"
+    row = JobRow(job_id=job_id, request_json=json.dumps({"output": table}), outputs_json="{}")
+    add_written(
+        row,
+        [
+            (f"s3a://{bucket}/out/{job_id}/report.html", 13),
+            (f"s3a://{bucket}/out/{job_id}/qc/multiqc_report.html", 13),
+            (table, 8),
+            (f"s3a://{bucket}/genes.bed", 11),  # not the job's place: never recorded
+        ],
+    )
+    where = JobOutputs.of(row)
+    # the manifest, not the folder: the planted file is not listed
     assert [o["path"] for o in where.listing(s3_storage)] == [
         f"{job_id}.csv",
         "qc/multiqc_report.html",
         "report.html",
     ]
-    loc = where.resolve(s3_storage, "qc/multiqc_report.html", job_id)
+    loc = where.resolve(s3_storage, "qc/multiqc_report.html")
     assert s3_storage.read_bytes(loc) == b"<html></html>"
-    for bad in ("../genes.bed", "qc/../../genes.bed", "", "/etc/passwd"):
+    for bad in ("../genes.bed", "qc/../../genes.bed", "", "/etc/passwd", "planted.html"):
         with pytest.raises(JobNotFound):
-            where.resolve(s3_storage, bad, job_id)
+            where.resolve(s3_storage, bad)

@@ -14,13 +14,10 @@ import time
 import pytest
 import uvicorn
 from sqlalchemy import create_engine, update
-from test_api_browse import _fake_outputs
-from test_api_contract import database_url, submit, world
 
 from genejobs.cli.main import console_link, main, serve_banner
 from genejobs.jobs.store.models import JobRow
-
-__all__ = ["database_url", "world"]
+from support.api import fake_outputs, submit
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +83,7 @@ def test_jobs_list_is_a_table_and_filters(cli, world):
 def test_jobs_show_is_a_summary_and_outputs_download(cli, world, tmp_path):
     job_id = submit(world)
     _named(world, job_id, "summary-job")
-    expected = _fake_outputs(world, job_id)
+    expected = fake_outputs(world, job_id)
     code, out, _ = cli("jobs", "show", job_id)
     assert code == 0
     assert "summary-job" in out and "FINISHED" in out and "K1" in out and "hg19" in out
@@ -115,7 +112,7 @@ def test_serve_prints_the_console_link():
 def test_jobs_wait_ends_with_the_result_paths(cli, world):
     job_id = submit(world)
     _named(world, job_id, "waited")
-    _fake_outputs(world, job_id)
+    fake_outputs(world, job_id)
     code, _, err = cli("jobs", "wait", job_id)
     assert code == 0
     assert "FINISHED" in err and "K1" in err and "W2" in err  # a line per sample
@@ -144,7 +141,9 @@ def _copy_job(world, job_id: str, new_id: str, **values) -> None:
         row = dict(
             c.execute(JobRow.__table__.select().where(JobRow.job_id == job_id)).mappings().one()
         )
-        c.execute(JobRow.__table__.insert().values(row | {"job_id": new_id} | values))
+        c.execute(
+            JobRow.__table__.insert().values(row | {"job_id": new_id, "table_claim": None} | values)
+        )
     engine.dispose()
 
 
@@ -173,7 +172,7 @@ def test_a_unique_prefix_of_six_characters_is_a_job_id(cli, world):
 
 
 def test_the_id_prefix_lookup_stays_within_the_callers_jobs(world):
-    from test_api_contract import assert_error, call
+    from support.api import assert_error, call
 
     mine = submit(world, token="admin_a")
     other = submit(world, token="admin_b", project="B")

@@ -14,12 +14,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
-from test_runner_helpers import make_settings, test_cluster
 
 from genejobs.api.app import create_app
 from genejobs.jobs.run.runner import Runner
 from genejobs.jobs.service import JobService
 from genejobs.storage import Storage
+from support.runner import local_cluster, make_settings
 
 pytestmark = pytest.mark.integration
 
@@ -41,7 +41,7 @@ def world(tmp_path_factory: pytest.TempPathFactory):
     service = JobService(settings, storage=Storage.from_settings(settings), references=lambda: {})
     client = TestClient(create_app(settings, service=service), raise_server_exceptions=False)
     token = service.create_token(user="ana", projects=["lab"], admin=True)
-    cluster, dask = test_cluster()
+    cluster, dask = local_cluster()
     runner = Runner(settings, runner_id="counts-runner", client=dask)
     yield client, token, data, settings, runner
     dask.close()
@@ -205,3 +205,49 @@ def test_on_simulated_batches_the_batch_aware_job_finds_more_changed_genes(world
     assert found_aware > 1.2 * found_plain, (found_aware, found_plain, len(changed))
     # ... without paying for it in false calls.
     assert len(aware - changed) <= max(3, 0.1 * len(aware))
+
+
+def test_a_real_job_owns_what_it_wrote_and_neutralises_formulas(world) -> None:
+    """The runner's manifest lists every file the job wrote (and only those); the outputs
+    route and purge go by it; gene ids that a spreadsheet would run come out quoted."""
+    client, token, data, _, runner = world
+    headers = {"X-Auth-Token": token}
+    counts = pd.read_csv(GOLDEN / "counts.csv", index_col=0)
+    evil = {
+        counts.index[0]: '=HYPERLINK("http://x")',
+        counts.index[1]: "+1+2",
+        counts.index[2]: "@SUM(A1)",
+    }
+    counts.rename(index=evil).rename_axis("gene_id").to_csv(data / "evil.csv")
+    body = _body(data, "evil.csv", None, output=str(data / "owned"))
+    answer = _submit(world, body)
+    assert answer.status_code == 201, answer.text
+    job_id = answer.json()["job_id"]
+    assert runner.run_once() == job_id
+    base = f"/v2.0/lab/gene/jobs/{job_id}"
+    job = client.get(base, headers=headers).json()
+    assert job["status"] == "FINISHED", job
+    written = sorted(p for p in (data / "owned").rglob("*") if p.is_file())
+    listed = client.get(f"{base}/outputs", headers=headers).json()["outputs"]
+    assert listed[0]["path"] == f"{job_id}.csv"
+    folder = data / "owned" / job_id
+    on_disk = {
+        (
+            p.relative_to(folder).as_posix() if p.parent != data / "owned" else p.name
+        ): p.stat().st_size
+        for p in written
+    }
+    assert {o["path"]: o["size"] for o in listed} == on_disk
+    assert {"report.html", "manifest.json", "counts.csv", "methods.md"} <= set(on_disk)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert {f["uri"] for f in manifest["files"]} >= {str(folder / "report.html")}
+    # CSV injection: the cells start with a single quote, in the results and the counts
+    table = (data / "owned" / f"{job_id}.csv").read_text()
+    assert "'=HYPERLINK" in table and "\n'+1+2," in table and "\n'@SUM(A1)," in table
+    assert "\n\"'=HYPERLINK" in (folder / "counts.csv").read_text()
+    assert "CSV injection" in (folder / "methods.md").read_text()
+    # a file planted beside the job's is neither listed nor purged; folders stay
+    (folder / "planted.txt").write_text("x")
+    assert client.delete(f"{base}?purge=true", headers=headers).status_code == 200
+    left = [p for p in (data / "owned").rglob("*") if p.is_file()]
+    assert left == [folder / "planted.txt"]

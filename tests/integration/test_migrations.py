@@ -9,13 +9,11 @@ the tables ``jobs/store/models.py`` declares, so a model change without a revisi
 from __future__ import annotations
 
 import json
-import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from alembic import command
-from servers import pg_database
 from sqlalchemy import create_engine, inspect, text
 
 from genejobs.cli import main as cli_main
@@ -25,25 +23,6 @@ from genejobs.jobs.store import migrations
 from genejobs.jobs.store.auth import Principal
 from genejobs.jobs.store.db import make_engine
 from genejobs.storage import Storage
-
-
-def _databases() -> list[str]:
-    params = ["sqlite"]
-    if os.environ.get("GENEJOBS_TEST_PG_URL") or os.environ.get("CI"):
-        params.append("postgresql")
-    return params
-
-
-@pytest.fixture(params=_databases())
-def database_url(request, tmp_path):
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'jobs.db'}"
-        return
-    base = os.environ.get("GENEJOBS_TEST_PG_URL")
-    if not base:
-        pytest.fail("CI is set but GENEJOBS_TEST_PG_URL is not: PostgreSQL was not started")
-    with pg_database(base) as url:
-        yield url
 
 
 def _raw(url: str):

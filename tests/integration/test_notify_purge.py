@@ -21,9 +21,7 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 from fastapi.testclient import TestClient
-from servers import free_port
 from sqlalchemy import select
-from test_api_contract import REFS, assert_error, body, database_url, set_status  # noqa: F401
 
 from genejobs.api.app import create_app
 from genejobs.config import Settings
@@ -31,6 +29,8 @@ from genejobs.jobs.notify.delivery import Notifier
 from genejobs.jobs.service import JobService
 from genejobs.jobs.store.models import NotificationRow
 from genejobs.storage import Storage
+from support.api import REFS, assert_error, body, record_written, set_status
+from support.servers import free_port
 
 SECRET = "s3cret-for-tests"
 
@@ -88,7 +88,7 @@ def smtp() -> Iterator[tuple[Mailbox, int]]:
 
 
 @pytest.fixture(scope="module")
-def env(database_url, smtp, tmp_path_factory):  # noqa: F811 (the imported fixture)
+def env(module_database_url, smtp, tmp_path_factory):
     root = tmp_path_factory.mktemp("notify")
     data = root / "data"
     data.mkdir()
@@ -103,7 +103,7 @@ def env(database_url, smtp, tmp_path_factory):  # noqa: F811 (the imported fixtu
             "GENEJOBS_WEBHOOK_SECRET": SECRET,
             "GENEJOBS_SMTP_URL": f"smtp://127.0.0.1:{smtp[1]}",
         },
-        database_url=database_url,
+        database_url=module_database_url,
         max_running_jobs_per_project=100,
     )
     service = JobService(settings, storage=Storage.from_settings(settings), references=lambda: REFS)
@@ -119,7 +119,7 @@ def env(database_url, smtp, tmp_path_factory):  # noqa: F811 (the imported fixtu
         "settings": settings,
         "data": data,
         "tokens": tokens,
-        "url": database_url,
+        "url": module_database_url,
         "smtp": smtp[0],
     }
     service.close()
@@ -196,6 +196,68 @@ def test_without_allowed_hosts_or_smtp_the_fields_are_refused(env, tmp_path):
         assert_error(r, 400, "DLI.0001", "GENEJOBS_WEBHOOK_ALLOWED_HOSTS", "GENEJOBS_SMTP_URL")
     finally:
         service.close()
+
+
+@pytest.mark.parametrize(
+    ("notify", "fragment"),
+    [
+        ({"webhook": "http://127.0.0.1:9/a\tb"}, "notify.webhook: must not contain spaces"),
+        ({"webhook": "http://127.0.0.1:9/a\r\nX: y"}, "notify.webhook: must not contain"),
+        ({"webhook": "http://127.0.0.1:9/\x85"}, "notify.webhook: must not contain"),
+        ({"email": "a\u2028b@example.org"}, "notify.email: must be an e-mail address"),
+        ({"email": "a\x85b@example.org"}, "notify.email: must be an e-mail address"),
+    ],
+    ids=["tab", "crlf", "nel", "u2028 address", "u0085 address"],
+)
+def test_webhooks_and_addresses_the_sender_would_choke_on_are_refused_at_submit(
+    env, notify, fragment
+):
+    before = len(call(env, "GET", "/jobs", params={"limit": 100}).json()["jobs"])
+    req = body(env["data"], is_export_qc=False, notify=notify)
+    assert_error(call(env, "POST", "/jobs", json=req), 400, "DLI.0001", fragment)
+    assert len(call(env, "GET", "/jobs", params={"limit": 100}).json()["jobs"]) == before
+
+
+@pytest.mark.parametrize("name", ["a\u2028b", "a\x85b", "a\u2029b", "a\x9bb"])
+def test_job_names_with_line_separators_are_refused_at_submit(env, name):
+    req = body(env["data"], is_export_qc=False, name=name, notify={"email": "lab@example.org"})
+    assert_error(call(env, "POST", "/jobs", json=req), 400, "DLI.0001", "name", "line separators")
+
+
+def test_a_poison_notification_is_a_failed_attempt_and_the_round_goes_on(env):
+    """Rows stored before the door refused them (written here directly) fail one attempt
+    each, with the reason, while a good webhook of another project is still delivered."""
+    box = env["smtp"]
+    receiver = Receiver([200])
+    try:
+        bad_hook = submit(env, notify={"webhook": receiver.url})
+        bad_mail = submit(env, name="plain", notify={"email": "lab@example.org"})
+        good = submit(env, token="admin_b", project="B", notify={"webhook": receiver.url})
+        with env["service"].sessions.begin() as s:
+            for row in s.scalars(select(NotificationRow).where(NotificationRow.job_id == bad_hook)):
+                row.target = receiver.url + "/a\tb"  # httpx would raise InvalidURL
+            for row in s.scalars(select(NotificationRow).where(NotificationRow.job_id == bad_mail)):
+                row.target = "lab\u2028@example.org"  # an address no header can hold
+        for job_id in (bad_hook, bad_mail, good):
+            finish(env, job_id)
+        mails = len(box.messages)
+        notifier = Notifier(env["settings"], env["service"].sessions, backoff_seconds=60)
+        assert notifier.deliver_due() >= 3
+    finally:
+        receiver.close()
+    good_attempts = call(env, "GET", f"/jobs/{good}", token="admin_b", project="B").json()
+    assert [a["status"] for a in good_attempts["notifications"]] == ["200"]
+    hook_attempts = call(env, "GET", f"/jobs/{bad_hook}").json()["notifications"]
+    assert len(hook_attempts) == 1  # the rules are checked again before each delivery
+    assert hook_attempts[0]["status"].startswith("refused: must not contain spaces")
+    mail_attempts = call(env, "GET", f"/jobs/{bad_mail}").json()["notifications"]
+    assert len(mail_attempts) == 1 and mail_attempts[0]["status"].startswith("error:")
+    assert len(box.messages) == mails  # nothing half-sent
+    with env["service"].sessions() as s:
+        rows = s.scalars(
+            select(NotificationRow).where(NotificationRow.job_id.in_([bad_hook, bad_mail]))
+        ).all()
+        assert all(r.attempts == 1 and r.state == "pending" for r in rows)  # retried later
 
 
 # -- delivery ---------------------------------------------------------------------
@@ -278,6 +340,8 @@ def _outputs(env, job_id: str) -> tuple[Path, Path]:
     (folder / "qc" / "multiqc_report.html").write_text("<html></html>")
     (folder / "counts.csv").write_text("gene,K1\n")
     table.write_text("gene,log2FoldChange\n")
+    written = [table, folder / "qc" / "multiqc_report.html", folder / "counts.csv"]
+    record_written(env["url"], job_id, {f"file://{p}": p.stat().st_size for p in written})
     return table, folder
 
 
@@ -302,7 +366,8 @@ def test_purge_deletes_outputs_then_the_record(env):
     assert_error(r, 404, "DLI.0023")
     assert table.exists()
     assert call(env, "DELETE", f"/jobs/{job_id}", params={"purge": "true"}).json() == {}
-    assert not table.exists() and not folder.exists()
+    # every file it wrote is gone; folders are never deleted (emptied, they stay)
+    assert not table.exists() and not [p for p in folder.rglob("*") if p.is_file()]
     assert_error(call(env, "GET", f"/jobs/{job_id}"), 404, "DLI.0023")
     listed = [j["job_id"] for j in call(env, "GET", "/jobs", params={"limit": 100}).json()["jobs"]]
     assert job_id not in listed and other in listed
@@ -310,15 +375,16 @@ def test_purge_deletes_outputs_then_the_record(env):
 
 
 class FailsOnce(Storage):
-    """The real local storage, except that removing the job's folder fails the first time."""
+    """The real local storage, except that removing a file of the job's folder fails the
+    first time."""
 
     failed = False
 
-    def remove(self, loc):
+    def remove_file(self, loc):
         if not self.failed and not loc.key.endswith(".csv"):
             self.failed = True
             raise OSError("disk went away")
-        super().remove(loc)
+        super().remove_file(loc)
 
 
 def test_a_purge_that_failed_half_way_can_be_repeated(env):
@@ -336,10 +402,10 @@ def test_a_purge_that_failed_half_way_can_be_repeated(env):
     url = f"/v2.0/A/gene/jobs/{job_id}?purge=true"
     r = client.delete(url, headers=headers)
     assert_error(r, 400, "DLI.0012", "repeat the delete")
-    assert not table.exists() and folder.exists()  # half-way: the table went first
+    assert not table.exists() and (folder / "counts.csv").exists()  # the table went first
     assert call(env, "GET", f"/jobs/{job_id}").status_code == 200  # the record is kept
     assert client.delete(url, headers=headers).status_code == 200
-    assert not folder.exists()
+    assert not [p for p in folder.rglob("*") if p.is_file()]
     assert_error(call(env, "GET", f"/jobs/{job_id}"), 404, "DLI.0023")
 
 
@@ -375,8 +441,10 @@ def test_purge_on_s3_removes_the_objects(s3_server, tmp_path):
         r = client.post("/v2.0/A/gene/jobs", json=req, headers=headers)
         assert r.status_code == 201, r.text
         job_id = r.json()["job_id"]
-        for key in (f"out/{job_id}.csv", f"out/{job_id}/counts.csv", f"out/{job_id}/qc/a.html"):
+        keys = (f"out/{job_id}.csv", f"out/{job_id}/counts.csv", f"out/{job_id}/qc/a.html")
+        for key in keys:
             put(key)
+        record_written(settings.database_url, job_id, {f"s3a://{bucket}/{k}": 1 for k in keys})
         put("out/keep-me.csv")  # another file beside the job's: untouched
         set_status({"url": settings.database_url}, job_id, "FINISHED", end_time_ms=1)
         r = client.delete(f"/v2.0/A/gene/jobs/{job_id}?purge=true", headers=headers)

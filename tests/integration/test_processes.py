@@ -14,13 +14,13 @@ import time
 from pathlib import Path
 
 import pytest
-from servers import dask_cluster, free_port, kill, pg_database, start
-from test_runner_helpers import sim_request
 
 from genejobs.client import ClientError, GeneJobsClient
 from genejobs.jobs.store.db import make_engine, make_sessionmaker
 from genejobs.jobs.store.models import JobRow, SampleStateRow
 from genejobs.sim import SimConfig, simulate
+from support.runner import sim_request
+from support.servers import dask_cluster, free_port, kill, start
 
 pytestmark = pytest.mark.integration
 ENDED = ("FINISHED", "FAILED", "CANCELLED")
@@ -28,15 +28,6 @@ ENDED = ("FINISHED", "FAILED", "CANCELLED")
 
 def genejobs(*args: str) -> list[str]:
     return [sys.executable, "-m", "genejobs.cli", *args]
-
-
-@pytest.fixture
-def pg_url():
-    base = os.environ.get("GENEJOBS_TEST_PG_URL")
-    if not base:
-        pytest.skip("needs PostgreSQL: `make test` starts one and sets GENEJOBS_TEST_PG_URL")
-    with pg_database(base, prefix="gj_procs") as url:
-        yield url
 
 
 def _wait_for_api(client: GeneJobsClient, api: subprocess.Popen) -> None:
@@ -54,7 +45,7 @@ def _wait_for_api(client: GeneJobsClient, api: subprocess.Popen) -> None:
 
 
 def test_ten_jobs_over_http_on_two_runner_processes_survive_a_killed_runner(
-    tmp_path: Path, pg_url: str
+    tmp_path: Path, postgres_url: str
 ) -> None:
     sim = simulate(
         tmp_path / "sim",
@@ -63,7 +54,7 @@ def test_ten_jobs_over_http_on_two_runner_processes_survive_a_killed_runner(
     env = {
         **os.environ,
         "GENEJOBS_HOME": str(tmp_path / "home"),
-        "GENEJOBS_DATABASE_URL": pg_url,
+        "GENEJOBS_DATABASE_URL": postgres_url,
         "GENEJOBS_ALLOWED_ROOTS": str(tmp_path),
         "GENEJOBS_THREADS_PER_WORKER": "1",
         "GENEJOBS_LEASE_SECONDS": "6",
@@ -76,7 +67,7 @@ def test_ten_jobs_over_http_on_two_runner_processes_survive_a_killed_runner(
         genejobs("token", "create", "--user", "lab", "--project", "p", "--admin"), **run
     ).stdout.strip()
     request = sim_request(sim, ref="sim", gtf=Path(sim.gtf).name, output=str(tmp_path / "out"))
-    sessions = make_sessionmaker(make_engine(pg_url))
+    sessions = make_sessionmaker(make_engine(postgres_url))
     port = free_port()
     with dask_cluster(tmp_path, n_workers=2) as (address, _):
         env["GENEJOBS_DASK_SCHEDULER"] = address

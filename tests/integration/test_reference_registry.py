@@ -389,10 +389,17 @@ def test_dry_run_names_the_samples_the_cache_will_answer(
 
     from genejobs.config import Settings
     from genejobs.jobs.dryrun import dry_run
-    from genejobs.jobs.run.cache import SampleCache, sample_cache_key
+    from genejobs.jobs.run.cache import SampleCache, sample_cache_key, sample_inputs
     from genejobs.jobs.service import JobService
     from genejobs.jobs.store.auth import Principal
-    from genejobs.pipeline.records import CountStats, ReadStats, SampleParams, SampleResult
+    from genejobs.pipeline.records import (
+        CountStats,
+        ReadRun,
+        ReadStats,
+        SampleParams,
+        SampleResult,
+        SampleSpec,
+    )
     from genejobs.storage import Storage
 
     data = tmp_path / "data"
@@ -415,14 +422,13 @@ def test_dry_run_names_the_samples_the_cache_will_answer(
     storage = Storage.from_settings(settings)
     service = JobService(settings, storage=storage, references=registry.available)
     admin = Principal(user="u", role="admin", projects=("p",))
-    pair = [(storage.location(str(data / f"W1_R{m}.fq.gz")), None) for m in (1, 2)]
-    inputs = [(loc, storage.info(loc)) for loc, _ in pair]
+    sample = SampleSpec("W1", "W", (ReadRun(*(str(data / f"W1_R{m}.fq.gz") for m in (1, 2))),))
     key = sample_cache_key(
-        inputs=inputs,
+        sample,
+        sample_inputs(storage, sample),
         fasta_sha256=info.fasta_sha256,
         gtf_sha256=info.annotations[GTF_NAME].gtf_sha256,
-        adapter=None,
-        min_length=SampleParams().min_length,
+        params=SampleParams(),
     )
     genes = ["GA", "GB", "GC"]
     SampleCache(settings.sample_cache_root).put(

@@ -10,12 +10,18 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from distributed import Variable
-from test_runner_helpers import (
+
+from genejobs.jobs.run.runner import Runner
+from genejobs.jobs.run.tasks import attempt_variable_name
+from genejobs.jobs.store.db import make_engine, make_sessionmaker
+from genejobs.jobs.store.models import JobRow
+from support.runner import (
     GENES,
     add_job,
     crashes,
     fails,
     load_job,
+    local_cluster,
     make_settings,
     quick_counts,
     set_status,
@@ -23,20 +29,14 @@ from test_runner_helpers import (
     slow_counts,
     stats_until_cancelled,
     table_stats,
-    test_cluster,
 )
-
-from genejobs.jobs.run.runner import Runner
-from genejobs.jobs.run.tasks import attempt_variable_name
-from genejobs.jobs.store.db import make_engine, make_sessionmaker
-from genejobs.jobs.store.models import JobRow
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def client():
-    cluster, client = test_cluster()
+    cluster, client = local_cluster()
     yield client
     client.close()
     cluster.close()

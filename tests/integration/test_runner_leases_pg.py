@@ -11,12 +11,13 @@ import uuid
 from pathlib import Path
 
 import pytest
-from servers import pg_database
 from sqlalchemy import update
 
 from genejobs.jobs.store.db import make_engine, make_sessionmaker, now_ms
 from genejobs.jobs.store.leases import claim_next, heartbeat
 from genejobs.jobs.store.models import JobRow
+from support.servers import pg_database
+from support.tools import PG_HOW, missing
 
 pytestmark = pytest.mark.integration
 
@@ -33,7 +34,7 @@ def server_url():
         yield os.environ["GENEJOBS_TEST_PG_URL"]
         return
     if not shutil.which("initdb") or not shutil.which("pg_ctl"):
-        pytest.skip("no GENEJOBS_TEST_PG_URL and no PostgreSQL binaries (initdb, pg_ctl)")
+        missing("PostgreSQL", f"{PG_HOW}, or install initdb and pg_ctl")
     # Not under pytest's tmp folder: that is private to root, and the server runs as postgres.
     base = Path(tempfile.mkdtemp(prefix="genejobs-pg-"))
     if os.geteuid() == 0:

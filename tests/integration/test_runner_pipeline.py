@@ -18,15 +18,23 @@ import cloudpickle
 import numpy as np
 import pandas as pd
 import pytest
-from test_runner_helpers import add_job, load_job, make_settings
 
-from genejobs.jobs.run.cache import SampleCache, sample_cache_key
+from genejobs.jobs.run.cache import SampleCache, sample_cache_key, sample_inputs
 from genejobs.jobs.run.executor import close_client, make_client
 from genejobs.jobs.run.runner import Runner
-from genejobs.pipeline.records import CountStats, LibraryType, ReadStats, SampleResult
+from genejobs.pipeline.records import (
+    CountStats,
+    LibraryType,
+    ReadRun,
+    ReadStats,
+    SampleParams,
+    SampleResult,
+    SampleSpec,
+)
 from genejobs.references.registry import ReferenceRegistry
 from genejobs.sim.simulate import SimConfig, simulate
 from genejobs.storage import Storage
+from support.runner import add_job, load_job, make_settings
 
 pytestmark = pytest.mark.integration
 
@@ -167,13 +175,13 @@ def test_contradicted_strand_fails_during_the_first_sample(world, tmp_path: Path
     storage = Storage(allowed_roots=settings.allowed_roots)
     ref = ReferenceRegistry(settings.reference_root).resolve("mini", "mini.gtf")
     for name, files in reads.items():
-        inputs = [(storage.location(f), storage.info(storage.location(f))) for f in files]
+        sample = SampleSpec(name, "g", (ReadRun(*files),))
         key = sample_cache_key(
-            inputs=inputs,
+            sample,
+            sample_inputs(storage, sample),
             fasta_sha256=ref.fasta_sha256,
             gtf_sha256=ref.gtf_sha256,
-            adapter=None,
-            min_length=20,
+            params=SampleParams(),
         )
         assert cache.get(key) is None, name
 
@@ -236,17 +244,32 @@ def test_cache_key_follows_the_inputs_and_settings_not_the_library_type(tmp_path
     r1.write_bytes(b"one")
     r2.write_bytes(b"two")
 
-    def key(adapter: str | None = None, min_length: int = 20, gtf: str = "g") -> str:
-        inputs = [
-            (storage.location(str(p)), storage.info(storage.location(str(p)))) for p in (r1, r2)
-        ]
+    def key(
+        adapter: str | None = None,
+        min_length: int = 20,
+        gtf: str = "g",
+        runs: tuple[ReadRun, ...] = (ReadRun(str(r1), str(r2)),),
+        quantifier: str = "genome",
+    ) -> str:
+        sample = SampleSpec("a", "g", runs)
+        params = SampleParams(adapter=adapter, min_length=min_length, quantifier=quantifier)
         return sample_cache_key(
-            inputs=inputs, fasta_sha256="f", gtf_sha256=gtf, adapter=adapter, min_length=min_length
+            sample,
+            sample_inputs(storage, sample),
+            fasta_sha256="f",
+            gtf_sha256=gtf,
+            params=params,
         )
 
     base = key()
     assert key() == base
     assert len({base, key(adapter="ACGT"), key(min_length=30), key(gtf="other")}) == 4
+    # every run's identity, their order and single-end vs paired are in it
+    as_lanes = (ReadRun(str(r1), str(r2)), ReadRun(str(r2), str(r1)))
+    single = (ReadRun(str(r1)),)
+    variants = {base, key(runs=as_lanes), key(runs=as_lanes[::-1]), key(runs=single)}
+    variants |= {key(runs=(ReadRun(str(r1)), ReadRun(str(r2)))), key(quantifier="transcripts")}
+    assert len(variants) == 6
     r2.write_bytes(b"two, longer")  # content (size, mtime) changed
     assert key() != base
 

@@ -11,29 +11,26 @@ import time
 from pathlib import Path
 
 import pytest
-from servers import pg_database
-from test_runner_helpers import (
+
+from genejobs.jobs.run.runner import Runner
+from support.runner import (
     add_job,
     load_job,
+    local_cluster,
     make_settings,
     slow_counts,
     table_stats,
-    test_cluster,
 )
-
-from genejobs.jobs.run.runner import Runner
 
 pytestmark = pytest.mark.integration
 
-HERE = Path(__file__).parent
+TESTS = Path(__file__).resolve().parents[1]  # where support/ is
 
 # The doomed runner: same database, its own in-process Dask cluster, a 2 s lease.
 DOOMED = textwrap.dedent(
     """
-    import sys
-    sys.path.insert(0, {here!r})
     from distributed import Client, LocalCluster
-    from test_runner_helpers import make_settings, slow_counts, table_stats
+    from support.runner import make_settings, slow_counts, table_stats
     from genejobs.jobs.run.runner import Runner
     from pathlib import Path
 
@@ -49,30 +46,17 @@ DOOMED = textwrap.dedent(
 )
 
 
-def _databases() -> list[str]:
-    return ["sqlite"] + (["postgresql"] if os.environ.get("GENEJOBS_TEST_PG_URL") else [])
-
-
-@pytest.fixture(params=_databases())
-def database_url(request, tmp_path: Path):
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'jobs.db'}"
-        return
-    with pg_database(os.environ["GENEJOBS_TEST_PG_URL"]) as url:
-        yield url
-
-
 def test_killed_runner_job_is_taken_over_and_finishes(tmp_path: Path, database_url: str) -> None:
     settings = make_settings(
         tmp_path, lease_seconds=2.0, heartbeat_seconds=0.3, database_url=database_url
     )
     job_id = add_job(settings, {"K": ["K1", "K2"], "W": ["W1", "W2"]})
     doomed = subprocess.Popen(
-        [sys.executable, "-c", DOOMED.format(here=str(HERE), tmp=str(tmp_path), db=database_url)],
-        # HERE first; the rest of PYTHONPATH kept, so a worktree's source is the one run
+        [sys.executable, "-c", DOOMED.format(tmp=str(tmp_path), db=database_url)],
+        # tests/ first (support.runner); the rest kept, so a worktree's source is the one run
         env={
             **os.environ,
-            "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
+            "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]),
         },
     )
     try:
@@ -94,7 +78,7 @@ def test_killed_runner_job_is_taken_over_and_finishes(tmp_path: Path, database_u
     assert (job.status, job.lease_owner) == ("RUNNING", "doomed")  # stuck, for now
     first_start = job.run_started_ms
 
-    cluster, client = test_cluster()
+    cluster, client = local_cluster()
     try:
         rescuer = Runner(
             settings,

@@ -24,7 +24,7 @@ from scipy.stats import spearmanr
 from genejobs.pipeline.align import align_pairs, concordant, load_aligner
 from genejobs.pipeline.bam import BamWriter, pair_record, sam_records
 from genejobs.pipeline.count import GeneIndex, PairCounter
-from genejobs.pipeline.reads import PairChunk
+from genejobs.pipeline.reads import ReadChunk
 from genejobs.pipeline.records import LibraryType, ReadRun, SampleParams, SampleSpec
 from genejobs.pipeline.sample import process_sample
 from genejobs.references.registry import ReferenceRegistry
@@ -245,7 +245,7 @@ def test_unaligned_and_discordant_mates_in_the_bam_and_in_counts(run, tmp_path):
             add(kind, noise(), noise())
         else:  # read 2 forward upstream of a reverse read 1: an outward-facing pair
             add(kind, _revcomp(fasta.fetch(chrom, pos, pos + 100).upper()), right)
-    chunk = PairChunk(r1s, r2s)
+    chunk = ReadChunk(r1s, r2s)
     aligner = load_aligner(run["ref"].index_path)
     seqs = [(a.sequence, b.sequence) for a, b in zip(chunk.r1, chunk.r2, strict=True)]
     aligned = align_pairs(aligner, seqs, keep_placements=True)

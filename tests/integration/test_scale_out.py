@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import time
 from pathlib import Path
 
 import pytest
-from servers import dask_cluster
-from test_runner_helpers import sim_request
+from distributed import Client
 
 from genejobs.config import Settings
 from genejobs.jobs.run.runner import Runner
@@ -22,12 +22,26 @@ from genejobs.jobs.store.models import JobRow, SampleStateRow
 from genejobs.references.registry import registry_for
 from genejobs.sim import SimConfig, simulate
 from genejobs.storage import Storage
+from support.runner import sim_request
+from support.servers import dask_cluster
 
 
 @pytest.fixture
 def cluster(tmp_path):
     with dask_cluster(tmp_path, n_workers=2) as (address, procs):
         yield address, procs
+
+
+def _busy_worker(address: str, procs: list) -> subprocess.Popen | None:
+    """The process of a worker that holds a running task, as the scheduler sees it
+    (``procs`` is the scheduler, then workers named w1, w2...), or None."""
+    with Client(address, timeout="5s") as client:
+        names = {a: w["name"] for a, w in client.scheduler_info()["workers"].items()}
+        processing = client.processing()
+    for worker, keys in processing.items():
+        if keys and str(names.get(worker, "")).startswith("w"):
+            return procs[int(str(names[worker])[1:])]
+    return None
 
 
 def _setup(tmp_path: Path, address: str, *, pairs: int, seed: int):
@@ -79,9 +93,9 @@ def test_jobs_finish_on_a_real_cluster_even_when_a_worker_dies(tmp_path, cluster
             with sessions() as s:
                 status = s.get(JobRow, job_id).status
                 running = s.query(SampleStateRow).filter_by(job_id=job_id, state="RUNNING").count()
-            if not killed and running:
-                time.sleep(0.5)  # mid-alignment
-                os.killpg(procs[1].pid, signal.SIGKILL)
+            busy = _busy_worker(address, procs) if not killed and running else None
+            if busy is not None:  # a worker the scheduler says is running a sample now
+                os.killpg(busy.pid, signal.SIGKILL)
                 killed = True
             if status in ("FINISHED", "FAILED", "CANCELLED"):
                 break

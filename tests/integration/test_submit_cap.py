@@ -8,14 +8,11 @@ would be; the submits start together behind a barrier.
 from __future__ import annotations
 
 import gzip
-import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import pytest
 from fastapi.testclient import TestClient
-from servers import pg_database
 
 from genejobs.api.app import create_app
 from genejobs.config import Settings
@@ -26,25 +23,6 @@ REFS = {"hg19": ["gencode.v17.annotation.gtf"]}
 CAP = 20
 SUBMITS = 30
 REPLICAS = 3
-
-
-def _databases() -> list[str]:
-    params = ["sqlite"]
-    if os.environ.get("GENEJOBS_TEST_PG_URL") or os.environ.get("CI"):
-        params.append("postgresql")
-    return params
-
-
-@pytest.fixture(params=_databases())
-def database_url(request, tmp_path):
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'jobs.db'}"
-        return
-    base = os.environ.get("GENEJOBS_TEST_PG_URL")
-    if not base:
-        pytest.fail("CI is set but GENEJOBS_TEST_PG_URL is not: PostgreSQL was not started")
-    with pg_database(base) as url:
-        yield url
 
 
 def _request(data: Path) -> dict:

@@ -16,14 +16,14 @@ from fastapi.testclient import TestClient
 from jsonschema import Draft7Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7
-from servers import free_port
-from test_api_contract import REFS, body, database_url, set_status  # noqa: F401
 from wes_client.util import WESClient
 
 from genejobs.api.app import create_app
 from genejobs.config import Settings
 from genejobs.jobs.service import JobService
 from genejobs.storage import Storage
+from support.api import REFS, body, set_status
+from support.servers import free_port
 
 SPEC_PATH = Path(__file__).parents[1] / "data" / "wes" / "workflow_execution_service.openapi.yaml"
 # GA4GH service-info 1.0's required fields, inlined for the one external $ref of the spec
@@ -68,7 +68,7 @@ def conforms(payload: dict, schema: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def wes(database_url, tmp_path_factory):  # noqa: F811 (the imported fixture)
+def wes(module_database_url, tmp_path_factory):
     root = tmp_path_factory.mktemp("wes")
     data = root / "data"
     data.mkdir()
@@ -77,7 +77,7 @@ def wes(database_url, tmp_path_factory):  # noqa: F811 (the imported fixture)
             (data / f"{sample}_R{mate}.fastq.gz").write_bytes(b"\x1f\x8b")
     settings = Settings.from_env(
         env={"GENEJOBS_HOME": str(root / "home"), "GENEJOBS_ALLOWED_ROOTS": str(data)},
-        database_url=database_url,
+        database_url=module_database_url,
         max_running_jobs_per_project=100,
     )
     service = JobService(settings, storage=Storage.from_settings(settings), references=lambda: REFS)
@@ -92,7 +92,7 @@ def wes(database_url, tmp_path_factory):  # noqa: F811 (the imported fixture)
         "client": TestClient(app, raise_server_exceptions=False),
         "data": data,
         "tokens": tokens,
-        "url": database_url,
+        "url": module_database_url,
     }
     service.close()
 

@@ -341,3 +341,32 @@ def test_the_gene_index_is_shared_by_annotation_checksum_not_by_object() -> None
     assert gene_index(other_file) is not first
     assert gene_index(other_file).gene_ids == ["A", "B"]
     assert gene_index(MODEL) is not gene_index(MODEL)  # no checksum: never shared
+
+
+# Single-end reads: htseq-count's rules for a read without a mate. -s yes counts a read
+# on the gene's strand, -s reverse (fr-firststrand) one on the opposite strand.
+SINGLE_END_CASES = {
+    "sense read, plus gene": (hit(120, 190, 1), expect("A", NF, "A")),
+    "antisense read, plus gene": (hit(120, 190, -1), expect("A", "A", NF)),
+    "antisense read, minus gene": (hit(2010, 2090, 1), expect("E", "E", NF)),
+    "antisense overlap, read +": (hit(360, 395, 1), expect(AMB, "B", "A")),
+    "spliced over C and D": (hit(900, 1200, 1, cigar=SPLICED_OVER_C), expect(NF, NF, NF)),
+    "intron only": (hit(210, 290, -1), expect(NF, NF, NF)),
+}
+
+
+@pytest.mark.parametrize("case", list(SINGLE_END_CASES))
+def test_single_end_counting_rules(case):
+    read, expected = SINGLE_END_CASES[case]
+    # what align_pairs makes of a single read: its hits, no read 2
+    placement = best_placement([read], [])
+    assert placement.unique and placement.hit2 is None
+    assert outcome(placement) == expected
+
+
+def test_a_single_read_with_tied_hits_is_multimapped_and_a_better_one_wins():
+    a, b = hit(120, 190, 1, score=60), hit(2010, 2080, 1, score=60)
+    assert not best_placement([a, b], []).unique
+    better = hit(2010, 2080, 1, score=70)
+    placed = best_placement([a, better], [])
+    assert placed.unique and placed.hit1 == better

@@ -1,4 +1,5 @@
-"""Paired FASTQ reading (errors name the sample and the file) and adapter trimming.
+"""FASTQ reading (runs as one stream; errors name the sample, run and file) and adapter
+trimming, paired and single-end.
 
 Trimming is checked against the cutadapt command line run on the same files with
 the same settings: the trimmer uses cutadapt's matching, so any difference is ours.
@@ -17,9 +18,9 @@ import dnaio
 import pytest
 
 from genejobs.errors import InputError
-from genejobs.pipeline.reads import PairChunk, PairedReads
-from genejobs.pipeline.records import ReadStats
-from genejobs.pipeline.trim import TRUSEQ_READ1, TRUSEQ_READ2, PairTrimmer, read2_adapter
+from genejobs.pipeline.reads import ReadChunk, SampleReads
+from genejobs.pipeline.records import ReadRun, ReadStats, SampleSpec
+from genejobs.pipeline.trim import TRUSEQ_READ1, TRUSEQ_READ2, ReadTrimmer, read2_adapter
 from genejobs.storage import Storage
 
 
@@ -32,15 +33,15 @@ def write_fastq(path: Path, names: list[str], seqs: list[str] | None = None) -> 
     return path
 
 
-def pairs(tmp_path: Path, r1: str, r2: str, chunk: int = 10) -> list[PairChunk]:
+def sample_reads(tmp_path: Path, *runs: tuple[str, ...]) -> SampleReads:
+    """Sample 'S1' made of ``runs`` (file names under ``tmp_path``: one or two per run)."""
     storage = Storage(allowed_roots=(tmp_path,))
-    reads = PairedReads(
-        storage,
-        "S1",
-        storage.location(str(tmp_path / r1)),
-        storage.location(str(tmp_path / r2)),
-    )
-    return list(reads.chunks(chunk))
+    spec = SampleSpec("S1", "g", tuple(ReadRun(*(str(tmp_path / f) for f in run)) for run in runs))
+    return SampleReads(storage, spec)
+
+
+def pairs(tmp_path: Path, r1: str, r2: str, chunk: int = 10) -> list[ReadChunk]:
+    return list(sample_reads(tmp_path, (r1, r2)).chunks(chunk))
 
 
 def names(n: int, suffix: str) -> list[str]:
@@ -62,13 +63,7 @@ def test_mate_naming_conventions_are_accepted(tmp_path, s1, s2):
 def test_plain_uncompressed_fastq_is_read_and_progress_reaches_one(tmp_path):
     write_fastq(tmp_path / "a.fq", names(30, "/1"))
     write_fastq(tmp_path / "b.fq", names(30, "/2"))
-    storage = Storage(allowed_roots=(tmp_path,))
-    reads = PairedReads(
-        storage,
-        "S1",
-        storage.location(str(tmp_path / "a.fq")),
-        storage.location(str(tmp_path / "b.fq")),
-    )
+    reads = sample_reads(tmp_path, ("a.fq", "b.fq"))
     assert reads.fraction_done == 0.0
     assert sum(len(c.r1) for c in reads.chunks(7)) == 30
     assert reads.pairs_read == 30 and reads.fraction_done == 1.0
@@ -176,7 +171,7 @@ def test_trimming_matches_cutadapt_on_reads_with_adapters(tmp_path):
     min_length = 20
     stats = ReadStats()
     chunk = next(iter(pairs(tmp_path, "r1.fq", "r2.fq", chunk=1000)))
-    trimmer = PairTrimmer(TRUSEQ_READ1, min_length=min_length)
+    trimmer = ReadTrimmer(TRUSEQ_READ1, min_length=min_length)
     kept = trimmer(chunk, stats)
 
     cutadapt = Path(sys.executable).parent / "cutadapt"
@@ -214,10 +209,98 @@ def test_no_adapter_keeps_reads_and_still_drops_short_pairs():
     long_read = dnaio.SequenceRecord("a", "ACGT" * 10, "I" * 40)
     short_read = dnaio.SequenceRecord("b", "ACGT" * 3, "I" * 12)
     stats = ReadStats()
-    out = PairTrimmer(None, min_length=20)(
-        PairChunk([long_read, long_read], [long_read, short_read]), stats
+    out = ReadTrimmer(None, min_length=20)(
+        ReadChunk([long_read, long_read], [long_read, short_read]), stats
     )
     assert [r.name for r in out.r1] == ["a"]
     assert stats.pairs_with_adapter == 0 and stats.bases_trimmed == 0
     assert (stats.pairs_in, stats.pairs_out, stats.pairs_too_short) == (2, 1, 1)
     assert stats.bases_in == 40 + 40 + 40 + 12
+
+
+# -- runs (lanes) as one stream ----------------------------------------------------------
+
+
+def _lanes(tmp_path: Path, n_lanes: int, per_lane: int, *, paired: bool = True) -> list[tuple]:
+    runs = []
+    for lane in range(1, n_lanes + 1):
+        ids = [f"L{lane}r{i}" for i in range(per_lane)]
+        r1 = write_fastq(tmp_path / f"S1_S1_L00{lane}_R1_001.fastq.gz", [f"{n}/1" for n in ids])
+        if paired:
+            r2 = write_fastq(tmp_path / f"S1_S1_L00{lane}_R2_001.fastq.gz", [f"{n}/2" for n in ids])
+            runs.append((r1.name, r2.name))
+        else:
+            runs.append((r1.name,))
+    return runs
+
+
+@pytest.mark.parametrize("paired", [True, False])
+def test_runs_are_read_in_order_as_one_stream(tmp_path, paired):
+    runs = _lanes(tmp_path, 3, 7, paired=paired)
+    reads = sample_reads(tmp_path, *runs)
+    chunks = list(reads.chunks(5, first=2))
+    got = [r.name.split("/")[0] for c in chunks for r in c.r1]
+    assert got == [f"L{lane}r{i}" for lane in (1, 2, 3) for i in range(7)]
+    assert all(c.paired is paired for c in chunks)
+    # a chunk never spans two runs: each lane ends with its own short chunk
+    assert [len(c) for c in chunks] == [2, 5] + [5, 2] + [5, 2]
+    assert reads.pairs_read == 21 and reads.fraction_done == 1.0
+
+
+def test_a_mismatch_in_one_lane_names_the_sample_run_and_files(tmp_path):
+    runs = _lanes(tmp_path, 2, 4)
+    write_fastq(tmp_path / "bad_R2.fq.gz", ["L2r0/2", "L2r1/2", "other/2", "L2r3/2"])
+    with pytest.raises(InputError) as err:
+        list(sample_reads(tmp_path, runs[0], (runs[1][0], "bad_R2.fq.gz")).chunks(10))
+    msg = str(err.value)
+    assert msg.startswith("sample 'S1' run 2 of 2: read pair 3 does not match")
+    assert "S1_S1_L002_R1_001.fastq.gz" in msg and "bad_R2.fq.gz" in msg
+
+
+def test_an_empty_or_short_lane_is_named_with_its_run(tmp_path):
+    runs = _lanes(tmp_path, 2, 4)
+    write_fastq(tmp_path / "short_R2.fq.gz", ["L2r0/2"])
+    with pytest.raises(InputError, match=r"^sample 'S1' run 2 of 2: file '[^']*short_R2\.fq\.gz' "):
+        list(sample_reads(tmp_path, runs[0], (runs[1][0], "short_R2.fq.gz")).chunks(10))
+    write_fastq(tmp_path / "empty.fq.gz", [])
+    with pytest.raises(
+        InputError, match=r"^sample 'S1' run 3 of 3: file '[^']*empty\.fq\.gz' holds"
+    ):
+        list(
+            sample_reads(tmp_path, *_lanes(tmp_path, 2, 4, paired=False), ("empty.fq.gz",)).chunks(
+                9
+            )
+        )
+
+
+def test_single_end_reads_plain_fastq_and_gzip_alike(tmp_path):
+    write_fastq(tmp_path / "a.fq", names(12, ""))
+    write_fastq(tmp_path / "b.fastq.gz", names(5, "x"))
+    chunks = list(sample_reads(tmp_path, ("a.fq",), ("b.fastq.gz",)).chunks(100))
+    assert [len(c) for c in chunks] == [12, 5] and all(c.r2 is None for c in chunks)
+
+
+def test_single_end_trimming_matches_cutadapt(tmp_path):
+    seq1, _ = _simulated_pairs(400)
+    f1 = write_fastq(tmp_path / "r1.fq", names(400, ""), seq1)
+    stats = ReadStats()
+    chunk = next(iter(sample_reads(tmp_path, ("r1.fq",)).chunks(1000)))
+    kept = ReadTrimmer(TRUSEQ_READ1, min_length=20)(chunk, stats)
+    assert kept.r2 is None
+    cutadapt = Path(sys.executable).parent / "cutadapt"
+    out, report = tmp_path / "o1.fq", tmp_path / "report.json"
+    subprocess.run(
+        [str(cutadapt), "-a", TRUSEQ_READ1, "-e", "0.1", "-O", "3", "-m", "20"]
+        + ["--json", str(report), "-o", str(out), str(f1)],
+        check=True,
+        capture_output=True,
+    )
+    with dnaio.open(out) as reader:
+        theirs = [r.sequence for r in reader]
+    assert [r.sequence for r in kept.r1] == theirs
+    rep = json.loads(report.read_text())
+    assert stats.pairs_in == rep["read_counts"]["input"] == 400
+    assert stats.pairs_out == rep["read_counts"]["output"]
+    assert stats.pairs_too_short == rep["read_counts"]["filtered"]["too_short"] > 0
+    assert stats.pairs_with_adapter == rep["read_counts"]["read1_with_adapter"]
+    assert stats.bases_in == rep["basepair_counts"]["input"]

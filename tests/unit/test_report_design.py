@@ -8,53 +8,13 @@ import gzip
 import json
 import re
 
-import numpy as np
-import pandas as pd
-
-from genejobs.pipeline.de import run_differential_expression
 from genejobs.pipeline.records import LibraryType
 from genejobs.report import render_report
-
-
-def _job_and_de():  # type: ignore[no-untyped-def]
-    rng = np.random.default_rng(8)
-    samples = ["K1", "K2", "K3", "W1", "W2", "W3"]
-    batch = dict(zip(samples, ["b1", "b2", "b1", "b2", "b1", "b2"], strict=True))
-    base = rng.lognormal(4, 1.2, 300)
-    counts = pd.DataFrame(
-        {
-            s: rng.poisson(
-                base
-                * (2.0 if s[0] == "W" and i % 7 == 0 else 1.0)
-                * (1.5 if batch[s] == "b2" else 1)
-            )
-            for s in samples
-            for i in [0]
-        },
-        index=[f"G{i}" for i in range(300)],
-    )
-    de = run_differential_expression(
-        counts,
-        {s: s[0] for s in samples},
-        {},
-        [],
-        covariates=[("batch", batch)],
-        shrink=True,
-        lfc_threshold=0.5,
-    )
-    job = {
-        "job_id": "J9",
-        "counts_table": "s3a://lab/salmon.merged.gene_counts.tsv",
-        "ref": None,
-        "gtf": None,
-        **de.design_info(),
-        "samples": {s: {"group": s[0], "covariates": {"batch": batch[s]}} for s in samples},
-    }
-    return job, de, batch
+from support.report import job_and_de
 
 
 def test_design_covariates_threshold_and_shrinkage_are_stated() -> None:
-    job, de, batch = _job_and_de()
+    job, de, batch = job_and_de()
     files = render_report(de, [], job=job, library_type=LibraryType.UNSTRANDED)
     page = files["report.html"].decode()
     text = re.sub(r"<script[^>]*>.*?</script>", "", page, flags=re.S)

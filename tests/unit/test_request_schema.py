@@ -52,13 +52,13 @@ def test_a_valid_body_becomes_the_spec_and_the_stored_request():
     }
     assert spec.name == "liver: treated vs control"
     assert [s.name for s in spec.samples] == ["K1", "K2", "W1", "W2"]
-    assert spec.samples[0].r2.endswith(".fq.gz")
+    assert spec.samples[0].runs[0].r2.endswith(".fq.gz")
     assert spec.artifacts_uri == "s3a://diff-expr/out/J1"
 
 
 def test_every_field_problem_is_reported_at_once_with_its_path():
     req = body()
-    req["inputs"][1]["group_inputs"][0]["files"][1] = "s3a://diff-expr/W1_R2.fastq"
+    req["inputs"][1]["group_inputs"][0]["files"][1] = "s3a://diff-expr/W1_R2.bam"
     req["inputs"][0]["group_inputs"][1]["sample_name"] = "2K"
     req["library_type"] = "fr-reverse"
     req["adapt"] = "A" * (MAX_ADAPTER_CHARS + 1)
@@ -66,8 +66,8 @@ def test_every_field_problem_is_reported_at_once_with_its_path():
     assert messages(req) == [
         "inputs[0].group_inputs[1].sample_name: must start with a letter, then letters, "
         "digits, '_' or '-', 1-128 characters",
-        "inputs[1].group_inputs[0].files[1]: 's3a://diff-expr/W1_R2.fastq' must be a gzipped "
-        "FASTQ file (.fastq.gz or .fq.gz)",
+        "inputs[1].group_inputs[0].files[1]: 's3a://diff-expr/W1_R2.bam' must be a FASTQ "
+        "file: .fastq.gz or .fq.gz (recommended), or plain .fastq or .fq",
         f"adapt: must be at most {MAX_ADAPTER_CHARS} characters",
         "is_export_qc: must be a boolean (true or false)",
         "library_type: must be one of fr-unstranded, fr-firststrand, fr-secondstrand or auto",
@@ -96,7 +96,7 @@ def test_rules_between_fields_are_reported_together():
     ("field", "value", "expected"),
     [
         ("name", "x" * 129, "name: must be at most 128 characters"),
-        ("name", "a\x1bb", "name: must be printable text (no control characters)"),
+        ("name", "a\x1bb", "name: must be printable text on one line (no control characters"),
         ("output", "s3a://diff-expr/" + "o" * 2048, "output: must be at most 2048 characters"),
         ("ref", "r" * 257, "ref: must be at most 256 characters"),
         ("gene_sets", "", "gene_sets: must not be empty"),

@@ -258,3 +258,28 @@ def test_batches_shift_each_gene_by_its_true_batch_effect(tmp_path: Path) -> Non
     true = genes.loc[observed.index, "true_batch_log2fc_b2_vs_b1"]
     assert np.corrcoef(observed, true)[0, 1] > 0.9
     assert not SimManifest.load(tmp_path / "manifest.json").batches == {}
+
+
+def _records(path: str) -> list[tuple[str, str, str]]:
+    with dnaio.open(path) as reader:
+        return [(r.name, r.sequence, r.qualities or "") for r in reader]
+
+
+def test_single_end_lanes_are_the_paired_sets_read_1_split_with_illumina_names(
+    tmp_path: Path, runs: dict[str, SimManifest]
+) -> None:
+    paired = runs["default"]
+    split = simulate(tmp_path, replace(SMALL, single_end=True, lanes=3))
+    for number, sample in enumerate(paired.reads, start=1):
+        lanes = split.runs[sample]
+        assert [Path(run[0]).name for run in lanes] == [
+            f"{sample}_S{number}_L00{k}_R1_001.fastq.gz" for k in (1, 2, 3)
+        ]
+        assert all(len(run) == 1 for run in lanes)  # read 1 only
+        assert split.reads[sample] == [run[0] for run in lanes]
+        joined = [rec for run in lanes for rec in _records(run[0])]
+        assert joined == _records(paired.reads[sample][0])  # same reads, in order
+        assert min(len(_records(run[0])) for run in lanes) > 0
+    # the truth does not depend on how the reads are written
+    assert Path(split.truth_counts).read_text() == Path(paired.truth_counts).read_text()
+    assert SimManifest.load(tmp_path / "manifest.json").runs == split.runs

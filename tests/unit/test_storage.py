@@ -293,3 +293,52 @@ def test_gzip_is_told_by_its_magic_number_not_by_the_name(tmp_path: Path) -> Non
     for path in (packed, plain):
         with open_text(path, encoding="ascii") as fh:
             assert fh.read() == ">chr1\nACGT\n"
+
+
+def test_a_full_disk_is_named_on_the_output_not_an_internal_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ENOSPC while writing an output (a stand-in for a full disk: the real one cannot be
+    filled in a unit test) reads "no space left on <output>", and nothing is left behind;
+    the job's failure message says the same."""
+    import builtins
+    import errno
+
+    from genejobs.errors import NoSpaceLeft
+    from genejobs.jobs.run.outcomes import statistics_failed
+
+    storage = Storage(allowed_roots=(tmp_path,))
+    target = storage.location(str(tmp_path / "out" / "J.csv"), field="output")
+    real_open = builtins.open
+
+    def full(path, mode="r", *args, **kwargs):  # type: ignore[no-untyped-def]
+        fh = real_open(path, mode, *args, **kwargs)
+        if "w" in mode and str(path).startswith(str(tmp_path / "out")):
+            fh.close()
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return fh
+
+    monkeypatch.setattr(builtins, "open", full)
+    with pytest.raises(NoSpaceLeft) as caught:
+        storage.write_bytes(target, b"gene_id\n")
+    assert caught.value.message.startswith(f"output: no space left on '{target.original}'")
+    assert [p.name for p in (tmp_path / "out").iterdir()] == []  # no temporary file stays
+    failed = statistics_failed("J", caught.value)
+    assert "no space left on" in failed.message and "internal error" not in failed.message
+
+
+def test_kind_own_size_and_remove_file_never_follow_a_symlink(tmp_path: Path) -> None:
+    storage = Storage(allowed_roots=(tmp_path,))
+    target = tmp_path / "big.bin"
+    target.write_bytes(b"x" * 1000)
+    (tmp_path / "dir").mkdir()
+    os.symlink(target, tmp_path / "link")
+    loc = lambda name: storage.location(str(tmp_path / name))  # noqa: E731
+    assert storage.kind(loc("big.bin")) == "file" and storage.kind(loc("dir")) == "folder"
+    assert storage.kind(loc("link")) == "symbolic link" and storage.kind(loc("none")) is None
+    assert storage.own_size(loc("big.bin")) == 1000 and storage.own_size(loc("link")) is None
+    storage.remove_file(loc("link"))
+    assert target.exists() and not (tmp_path / "link").exists()
+    with pytest.raises(PermissionDenied, match="folder"):
+        storage.remove_file(loc("dir"))
+    assert (tmp_path / "dir").is_dir()

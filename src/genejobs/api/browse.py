@@ -6,22 +6,25 @@ routes: a job's outputs are visible to whoever may see the job, nobody else.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
 from genejobs.api.console_schemas import FilesResponse, OutputsResponse, ReferencesResponse
 from genejobs.api.deps import PrincipalDep, ProjectId, ServiceDep
+from genejobs.api.pool import in_storage_pool
 from genejobs.api.routes import ERRORS
-from genejobs.errors import GeneJobsError, JobNotFound, NotFound, PermissionDenied
+from genejobs.errors import GeneJobsError
 from genejobs.jobs.browse import (
     MAX_LIST,
-    JobOutputs,
     PrivateFolders,
     content_headers,
     list_files,
+    outputs_of,
     reference_catalogue,
+    sized,
     stream,
 )
 
@@ -44,7 +47,8 @@ def references(project_id: ProjectId, principal: PrincipalDep, service: ServiceD
 
 
 @router.get("/files", response_model=FilesResponse, summary="Browse storage")
-def files(
+async def files(
+    request: Request,
     project_id: ProjectId,
     principal: PrincipalDep,
     service: ServiceDep,
@@ -59,51 +63,66 @@ def files(
     marker: Annotated[str | None, Query(description="Last URI of the previous page")] = None,
 ) -> Any:
     """Files the service may read under a prefix; others answer DLI.0011/0002 as submit does."""
-    return list_files(
-        service.storage,
-        prefix,
-        limit=limit,
-        marker=marker,
-        private=PrivateFolders.of(service.settings),
+    return await in_storage_pool(
+        request,
+        partial(
+            list_files,
+            service.storage,
+            prefix,
+            limit=limit,
+            marker=marker,
+            private=PrivateFolders.of(service.settings),
+        ),
     )
-
-
-def _outputs(service: Any, principal: Any, project_id: str, job_id: str) -> JobOutputs:
-    import json
-
-    stored = json.loads(
-        service.stored_request(principal=principal, project_id=project_id, job_id=job_id)
-    )
-    return JobOutputs.of(service.storage, str(stored["output"]), job_id)
 
 
 @router.get(
     "/jobs/{job_id}/outputs", response_model=OutputsResponse, summary="List a job's outputs"
 )
-def outputs(
-    project_id: ProjectId, job_id: str, principal: PrincipalDep, service: ServiceDep
+async def outputs(
+    request: Request,
+    project_id: ProjectId,
+    job_id: str,
+    principal: PrincipalDep,
+    service: ServiceDep,
 ) -> Any:
-    """Every file the job wrote (report.html, counts.csv, BAMs, ...) and its table."""
-    where = _outputs(service, principal, project_id, job_id)
-    return {"outputs": where.listing(service.storage)}
+    """Every file the job wrote (its manifest: report.html, counts.csv, BAMs, ...) and its
+    table, with the sizes it wrote; nothing else in its folder is listed."""
+
+    def work() -> Any:
+        where = outputs_of(service, principal, project_id, job_id)
+        return {"outputs": where.listing(service.storage)}
+
+    return await in_storage_pool(request, work)
 
 
 @router.get(
     "/jobs/{job_id}/outputs/{path:path}",
     summary="Fetch one output",
     response_class=StreamingResponse,
-    responses={200: {"description": "The file: HTML inline, data as an attachment"}},
+    responses={
+        200: {
+            "description": "The file: HTML, SVG and other active types inline under a sandbox "
+            "CSP, images inline, data as an attachment; always nosniff"
+        }
+    },
 )
-def output_file(
-    project_id: ProjectId, job_id: str, path: str, principal: PrincipalDep, service: ServiceDep
+async def output_file(
+    request: Request,
+    project_id: ProjectId,
+    job_id: str,
+    path: str,
+    principal: PrincipalDep,
+    service: ServiceDep,
 ) -> StreamingResponse:
-    """Streams one output from storage; paths never leave the job's outputs."""
-    where = _outputs(service, principal, project_id, job_id)
-    loc = where.resolve(service.storage, path, job_id)
-    try:
-        size = service.storage.info(loc, field="path").size_bytes
-    except (NotFound, PermissionDenied) as exc:
-        raise JobNotFound(f"job '{job_id}' has no output '{path}'") from exc
+    """Streams one file of the job's manifest from storage; nothing else is served."""
+
+    def locate() -> tuple[Any, int]:
+        where = outputs_of(service, principal, project_id, job_id)
+        loc = where.resolve(service.storage, path)
+        return loc, sized(service.storage, loc, job_id, path)
+
+    loc, size = await in_storage_pool(request, locate)
     headers = content_headers(path) | {"Content-Length": str(size)}
     media = headers.pop("Content-Type")
     return StreamingResponse(stream(service.storage, loc), media_type=media, headers=headers)

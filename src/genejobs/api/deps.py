@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Path, Request
 
+from genejobs.api.guard import cached_principal
 from genejobs.jobs.service import JobService
 from genejobs.jobs.store.auth import Principal
 
@@ -23,12 +24,16 @@ ProjectId = Annotated[
 
 
 def get_principal(
+    request: Request,
     service: ServiceDep,
     project_id: ProjectId,
     x_auth_token: Annotated[
         str | None, Header(description="API token (create one with `genejobs token create`)")
     ] = None,
 ) -> Principal:
+    checked = cached_principal(request.scope.get("state") or {}, project_id)
+    if checked is not None:  # the request guard already asked the database
+        return checked
     return service.authenticate(x_auth_token, project_id)
 
 

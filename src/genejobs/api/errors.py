@@ -13,6 +13,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from genejobs import errors
@@ -27,10 +28,13 @@ ERROR_CODES: dict[type[errors.GeneJobsError], tuple[int, str]] = {
     errors.Unsupported: (400, "DLI.0007"),
     errors.LimitReached: (400, "DLI.0009"),
     errors.PermissionDenied: (400, "DLI.0011"),
+    errors.OutputExists: (400, "DLI.0011"),
     errors.Unavailable: (400, "DLI.0012"),
     errors.StorageUnavailable: (503, "DLI.0012"),
     errors.AuthenticationFailed: (401, "DLI.0013"),
     errors.Forbidden: (403, "DLI.0013"),
+    errors.ShareLinkInvalid: (403, "DLI.0013"),
+    errors.ShareLinkExpired: (410, "DLI.0013"),
     errors.JobNotFound: (404, "DLI.0023"),
 }
 INTERNAL = (500, "DLI.0999")
@@ -71,6 +75,18 @@ def validation_message(exc: RequestValidationError) -> str:
     return "; ".join(problems(errs, strip=1))
 
 
+def store_unavailable_message(exc: BaseException) -> str:
+    """Why the job database refused, in words (read-only, full, unreachable)."""
+    text = str(getattr(exc, "orig", exc)).lower()
+    if "read-only" in text or "readonly" in text or "read only" in text:
+        why = "is read-only"
+    elif "disk" in text and "full" in text or "no space" in text:
+        why = "has no space left"
+    else:
+        why = "cannot be reached"
+    return f"the job database {why}; nothing was changed, try again later"
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Register the mapping on ``app`` (called once by ``create_app``)."""
 
@@ -101,7 +117,15 @@ def install_error_handlers(app: FastAPI) -> None:
             )
         if exc.status_code >= 500:
             return error_response(request, 500, INTERNAL[1], INTERNAL_MESSAGE)
+        if isinstance(exc.__cause__, RecursionError):  # FastAPI's json.loads of the body
+            return error_response(request, 400, "DLI.0001", "body: JSON nested too deeply")
         return error_response(request, exc.status_code, "DLI.0001", str(exc.detail))
+
+    async def on_store_error(request: Request, exc: Exception) -> JSONResponse:
+        # the database refused (read-only, gone, disk full): not the caller's fault; the
+        # message says which, never the SQL
+        log.error("%s %s: the job store failed: %s", request.method, request.url.path, exc)
+        return error_response(request, 503, "DLI.0012", store_unavailable_message(exc))
 
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("%s %s failed unexpectedly", request.method, request.url.path)
@@ -110,4 +134,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(errors.GeneJobsError, on_genejobs_error)
     app.add_exception_handler(RequestValidationError, on_request_validation)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
+    app.add_exception_handler(OperationalError, on_store_error)
     app.add_exception_handler(Exception, on_unexpected)

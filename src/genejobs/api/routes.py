@@ -1,18 +1,23 @@
 """The contract's routes under ``/v2.0/{project_id}/gene/``.
 
 Routes are sync (``def``): they block on the database, and FastAPI runs sync
-routes in its thread pool instead of stalling the event loop.
+routes in its thread pool instead of stalling the event loop. Those that reach
+storage (submit, dry run, purge) run their work in the storage pool instead
+(``api/pool.py``), so a stalled S3 endpoint cannot take every thread.
 """
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from genejobs.api.console_schemas import DryRunResponse
 from genejobs.api.deps import PrincipalDep, ProjectId, ServiceDep
+from genejobs.api.pool import in_storage_pool
 from genejobs.api.schemas import (
     ErrorResponse,
     JobDetailResponse,
@@ -73,7 +78,8 @@ EndMs = Annotated[
         }
     },
 )
-def submit_job(
+async def submit_job(
+    request: Request,
     project_id: ProjectId,
     principal: PrincipalDep,
     service: ServiceDep,
@@ -88,9 +94,14 @@ def submit_job(
 ) -> Any:
     """Validate the request, check its files and queue it as LAUNCHING."""
     if dry_run:
-        answer = dryrun.dry_run(service, principal=principal, project_id=project_id, body=body)
+        answer = await in_storage_pool(
+            request,
+            partial(dryrun.dry_run, service, principal=principal, project_id=project_id, body=body),
+        )
         return JSONResponse(answer)
-    job_id = service.submit(principal=principal, project_id=project_id, body=body)
+    job_id = await in_storage_pool(
+        request, partial(service.submit, principal=principal, project_id=project_id, body=body)
+    )
     return SubmitResponse(job_id=job_id)
 
 
@@ -151,7 +162,8 @@ def show_job(
 
 
 @router.delete("/jobs/{job_id}", summary="Cancel a job, or delete an ended one with its data")
-def cancel_job(
+async def cancel_job(
+    request: Request,
     project_id: ProjectId,
     job_id: str,
     principal: PrincipalDep,
@@ -169,10 +181,15 @@ def cancel_job(
 
     With ``purge=true`` an ended job and its outputs are deleted; afterwards it answers 404.
     """
-    if purge:
-        purge_job(service, principal=principal, project_id=project_id, job_id=job_id)
+    if purge:  # deletes from storage: in the storage pool
+        await in_storage_pool(
+            request,
+            partial(purge_job, service, principal=principal, project_id=project_id, job_id=job_id),
+        )
     else:
-        service.cancel(principal=principal, project_id=project_id, job_id=job_id)
+        await run_in_threadpool(
+            partial(service.cancel, principal=principal, project_id=project_id, job_id=job_id)
+        )
     return {}
 
 

@@ -22,6 +22,8 @@ from pydantic import BaseModel, Field
 
 import genejobs
 from genejobs.api.deps import ServiceDep
+from genejobs.api.guard import cached_principal
+from genejobs.api.pool import in_storage_pool
 from genejobs.errors import ValidationError
 from genejobs.jobs.request.spec import JOB_TYPE_RNA_DIFF_EXPR
 from genejobs.jobs.service import JobService
@@ -39,6 +41,7 @@ STATES = {
     JobStatus.CANCELLED.value: "CANCELED",
 }
 SAMPLE_EXIT_CODES = {"DONE": 0, "FAILED": 1}
+INT64_MAX = 2**63 - 1  # the databases' integers: a larger offset is refused, not a 500
 
 router = APIRouter(prefix=WES_PREFIX, tags=["GA4GH WES 1.1"])
 
@@ -61,6 +64,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 def wes_principal(
+    request: Request,
     service: ServiceDep,
     authorization: Annotated[
         str | None, Header(description="'Bearer <token>' (or use X-Auth-Token)")
@@ -68,6 +72,9 @@ def wes_principal(
     x_auth_token: Annotated[str | None, Header(description="A genejobs API token")] = None,
 ) -> tuple[Principal, str]:
     """The caller and the project its runs live in."""
+    principal = cached_principal(request.scope.get("state") or {}, None)
+    if principal is not None:  # the request guard checked it before the body was read
+        return principal, principal.projects[0]
     token = x_auth_token
     if authorization and authorization.lower().startswith("bearer "):
         token = authorization[7:].strip()
@@ -133,9 +140,12 @@ def _page_token(offset: int, snapshot_ms: int) -> str:
 def _read_page_token(token: str) -> tuple[int, int]:
     try:
         data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        return int(data["o"]), int(data["t"])
-    except (ValueError, KeyError, TypeError, binascii.Error):
+        offset, snapshot = int(data["o"]), int(data["t"])
+    except (ValueError, KeyError, TypeError, binascii.Error, RecursionError):
         raise ValidationError("page_token: not a token this service gave out") from None
+    if not (0 <= offset <= INT64_MAX and 0 <= snapshot <= INT64_MAX):
+        raise ValidationError("page_token: not a token this service gave out (out of range)")
+    return offset, snapshot
 
 
 @router.get("/runs", summary="ListRuns", responses=ERRORS)
@@ -181,6 +191,8 @@ def _json_form(value: str | None, field: str) -> Any:
         return json.loads(value)
     except json.JSONDecodeError as exc:
         raise ValidationError(f"{field}: not valid JSON ({exc.msg})") from None
+    except RecursionError:
+        raise ValidationError(f"{field}: nested too deeply to be a request") from None
 
 
 def _tags(value: str | None) -> dict[str, str]:
@@ -200,7 +212,8 @@ def _tags(value: str | None) -> dict[str, str]:
 
 
 @router.post("/runs", summary="RunWorkflow", responses=ERRORS)
-def run_workflow(
+async def run_workflow(
+    request: Request,
     service: ServiceDep,
     caller: Caller,
     workflow_type: Annotated[str, Form(description="RNA_DIFF_EXPR")],
@@ -236,11 +249,18 @@ def run_workflow(
         )
     run_tags = _tags(tags)
     body = _json_form(workflow_params, "workflow_params")
-    job_id = service.submit(principal=principal, project_id=project, body=body)
-    service.save_wes_run(
-        job_id=job_id, version=workflow_type_version, url=(workflow_url or "")[:2048], tags=run_tags
-    )
-    return {"run_id": job_id}
+
+    def submit() -> str:  # reaches storage: in the storage pool
+        job_id = service.submit(principal=principal, project_id=project, body=body)
+        service.save_wes_run(
+            job_id=job_id,
+            version=workflow_type_version,
+            url=(workflow_url or "")[:2048],
+            tags=run_tags,
+        )
+        return job_id
+
+    return {"run_id": await in_storage_pool(request, submit)}
 
 
 def _task_logs(job: dict[str, Any]) -> list[dict[str, Any]]:

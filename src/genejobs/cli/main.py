@@ -13,6 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from genejobs import __version__
 from genejobs.config import Settings
 from genejobs.jobs.states import JobStatus
 
@@ -138,17 +139,33 @@ def _print(data: Any) -> None:
 
 
 def cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
-    try:
-        request = json.loads(Path(args.request).read_text())
-    except (OSError, ValueError) as exc:
-        print(f"error: cannot read {args.request}: {exc}", file=sys.stderr)
+    from genejobs.cli.samples import print_dry_run, request_from_args
+
+    request = None
+    if args.request:
+        try:
+            request = json.loads(Path(args.request).read_text())
+        except (OSError, ValueError) as exc:
+            print(f"error: cannot read {args.request}: {exc}", file=sys.stderr)
+            return 2
+    elif not args.samplesheet:
+        print("error: give a request JSON file or --samplesheet", file=sys.stderr)
         return 2
+    request = request_from_args(args, request)
     client = _client(args, settings)
+    if args.dry_run:
+        return print_dry_run(client.dry_run(args.project, request))
     job_id = client.submit(args.project, request)
     print(job_id)
     if not args.wait:
         return 0
     return _follow_to_end(client, args, job_id)
+
+
+def _samplesheet(args: argparse.Namespace, settings: Settings) -> int:
+    from genejobs.cli.samples import cmd_samplesheet
+
+    return cmd_samplesheet(args, _client(args, settings))
 
 
 def _follow_to_end(client: Any, args: argparse.Namespace, job_id: str) -> int:
@@ -390,13 +407,17 @@ def _client_opts(sp: argparse.ArgumentParser) -> None:
 
 def _add_client_commands(sub: Any) -> None:
     """The commands that talk to a running service over HTTP."""
-    submit = sub.add_parser("submit", help="submit a request JSON file")
-    submit.add_argument("request")
+    from genejobs.cli.samples import add_samplesheet_command, add_submit_options
+
+    submit = sub.add_parser("submit", help="submit a request JSON file and/or a sample sheet")
+    submit.add_argument("request", nargs="?", help="request JSON (optional with --samplesheet)")
     submit.add_argument(
         "--wait", action="store_true", help="follow the job; exit 1 unless it finishes"
     )
+    add_submit_options(submit)
     _client_opts(submit)
     submit.set_defaults(func=cmd_submit)
+    add_samplesheet_command(sub, _client_opts, lambda args, settings: _samplesheet(args, settings))
 
     jobs = sub.add_parser("jobs", help="list, show, wait for, cancel or delete jobs")
     jobs_sub = jobs.add_subparsers(dest="action", required=True)
@@ -444,6 +465,7 @@ def _add_client_commands(sub: Any) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="genejobs", description="RNA-seq differential-expression jobs")
+    p.add_argument("--version", action="version", version=f"genejobs {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run the API and/or a runner")
@@ -510,7 +532,13 @@ def main(argv: list[str] | None = None) -> int:
             from genejobs.cli.references import main as sub_main
         else:
             from genejobs.demo import main as sub_main
-        return int(sub_main(rest) or 0)
+        from genejobs.errors import GeneJobsError
+
+        try:
+            return int(sub_main(rest) or 0)
+        except GeneJobsError as exc:  # e.g. the demo's S3 server is not installed
+            print(f"error: {exc.message}", file=sys.stderr)
+            return 2
     args = build_parser().parse_args(argv)
     settings = Settings.from_env()
     from genejobs.client import ClientError

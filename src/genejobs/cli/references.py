@@ -1,8 +1,10 @@
-"""``genejobs ref add|list|index-transcripts``: register references, build their indexes."""
+"""``genejobs ref add|fetch|catalogue|list|index-transcripts``: register references
+(by files, or by name from the catalogue), build their indexes."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import sys
@@ -54,6 +56,32 @@ def main(argv: list[str] | None = None) -> int:
         default=[],
         help="storage URI of a gene-model BED for QC, offered in the console (repeatable)",
     )
+    fetch = sub.add_parser(
+        "fetch",
+        help="download a catalogue reference (FASTA, GTF, GO and Reactome sets), verify, "
+        "register and index it",
+    )
+    fetch.add_argument("name", help="a catalogue name or alias (genejobs ref catalogue)")
+    fetch.add_argument("--release", help="the source's release (default: the catalogue's)")
+    fetch.add_argument(
+        "--mirror",
+        action="append",
+        default=[],
+        help="URL replacing every source's base URL, or SOURCE=URL for one source "
+        "(repeatable; default GENEJOBS_REFERENCE_MIRROR); the layout below it is upstream's",
+    )
+    fetch.add_argument("--as", dest="register_as", help="register under this name")
+    fetch.add_argument("--no-gene-sets", action="store_true", help="skip GO and Reactome")
+    fetch.add_argument("--index-k", type=int, help="minimizer k (default: by genome size)")
+    fetch.add_argument("--index-w", type=int, help="minimizer window w (with --index-k)")
+    fetch.add_argument(
+        "--no-transcriptome",
+        action="store_true",
+        help="skip the transcriptome and salmon index (built on first use instead)",
+    )
+    fetch.add_argument("--no-progress", action="store_true", help="no progress bars")
+    cat = sub.add_parser("catalogue", help="list the references `ref fetch` knows by name")
+    cat.add_argument("--json", action="store_true", help="print JSON")
     ls = sub.add_parser(
         "list",
         help="list references: the service's (GENEJOBS_URL and a token set), else this "
@@ -77,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     a = p.parse_args(argv)
     settings = Settings.from_env()
-    previous = signal.signal(signal.SIGTERM, _on_sigterm) if a.action == "add" else None
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if a.action in ("add", "fetch") else None
     try:
         return _run(a, settings)
     finally:
@@ -148,6 +176,59 @@ def _run(a: argparse.Namespace, settings: Settings) -> int:
                 f"{info.name}: {len(info.chromosomes)} sequences, {info.genome_size:,} bp, "
                 f"annotations: {', '.join(info.annotations)}"
             )
+        elif a.action == "fetch":
+            from genejobs.references.catalogue import load_catalogue, parse_mirrors
+            from genejobs.references.fetch import FetchOptions, default_name, fetch_reference
+
+            catalogue = load_catalogue()
+            entry = catalogue.get(a.name, a.release)
+            options = FetchOptions(
+                mirrors=parse_mirrors(a.mirror, os.environ.get("GENEJOBS_REFERENCE_MIRROR")),
+                progressbar=not a.no_progress and sys.stderr.isatty(),
+                index_k=a.index_k,
+                index_w=a.index_w,
+                transcriptome=not a.no_transcriptome,
+                gene_sets=not a.no_gene_sets,
+                register_as=a.register_as,
+            )
+            try:
+                info = fetch_reference(
+                    registry,
+                    catalogue,
+                    entry,
+                    options,
+                    progress=lambda m: print(m, file=sys.stderr, flush=True),
+                )
+            except (KeyboardInterrupt, _Terminated):
+                raise
+            except GeneJobsError as exc:
+                raise type(exc)(
+                    f"{exc.message} (nothing was registered as "
+                    f"'{a.register_as or default_name(entry)}'; finished downloads are kept "
+                    "and the same command resumes)"
+                ) from exc
+            print(
+                f"{info.name}: {entry.species} {entry.assembly}, {entry.source} release "
+                f"{entry.release}; {len(info.chromosomes)} sequences, {info.genome_size:,} bp; "
+                f"gene sets: {', '.join(g['name'] for g in info.gene_sets) or 'none'}"
+            )
+        elif a.action == "catalogue":
+            from genejobs.references.catalogue import load_catalogue
+
+            catalogue = load_catalogue()
+            entries = [catalogue.get(n) for n in catalogue.names()]
+            if a.json:
+                print(json.dumps([e.summary() for e in entries], indent=1))
+            else:
+                print(
+                    f"{'name':<16} {'species':<25} {'assembly':<9} {'source':<8} "
+                    f"{'release':<8} {'releases':<18} aliases"
+                )
+                for e in entries:
+                    print(
+                        f"{e.name:<16} {e.species:<25} {e.assembly:<9} {e.source:<8} "
+                        f"{e.release:<8} {','.join(e.releases):<18} {', '.join(e.aliases)}"
+                    )
         elif a.action == "index-transcripts":
             given = dict(g.split("=", 1) for g in a.gtf if "=" in g)
             for gtf_name in given or sorted(registry.get(a.name).annotations):
@@ -157,13 +238,20 @@ def _run(a: argparse.Namespace, settings: Settings) -> int:
                 print(f"{a.name}/{gtf_name}: {resolved.transcriptome_path}")
         else:
             print(
-                f"{'name':<16} {'genome bp':>14} {'index MiB':>10}  built                annotations"
+                f"{'name':<20} {'genome bp':>14} {'index MiB':>10}  built             "
+                f"{'source':<9} {'release':<8} {'verified':<9} {'gene sets':<12} annotations"
             )
             for info in registry.list():
                 built = time.strftime("%Y-%m-%d %H:%M", time.localtime(info.built_ms / 1000))
+                p = info.provenance
+                source = str(p.get("source") or "files")
+                verified = ("yes" if p.get("checksums_verified") else "no") if p else "-"
+                sets = ",".join(str(g["name"]) for g in info.gene_sets) or "-"
                 print(
-                    f"{info.name:<16} {info.genome_size:>14,} {info.index_size_bytes / 2**20:>10.1f}  "
-                    f"{built:<20} {', '.join(sorted(info.annotations))}"
+                    f"{info.name:<20} {info.genome_size:>14,} "
+                    f"{info.index_size_bytes / 2**20:>10.1f}  {built:<17} {source:<9} "
+                    f"{str(p.get('release') or '-'):<8} {verified:<9} {sets:<12} "
+                    f"{', '.join(sorted(info.annotations))}"
                 )
     except GeneJobsError as exc:
         print(f"error: {exc.message}", file=sys.stderr)

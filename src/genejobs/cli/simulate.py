@@ -46,7 +46,18 @@ def main(argv: list[str] | None = None) -> int:
         help="SD of each gene's log2 shift per batch beyond the first",
     )
     p.add_argument("--counts-only", action="store_true", help="truth counts, no reads")
+    p.add_argument(
+        "--single-end", action="store_true", help="read 1 only (the paired set's read 1)"
+    )
+    p.add_argument(
+        "--lanes",
+        type=int,
+        default=SimConfig.lanes,
+        help="split each sample in N lanes with Illumina names (<sample>_S<n>_L00<k>_R1_001)",
+    )
     a = p.parse_args(argv)
+    if a.lanes < 1:
+        p.error("--lanes: at least 1")
     manifest = simulate(
         a.out,
         SimConfig(
@@ -65,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
             batches=a.batches,
             batch_effect_sd=a.batch_effect,
             write_reads=not a.counts_only,
+            single_end=a.single_end,
+            lanes=a.lanes,
         ),
     )
     if manifest.reads:

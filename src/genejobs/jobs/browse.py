@@ -7,6 +7,7 @@ submit would refuse is refused here with the same error.
 
 from __future__ import annotations
 
+import json
 import mimetypes
 import os
 import posixpath
@@ -14,9 +15,14 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
-from genejobs.errors import JobNotFound, NotFound, PermissionDenied, ValidationError
+from genejobs.errors import GeneJobsError, JobNotFound, PermissionDenied, ValidationError
 from genejobs.jobs.request.spec import artifacts_folder
+from genejobs.jobs.service import JobService
+from genejobs.jobs.store.auth import Principal
+from genejobs.jobs.store.models import JobRow
+from genejobs.jobs.store.ownership import Manifest, Written, manifest_of
 from genejobs.storage import Location, Storage
 
 MAX_LIST = 1000
@@ -202,76 +208,145 @@ def _page(entries: list[Entry], limit: int, marker: str | None) -> dict[str, Any
 
 @dataclass(frozen=True)
 class JobOutputs:
-    """Where one job wrote: its table and its artifacts folder ``<output>/<job_id>/``."""
+    """What one job wrote, by its manifest (``jobs/store/ownership.py``): its table and the
+    files in ``<output>/<job_id>/``. Nothing else is listed, served or shared."""
 
-    table: Location
-    folder: Location
+    job_id: str
+    manifest: Manifest
 
     @classmethod
-    def of(cls, storage: Storage, stored_output: str, job_id: str) -> JobOutputs:
-        table_uri, folder_uri = artifacts_folder(stored_output, job_id)
-        return cls(
-            table=storage.location(table_uri, field="output"),
-            folder=storage.location(folder_uri, field="output"),
-        )
+    def of(cls, row: JobRow) -> JobOutputs:
+        table, folder = artifacts_folder(str(json.loads(row.request_json)["output"]), row.job_id)
+        return cls(row.job_id, manifest_of(row, table, folder))
 
-    def listing(self, storage: Storage) -> list[dict[str, Any]]:
-        """Every file the job wrote, relative to its folder; the table under its own name."""
-        out: list[dict[str, Any]] = []
-        root = self.folder.fs_path.rstrip("/")
-        found = storage.tree(self.folder)
-        for path, raw in sorted(found.items()):
-            rel = path[len(root) :].lstrip("/")
-            if raw.get("type") == "directory" or not rel:
-                continue
-            if any(part.startswith(".") for part in rel.split("/")):
-                continue
-            out.append({"path": rel, "size": int(raw.get("size") or 0)})
-        try:
-            table = storage.info(self.table, field="output")
-            out.insert(0, {"path": self.table.name, "size": table.size_bytes})
-        except (NotFound, PermissionDenied):
-            pass
+    @property
+    def table_name(self) -> str:
+        return posixpath.basename(self.manifest.table)
+
+    def _named(self) -> dict[str, Written]:
+        """Listing name → file: the table under its own name, the rest relative to the folder."""
+        prefix = self.manifest.folder.rstrip("/") + "/"
+        out: dict[str, Written] = {}
+        for w in self.manifest.files:
+            if w.uri == self.manifest.table:
+                out[self.table_name] = w
+            elif w.uri.startswith(prefix):
+                out.setdefault(w.uri[len(prefix) :], w)
         return out
 
-    def resolve(self, storage: Storage, path: str, job_id: str) -> Location:
-        """The location of one output, never outside the job's folder (or its table)."""
-        missing = JobNotFound(f"job '{job_id}' has no output '{path}'")
-        if path == self.table.name:
-            return self.table
-        parts = path.split("/")
-        if (
-            not path
-            or "\\" in path
-            or "\x00" in path
-            or any(p in ("", ".", "..") or p.startswith(".") for p in parts)
+    def listing(self, storage: Storage) -> list[dict[str, Any]]:
+        """Every file the job wrote with the size it wrote (a legacy record: the file's own
+        size now, never a symlink's target's); the table first."""
+        out: list[dict[str, Any]] = []
+        for name, w in sorted(
+            self._named().items(), key=lambda kv: (kv[0] != self.table_name, kv[0])
         ):
-            raise missing
-        loc = self.folder.join(*parts)
+            size = w.size
+            if size is None:
+                size = storage.own_size(storage.location(w.uri, field="output"), field="output")
+                if size is None:  # gone, a folder or a symlink: not something the job wrote
+                    continue
+            out.append({"path": name, "size": size})
+        return out
+
+    def resolve(self, storage: Storage, path: str) -> Location:
+        """An output by its listing name; only files in the manifest, never a symlink."""
+        found = self._named().get(path)
+        if found is None:
+            raise JobNotFound(f"job '{self.job_id}' has no output '{path}'")
+        return self._checked(storage, found.uri, path)
+
+    def resolve_shared(self, storage: Storage, path: str) -> Location:
+        """An output by its path under the share root (``<job_id>/report.html``, ``x.csv``)."""
+        found = self.manifest.by_relative().get(path)
+        if found is None:
+            raise JobNotFound(f"this share link has no file '{path}'")
+        return self._checked(storage, found.uri, path)
+
+    def _checked(self, storage: Storage, uri: str, path: str) -> Location:
+        missing = JobNotFound(f"job '{self.job_id}' has no output '{path}'")
+        try:
+            loc = storage.location(uri, field="output")
+        except GeneJobsError as exc:
+            raise missing from exc
         if not loc.is_s3:
-            real = Path(os.path.realpath(loc.key))
-            base = Path(os.path.realpath(self.folder.key))
-            if base not in real.parents:
+            # a file replaced by a symlink, or a folder on the way swapped for one, is refused
+            if storage.own_size(loc) is None:
                 raise missing
+            home = self.manifest.folder if uri != self.manifest.table else None
+            real_parent = Path(os.path.realpath(posixpath.dirname(loc.key)))
+            if home is not None:
+                base = Path(os.path.realpath(storage.location(home, field="output").key))
+                if real_parent != base and base not in real_parent.parents:
+                    raise missing
         return loc
 
 
+def outputs_of(
+    service: JobService, principal: Principal, project_id: str, job_id: str
+) -> JobOutputs:
+    """The outputs of a job this principal may see (else ``JobNotFound``)."""
+    with service.sessions() as s:
+        return JobOutputs.of(service.visible_row(s, principal, project_id, job_id))
+
+
+def sized(storage: Storage, loc: Location, job_id: str, path: str) -> int:
+    """The bytes a response will stream: the file's own size (never a symlink's)."""
+    size = storage.own_size(loc, field="output")
+    if size is None:
+        raise JobNotFound(f"job '{job_id}' has no output '{path}'")
+    return size
+
+
+ACTIVE_SUFFIXES = (".html", ".htm", ".xhtml", ".svg", ".svgz", ".xml", ".xsl", ".js", ".mjs")
+SANDBOX = "sandbox allow-scripts allow-popups allow-downloads"
+
+
+def disposition(kind: str, path: str) -> str:
+    """``inline``/``attachment`` with the file's name, RFC 6266/5987: an ASCII fallback and,
+    when the name is not plain ASCII, ``filename*`` in UTF-8 (``résultats-€.csv``)."""
+    name = posixpath.basename(path)
+    fallback = "".join(c if 32 <= ord(c) < 127 and c not in '"\\' else "_" for c in name)
+    value = f'{kind}; filename="{fallback}"'
+    if fallback != name:
+        value += f"; filename*=UTF-8''{quote(name, safe='')}"
+    return value
+
+
 def content_headers(path: str) -> dict[str, str]:
-    """HTML opens in the browser (sandboxed, so it cannot reach the console's storage);
-    everything else downloads."""
+    """HTML, SVG and every other active type open only under a sandbox CSP (an opaque
+    origin: no script in them can reach the console's token); images open inline; the
+    rest downloads. ``nosniff`` always, so no browser guesses a type into HTML."""
     kind, _ = mimetypes.guess_type(path)
-    name = posixpath.basename(path).replace('"', "")
-    if path.endswith((".html", ".htm")):
-        return {
+    lower = path.lower()
+    base = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
+    if lower.endswith((".html", ".htm")):
+        return base | {
             "Content-Type": "text/html; charset=utf-8",
-            "Content-Disposition": f'inline; filename="{name}"',
-            "Content-Security-Policy": "sandbox allow-scripts allow-popups allow-downloads",
+            "Content-Disposition": disposition("inline", path),
+            "Content-Security-Policy": SANDBOX,
         }
-    if path.endswith((".png", ".svg")):
-        return {"Content-Type": kind or "application/octet-stream", "Content-Disposition": "inline"}
-    return {
+    if lower.endswith(ACTIVE_SUFFIXES):
+        return base | {
+            "Content-Type": kind or "application/octet-stream",
+            "Content-Disposition": disposition("inline", path),
+            "Content-Security-Policy": SANDBOX,
+        }
+    if lower.endswith((".png", ".jpg", ".jpeg", ".gif", ".webp")):
+        return base | {
+            "Content-Type": kind or "application/octet-stream",
+            "Content-Disposition": disposition("inline", path),
+            "Content-Security-Policy": "sandbox",
+        }
+    if lower.endswith((".md", ".txt")):  # read in the browser, as text
+        return base | {
+            "Content-Type": "text/plain; charset=utf-8",
+            "Content-Disposition": disposition("inline", path),
+            "Content-Security-Policy": "sandbox",
+        }
+    return base | {
         "Content-Type": kind or "application/octet-stream",
-        "Content-Disposition": f'attachment; filename="{name}"',
+        "Content-Disposition": disposition("attachment", path),
     }
 
 
@@ -285,7 +360,10 @@ __all__ = [
     "JobOutputs",
     "PrivateFolders",
     "content_headers",
+    "disposition",
     "list_files",
+    "outputs_of",
+    "sized",
     "reference_catalogue",
     "stream",
 ]

@@ -14,6 +14,7 @@ import logging
 import re
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, or_, select, update
@@ -21,10 +22,23 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from genejobs.config import Settings
-from genejobs.errors import JobNotFound, LimitReached, Unavailable, ValidationError
+from genejobs.errors import (
+    JobNotFound,
+    LimitReached,
+    OutputExists,
+    PermissionDenied,
+    Unavailable,
+    ValidationError,
+)
 from genejobs.jobs.notify.delivery import attempt_log, notification_rows
 from genejobs.jobs.request.notify_rules import NotifyPolicy
-from genejobs.jobs.request.spec import JOB_TYPE_RNA_DIFF_EXPR, RnaDiffExprSpec
+from genejobs.jobs.request.samplesheet import decode_sheet, expand_samplesheet
+from genejobs.jobs.request.schema import MAX_SHEET_BYTES
+from genejobs.jobs.request.spec import (
+    JOB_TYPE_RNA_DIFF_EXPR,
+    RnaDiffExprSpec,
+    stored_sample_files,
+)
 from genejobs.jobs.request.validation import validate_request
 from genejobs.jobs.states import ENDED, JobStatus, check_move
 from genejobs.jobs.store.auth import Principal, authenticate, create_token, token_principal
@@ -35,12 +49,15 @@ from genejobs.jobs.store.models import (
     SampleStateRow,
     WesRunRow,
 )
+from genejobs.jobs.store.ownership import check_new_output, claim_key, new_manifest
 from genejobs.report.methods import explain, note_level
 from genejobs.storage import FileInfo, Location, Storage
 
 log = logging.getLogger(__name__)
-# A counts table is read whole at submit; genes x samples of any real study are far smaller.
+# A counts table's stored size (compressed or not); genes x samples of any real study are far
+# smaller. Its decompressed size and shape are bounded while it is read (counts_table.py).
 MAX_COUNTS_TABLE_BYTES = 1 << 30
+HEALTH_PROBE_PROJECT = ""  # no project has an empty id (a path segment): the probe matches no row
 ACTIVE = (JobStatus.LAUNCHING.value, JobStatus.RUNNING.value, JobStatus.CANCELING.value)
 
 
@@ -162,7 +179,8 @@ class JobService:
             self._engine = make_engine(settings.database_url)
             sessions = make_sessionmaker(self._engine)
         self.sessions = sessions
-        self.storage = storage
+        # the API's calls answer people: short timeouts, one try (jobs keep the long ones)
+        self.storage = storage.interactive()
         self.references = references
 
     def close(self) -> None:
@@ -170,8 +188,15 @@ class JobService:
             self._engine.dispose()
 
     def healthy(self) -> None:
+        """The store answers and can write (a write that changes nothing, rolled back)."""
         with self.sessions() as s:
             s.execute(select(1))
+            s.execute(
+                update(ProjectLockRow)
+                .where(ProjectLockRow.project_id == HEALTH_PROBE_PROJECT)
+                .values(submits=ProjectLockRow.submits)
+            )
+            s.rollback()
 
     def authenticate(self, token: str | None, project_id: str) -> Principal:
         return authenticate(self.sessions, token, project_id)
@@ -211,23 +236,26 @@ class JobService:
         Returns the spec, the request to store and each sample's two inputs with
         their size and identity (in the order of ``spec.samples``).
         """
+        # a sample sheet becomes inputs first, so the file checks below can name its rows
+        body, labels, _sheet = expand_samplesheet(body, self.read_sheet)
         spec, stored = validate_request(
             body,
             job_id=job_id,
             references=self.references(),
             notify_policy=NotifyPolicy.from_settings(self.settings),
+            labels=labels,
         )
         inputs: list[list[tuple[Location, FileInfo]]] = []
         if spec.counts:
             self._check_counts_table(spec)
-        for gi, group in enumerate(spec.groups):
-            for si, sample in enumerate(group.samples):
+        for gi, group in enumerate(stored["inputs"]):
+            for si, sample in enumerate(group["group_inputs"]):
                 pair: list[tuple[Location, FileInfo]] = []
                 if spec.counts:  # no reads: the table holds this sample's counts
                     inputs.append(pair)
                     continue
-                for k, uri in enumerate(sample.uris):
-                    field = f"inputs[{gi}].group_inputs[{si}].files[{k}]"
+                for path, uri in stored_sample_files(sample, f"inputs[{gi}].group_inputs[{si}]"):
+                    field = labels.get(path, path)
                     loc = self.storage.location(uri, field=field)
                     pair.append((loc, self.storage.info(loc, field=field)))
                 inputs.append(pair)
@@ -240,7 +268,39 @@ class JobService:
         self.storage.check_writable(
             out.parent if spec.output.lower().endswith(".csv") else out, field="output"
         )
+        self.check_output_is_new(spec)
         return spec, stored, inputs
+
+    def check_output_is_new(self, spec: RnaDiffExprSpec) -> str:
+        """The job will own its table: a new path, claimed by no other job; the claim."""
+        table = self.storage.location(spec.table_uri, field="output")
+        folder = self.storage.location(spec.artifacts_uri, field="output")
+        with self.sessions() as s:
+            return check_new_output(self.storage, s, table=table, folder=folder)
+
+    def read_sheet(self, uri: str) -> str:
+        """A sample sheet named by URI, read with a byte cap (it is parsed in this process)."""
+        field = "samplesheet.uri"
+        loc = self.storage.location(uri, field=field)
+        if not loc.is_s3 and self._service_own(Path(loc.key)):
+            raise PermissionDenied(f"{field}: '{uri}' is inside the service's own folder")
+        info = self.storage.info(loc, field=field)
+        if info.size_bytes > MAX_SHEET_BYTES:
+            raise ValidationError(
+                f"{field}: '{uri}' is {info.size_bytes} bytes; a sheet may have at most "
+                f"{MAX_SHEET_BYTES // 1024} KiB"
+            )
+        with self.storage.open_read(loc, field=field) as fh:
+            data = fh.read(MAX_SHEET_BYTES + 1)
+        return decode_sheet(data, uri)
+
+    def _service_own(self, path: Path) -> bool:
+        """Inside GENEJOBS_HOME (token, database, references) and not in a data root there."""
+        home, path = self.settings.home.resolve(), path.resolve()
+        if not path.is_relative_to(home):
+            return False
+        data_roots = [r for r in self.storage.allowed_roots if r != home and r.is_relative_to(home)]
+        return not any(path.is_relative_to(r) for r in data_roots)
 
     def check_cap(self, s: Session, project_id: str) -> None:
         active = s.scalar(
@@ -260,7 +320,41 @@ class JobService:
         input_bytes = sum(info.size_bytes for pair in inputs for _, info in pair)
         input_bytes += self.counts_table_bytes(spec)
         now = now_ms()
+        table = self.storage.location(spec.table_uri, field="output")
+        claim = claim_key(self.storage, table)
+        manifest = new_manifest(spec.table_uri, spec.artifacts_uri)
         self._ensure_project_lock(project_id)
+        try:
+            self._insert(
+                principal,
+                project_id,
+                job_id,
+                spec,
+                stored,
+                input_bytes,
+                now,
+                claim,
+                manifest.to_json(),
+            )
+        except IntegrityError as exc:  # another submit claimed the same table meanwhile
+            raise OutputExists(
+                f"output: '{table.original}' is the table of another job; name a new table"
+            ) from exc
+        log.info("job %s: submitted by %s in project %s", job_id, principal.user, project_id)
+        return job_id
+
+    def _insert(
+        self,
+        principal: Principal,
+        project_id: str,
+        job_id: str,
+        spec: RnaDiffExprSpec,
+        stored: dict[str, Any],
+        input_bytes: int,
+        now: int,
+        claim: str,
+        manifest_json: str,
+    ) -> None:
         with self.sessions.begin() as s:
             # First statement of the transaction: it waits for any other submit to this
             # project to commit, so the count below already includes that submit's job.
@@ -285,6 +379,8 @@ class JobService:
                 input_size_bytes=input_bytes,
                 outputs_json="{}",
                 attempts=0,
+                table_claim=claim,
+                manifest_json=manifest_json,
             )
             for pos, sample in enumerate(spec.samples):
                 row.samples.append(
@@ -292,8 +388,6 @@ class JobService:
                 )
             s.add(row)
             s.add_all(notification_rows(job_id, stored))
-        log.info("job %s: submitted by %s in project %s", job_id, principal.user, project_id)
-        return job_id
 
     def counts_table_bytes(self, spec: RnaDiffExprSpec) -> int:
         if not spec.counts:
@@ -318,12 +412,14 @@ class JobService:
             for gi, g in enumerate(spec.groups)
             for si, s in enumerate(g.samples)
         }
-        read_count_table(
-            self.storage.read_bytes(loc),
-            label=loc.original,
-            samples=[s.name for s in spec.samples],
-            sample_fields=fields,
-        )
+        with self.storage.open_read(loc, field="counts") as stream:
+            read_count_table(  # header + first genes only: the worker reads it all
+                stream,
+                label=loc.original,
+                samples=[s.name for s in spec.samples],
+                sample_fields=fields,
+                sample_only=True,
+            )
         return size
 
     def _ensure_project_lock(self, project_id: str) -> None:

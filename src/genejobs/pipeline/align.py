@@ -263,14 +263,20 @@ def align_pairs(
     keep_placements: bool = False,
     buf: mappy.ThreadBuffer | None = None,
 ) -> AlignedChunk:
-    """Map both mates of each pair, choose each pair's placement and flatten it."""
+    """Map both mates of each pair, choose each pair's placement and flatten it.
+
+    A single-end read comes as ``(sequence, "")``: no read 2, so its placement is
+    read 1's best hit (unique when no other hit scores as well), as htseq-count
+    takes a single read.
+    """
     buf = buf or mappy.ThreadBuffer()
     map_read = aligner.map
     flat = FlatBuilder()
     kept: list[PairAlignment] | None = [] if keep_placements else None
     for s1, s2 in seqs:
         placement = best_placement(
-            [_hit(h) for h in map_read(s1, buf=buf)], [_hit(h) for h in map_read(s2, buf=buf)]
+            [_hit(h) for h in map_read(s1, buf=buf)],
+            [_hit(h) for h in map_read(s2, buf=buf)] if s2 else [],
         )
         flat.add(placement)
         if kept is not None:

@@ -33,7 +33,7 @@ SORT_MEMORY_PER_THREAD = "1G"
 
 
 class PairRecord(NamedTuple):
-    """What a BAM needs of a read pair besides its alignment."""
+    """What a BAM needs of a read pair besides its alignment (``seq2`` empty: single-end)."""
 
     name: str
     seq1: str
@@ -51,7 +51,7 @@ def pair_record(name: str, seq1: str, qual1: str, seq2: str, qual2: str) -> Pair
 
 
 def sam_records(records: Sequence[PairRecord], placements: Sequence[PairAlignment]) -> str:
-    """Two SAM lines per pair (read 1, read 2), newline-terminated.
+    """Two SAM lines per pair (read 1, read 2), one per single-end read; newline-terminated.
 
     Written for speed (a QC job formats every read): tuples are unpacked rather than
     read by attribute, and a one-operation CIGAR, most short reads, skips the walk.
@@ -62,6 +62,9 @@ def sam_records(records: Sequence[PairRecord], placements: Sequence[PairAlignmen
         records, placements, strict=True
     ):
         nh = 1 if unique else 2
+        if not seq2:  # single-end: no mate, no pairing flags
+            append(_line(name, seq1, qual1, hit1, None, 0, nh, False))
+            continue
         # proper pair (0x2) only for mates facing each other within reach, as in
         # best_placement; discordant mates keep their TLEN but not the flag
         proper = hit1 is not None and hit2 is not None and concordant(hit1, hit2)
@@ -111,7 +114,9 @@ def _line(
         if proper:
             flag |= _FLAG_PROPER
     tlen = 0
-    if mate is None:
+    if mate is None and not flag & _FLAG_PAIRED:
+        rnext, pnext = "*", 0
+    elif mate is None:
         flag |= _FLAG_MATE_UNMAPPED
         rnext, pnext = ("=", pos) if hit is not None else ("*", 0)
     else:

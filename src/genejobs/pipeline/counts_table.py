@@ -11,10 +11,12 @@ Every problem with the table is reported at once, naming the table and the place
 
 from __future__ import annotations
 
+import csv
 import io
 import posixpath
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import IO, cast
 
 import numpy as np
 import pandas as pd
@@ -45,42 +47,139 @@ def _match(sample: str, columns: Sequence[str]) -> str | None:
     return hits[0] if len(hits) == 1 else None
 
 
+# A table is text of genes x samples: 60,000 genes x 1,000 samples is ~400 MB of text.
+# Past these bounds it is refused, naming the bound, before it can cost the server.
+MAX_TABLE_BYTES = 512 * 1024 * 1024  # decompressed, read by the job's worker
+DOOR_SAMPLE_BYTES = 8 * 1024 * 1024  # what submit and dry run read (header + first genes)
+MAX_HEADER_BYTES = 1024 * 1024
+MAX_COLUMNS = 10_000
+MAX_GENES = 1_000_000
+MAX_COUNT = 10**15  # more reads than any sequencer run gives; past 2**53 floats lose counts
+MIN_GENES = 3  # fewer: DESeq2's size factors and dispersion trend cannot be estimated
+READ_CHUNK = 1024 * 1024
+
+
+def read_bounded(source: IO[bytes], *, where: str, gz: bool, limit: int) -> tuple[bytes, bool]:
+    """Up to ``limit`` bytes of the (decompressed) table, and whether that was all of it.
+
+    Decompression is streamed in chunks and the lines are counted as they come, so a
+    gzip bomb costs at most ``limit`` bytes and is usually refused after the first
+    megabytes: past ``MAX_GENES`` lines, or a line longer than ``MAX_HEADER_BYTES``.
+    """
+    import gzip
+    import zlib
+
+    stream: IO[bytes] = cast(IO[bytes], gzip.GzipFile(fileobj=source, mode="rb")) if gz else source
+    parts: list[bytes] = []
+    total = lines = 0
+    line_start = 0  # offset of the current line's first byte
+    try:
+        while total <= limit:
+            chunk = stream.read(min(READ_CHUNK, limit + 1 - total))
+            if not chunk:
+                return b"".join(parts), True
+            parts.append(chunk)
+            lines += chunk.count(b"\n")
+            last = chunk.rfind(b"\n")
+            if last >= 0:
+                line_start = total + last + 1
+            total += len(chunk)
+            if lines > MAX_GENES + 1:
+                raise ValidationError(
+                    f"{where}: more than {MAX_GENES:,} lines; a table may have at most "
+                    f"{MAX_GENES:,} genes"
+                )
+            if total - line_start > MAX_HEADER_BYTES:
+                raise ValidationError(
+                    f"{where}: line {lines + 1} is longer than {MAX_HEADER_BYTES // 1024} KiB "
+                    f"(a table may have at most {MAX_COLUMNS:,} columns)"
+                )
+    except (OSError, EOFError, zlib.error) as exc:
+        raise ValidationError(f"{where}: not a readable gzip file ({exc})") from None
+    return b"".join(parts)[:limit], False
+
+
+def _match_any(column: str, samples: Sequence[str]) -> bool:
+    return column in samples or (
+        posixpath.basename(column.replace("\\", "/")).split(".")[0] in samples
+    )
+
+
 def read_count_table(
-    data: bytes,
+    source: bytes | IO[bytes],
     *,
     label: str,
     samples: Sequence[str],
     sample_fields: Mapping[str, str] | None = None,
     field_name: str = "counts",
+    sample_only: bool = False,
+    min_genes: int = MIN_GENES,
 ) -> CountTable:
     """The requested samples' columns as integer counts, or a ``ValidationError`` listing
-    every problem (``sample_fields`` names the request field of each sample)."""
-    where = f"{field_name}: '{label}'"
-    if label.lower().endswith(".gz"):
-        import gzip
+    every problem (``sample_fields`` names the request field of each sample).
 
-        try:
-            data = gzip.decompress(data)
-        except OSError as exc:
-            raise ValidationError(f"{where}: not a readable gzip file ({exc})") from None
-    text = data.decode("utf-8", errors="replace")
-    lines = text.splitlines()
-    skip = 0
-    while skip < len(lines) and lines[skip].startswith("#"):
-        skip += 1  # featureCounts' command line
-    if skip >= len(lines) or not lines[skip].strip():
+    ``sample_only`` (submit, dry run): read the header and the genes in the first
+    ``DOOR_SAMPLE_BYTES``; the job's worker reads the whole table, up to ``MAX_TABLE_BYTES``.
+    """
+    where = f"{field_name}: '{label}'"
+    stream = io.BytesIO(source) if isinstance(source, bytes) else source
+    limit = DOOR_SAMPLE_BYTES if sample_only else MAX_TABLE_BYTES
+    data, complete = read_bounded(
+        stream, where=where, gz=label.lower().endswith(".gz"), limit=limit
+    )
+    if not complete:
+        if not sample_only:
+            raise ValidationError(
+                f"{where}: larger than {MAX_TABLE_BYTES // (1024 * 1024)} MiB uncompressed; "
+                "a counts table of genes x samples is far smaller"
+            )
+        data = data[: data.rfind(b"\n") + 1]  # whole lines only; the rest is the worker's
+    start = 0
+    while data.startswith(b"#", start):  # featureCounts' command line
+        nl = data.find(b"\n", start)
+        start = len(data) if nl < 0 else nl + 1
+    end_of_header = data.find(b"\n", start)
+    header_bytes = data[start : len(data) if end_of_header < 0 else end_of_header]
+    if len(header_bytes) > MAX_HEADER_BYTES or (end_of_header < 0 and not complete):
+        raise ValidationError(
+            f"{where}: the header line is longer than {MAX_HEADER_BYTES // 1024} KiB "
+            f"(a table may have at most {MAX_COLUMNS:,} columns)"
+        )
+    header_line = header_bytes.decode("utf-8", errors="replace").rstrip("\r")
+    if not header_line.strip():
         raise ValidationError(f"{where}: the table is empty (no header, no genes)")
-    sep = _separator(label, lines[skip])
+    sep = _separator(label, header_line)
+    if header_line.count(sep) + 1 > MAX_COLUMNS:
+        raise ValidationError(
+            f"{where}: the header has {header_line.count(sep) + 1:,} columns; a table may "
+            f"have at most {MAX_COLUMNS:,}"
+        )
+    lines = data.count(b"\n", start)
+    if lines > MAX_GENES + 1:
+        raise ValidationError(
+            f"{where}: more than {MAX_GENES:,} lines; a table may have at most {MAX_GENES:,} genes"
+        )
+    skip = data.count(b"\n", 0, start)
+    full_header = next(csv.reader([header_line], delimiter=sep), [])
+    # only the columns used are parsed: a table of 10,000 samples costs what 3 columns do
+    wanted = {0} | {
+        i
+        for i, name in enumerate(full_header)
+        if name.lower() == "gene_name" or _match_any(name, samples)
+    }
     try:
         frame = pd.read_csv(
-            io.StringIO("\n".join(lines[skip:])),
+            io.BytesIO(data[start:]),
             sep=sep,
+            usecols=sorted(wanted),
             dtype=str,
             keep_default_na=False,
+            encoding="utf-8",
+            encoding_errors="replace",
         )
     except (pd.errors.ParserError, ValueError) as exc:
         raise ValidationError(f"{where}: not a readable table ({exc})") from None
-    header = [str(c) for c in frame.columns]
+    header = [str(c) for c in full_header]
     if frame.empty:
         raise ValidationError(f"{where}: the table has a header but no genes")
     gene_ids = frame.iloc[:, 0].astype(str).str.strip()
@@ -127,6 +226,13 @@ def read_count_table(
             )
             continue
         arr = num.to_numpy(dtype=float)
+        if (arr > MAX_COUNT).any():
+            i = int(np.flatnonzero(arr > MAX_COUNT)[0])
+            problems.append(
+                f"{where}, column '{col}', gene '{gene_ids.iloc[i]}': {raw.iloc[i][:40]} is "
+                f"larger than any read count (at most {MAX_COUNT:.0e})"
+            )
+            continue
         if (arr < 0).any():
             i = int(np.flatnonzero(arr < 0)[0])
             problems.append(
@@ -146,6 +252,11 @@ def read_count_table(
                 continue
             arr = np.round(arr)
         values[sample] = arr.astype(np.int64)
+    if complete and len(gene_ids) < min_genes:
+        problems.append(
+            f"{where}: only {len(gene_ids)} gene(s); differential expression needs at least "
+            f"{min_genes} (size factors and dispersions are estimated across genes)"
+        )
     if problems:
         raise ValidationError("; ".join(problems[:MAX_PROBLEMS]))
     if fractional_ok and any(

@@ -1,9 +1,14 @@
-"""Gene-set enrichment of a comparison, offline, with gseapy and the user's GMT file.
+"""Gene-set enrichment of a comparison, offline, with gseapy, over plain gene sets.
 
 Over-representation (hypergeometric test, BH-adjusted) of the significant up- and
-down-regulated genes against all tested genes, and preranked GSEA on the Wald
-statistic (on the shrunken fold change when the job asked for shrinkage). Gene sets
-are matched on gene names (GMT files list symbols).
+down-regulated genes, separately, against the expressed genes (those DESeq2's
+independent filtering kept) as background, and preranked GSEA on the Wald statistic
+(on the shrunken fold change when the job asked for shrinkage).
+
+Gene sets come as ``GeneSetCollection`` records: the user's GMT (matched on gene
+names: GMT files list symbols) or the ones a fetched reference keeps (GO, already
+propagated up its graph, by symbol; Reactome by Ensembl gene id). This step never
+downloads: the sets were fetched and pinned with the reference.
 """
 
 from __future__ import annotations
@@ -23,6 +28,32 @@ log = logging.getLogger(__name__)
 class EnrichmentResult:
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)  # file stem -> table
     notes: list[str] = field(default_factory=list)
+    collections: list[dict[str, str]] = field(default_factory=list)  # what was used
+
+
+@dataclass(frozen=True)
+class GeneSetCollection:
+    """One collection of gene sets and how its genes are named.
+
+    ``key``: the DE table's column the sets' genes are, ``gene_name`` or ``gene_id``
+    (Ensembl ids compared without their ``.version``). ``stem`` goes into table file
+    names (empty for the user's GMT, whose tables keep their historical names).
+    """
+
+    name: str  # "GO", "Reactome", "user GMT"
+    sets: dict[str, list[str]]
+    key: str = "gene_name"
+    release: str = ""
+    stem: str = ""
+    origin: str = ""  # "reference <name>" or the GMT's URI
+
+    def describe(self) -> dict[str, str]:
+        return {
+            "name": self.name,
+            "release": self.release,
+            "origin": self.origin,
+            "n_sets": str(len(self.sets)),
+        }
 
 
 def read_gmt(path: Path, *, label: str) -> dict[str, list[str]]:
@@ -47,34 +78,69 @@ def rank_column(table: pd.DataFrame) -> str:
     return "lfc_shrunk" if "lfc_shrunk" in table.columns else "stat"
 
 
+def _keyed(table: pd.DataFrame, key: str) -> pd.DataFrame:
+    """The table with ``_key``: the column the sets name genes by (ids without version)."""
+    if key == "gene_id":
+        ids = table["gene_id"].astype(str).str.replace(r"\.\d+(_PAR_Y)?$", "", regex=True)
+        return table.assign(_key=ids)
+    return table.assign(_key=table["gene_name"].astype(str))
+
+
 def run_enrichment(
     table: pd.DataFrame,
-    gene_sets: dict[str, list[str]],
+    gene_sets: dict[str, list[str]] | GeneSetCollection,
     *,
     label: str,
     padj: float = 0.05,
     permutations: int = 200,
     seed: int = 1,
+    min_size: int = 5,
+    max_size: int = 1000,
 ) -> EnrichmentResult:
-    """ORA of up/down genes and preranked GSEA for one comparison's DE table."""
+    """ORA of up/down genes and preranked GSEA for one comparison's DE table.
+
+    A direction with no significant gene, or whose genes meet no gene set, is a normal
+    result ("no enriched sets"): an empty table and a note, never a failure.
+    """
     import gseapy
 
-    out = EnrichmentResult()
-    tested = table.dropna(subset=["padj"])
-    background = sorted(set(tested["gene_name"].astype(str)))
+    collection = (
+        gene_sets
+        if isinstance(gene_sets, GeneSetCollection)
+        else GeneSetCollection("user GMT", gene_sets)
+    )
+    prefix = f"{label}_{collection.stem}" if collection.stem else label
+    what = f"{label} ({collection.name})" if collection.stem else label
+    out = EnrichmentResult(collections=[collection.describe()])
+    tested = _keyed(table.dropna(subset=["padj"]), collection.key)
+    background_set = set(tested["_key"])
+    # Only sets that can be tested against this background: faster, and gseapy's
+    # ORA would otherwise count genes the experiment could never have called.
+    sets = {
+        name: kept
+        for name, genes in collection.sets.items()
+        if min_size <= len(kept := [g for g in genes if g in background_set]) <= max_size
+    }
+    if not sets:
+        out.notes.append(
+            f"{what}: no gene set has {min_size}-{max_size} of the expressed genes; "
+            "enrichment skipped"
+        )
+        return out
+    background = sorted(background_set)
     sig = tested[tested["padj"] < padj]
     for direction, genes in (
         ("up", sig[sig["log2FoldChange"] > 0]),
         ("down", sig[sig["log2FoldChange"] < 0]),
     ):
-        names = sorted(set(genes["gene_name"].astype(str)))
+        names = sorted(set(genes["_key"]))
         if not names:
-            out.notes.append(f"{label}: no significant {direction}-regulated genes; ORA skipped")
+            out.notes.append(f"{what}: no significant {direction}-regulated genes; ORA skipped")
             continue
         try:
             res = gseapy.enrich(
                 gene_list=names,
-                gene_sets=gene_sets,
+                gene_sets=sets,
                 background=background,
                 outdir=None,
                 no_plot=True,
@@ -82,33 +148,66 @@ def run_enrichment(
             ).results
         except Exception as exc:  # gseapy raises bare Exception types (no overlap among them)
             log.warning("%s: ORA %s failed: %s", label, direction, exc)
-            out.notes.append(f"{label}: ORA {direction} gave no result ({exc})")
+            out.notes.append(f"{what}: ORA {direction} gave no result ({exc})")
             continue
-        out.tables[f"{label}_ora_{direction}"] = res.sort_values("P-value").reset_index(drop=True)
+        # No overlap with any set: gseapy returns an empty list, not a DataFrame.
+        if not isinstance(res, pd.DataFrame) or res.empty:
+            out.notes.append(
+                f"{what}: no enriched sets among the {direction}-regulated genes "
+                "(none of them is in a gene set)"
+            )
+            out.tables[f"{prefix}_ora_{direction}"] = pd.DataFrame(columns=ORA_COLUMNS)
+            continue
+        out.tables[f"{prefix}_ora_{direction}"] = res.sort_values("P-value").reset_index(drop=True)
     # Shrunken fold changes, when the job asked for them, rank by effect size without
     # the noise of low counts; otherwise the Wald statistic ranks.
     key = rank_column(table)
-    ranked = tested.dropna(subset=[key]).drop_duplicates("gene_name")
-    rnk = pd.Series(ranked[key].to_numpy(), index=ranked["gene_name"].astype(str)).sort_values(
-        ascending=False
-    )
+    ranked = tested.dropna(subset=[key]).drop_duplicates("_key")
+    rnk = pd.Series(ranked[key].to_numpy(), index=ranked["_key"]).sort_values(ascending=False)
     try:
         gsea = gseapy.prerank(
             rnk=rnk,
-            gene_sets=gene_sets,
+            gene_sets=sets,
             permutation_num=permutations,
-            min_size=5,
-            max_size=1000,
+            min_size=min_size,
+            max_size=max_size,
             threads=1,
             seed=seed,
             outdir=None,
             no_plot=True,
             verbose=False,
         )
-        out.tables[f"{label}_gsea_prerank"] = gsea.res2d
+        out.tables[f"{prefix}_gsea_prerank"] = gsea.res2d
     except LookupError:  # gseapy's "No gene sets passed through filtering condition"
-        out.notes.append(f"{label}: preranked GSEA found no gene set of 5-1000 tested genes")
+        out.notes.append(
+            f"{what}: preranked GSEA found no gene set of {min_size}-{max_size} tested genes"
+        )
     except Exception as exc:  # gseapy raises bare Exception types; the report goes on
         log.warning("%s: preranked GSEA failed: %s", label, exc)
-        out.notes.append(f"{label}: preranked GSEA gave no result ({exc})")
+        out.notes.append(f"{what}: preranked GSEA gave no result ({exc})")
     return out
+
+
+ORA_COLUMNS = [
+    "Gene_set",
+    "Term",
+    "Overlap",
+    "P-value",
+    "Adjusted P-value",
+    "Odds Ratio",
+    "Combined Score",
+    "Genes",
+]
+
+
+def run_collections(
+    tables: dict[str, pd.DataFrame], collections: list[GeneSetCollection], **kwargs: object
+) -> EnrichmentResult:
+    """Every comparison (label → DE table) against every collection."""
+    total = EnrichmentResult(collections=[c.describe() for c in collections])
+    for label, table in tables.items():
+        for collection in collections:
+            part = run_enrichment(table, collection, label=label, **kwargs)  # type: ignore[arg-type]
+            total.tables.update(part.tables)
+            total.notes.extend(part.notes)
+    return total

@@ -18,10 +18,30 @@ from genejobs.pipeline.de import DEResult
 from genejobs.pipeline.records import ALL_LIBRARY_TYPES, LibraryType, SampleResult
 from genejobs.storage import Storage, parse_uri
 
+# A cell starting with one of these is a formula to Excel, LibreOffice and Sheets.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralised(text: str) -> str:
+    """OWASP's advice against CSV injection: a text cell that a spreadsheet would run as a
+    formula (``=HYPERLINK(...)``, ``+1``, ``@SUM``) gets a leading single quote."""
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def _safe_text(df: pd.DataFrame, *, index: bool) -> pd.DataFrame:
+    """``df`` with every text cell (and the index, when written) neutralised; numbers as is."""
+    out = df.copy()
+    for col in out.columns:
+        if out[col].dtype == object:
+            out[col] = out[col].map(lambda v: neutralised(v) if isinstance(v, str) else v)
+    if index and out.index.dtype == object:
+        out.index = out.index.map(lambda v: neutralised(v) if isinstance(v, str) else v)
+    return out
+
 
 def _csv(df: pd.DataFrame, *, index: bool = False) -> bytes:
     buf = io.StringIO()
-    df.to_csv(buf, index=index, na_rep="NA", float_format="%.6g")
+    _safe_text(df, index=index).to_csv(buf, index=index, na_rep="NA", float_format="%.6g")
     return buf.getvalue().encode()
 
 
@@ -138,8 +158,15 @@ def write_job_outputs(
     run_info: dict[str, Any],
     extra_files: dict[str, bytes] | None = None,
     rrna_genes: frozenset[str] = frozenset(),
+    record: list[tuple[str, int]] | None = None,
 ) -> dict[str, str]:
-    """Write all files; returns logical name → URI."""
+    """Write all files; returns logical name → URI.
+
+    ``record`` (when given) receives every file written, (URI, bytes), for the job's
+    manifest; ``manifest.json`` beside the files lists them too, with the samples' QC
+    files already in ``record``. If a write fails, what this call wrote is removed
+    again (no half-written outputs), and the error goes on.
+    """
     folder = parse_uri(artifacts_uri)
     files: dict[str, bytes] = {
         "counts.csv": _csv(de.counts.rename_axis("gene_id"), index=True),
@@ -157,11 +184,35 @@ def write_job_outputs(
     info["notes"] = de.notes
     files["run.json"] = json.dumps(info, indent=1, default=str).encode()
     files.update(extra_files or {})
+    table = _csv(by_significance(de.table))
+    record = record if record is not None else []
+    done: list[str] = []
+    listed = [*record, *((folder.join(n).original, len(d)) for n, d in files.items())]
+    listed.append((table_uri, len(table)))
+    files["manifest.json"] = json.dumps(
+        {
+            "table": table_uri,
+            "folder": folder.original,
+            "files": [{"uri": uri, "size": size} for uri, size in listed],
+        },
+        indent=1,
+    ).encode()
     written: dict[str, str] = {}
-    for name, data in files.items():
-        loc = folder.join(name)
-        storage.write_bytes(loc, data)
-        written[name] = loc.original
-    storage.write_bytes(parse_uri(table_uri), _csv(by_significance(de.table)))
+    try:
+        for name, data in files.items():
+            loc = folder.join(name)
+            storage.write_bytes(loc, data)
+            done.append(loc.original)
+            record.append((loc.original, len(data)))
+            written[name] = loc.original
+        storage.write_bytes(parse_uri(table_uri), table)
+        record.append((table_uri, len(table)))
+    except BaseException:
+        for uri in done:
+            try:
+                storage.remove_file(parse_uri(uri))
+            except Exception:  # already failing: the first error is the one to report
+                continue
+        raise
     written["table"] = table_uri
     return written

@@ -11,6 +11,7 @@ that fails is recorded and skipped: one failing module does not sink the QC.
 from __future__ import annotations
 
 import bisect
+import html
 import json
 import logging
 import re
@@ -49,6 +50,11 @@ _STOP_POLL_S = 0.5  # how often a running QC looks at the job's stop check
 DISTRIBUTION_MODULES = frozenset({"geneBody_coverage.py", "inner_distance.py"})
 DISTRIBUTION_PAIRS = 250_000
 SUBSAMPLE_SEED = 0
+# Modules that need read pairs, and why they are skipped for single-end reads.
+PAIRED_ONLY = {
+    "inner_distance.py": "skipped: single-end reads have no mate, so no inner distance "
+    "between mates to measure",
+}
 
 # (module, arguments after -i BAM, where stdout goes, where stderr goes)
 # Longest first (as measured, bench/bench_qc.py), so that none starts last.
@@ -77,6 +83,7 @@ class QcResult:
     sample: str
     files: list[Path] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)  # module -> why it did not run
     strandedness: dict[str, float] = field(default_factory=dict)
     skipped_plots: list[str] = field(default_factory=list)  # PDFs not drawn: no R
     seconds: dict[str, float] = field(default_factory=dict)  # per module: wall time
@@ -86,9 +93,13 @@ class QcResult:
 
     @property
     def observed_library_type(self) -> LibraryType | None:
-        """What infer_experiment saw: ≥ 75% one way is stranded, else unstranded."""
-        first = self.strandedness.get("1+-,1-+,2++,2--")
-        second = self.strandedness.get("1++,1--,2+-,2-+")
+        """What infer_experiment saw: ≥ 75% one way is stranded, else unstranded.
+
+        Its rules for pairs (``1+-,1-+,2++,2--`` is read 1 antisense: firststrand) or,
+        for single-end reads, ``+-,-+`` (antisense) and ``++,--`` (sense)."""
+        rules = self.strandedness
+        first = rules.get("1+-,1-+,2++,2--", rules.get("+-,-+"))
+        second = rules.get("1++,1--,2+-,2-+", rules.get("++,--"))
         if first is None or second is None:
             return None
         if first >= 0.75:
@@ -165,6 +176,7 @@ def run_rseqc(
     genebody: Path | None = None,
     distribution_bam: Path | None = None,
     stop: StopCheck | None = None,
+    paired: bool = True,
 ) -> QcResult:
     """Run each RSeQC module on a sorted, indexed BAM; outputs land in ``out_dir``.
 
@@ -175,12 +187,16 @@ def run_rseqc(
     All modules run in one ``rseqc_runner`` process that imports RSeQC's
     libraries once (see there); ``timeout_s`` holds for each module. ``stop``
     (the job's stop check) is looked at while they run: a cancelled job does not
-    wait for a module that can take many minutes.
+    wait for a module that can take many minutes. Single-end reads (``paired``
+    False) skip the modules that need pairs (``PAIRED_ONLY``), saying why.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     result = QcResult(sample)
     fmt = {"bed": str(bed), "out": str(out_dir), "s": sample, "genebody_bed": str(genebody or bed)}
     modules = [m for m in MODULES if only is None or m[0] in only]
+    if not paired:
+        result.skipped = {m[0]: PAIRED_ONLY[m[0]] for m in modules if m[0] in PAIRED_ONLY}
+        modules = [m for m in modules if m[0] not in PAIRED_ONLY]
     with tempfile.TemporaryDirectory(prefix="rseqc-") as tmp:
         streams = Path(tmp)  # each module's stdout and stderr, kept out of out_dir
         jobs = [
@@ -336,6 +352,7 @@ def run_sample_qc(
     threads: int = 1,
     max_pairs: int = DISTRIBUTION_PAIRS,
     stop: StopCheck | None = None,
+    paired: bool = True,
 ) -> QcResult:
     """RSeQC as a job runs it: geneBody_coverage on the sample's best-covered genes
     (``coverage`` aligned with ``genes``), the other modules on the full ``bed``;
@@ -348,8 +365,10 @@ def run_sample_qc(
     sub, used, how = bam, aligned_pairs, "every aligned pair"
     if aligned_pairs > max_pairs:
         sub = bam.with_name(f"{sample}.subsample.bam")
-        fraction = subsample_bam(bam, sub, aligned_pairs=aligned_pairs, max_pairs=max_pairs)
-        used = count_pairs(sub)
+        fraction = subsample_bam(
+            bam, sub, aligned_pairs=aligned_pairs, max_pairs=max_pairs, paired=paired
+        )
+        used = count_pairs(sub, paired=paired)
         how = (
             f"samtools view --subsample {fraction:.6f} --subsample-seed {SUBSAMPLE_SEED} "
             "(a hash of the read name: the same pairs every run)"
@@ -362,6 +381,7 @@ def run_sample_qc(
             f"{m}\t{used if m in DISTRIBUTION_MODULES else aligned_pairs}\t{aligned_pairs}\t"
             f"{how if m in DISTRIBUTION_MODULES else 'every read'}\n"
             for m, _, _, _ in MODULES
+            if paired or m not in PAIRED_ONLY
         )
     )
     try:
@@ -374,6 +394,7 @@ def run_sample_qc(
             genebody=subset,
             distribution_bam=sub,
             stop=stop,
+            paired=paired,
         )
     finally:
         if sub != bam:  # the subsample was only for the modules (human scale: GBs)
@@ -383,12 +404,15 @@ def run_sample_qc(
     return result
 
 
-def subsample_bam(bam: Path, out: Path, *, aligned_pairs: int, max_pairs: int) -> float:
+def subsample_bam(
+    bam: Path, out: Path, *, aligned_pairs: int, max_pairs: int, paired: bool = True
+) -> float:
     """Write (and index) a BAM of about ``max_pairs`` of ``bam``'s aligned pairs, chosen
     by samtools' hash of the read name (mates stay together; the same pairs every run).
 
     The share aims 5 standard deviations below ``max_pairs``, so the subsample stays
-    within it; pairs with neither mate aligned are left out. Returns the share."""
+    within it; pairs with neither mate aligned (single-end: unaligned reads) are left
+    out. Returns the share."""
     target = max(1.0, max_pairs - 5 * max_pairs**0.5)
     fraction: float = min(1.0, target / max(1, aligned_pairs))
     pysam.view(
@@ -397,8 +421,7 @@ def subsample_bam(bam: Path, out: Path, *, aligned_pairs: int, max_pairs: int) -
         f"{fraction:.6f}",
         "--subsample-seed",
         str(SUBSAMPLE_SEED),
-        "-G",
-        "12",  # both mates unmapped
+        *(["-G", "12"] if paired else ["-F", "4"]),  # both mates unmapped / read unmapped
         "-o",
         str(out),
         str(bam),
@@ -408,9 +431,10 @@ def subsample_bam(bam: Path, out: Path, *, aligned_pairs: int, max_pairs: int) -
     return fraction
 
 
-def count_pairs(bam: Path) -> int:
-    """Read pairs in a BAM: its read-1 records."""
-    return int(str(pysam.view("-c", "-f", "64", str(bam))).strip())
+def count_pairs(bam: Path, *, paired: bool = True) -> int:
+    """Read pairs in a BAM: its read-1 records (single-end: its primary records)."""
+    flags = ["-f", "64"] if paired else ["-F", "0x900"]
+    return int(str(pysam.view("-c", *flags, str(bam))).strip())
 
 
 # Mates as one General Statistics row per sample (expandable into R1/R2 in the HTML);
@@ -495,6 +519,13 @@ def one_row_per_sample(stats_txt: Path) -> None:
     stats_txt.write_text("".join(kept))
 
 
+def multiqc_title(title: str) -> str:
+    """The job's name as MultiQC may print it: MultiQC puts ``--title`` unescaped into its
+    HTML and into a double-quoted JavaScript string, and the submitter chose the name.
+    As entities, markup shows as text in both; a backslash cannot end the JS string."""
+    return html.escape(title, quote=True).replace("\\", "&#92;")
+
+
 def run_multiqc(qc_dir: Path, out_dir: Path, *, title: str, version: str = "") -> Path | None:
     """MultiQC over a folder of QC files; returns the report path, or None when it failed."""
     import yaml
@@ -512,7 +543,7 @@ def run_multiqc(qc_dir: Path, out_dir: Path, *, title: str, version: str = "") -
         "-o",
         str(out_dir),
         "--title",
-        title,
+        multiqc_title(title),
         "--config",
         str(config),
         "--filename",

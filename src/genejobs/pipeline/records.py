@@ -68,20 +68,6 @@ class SampleSpec:
         """Every FASTQ of the sample, run by run (read 1 before read 2)."""
         return tuple(uri for run in self.runs for uri in run.uris)
 
-    # The single paired run the pipeline reads until it reads runs as one stream.
-    @property
-    def r1(self) -> str:
-        return self._only_pair()[0]
-
-    @property
-    def r2(self) -> str:
-        return self._only_pair()[1]
-
-    def _only_pair(self) -> tuple[str, str]:
-        if len(self.runs) != 1 or self.runs[0].r2 is None:
-            raise ValueError(f"sample '{self.name}': expected one paired run, got {self.runs}")
-        return self.runs[0].r1, self.runs[0].r2
-
 
 @dataclass(frozen=True)
 class SampleParams:
@@ -111,7 +97,10 @@ class SampleParams:
 
 @dataclass
 class ReadStats:
-    """Read-level counters of one sample, filled chunk by chunk by the trimmer."""
+    """Read-level counters of one sample, filled chunk by chunk by the trimmer.
+
+    A "pair" is a fragment: a read pair, or one read when the job is single-end.
+    """
 
     pairs_in: int = 0
     pairs_with_adapter: int = 0
@@ -175,6 +164,9 @@ class SampleQc:
     failed_modules: dict[str, str] = field(default_factory=dict)  # module -> why
     # pairs geneBody_coverage and inner_distance read (a fixed subsample of the aligned)
     distribution_pairs: int | None = None
+    # every file published for this sample (URI, bytes): it goes into the job's manifest
+    files: tuple[tuple[str, int], ...] = ()
+    skipped_modules: dict[str, str] = field(default_factory=dict)  # module -> why not run
 
     def notes(self, sample_name: str) -> list[str]:
         """One note per failed module, naming the sample it belongs to."""

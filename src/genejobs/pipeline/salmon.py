@@ -4,8 +4,9 @@ Why salmon: its EM shares a fragment that fits several transcripts (isoforms,
 paralogs, rRNA copies) by their estimated abundances, where htseq-count's rules
 drop every fragment that is not unique; and ``-l A`` detects the library type.
 Reads are trimmed here exactly as on the genome path (same adapter rules, same
-``ReadStats``) and streamed to salmon through two named pipes, so trimming and
-quantification overlap and no FASTQ is written to disk.
+``ReadStats``) and streamed to salmon through two named pipes (one, ``-r``, for
+single-end reads), so trimming and quantification overlap and no FASTQ is written
+to disk. A sample's runs (lanes) are one stream, as on the genome path.
 
 The per-sample function returns the same ``SampleResult`` as
 ``genejobs.pipeline.sample.process_sample``: gene counts (salmon's estimates summed
@@ -31,7 +32,7 @@ import pandas as pd
 
 from genejobs.errors import InputError
 from genejobs.pipeline.count import infer_library_type
-from genejobs.pipeline.reads import PairedReads
+from genejobs.pipeline.reads import SampleReads
 from genejobs.pipeline.records import (
     ALL_LIBRARY_TYPES,
     CountStats,
@@ -44,7 +45,7 @@ from genejobs.pipeline.records import (
     StopCheck,
     TranscriptEstimates,
 )
-from genejobs.pipeline.trim import PairTrimmer
+from genejobs.pipeline.trim import ReadTrimmer
 from genejobs.references.model import GeneModel
 from genejobs.storage import Storage
 
@@ -56,33 +57,46 @@ SALMON_LIBTYPE = {
     LibraryType.FIRSTSTRAND: "ISR",  # dUTP: read 1 from the antisense strand
     LibraryType.SECONDSTRAND: "ISF",
 }
+# ... and as its single-end formats: a read from the sense or antisense strand.
+SALMON_SE_LIBTYPE = {
+    LibraryType.UNSTRANDED: "U",
+    LibraryType.FIRSTSTRAND: "SR",
+    LibraryType.SECONDSTRAND: "SF",
+}
+# Single-end reads carry no fragment length; salmon's effective lengths then use this
+# prior (salmon's own defaults, stated here so that run.json and Methods record them).
+SE_FRAGMENT_MEAN = 250
+SE_FRAGMENT_SD = 25
 
 
-def salmon_libtype(params: SampleParams) -> str:
+def salmon_formats(paired: bool) -> dict[LibraryType, str]:
+    """The contract's library types as salmon's formats, for pairs or single reads."""
+    return SALMON_LIBTYPE if paired else SALMON_SE_LIBTYPE
+
+
+def salmon_libtype(params: SampleParams, paired: bool = True) -> str:
     """The ``-l`` salmon first quantifies with.
 
     ``auto`` and a stranded declaration both start with ``A`` (salmon detects the
     type): a declared strand that the reads contradict must be seen, and salmon
     counts the formats of incompatible fragments only when it does not discard
     them. ``fr-unstranded`` is ``IU``, which accepts both orientations and still
-    counts them, so the "reads look stranded" warning works as on the genome path.
+    counts them, so the "reads look stranded" warning works as on the genome path
+    (``U`` for single-end reads).
     """
     if params.detect_library_type or params.library_type is not LibraryType.UNSTRANDED:
         return "A"
-    return "IU"
+    return salmon_formats(paired)[LibraryType.UNSTRANDED]
 
 
-def cache_tag(params: SampleParams) -> str:
-    """What a transcripts sample's cache key adds to the genome path's: salmon's version
-    and the ``-l`` it starts with ("" for the genome path)."""
+def cache_tag(params: SampleParams, paired: bool = True) -> str:
+    """What a transcripts sample's cache key adds to the genome path's: the ``-l`` salmon
+    starts with ("" for the genome path). Salmon's version is not in it (the API, which
+    computes keys for a dry run, runs no salmon): the entry records the version that
+    made it, and a worker with another one computes the sample again."""
     if params.quantifier != "transcripts":
         return ""
-    from genejobs.references.transcriptome import salmon_version
-
-    return f"salmon={salmon_version()};l={salmon_libtype(params)}"
-
-
-_FORMAT_TYPE = {fmt: lt for lt, fmt in SALMON_LIBTYPE.items()}
+    return f"l={salmon_libtype(params, paired)}"
 
 
 def _fastq(records: list[tuple[str, str]]) -> bytes:
@@ -150,7 +164,8 @@ def quantify_sample(
     fails the job with the genome path's message).
     """
     t0 = time.perf_counter()
-    libtype = salmon_libtype(params)
+    formats = salmon_formats(sample.paired)
+    libtype = salmon_libtype(params, sample.paired)
     run = _salmon_run(
         sample, params, libtype, index_dir, storage, progress, stop, threads, chunk_pairs
     )
@@ -163,12 +178,12 @@ def quantify_sample(
         evidence, _share = infer_library_type(stats)
         want = evidence if params.detect_library_type else declared
         opposite = {evidence, declared} == {LibraryType.FIRSTSTRAND, LibraryType.SECONDSTRAND}
-        if estimates.library_type_used != SALMON_LIBTYPE[want] and not opposite:
-            log.info("sample %s: quantifying again with -l %s", sample.name, SALMON_LIBTYPE[want])
+        if estimates.library_type_used != formats[want] and not opposite:
+            log.info("sample %s: quantifying again with -l %s", sample.name, formats[want])
             read_stats, estimates, _, more_s = _salmon_run(
                 sample,
                 params,
-                SALMON_LIBTYPE[want],
+                formats[want],
                 index_dir,
                 storage,
                 progress,
@@ -221,21 +236,22 @@ def _salmon_run(
     """One pass: stream trimmed pairs into ``salmon quant -l libtype``; (stats, estimates,
     counters, seconds spent reading and trimming)."""
     trim_s = 0.0
-    reads = PairedReads(
-        storage,
-        sample.name,
-        storage.location(sample.r1, field=f"sample '{sample.name}' read 1"),
-        storage.location(sample.r2, field=f"sample '{sample.name}' read 2"),
-    )
-    trimmer = PairTrimmer(params.adapter, min_length=params.min_length)
+    reads = SampleReads(storage, sample)
+    paired = sample.paired
+    trimmer = ReadTrimmer(params.adapter, min_length=params.min_length)
     read_stats = ReadStats()
     with tempfile.TemporaryDirectory(prefix="genejobs-salmon-") as tmp:
         work = Path(tmp)
-        fifos = [work / "r1.fq", work / "r2.fq"]
+        fifos = [work / "r1.fq", work / "r2.fq"] if paired else [work / "r.fq"]
         for f in fifos:
             os.mkfifo(f)
         cmd = ["salmon", "quant", "-i", str(index_dir), "-l", libtype]
-        cmd += ["-1", str(fifos[0]), "-2", str(fifos[1]), "-p", str(max(1, threads))]
+        if paired:
+            cmd += ["-1", str(fifos[0]), "-2", str(fifos[1])]
+        else:
+            cmd += ["-r", str(fifos[0])]
+            cmd += ["--fldMean", str(SE_FRAGMENT_MEAN), "--fldSD", str(SE_FRAGMENT_SD)]
+        cmd += ["-p", str(max(1, threads))]
         cmd += ["--validateMappings", "-o", str(work / "out")]
         log_path = work / "salmon.log"
         with open(log_path, "wb") as log_fh:
@@ -251,11 +267,14 @@ def _salmon_run(
                     break
                 t = time.perf_counter()
                 kept = trimmer(chunk, read_stats)
-                r1 = _fastq([(a.sequence, a.qualities or "I" * len(a.sequence)) for a in kept.r1])
-                r2 = _fastq([(b.sequence, b.qualities or "I" * len(b.sequence)) for b in kept.r2])
+                mates = [kept.r1] if kept.r2 is None else [kept.r1, kept.r2]
+                data = [
+                    _fastq([(a.sequence, a.qualities or "I" * len(a.sequence)) for a in mate])
+                    for mate in mates
+                ]
                 trim_s += time.perf_counter() - t
-                _put(writers[0], r1, proc)
-                _put(writers[1], r2, proc)
+                for writer, text in zip(writers, data, strict=True):
+                    _put(writer, text, proc)
                 if progress is not None:
                     progress(0.95 * reads.fraction_done, reads.pairs_read)
             for w in writers:
@@ -272,37 +291,42 @@ def _salmon_run(
                     w.join(timeout=2)
         if read_stats.pairs_out == 0:
             raise InputError(
-                f"sample '{sample.name}': no read pairs left after trimming "
+                f"sample '{sample.name}': no {'read pairs' if paired else 'reads'} left after trimming "
                 f"(minimum length {params.min_length})"
             )
         if proc.returncode != 0:
             tail = "\n".join(log_path.read_text(errors="replace").strip().splitlines()[-5:])
             raise RuntimeError(f"salmon quant failed for sample '{sample.name}': {tail}")
-        estimates, stats = read_salmon_output(work / "out", libtype=libtype)
+        estimates, stats = read_salmon_output(work / "out", libtype=libtype, paired=paired)
     return read_stats, estimates, stats, trim_s
 
 
-def read_salmon_output(folder: Path, *, libtype: str) -> tuple[TranscriptEstimates, CountStats]:
+def read_salmon_output(
+    folder: Path, *, libtype: str, paired: bool = True
+) -> tuple[TranscriptEstimates, CountStats]:
     """quant.sf, lib_format_counts.json and meta_info.json → estimates and counters.
 
     The counters say, like the genome path's, how many pairs fit each strand rule:
     fragments salmon saw as ISR support fr-firststrand, ISF fr-secondstrand, and
     every concordant pair fits fr-unstranded; so the same check decides strandedness.
+    Single-end reads: SR, SF and U (every mapped read) in their places.
     """
+    fmt = salmon_formats(paired)
+    first, second = fmt[LibraryType.FIRSTSTRAND], fmt[LibraryType.SECONDSTRAND]
     quant = pd.read_csv(folder / "quant.sf", sep="\t")
     formats = json.loads((folder / "lib_format_counts.json").read_text())
     meta = json.loads((folder / "aux_info" / "meta_info.json").read_text())
     processed = int(meta.get("num_processed", 0))
     mapped = int(meta.get("num_mapped", 0))
-    paired = {k: int(v) for k, v in formats.items() if k in ("ISF", "ISR", "IU")}
-    seen = max(paired, key=lambda k: paired[k]) if any(paired.values()) else ""
+    known = {k: int(v) for k, v in formats.items() if k in fmt.values()}
+    seen = max(known, key=lambda k: known[k]) if any(known.values()) else ""
     stats = CountStats(
         aligned=mapped,
         not_aligned=max(0, processed - mapped),
         assigned={
-            LibraryType.FIRSTSTRAND.value: paired.get("ISR", 0),
-            LibraryType.SECONDSTRAND.value: paired.get("ISF", 0),
-            LibraryType.UNSTRANDED.value: sum(paired.values()),
+            LibraryType.FIRSTSTRAND.value: known.get(first, 0),
+            LibraryType.SECONDSTRAND.value: known.get(second, 0),
+            LibraryType.UNSTRANDED.value: sum(known.values()),
         },
     )
     estimates = TranscriptEstimates(

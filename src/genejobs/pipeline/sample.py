@@ -1,4 +1,7 @@
-"""One sample from FASTQ to gene counts: read → trim → align → count, streamed in chunks."""
+"""One sample from FASTQ to gene counts: read → trim → align → count, streamed in chunks.
+
+A sample's runs (lanes) are one stream (``SampleReads``); single-end reads go through
+the same steps, each read a fragment of its own."""
 
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ from genejobs.pipeline.count import (
     strand_contradiction,
 )
 from genejobs.pipeline.readqc import MateQC
-from genejobs.pipeline.reads import PairChunk, PairedReads
+from genejobs.pipeline.reads import ReadChunk, SampleReads
 from genejobs.pipeline.records import (
     ProgressFn,
     ReadQc,
@@ -28,7 +31,7 @@ from genejobs.pipeline.records import (
     SampleSpec,
     StopCheck,
 )
-from genejobs.pipeline.trim import PairTrimmer
+from genejobs.pipeline.trim import ReadTrimmer
 from genejobs.references.model import GeneModel
 from genejobs.storage import Storage
 
@@ -56,15 +59,6 @@ def gene_index(model: GeneModel) -> GeneIndex:
     return index
 
 
-def _open_reads(storage: Storage, sample: SampleSpec) -> PairedReads:
-    return PairedReads(
-        storage,
-        sample.name,
-        storage.location(sample.r1, field=f"sample '{sample.name}' read 1"),
-        storage.location(sample.r2, field=f"sample '{sample.name}' read 2"),
-    )
-
-
 def _count_aligned(aligned: ServedChunk, counter: PairCounter, bam: BamWriter | None) -> None:
     """Count an aligned chunk; its SAM text goes to the BAM when one is written."""
     counter.add_flat(aligned.flat)
@@ -73,27 +67,36 @@ def _count_aligned(aligned: ServedChunk, counter: PairCounter, bam: BamWriter | 
 
 
 def _trimmed_pairs(
-    chunk: PairChunk,
-    trimmer: PairTrimmer,
+    chunk: ReadChunk,
+    trimmer: ReadTrimmer,
     read_stats: ReadStats,
-    read_qc: tuple[MateQC, MateQC] | None,
+    read_qc: tuple[MateQC, ...] | None,
     *,
     sam: bool,
 ) -> list[Any]:
-    """Trim a chunk (read QC sees the reads as sequenced) and shape its pairs for the
-    aligner: whole records when a BAM is written, the two sequences otherwise."""
+    """Trim a chunk (read QC sees the reads as sequenced) and shape its fragments for
+    the aligner: whole records when a BAM is written, the two sequences otherwise (a
+    single-end read has ``""`` as its read 2)."""
     kept = trimmer(chunk, read_stats)
     if read_qc is not None:
-        for mate, records, lengths in zip(
-            read_qc, (chunk.r1, chunk.r2), trimmer.last_lengths, strict=True
-        ):
+        mates = (chunk.r1,) if chunk.r2 is None else (chunk.r1, chunk.r2)
+        for mate, records, lengths in zip(read_qc, mates, trimmer.last_lengths, strict=False):
             mate.add([r.sequence for r in records], [r.qualities or "" for r in records], lengths)
+    if kept.r2 is None:
+        if sam:
+            return [pair_record(a.name, a.sequence, a.qualities or "", "", "") for a in kept.r1]
+        return [(a.sequence, "") for a in kept.r1]
     if sam:
         return [
             pair_record(a.name, a.sequence, a.qualities or "", b.sequence, b.qualities or "")
             for a, b in zip(kept.r1, kept.r2, strict=True)
         ]
     return [(a.sequence, b.sequence) for a, b in zip(kept.r1, kept.r2, strict=True)]
+
+
+def read_qc_names(sample: SampleSpec) -> list[str]:
+    """Read QC's report names: ``<sample>_R1``/``_R2`` for pairs, ``<sample>`` single-end."""
+    return [f"{sample.name}_R1", f"{sample.name}_R2"] if sample.paired else [sample.name]
 
 
 def _check_strand(name: str, params: SampleParams, counter: PairCounter, done: float) -> None:
@@ -130,12 +133,13 @@ def process_sample(
     after the whole sample (and every other one) has been aligned.
     """
     timings = {"read_trim": 0.0, "align": 0.0, "count": 0.0}
-    reads = _open_reads(storage, sample)
-    trimmer = PairTrimmer(params.adapter, min_length=params.min_length)
+    reads = SampleReads(storage, sample)
+    trimmer = ReadTrimmer(params.adapter, min_length=params.min_length)
     counter = PairCounter(gene_index(gene_model))
     read_stats = ReadStats()
     # Read-level QC rides along with alignment QC: both are what is_export_qc asks for.
-    read_qc = (MateQC(), MateQC()) if bam_path is not None else None
+    qc_names = read_qc_names(sample)
+    read_qc = tuple(MateQC() for _ in qc_names) if bam_path is not None else None
     with align_processes(index_path, threads, stop) as aligners:  # a new one loads meanwhile
         bam = BamWriter(bam_path, aligners.contigs(), threads=threads) if bam_path else None
         try:
@@ -190,8 +194,8 @@ def process_sample(
         timings_ms={k: int(v * 1000) for k, v in timings.items()},
         read_qc=ReadQc(
             {
-                f"{sample.name}_R{i}": mate.fastqc_data(f"{sample.name}_R{i}.fastq.gz")
-                for i, mate in enumerate(read_qc, start=1)
+                name: mate.fastqc_data(f"{name}.fastq.gz")
+                for name, mate in zip(qc_names, read_qc, strict=True)
             }
         )
         if read_qc is not None

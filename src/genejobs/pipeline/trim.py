@@ -8,9 +8,10 @@ much as the matching itself.
 
 from __future__ import annotations
 
+import dnaio
 from cutadapt.adapters import BackAdapter
 
-from genejobs.pipeline.reads import PairChunk
+from genejobs.pipeline.reads import ReadChunk
 from genejobs.pipeline.records import ReadStats
 
 # Illumina TruSeq: read 1 and read 2 read through different adapters that share only
@@ -34,8 +35,12 @@ def read2_adapter(adapter: str) -> str:
     return adapter
 
 
-class PairTrimmer:
-    """Cut the adapter from both reads of each pair; drop pairs that become too short."""
+class ReadTrimmer:
+    """Cut the adapter from each read (both reads of a pair); drop fragments that
+    become too short (a pair when either read does, as cutadapt's ``-m`` with pairs).
+
+    Single-end chunks get read 1's adapter only, as ``cutadapt -a ADAPTER -m N``.
+    """
 
     def __init__(self, adapter: str | None, *, min_length: int) -> None:
         self.adapter = adapter.upper() if adapter else None
@@ -49,17 +54,20 @@ class PairTrimmer:
             if self.adapter and self.adapter2
             else None
         )
+        # lengths after adapter removal of every read of the last chunk (read QC uses them)
+        self.last_lengths: tuple[list[int], list[int]] = ([], [])
 
     def __repr__(self) -> str:
         return (
-            f"PairTrimmer(adapter={self.adapter!r}, adapter2={self.adapter2!r}, "
+            f"ReadTrimmer(adapter={self.adapter!r}, adapter2={self.adapter2!r}, "
             f"min_length={self.min_length})"
         )
 
-    def __call__(self, chunk: PairChunk, stats: ReadStats) -> PairChunk:
+    def __call__(self, chunk: ReadChunk, stats: ReadStats) -> ReadChunk:
+        if chunk.r2 is None:
+            return self._single(chunk.r1, stats)
         out1, out2 = [], []
-        # lengths after adapter removal, for every pair of the chunk (read QC uses them)
-        self.last_lengths: tuple[list[int], list[int]] = ([], [])
+        self.last_lengths = ([], [])
         for a, b in zip(chunk.r1, chunk.r2, strict=True):
             stats.pairs_in += 1
             stats.bases_in += len(a.sequence) + len(b.sequence)
@@ -84,4 +92,30 @@ class PairTrimmer:
             stats.pairs_out += 1
             out1.append(a)
             out2.append(b)
-        return PairChunk(out1, out2)
+        return ReadChunk(out1, out2)
+
+    def _single(self, reads: list[dnaio.SequenceRecord], stats: ReadStats) -> ReadChunk:
+        """Single-end: read 1's adapter, the same minimum length, one read a fragment."""
+        out = []
+        lengths: list[int] = []
+        self.last_lengths = (lengths, [])
+        adapter = self._adapters[0] if self._adapters is not None else None
+        for a in reads:
+            stats.pairs_in += 1
+            stats.bases_in += len(a.sequence)
+            if adapter is not None:
+                m = adapter.match_to(a.sequence)
+                if m is not None:
+                    ta = m.trimmed(a)
+                    cut = len(a.sequence) - len(ta.sequence)
+                    if cut:
+                        stats.pairs_with_adapter += 1
+                        stats.bases_trimmed += cut
+                    a = ta
+            lengths.append(len(a.sequence))
+            if len(a.sequence) < self.min_length:
+                stats.pairs_too_short += 1
+                continue
+            stats.pairs_out += 1
+            out.append(a)
+        return ReadChunk(out, None)

@@ -6,11 +6,12 @@ One streaming pass validates, copies (decompressed) and checksums the genome, so
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
+import io
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
 
 from genejobs.errors import ValidationError
 from genejobs.storage.compression import is_gzip_file
@@ -44,9 +45,8 @@ def copy_fasta(
     current: str | None = None
     with open(path, "rb") as raw:
         gz = is_gzip_file(path)
-        fh: BinaryIO = gzip.GzipFile(fileobj=raw) if gz else raw  # type: ignore[assignment]
-        out = open(dest, "wb") if dest is not None else None  # noqa: SIM115
-        try:
+        fh: io.BufferedIOBase = gzip.GzipFile(fileobj=raw) if gz else raw
+        with open(dest, "wb") if dest is not None else contextlib.nullcontext() as out:
             for number, line in enumerate(fh, start=1):
                 digest.update(line)
                 if out is not None:
@@ -79,9 +79,6 @@ def copy_fasta(
                         char = bad[:1].decode("ascii", errors="replace")
                         raise ValidationError(f"{label}, line {number}: invalid character '{char}'")
                     lengths[current] += len(line)
-        finally:
-            if out is not None:
-                out.close()
     if not lengths:
         raise ValidationError(f"{label}: no sequences found (is this a FASTA file?)")
     if current is not None and lengths[current] == 0:

@@ -14,7 +14,7 @@ import json
 import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from genejobs.errors import ValidationError
 from genejobs.references.model import Gene, GeneModel
@@ -44,7 +44,7 @@ def _merge(intervals: list[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
 class _Hashing(io.RawIOBase):
     """A raw reader that checksums the bytes as they pass (the file is read once)."""
 
-    def __init__(self, fh: BinaryIO) -> None:
+    def __init__(self, fh: io.BufferedIOBase) -> None:
         self.fh = fh
         self.digest = hashlib.sha256()
 
@@ -52,7 +52,7 @@ class _Hashing(io.RawIOBase):
         return True
 
     def readinto(self, buffer: Any) -> int:
-        n = self.fh.readinto(buffer)  # type: ignore[attr-defined]
+        n = self.fh.readinto(buffer)
         self.digest.update(memoryview(buffer)[:n])
         return int(n)
 
@@ -65,8 +65,10 @@ def _lines(
     with open(path, "rb") as raw:
         gz = is_gzip_file(path)
         hashing = _Hashing(raw)
-        buffered: BinaryIO = io.BufferedReader(hashing, 1 << 20)
-        binary: BinaryIO = gzip.GzipFile(fileobj=buffered) if gz else buffered  # type: ignore[assignment]
+        buffered = io.BufferedReader(hashing, 1 << 20)
+        binary: gzip.GzipFile | io.BufferedReader[_Hashing] = (
+            gzip.GzipFile(fileobj=buffered) if gz else buffered
+        )
         text = io.TextIOWrapper(binary, encoding="utf-8", errors="replace", newline=None)
         for number, line in enumerate(text, start=1):
             if progress is not None and number % 65536 == 0:

@@ -22,7 +22,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -59,6 +59,12 @@ class ReferenceInfo:
     built_ms: int
     preset: str
     beds: tuple[str, ...] = ()  # gene-model BEDs (storage URIs) offered for QC's ``bed``
+    # Where a fetched reference came from (``ref fetch``): catalogue entry, source,
+    # release, each file's URL and verified checksum, date; empty for ``ref add``.
+    provenance: dict[str, Any] = field(default_factory=dict)
+    # Gene-set collections kept with the reference (``genesets/<name>.gmt``), each
+    # {"name", "file", "key", "release", ...}: enrichment runs on them by default.
+    gene_sets: tuple[dict[str, Any], ...] = ()
 
     @property
     def genome_size(self) -> int:
@@ -81,6 +87,13 @@ class ResolvedReference:
     fasta_sha256: str
     gtf_sha256: str
     transcriptome_path: Path | None = None  # the annotation's transcriptome folder, when built
+    folder: Path | None = None
+    provenance: dict[str, Any] = field(default_factory=dict)
+    gene_sets: tuple[dict[str, Any], ...] = ()
+
+    def gene_set_path(self, entry: dict[str, Any]) -> Path:
+        assert self.folder is not None
+        return self.folder / str(entry["file"])
 
     def load_gene_model(self) -> GeneModel:
         return _load_cached(str(self.gene_model_path), self.gtf_sha256)
@@ -138,6 +151,8 @@ class ReferenceRegistry:
             built_ms=int(m["built_ms"]),
             preset=m["preset"],
             beds=tuple(m.get("beds", ())),
+            provenance=dict(m.get("provenance") or {}),
+            gene_sets=tuple(m.get("gene_sets") or ()),
         )
 
     # -- the shared S3 prefix ------------------------------------------------
@@ -173,6 +188,7 @@ class ReferenceRegistry:
             wanted = ["genome.fa", "genome.mmi"] + [
                 a["gene_model"] for a in manifest["annotations"]
             ]
+            wanted += [str(g["file"]) for g in manifest.get("gene_sets") or ()]
             wanted += [
                 f"{a['transcriptome']['folder']}/{rel}"
                 for a in manifest["annotations"]
@@ -244,6 +260,9 @@ class ReferenceRegistry:
             fasta_sha256=info.fasta_sha256,
             gtf_sha256=ann.gtf_sha256,
             transcriptome_path=ann.transcriptome_path,
+            folder=info.folder,
+            provenance=info.provenance,
+            gene_sets=info.gene_sets,
         )
 
     # -- building ------------------------------------------------------------
@@ -259,6 +278,8 @@ class ReferenceRegistry:
         index_k: int | None = None,
         index_w: int | None = None,
         transcriptome: bool = True,
+        provenance: dict[str, Any] | None = None,
+        gene_sets: tuple[tuple[dict[str, Any], Path], ...] = (),
     ) -> ReferenceInfo:
         """Validate, index and register; replaces an existing reference only on success.
 
@@ -272,6 +293,9 @@ class ReferenceRegistry:
 
         ``transcriptome``: also build each annotation's transcriptome and salmon index
         (needs salmon; without it the transcriptome is built on first use instead).
+
+        ``provenance`` (from ``ref fetch``) is kept in the manifest; ``gene_sets`` are
+        (entry, GMT file) pairs copied to ``genesets/`` and listed in the manifest.
         """
         say = progress or (lambda _msg: None)
         if not _NAME.match(name or ""):
@@ -317,6 +341,12 @@ class ReferenceRegistry:
                     except ValidationError as exc:  # fine for the genome path; said now,
                         # and a transcripts job on it fails with the same reason
                         say(f"no transcriptome for {entry['name']}: {exc.message}")
+            kept_sets = []
+            for entry, gmt in gene_sets:
+                rel = f"genesets/{entry['name']}.gmt"
+                (building / "genesets").mkdir(exist_ok=True)
+                shutil.copyfile(gmt, building / rel)
+                kept_sets.append({**entry, "file": rel})
             manifest = {
                 "name": name,
                 "fasta_sha256": fasta_sha256,
@@ -327,6 +357,8 @@ class ReferenceRegistry:
                 "index_k": k,
                 "index_w": w,
                 "beds": list(beds),
+                "provenance": provenance or {},
+                "gene_sets": kept_sets,
             }
             (building / "manifest.json").write_text(json.dumps(manifest, indent=1))
             self._swap_in(building, self.root / name)

@@ -33,6 +33,7 @@ from genejobs.pipeline.samplespace import (
     top_gene_zscores,
 )
 from genejobs.report import figures
+from genejobs.report.enrichment import enrichment_rows, split_stem
 from genejobs.report.methods import MethodsInput, explain, methods_markdown, methods_text
 from genejobs.report.model import LFC_LINE, PADJ, ComparisonView
 from genejobs.report.payload import comparison_data, count_bytes, numbers, pack, to_json
@@ -140,7 +141,9 @@ def _static_figures(
     for stem, res in enrichment.items():
         if stem.endswith("_gsea_prerank") and len(res):
             label = stem.removesuffix("_gsea_prerank")
-            todo.append((f"enrichment-{label}", partial(figures.gsea_dots, res, label)))
+            parts = split_stem(stem, [v.label for v in views])
+            title = f"{parts[0]} ({parts[1]})" if parts else label
+            todo.append((f"enrichment-{label}", partial(figures.gsea_dots, res, title)))
     out: dict[str, bytes] = {}
     failed = []
     for name, fn in todo:
@@ -182,10 +185,13 @@ def _methods(
             n_groups=len(set(de.sample_groups.values())),
             qc=bool(job.get("is_export_qc")),
             enrichment=enrichment,
+            gene_sets=list(job.get("gene_set_collections") or []),
             shrunk=any(v.shrunk is not None for v in views),
             design=de.design,
             lfc_threshold=de.lfc_threshold,
             counts_table=posixpath.basename(str(job.get("counts_table") or "").rstrip("/")),
+            single_end=job.get("read_layout") == "single-end",
+            fragment_length=dict(job.get("salmon_single_end_fragment_length") or {}),
         )
     )
 
@@ -234,6 +240,7 @@ def render_report(
         "padj": PADJ,
         "lfcLine": LFC_LINE,
         **_space_data(space, samples, genes),
+        "enrichment": enrichment_rows(enrichment, list(de.comparisons)),
     }
     generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     page = _template().render(
@@ -260,6 +267,8 @@ def render_report(
         table_file=job.get("table_file"),
         static=[n for n in files if n.endswith(".png")],
         enrichment_figs=_embedded(files, "plots/enrichment-"),
+        enrichment_any=bool(enrichment),
+        gene_set_collections=job.get("gene_set_collections") or [],
         data=pack(to_json(data).encode()),
         counts=pack(count_bytes(de.normalized_counts, genes, samples)),
         plotly_js=_plotly_js(),

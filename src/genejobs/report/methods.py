@@ -55,11 +55,16 @@ class MethodsInput:
     n_groups: int
     qc: bool = False
     enrichment: bool = False
+    # The gene-set collections used: {"name", "release", "origin", "n_sets"} each.
+    gene_sets: list[dict[str, str]] = field(default_factory=list)
     shrunk: bool = False
     design: str = "~group"
     lfc_threshold: float = 0.0
     counts_table: str = ""  # a job from a counts table: no reads were trimmed or aligned
     min_length: int = SampleParams.min_length  # the pipeline's (not a request field)
+    single_end: bool = False  # read 1 only (run.json: read_layout)
+    # salmon's fragment-length prior for single-end reads, as run.json records it
+    fragment_length: dict[str, int] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -76,17 +81,18 @@ def methods_text(m: MethodsInput) -> tuple[str, list[str]]:
             refs.append(CITATIONS[key])
         return f"[{refs.index(CITATIONS[key]) + 1}]"
 
+    short = "reads" if m.single_end else "pairs with a mate"
     if m.adapter:
         second = read2_adapter(m.adapter)
-        which = "" if second == m.adapter.upper() else f" (on read 2: {second})"
+        which = "" if second == m.adapter.upper() or m.single_end else f" (on read 2: {second})"
         trim = (
             f"were trimmed of the 3' adapter {m.adapter.upper()}{which} with cutadapt "
             f"{_v(v, 'cutadapt')} {cite('cutadapt')} (error rate 0.1, minimum overlap 3), "
-            f"discarding pairs with a mate shorter than {m.min_length} nt,"
+            f"discarding {short} shorter than {m.min_length} nt,"
         )
     else:
         trim = (
-            "were not adapter-trimmed (no adapter was declared); pairs with a mate shorter "
+            f"were not adapter-trimmed (no adapter was declared); {short} shorter "
             f"than {m.min_length} nt were discarded,"
         )
     if m.counts_table:
@@ -97,14 +103,22 @@ def methods_text(m: MethodsInput) -> tuple[str, list[str]]:
         ]
     else:
         parts = [
-            f"Paired-end reads of {m.n_samples} samples in {m.n_groups} groups {trim} and "
+            f"{'Single-end' if m.single_end else 'Paired-end'} reads of {m.n_samples} samples "
+            f"in {m.n_groups} groups {trim} and "
             f"aligned to the {m.reference} genome with minimap2 {_v(v, 'mappy')} "
             f"{cite('minimap2')} (spliced short-read preset splice:sr, through its Python "
             "binding mappy).",
-            f"Read pairs were counted per gene of the {m.annotation} annotation following "
+            f"{'Reads' if m.single_end else 'Read pairs'} were counted per gene of the "
+            f"{m.annotation} annotation following "
             f"htseq-count's union mode with non-unique alignments discarded {cite('htseq')}, "
             f"as library type {m.library_type}, by genejobs {_v(v, 'genejobs')}.",
         ]
+    if m.fragment_length:
+        parts.append(
+            "Single-end reads carry no fragment length: salmon's effective transcript "
+            f"lengths used a fragment-length prior of mean {m.fragment_length.get('mean')} "
+            f"and standard deviation {m.fragment_length.get('sd')} nt (--fldMean, --fldSD)."
+        )
     tests = (
         f"Wald tests of |log2 fold change| > {m.lfc_threshold:g} (DESeq2's lfcThreshold, "
         "alternative greaterAbs)"
@@ -132,11 +146,35 @@ def methods_text(m: MethodsInput) -> tuple[str, list[str]]:
             f"summarised with MultiQC {_v(v, 'multiqc')} {cite('multiqc')}."
         )
     if m.enrichment:
-        parts.append(
-            f"Gene-set enrichment (over-representation of significant genes and preranked GSEA "
-            f"on the {'shrunken log2 fold change' if m.shrunk else 'Wald statistic'}) was computed with GSEApy {_v(v, 'gseapy')} "
-            f"{cite('gseapy')} {cite('gsea')}."
+        named = [
+            f"{c['name']}"
+            + (f" (release {c['release']})" if c.get("release") else "")
+            + (
+                f", kept with reference {c['origin'].removeprefix('reference ')}"
+                if str(c.get("origin", "")).startswith("reference ")
+                else (f" ({c['origin']})" if c.get("origin") else "")
+            )
+            for c in m.gene_sets
+        ]
+        sets = f" Gene sets: {'; '.join(named)}." if named else ""
+        go = (
+            " GO annotations were propagated to every ancestor term over is_a and part_of."
+            if any(c.get("name") == "GO" for c in m.gene_sets)
+            else ""
         )
+        parts.append(
+            f"Gene-set enrichment was computed with GSEApy {_v(v, 'gseapy')} {cite('gseapy')}: "
+            "over-representation (hypergeometric test) of the significant up- and "
+            "down-regulated genes, separately, against the expressed genes as background, "
+            f"Benjamini-Hochberg adjusted, and preranked GSEA {cite('gsea')} on the "
+            f"{'shrunken log2 fold change' if m.shrunk else 'Wald statistic'}.{sets}{go}"
+        )
+    parts.append(
+        "In the CSV tables, a text cell (a gene id or name) that begins with =, +, -, @, a "
+        "tab or a carriage return, which spreadsheet programs would run as a formula, is "
+        "written with a leading single quote (OWASP's advice against CSV injection); remove "
+        "that quote to recover the identifier."
+    )
     return " ".join(parts), refs
 
 

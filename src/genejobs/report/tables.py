@@ -156,6 +156,26 @@ def provenance_rows(job: dict[str, Any], generated: str) -> list[tuple[str, str]
         rows.append(
             ("reference", f"{ref.get('name', '')} (FASTA sha256 {ref.get('fasta_sha256', '?')})")
         )
+        p = ref.get("provenance") or {}
+        if p:
+            verified = "checksums verified" if p.get("checksums_verified") else "not verified"
+            rows.append(
+                (
+                    "reference source",
+                    f"{p.get('catalogue_name', '')}: {p.get('source', '')} release "
+                    f"{p.get('release', '')}, fetched {p.get('fetched', '')}, {verified}"
+                    + (f", via mirror {p['mirror']}" if p.get("mirror") else ""),
+                )
+            )
+    for c in job.get("gene_set_collections") or []:
+        rows.append(
+            (
+                f"gene sets {c.get('name', '')}",
+                f"{c.get('origin', '')}"
+                + (f", release {c['release']}" if c.get("release") else "")
+                + f", {c.get('n_sets', '?')} sets",
+            )
+        )
     if ann:
         rows.append(
             ("annotation", f"{ann.get('name', '')} (GTF sha256 {ann.get('gtf_sha256', '?')})")

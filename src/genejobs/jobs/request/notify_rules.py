@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
+
 from genejobs.config import Settings
 
 
@@ -48,18 +50,33 @@ class NotifyPolicy:
         return False
 
     def webhook_problem(self, url: str) -> str | None:
-        """Why this webhook URL is refused, or None."""
+        """Why this webhook URL is refused, or None.
+
+        The URL is parsed by httpx, the client that will POST to it, so the host checked
+        here is the host it will connect to, and a URL httpx refuses (a tab, CR or LF,
+        other control characters) is refused now rather than at every delivery.
+        """
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             return "must be an http:// or https:// URL"
+        if any(ord(c) < 0x21 or 0x7F <= ord(c) <= 0x9F for c in url):
+            return "must not contain spaces or control characters (tab, CR, LF, ...)"
+        try:
+            parsed = httpx.URL(url)
+        except (httpx.InvalidURL, ValueError, TypeError) as exc:
+            return f"is not a URL the notifier can send to ({exc})"
+        if parsed.scheme not in ("http", "https") or not parsed.host:
+            return "must be an http:// or https:// URL"
+        if parsed.host.lower().strip("[]") != (parts.hostname or "").lower().strip("[]"):
+            return "has a host that URL parsers disagree on; write it plainly"
         if not self.allowed_hosts:
             return (
                 "webhooks are not enabled on this server "
                 "(the operator lists allowed hosts in GENEJOBS_WEBHOOK_ALLOWED_HOSTS)"
             )
-        if not self.host_allowed(parts.hostname):
+        if not self.host_allowed(parsed.host):
             return (
-                f"host '{parts.hostname}' is not allowed for webhooks "
+                f"host '{parsed.host}' is not allowed for webhooks "
                 f"(allowed: {', '.join(self.allowed_hosts)})"
             )
         if not self.secret:
@@ -79,4 +96,19 @@ class NotifyPolicy:
             found.append(
                 "notify.email: e-mail is not configured on this server (GENEJOBS_SMTP_URL)"
             )
+        elif notify.email is not None and (why := address_problem(notify.email)):
+            found.append(f"notify.email: {why}")
         return found
+
+
+def address_problem(address: str) -> str | None:
+    """Why ``address`` cannot be a To header of the notifier's message, or None."""
+    from email.message import EmailMessage
+
+    msg = EmailMessage()
+    try:
+        msg["To"] = address
+        msg.as_bytes()
+    except (ValueError, TypeError, IndexError, UnicodeError) as exc:
+        return f"'{address[:64]}' cannot be an e-mail header ({exc})"
+    return None

@@ -18,6 +18,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic_core import ErrorDetails, PydanticCustomError
 
 from genejobs.errors import ValidationError as GeneJobsValidationError
+from genejobs.jobs.request.fastq_names import FASTQ_RULE, is_fastq_name
 from genejobs.pipeline.records import LibraryType
 from genejobs.storage import parse_uri
 
@@ -27,11 +28,14 @@ NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]{0,127}$"
 NAME_RULE = "must start with a letter, then letters, digits, '_' or '-', 1-128 characters"
 ADAPTER_PATTERN = r"^[ACGTNacgtn]*$"
 ADAPTER_RULE = "must be a DNA sequence of the letters A, C, G, T or N"
-JOB_NAME_PATTERN = r"^[^\x00-\x1f\x7f]*$"
-JOB_NAME_RULE = "must be printable text (no control characters)"
-EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+# No C0/C1 control characters and no Unicode line or paragraph separators: a job name goes
+# into e-mail subjects (where U+2028 or U+0085 break the header) and report titles, an
+# address into the To header. (Escapes both Python's re and pydantic's Rust regex read.)
+UNSAFE_TEXT = r"\x00-\x1f\x7f-\x9f\u2028\u2029"
+JOB_NAME_PATTERN = rf"^[^{UNSAFE_TEXT}]*$"
+JOB_NAME_RULE = "must be printable text on one line (no control characters or line separators)"
+EMAIL_PATTERN = rf"^[^@\s{UNSAFE_TEXT}]+@[^@\s{UNSAFE_TEXT}]+\.[^@\s{UNSAFE_TEXT}]+$"
 EMAIL_RULE = "must be an e-mail address (name@example.org)"
-FASTQ_SUFFIXES = (".fastq.gz", ".fq.gz")
 # A covariate's level ("b1", "7", "2024-05-01"): letters, digits, '_', '-', '.'.
 LEVEL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
 LEVEL_RULE = (
@@ -58,6 +62,8 @@ if set(get_args(LibraryTypeName)) != {lt.value for lt in LibraryType} | {"auto"}
 
 # Lanes x re-sequencing runs of one sample (a NovaSeq S4 has 4 lanes; a few re-runs).
 MAX_RUNS_PER_SAMPLE = 64
+# A sample sheet is read whole in the API process: 2 MiB holds ~10,000 rows of long URIs.
+MAX_SHEET_BYTES = 2 * 1024 * 1024
 
 # Messages for a pattern that did not match, by pattern.
 PATTERN_RULES = {
@@ -71,7 +77,9 @@ PATTERN_RULES = {
 LENGTH_RULES = {
     "inputs": f"at least two groups are required (e.g. treated and control), at most {MAX_GROUPS}",
     "group_inputs": f"at least two samples per group are required, at most {MAX_SAMPLES_PER_GROUP}",
-    "files": "exactly two .fastq.gz files are required (read 1, then read 2; .fq.gz also accepted)",
+    "files": "exactly two .fastq.gz files are required (read 1, then read 2; .fq.gz and plain "
+    ".fastq/.fq also accepted; several runs or single-end reads: give runs instead)",
+    "runs": f"must list 1 to {MAX_RUNS_PER_SAMPLE} runs, each [read 1, read 2] or [read]",
     "comparisons": "must be a non-empty array of {control, treatment}, "
     f"at most {MAX_COMPARISONS}",
     "covariates": f"must name at most {MAX_COVARIATES} covariates",
@@ -88,12 +96,8 @@ def _location(value: str) -> str:
 
 
 def _fastq(value: str) -> str:
-    if not value.endswith(FASTQ_SUFFIXES):
-        raise PydanticCustomError(
-            "fastq_name",
-            "'{value}' must be a gzipped FASTQ file (.fastq.gz or .fq.gz)",
-            {"value": value},
-        )
+    if not is_fastq_name(value):
+        raise PydanticCustomError("fastq_name", "'{value}' " + FASTQ_RULE, {"value": value})
     return value
 
 
@@ -128,19 +132,32 @@ class SampleRequest(_Strict):
     )
     files: list[FastqUri] | None = Field(
         None,
-        description="Exactly two distinct .fastq.gz (or .fq.gz) paths or URIs: read 1, then "
-        "read 2; required unless the job reads a counts table (counts)",
+        description="One paired run: exactly two distinct FASTQ paths or URIs, read 1 then "
+        "read 2 (.fastq.gz or .fq.gz recommended; plain .fastq/.fq accepted). Give files or "
+        "runs, not both; neither when the job reads a counts table (counts)",
         min_length=2,
         max_length=2,
     )
     runs: list[Annotated[list[FastqUri], Field(min_length=1, max_length=2)]] | None = Field(
         None,
-        description="Instead of files: the sample's runs (lanes or re-sequencing), read in "
-        "order as one stream; each run is [read 1, read 2] (paired) or [read] (single-end); "
-        "a job is single-end or paired as a whole (addition)",
+        description="Instead of files (addition): the sample's runs (lanes or re-sequencing), "
+        "read in order as one stream; each run is [read 1, read 2] (paired) or [read] "
+        f"(single-end), at most {MAX_RUNS_PER_SAMPLE} runs. A job is single-end or paired as "
+        "a whole, and every file appears once in a job",
         min_length=1,
         max_length=MAX_RUNS_PER_SAMPLE,
-        examples=[[["s3a://lab/S1_L001_R1_001.fastq.gz", "s3a://lab/S1_L001_R2_001.fastq.gz"]]],
+        examples=[
+            [
+                [
+                    "s3a://lab/Liver1_S1_L001_R1_001.fastq.gz",
+                    "s3a://lab/Liver1_S1_L001_R2_001.fastq.gz",
+                ],
+                [
+                    "s3a://lab/Liver1_S1_L002_R1_001.fastq.gz",
+                    "s3a://lab/Liver1_S1_L002_R2_001.fastq.gz",
+                ],
+            ]
+        ],
     )
     # -- statistics additions (issue 18) --
     covariates: dict[Name, Level] | None = Field(
@@ -191,6 +208,40 @@ class NotifyRequest(_Strict):
     )
 
 
+class SampleSheetRequest(_Strict):
+    """An nf-core/rnaseq sample sheet turned into the request's inputs at the door."""
+
+    text: str | None = Field(
+        None,
+        description="The sheet itself (CSV or TSV, UTF-8); header row first. Give text or uri",
+        min_length=1,
+        max_length=MAX_SHEET_BYTES,
+        examples=[
+            "sample,fastq_1,fastq_2,strandedness,condition\n"
+            "WT1,s3a://lab/WT1_L001_R1.fastq.gz,s3a://lab/WT1_L001_R2.fastq.gz,reverse,WT\n"
+        ],
+    )
+    uri: Uri | None = Field(
+        None,
+        description="Where the sheet is (a .csv, .tsv or .txt file the service may read, "
+        f"at most {MAX_SHEET_BYTES // 1024} KiB); relative FASTQ paths in it are read from "
+        "the sheet's folder. Give text or uri",
+        examples=["s3a://lab/run42/samplesheet.csv"],
+    )
+    group_column: Name | None = Field(
+        None,
+        description="The column holding each sample's group (default: condition, else group)",
+        examples=["condition"],
+    )
+    covariate_columns: list[Name] | None = Field(
+        None,
+        description="Columns that become each sample's covariates (e.g. batch, donor); "
+        "other extra columns are ignored",
+        max_length=MAX_COVARIATES,
+        examples=[["batch"]],
+    )
+
+
 class SubmitRequest(_Strict):
     """An RNA_DIFF_EXPR job request (the contract's fields plus genejobs' optional additions)."""
 
@@ -202,10 +253,21 @@ class SubmitRequest(_Strict):
         pattern=JOB_NAME_PATTERN,
         examples=["liver treated vs control"],
     )
+    # Not required by the schema only because a samplesheet may stand in for it: a body
+    # without either is refused ("inputs: is required"); the default is never validated.
     inputs: list[GroupRequest] = Field(
-        description=f"The experimental and control groups: at least two, at most {MAX_GROUPS}",
+        default=[],
+        description=f"The experimental and control groups: at least two, at most {MAX_GROUPS}; "
+        "required unless samplesheet is given",
         min_length=2,
         max_length=MAX_GROUPS,
+    )
+    samplesheet: SampleSheetRequest | None = Field(
+        None,
+        description="Instead of inputs (addition): an nf-core/rnaseq sample sheet "
+        "(sample,fastq_1,fastq_2,strandedness plus a group column; CSV or TSV), given as text "
+        "or as a storage URI; it becomes inputs (rows of one sample are its runs, in order) "
+        "and library_type. The stored request holds the inputs it made",
     )
     output: Uri = Field(
         description="A .csv path for the results table, or a folder: the table then goes to "
@@ -347,6 +409,8 @@ def _rule(error: ErrorDetails) -> str:
         return "must be an array"
     if kind == "string_pattern_mismatch":
         return PATTERN_RULES.get(str(ctx.get("pattern")), "has characters that are not allowed")
+    if kind in ("too_short", "too_long") and last == "runs" and isinstance(loc[-1], int):
+        return "a run is [read 1, read 2] (paired) or [read] (single-end)"
     if kind in ("too_short", "too_long") and last in LENGTH_RULES:
         return LENGTH_RULES[last]
     if kind == "string_too_long":

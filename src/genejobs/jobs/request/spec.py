@@ -162,6 +162,17 @@ def sample_runs(sample: SampleRequest) -> tuple[ReadRun, ...]:
     return ()
 
 
+def stored_sample_files(sample: Mapping[str, Any], spath: str) -> list[tuple[str, str]]:
+    """(field path, URI) of every FASTQ of a sample as a request writes it (files or runs)."""
+    if sample.get("runs"):
+        return [
+            (f"{spath}.runs[{r}][{k}]", uri)
+            for r, run in enumerate(sample["runs"])
+            for k, uri in enumerate(run)
+        ]
+    return [(f"{spath}.files[{k}]", uri) for k, uri in enumerate(sample.get("files") or ())]
+
+
 def covariate_names(req: SubmitRequest) -> list[str]:
     """The covariates' names in the order the first sample carrying any gives them."""
     names: dict[str, None] = {}

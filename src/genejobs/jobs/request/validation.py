@@ -19,12 +19,19 @@ import pydantic
 
 from genejobs.errors import Unsupported, ValidationError
 from genejobs.jobs.request.notify_rules import NotifyPolicy
-from genejobs.jobs.request.schema import JOB_TYPE_RNA_DIFF_EXPR, SubmitRequest, problems
+from genejobs.jobs.request.samplesheet import SheetReader, expand_samplesheet, relabel
+from genejobs.jobs.request.schema import (
+    JOB_TYPE_RNA_DIFF_EXPR,
+    SampleRequest,
+    SubmitRequest,
+    problems,
+)
 from genejobs.jobs.request.spec import (
     RnaDiffExprSpec,
     artifacts_folder,
     covariate_names,
     spec_from_model,
+    stored_sample_files,
 )
 from genejobs.pipeline.de import MIN_RESIDUAL_DF, design_formula, design_matrix
 from genejobs.storage.store import is_same_bucket
@@ -39,17 +46,51 @@ def parse_request(body: Any) -> SubmitRequest:
                 f"job_type: '{job_type[:64]}' is not supported "
                 f"(supported: {JOB_TYPE_RNA_DIFF_EXPR})"
             )
+    # inputs has a default only so a samplesheet can stand in for it (expanded before this)
+    missing = isinstance(body, dict) and "inputs" not in body and "samplesheet" not in body
+    needed = ["inputs: is required (or give a samplesheet)"] if missing else []
     try:
-        return SubmitRequest.model_validate(body)
+        req = SubmitRequest.model_validate(body)
     except pydantic.ValidationError as err:
-        raise ValidationError("; ".join(problems(err.errors()))) from None
+        raise ValidationError("; ".join(needed + problems(err.errors()))) from None
+    if needed:
+        raise ValidationError(needed[0])
+    return req
+
+
+def sample_files(sample: SampleRequest, spath: str) -> list[tuple[str, str]]:
+    """(field path, URI) of every FASTQ a sample names: ``files[k]`` or ``runs[r][k]``."""
+    return stored_sample_files({"files": sample.files, "runs": sample.runs}, spath)
+
+
+def _reads_of(req: SubmitRequest, sample: SampleRequest, spath: str) -> tuple[list[str], str]:
+    """Problems with how a sample gives its reads, and its layout: paired, single or ''."""
+    if req.counts:
+        if sample.files is not None or sample.runs is not None:
+            key = "files" if sample.files is not None else "runs"
+            return [f"{spath}.{key}: not allowed with counts (the job reads the counts table)"], ""
+        return [], ""
+    if sample.files is not None and sample.runs is not None:
+        return [f"{spath}: give files (one paired run) or runs, not both"], ""
+    if sample.files is None and sample.runs is None:
+        return [f"{spath}.files: is required (or runs, or a counts table: counts)"], ""
+    if sample.runs is None:
+        return [], "paired"
+    sizes = {len(run) for run in sample.runs}
+    if len(sizes) > 1:
+        return [
+            f"{spath}.runs: mixes paired runs ([read 1, read 2]) and single-end runs ([read]), but "
+            "a job is single-end or paired as a whole"
+        ], ""
+    return [], "paired" if sizes == {2} else "single"
 
 
 def _names_and_files(req: SubmitRequest) -> list[str]:
     found: list[str] = []
     groups: set[str] = set()
     samples: set[str] = set()
-    files: set[str] = set()
+    files: dict[str, str] = {}
+    layouts: dict[str, list[str]] = {"paired": [], "single": []}
     for gi, group in enumerate(req.inputs):
         if group.group_name in groups:
             found.append(f"inputs[{gi}].group_name: '{group.group_name}' is used by another group")
@@ -61,23 +102,36 @@ def _names_and_files(req: SubmitRequest) -> list[str]:
                     f"{spath}.sample_name: '{sample.sample_name}' is used by another sample"
                 )
             samples.add(sample.sample_name)
-            if sample.files is None:
-                if not req.counts:
-                    found.append(f"{spath}.files: is required (or give a counts table: counts)")
+            wrong, layout = _reads_of(req, sample, spath)
+            found += wrong
+            if wrong:
                 continue
-            if req.counts:
-                found.append(
-                    f"{spath}.files: not allowed with counts (the job reads the counts table)"
-                )
-                continue
-            if sample.files[0] == sample.files[1]:
+            if layout:
+                layouts[layout].append(sample.sample_name)
+            if sample.files is not None and sample.files[0] == sample.files[1]:
                 found.append(f"{spath}.files: read 1 and read 2 must be different files")
                 continue
-            for k, uri in enumerate(sample.files):
+            for path, uri in sample_files(sample, spath):
                 if uri in files:
-                    found.append(f"{spath}.files[{k}]: '{uri}' is already used by another sample")
-                files.add(uri)
+                    other = files[uri]
+                    found.append(
+                        f"{path}: '{uri}' is also {other.removeprefix(spath + '.')} of this sample"
+                        if other.startswith(spath + ".")
+                        else f"{path}: '{uri}' is already used by another sample"
+                    )
+                    continue
+                files[uri] = path
+    if layouts["paired"] and layouts["single"]:
+        found.append(
+            "inputs: a job is single-end or paired as a whole, but samples "
+            f"{_some(layouts['single'])} are single-end and {_some(layouts['paired'])} paired"
+        )
     return found
+
+
+def _some(names: list[str], shown: int = 8) -> str:
+    head = ", ".join(names[:shown])
+    return head + (f" and {len(names) - shown} more" if len(names) > shown else "")
 
 
 def _comparisons(req: SubmitRequest) -> list[str]:
@@ -228,7 +282,7 @@ def cross_field_problems(
     found += (notify_policy or NotifyPolicy()).problems(req.notify)
     if req.is_export_qc and not req.bed and not req.counts:
         found.append("bed: is required when is_export_qc is true")
-    uris = [f for g in req.inputs for s in g.group_inputs for f in s.files or ()]
+    uris = [u for g in req.inputs for s in g.group_inputs for _, u in sample_files(s, "")]
     uris += [req.output] + [u for u in (req.bed, req.gene_sets, req.counts) if u]
     if not is_same_bucket(uris):
         found.append("inputs: all input and output files of a job must be in the same bucket")
@@ -241,12 +295,24 @@ def validate_request(
     job_id: str,
     references: Mapping[str, Sequence[str]],
     notify_policy: NotifyPolicy | None = None,
+    read_sheet: SheetReader | None = None,
+    labels: Mapping[str, str] | None = None,
 ) -> tuple[RnaDiffExprSpec, dict[str, Any]]:
-    """Return the typed spec and the request to store (the body with ``output`` resolved)."""
-    req = parse_request(body)
-    found = cross_field_problems(req, references, notify_policy)
-    if found:
-        raise ValidationError("; ".join(found))
+    """Return the typed spec and the request to store (the body with ``output`` resolved).
+
+    A body with a ``samplesheet`` is first turned into one with ``inputs`` (the sheet
+    read by ``read_sheet`` when given by URI); what is stored is that request, and
+    problems in the samples it made name the sheet's rows.
+    """
+    body, sheet_labels, _sheet = expand_samplesheet(body, read_sheet)
+    labels = {**(labels or {}), **sheet_labels}  # (labels: a sheet the caller expanded)
+    try:
+        req = parse_request(body)
+        found = cross_field_problems(req, references, notify_policy)
+        if found:
+            raise ValidationError("; ".join(found))
+    except ValidationError as err:
+        raise ValidationError(relabel(err.message, labels)) from None
     stored = copy.deepcopy(body)
     table_uri, _ = artifacts_folder(req.output, job_id)
     stored["output"] = table_uri

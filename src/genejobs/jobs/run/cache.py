@@ -1,10 +1,15 @@
 """Per-sample result cache, so a resubmitted job skips the alignments it already did.
 
-The key covers everything a sample's counts depend on: both inputs' identity
-(size + ETag or mtime), the reference genome and annotation checksums, the
-adapter, the minimum length and the engine version. The library type is *not*
-in it: a ``SampleResult`` holds the count vectors of all three strand rules, so a
-job resubmitted with a corrected library type reuses the alignments.
+The key covers everything a sample's counts depend on: every run's files, in order,
+with their identity (size + ETag or mtime), whether the sample is single-end or
+paired, the reference genome and annotation checksums, the adapter, the minimum
+length and the engine version (and, for salmon, the ``-l`` it starts with). The
+library type is *not* in it: a ``SampleResult`` holds the count vectors of all
+three strand rules, so a job resubmitted with a corrected library type reuses the
+alignments. One function (``sample_cache_key``) makes it, for the runner and for the
+dry run alike; it runs no external tool, so the API can call it. Salmon's version,
+which only a worker knows, is recorded in the entry instead (``TranscriptEstimates.
+engine``): a worker with another salmon treats the entry as a miss and replaces it.
 
 Entries are a folder holding ``counts.npz`` (read with ``allow_pickle=False``)
 and ``meta.json``; nothing is unpickled, so a cache folder shared between users
@@ -26,6 +31,7 @@ import shutil
 import time
 import uuid
 import zipfile
+from collections.abc import Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -34,13 +40,22 @@ import mappy
 import numpy as np
 
 import genejobs
-from genejobs.pipeline.records import CountStats, ReadStats, SampleResult, TranscriptEstimates
-from genejobs.storage import FileInfo, Location
+from genejobs.jobs.request.spec import RnaDiffExprSpec
+from genejobs.pipeline.records import (
+    CountStats,
+    ReadStats,
+    SampleParams,
+    SampleResult,
+    SampleSpec,
+    TranscriptEstimates,
+)
+from genejobs.pipeline.salmon import cache_tag
+from genejobs.storage import FileInfo, Location, Storage
 
 log = logging.getLogger(__name__)
 
 # Bump when the meaning of a cached entry changes without a version bump.
-CACHE_FORMAT = 2  # 2: read 2 trimmed with its own TruSeq adapter
+CACHE_FORMAT = 3  # 2: read 2 trimmed with its own TruSeq adapter; 3: runs, single-end
 
 
 def engine_version() -> str:
@@ -49,31 +64,69 @@ def engine_version() -> str:
 
 
 def sample_cache_key(
+    sample: SampleSpec,
+    inputs: Sequence[tuple[Location, FileInfo]],
     *,
-    inputs: list[tuple[Location, FileInfo]],
     fasta_sha256: str,
     gtf_sha256: str,
-    adapter: str | None,
-    min_length: int,
-    quantifier: str = "",
+    params: SampleParams,
 ) -> str:
-    """sha256 over everything the sample's counts depend on (see the module doc)."""
-    parts: list[str] = []
-    for loc, info in inputs:
-        # A local identity is size + mtime, which two different files can share;
-        # the path makes it specific. S3 ETags are content hashes already.
-        where = "" if loc.is_s3 else os.path.realpath(loc.key)
-        parts.append(f"input={where}|{info.size_bytes}|{info.identity}")
+    """sha256 over everything the sample's counts depend on (see the module doc).
+
+    ``inputs`` are the sample's files as ``sample.uris`` lists them (run by run, read 1
+    before read 2), each with what storage says of it. The sample's name and group
+    are not in it: an entry is content, shared between jobs.
+    """
+    if len(inputs) != len(sample.uris):
+        raise ValueError(f"sample '{sample.name}': {len(inputs)} inputs for {sample.uris}")
+    parts: list[str] = [f"layout={'paired' if sample.paired else 'single-end'}"]
+    files = iter(inputs)
+    for k, run in enumerate(sample.runs, start=1):
+        for mate, (loc, info) in zip(("r1", "r2"), [next(files) for _ in run.uris], strict=False):
+            # A local identity is size + mtime, which two different files can share;
+            # the path makes it specific. S3 ETags are content hashes already.
+            where = "" if loc.is_s3 else os.path.realpath(loc.key)
+            parts.append(f"run{k}.{mate}={where}|{info.size_bytes}|{info.identity}")
     parts += [
         f"fasta={fasta_sha256}",
         f"gtf={gtf_sha256}",
-        f"adapter={(adapter or '').upper()}",
-        f"min_length={min_length}",
+        f"adapter={(params.adapter or '').upper()}",
+        f"min_length={params.min_length}",
         f"engine={engine_version()}",
     ]
-    if quantifier:  # the transcript path: salmon's version and -l (its counts depend on it)
+    quantifier = cache_tag(params, sample.paired)
+    if quantifier:  # the transcript path: the -l salmon starts with (its counts depend on it)
         parts.append(f"quantifier={quantifier}")
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def sample_params(spec: RnaDiffExprSpec) -> SampleParams:
+    """How the job's samples are processed (the runner's and the dry run's, one source)."""
+    return SampleParams(
+        adapter=spec.adapter,
+        declared_library_type=spec.library_type,
+        quantifier=spec.quantifier,
+    )
+
+
+def sample_inputs(storage: Storage, sample: SampleSpec) -> list[tuple[Location, FileInfo]]:
+    """Each of the sample's files (``sample.uris`` order) with what storage says of it;
+    a missing one is an error naming the sample, the run and the read."""
+    out = []
+    many = len(sample.runs) > 1
+    for k, run in enumerate(sample.runs, start=1):
+        for which, uri in zip(("read 1", "read 2"), run.uris, strict=False):
+            label = f"sample '{sample.name}'" + (f" run {k}" if many else "") + f" {which}"
+            loc = storage.location(uri, field=label)
+            out.append((loc, storage.info(loc, field=label)))
+    return out
+
+
+def made_by_this_salmon(result: SampleResult, version: str) -> bool:
+    """Whether a cached transcripts entry was quantified by salmon ``version`` (genome
+    entries have no salmon and always qualify)."""
+    est = result.transcripts
+    return est is None or est.engine == f"salmon {version}"
 
 
 class SampleCache:
@@ -130,11 +183,21 @@ class SampleCache:
             log.warning("sample cache entry %s is unreadable (%s); ignoring it", key, exc)
             return None
 
-    def put(self, key: str, result: SampleResult) -> None:
-        """Store ``result`` under ``key``; a concurrent writer of the same key is harmless."""
+    def put(self, key: str, result: SampleResult, *, replace_entry: bool = False) -> None:
+        """Store ``result`` under ``key``; a concurrent writer of the same key is harmless.
+
+        An existing entry is kept, unless ``replace_entry`` (it was made by another salmon).
+        """
         entry = self._entry(key)
         if (entry / "meta.json").is_file():
-            return
+            if not replace_entry:
+                return
+            stale = entry.parent / f".{key}.{uuid.uuid4().hex}.stale"
+            try:
+                os.rename(entry, stale)
+            except OSError:
+                return  # another writer replaced it meanwhile
+            shutil.rmtree(stale, ignore_errors=True)
         entry.parent.mkdir(parents=True, exist_ok=True)
         building = entry.parent / f".{key}.{uuid.uuid4().hex}.tmp"
         building.mkdir()

@@ -22,6 +22,7 @@ class Finished:
 
     outputs: dict[str, str]
     warnings: list[str] = field(default_factory=list)
+    written: list[tuple[str, int]] = field(default_factory=list)  # (URI, bytes): the manifest
 
 
 @dataclass(frozen=True)

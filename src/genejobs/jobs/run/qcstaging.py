@@ -49,6 +49,7 @@ def sample_qc(
     *,
     threads: int,
     stop: StopCheck | None = None,
+    paired: bool = True,
 ) -> SampleResult:
     """RSeQC on the sample's BAM; BAM (for IGV) and QC files go to the artifacts folder.
 
@@ -71,6 +72,7 @@ def sample_qc(
             aligned_pairs=result.count_stats.aligned,
             threads=threads,
             stop=stop,
+            paired=paired,
         )
     (staged / "bam").mkdir(parents=True, exist_ok=True)
     for suffix in ("", ".bai"):
@@ -81,7 +83,7 @@ def sample_qc(
         path = staged / "qc" / "fastqc" / f"{name}_fastqc" / "fastqc_data.txt"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
-    _publish(storage, staged, qc.artifacts_uri)
+    published = _publish(storage, staged, qc.artifacts_uri)
     has_bam = (staged / "bam" / bam.name).exists()
     record = SampleQc(
         bam_uri=parse_uri(qc.artifacts_uri).join("bam", bam.name).original if has_bam else None,
@@ -89,15 +91,36 @@ def sample_qc(
         infer_experiment=dict(found.strandedness),
         failed_modules=dict(found.failed),
         distribution_pairs=found.distribution_pairs,
+        files=published,
+        skipped_modules=dict(found.skipped),
     )
     return replace(result, qc=record)
 
 
-def _publish(storage: Storage, files: Path, artifacts_uri: str) -> None:
-    """Upload a staged tree (``bam/``, ``qc/…``) under the job's artifacts folder."""
+def _publish(storage: Storage, files: Path, artifacts_uri: str) -> tuple[tuple[str, int], ...]:
+    """Upload a staged tree (``bam/``, ``qc/…``) under the job's artifacts folder; what
+    was written (URI, bytes), for the job's manifest. A failed upload removes what it
+    had written, so no half-published sample is left behind unrecorded."""
     folder = parse_uri(artifacts_uri)
-    for path in sorted(p for p in files.rglob("*") if p.is_file()):
-        storage.put_file(path, folder.join(*path.relative_to(files).parts))
+    written: list[tuple[str, int]] = []
+    try:
+        for path in sorted(p for p in files.rglob("*") if p.is_file()):
+            loc = folder.join(*path.relative_to(files).parts)
+            storage.put_file(path, loc)
+            written.append((loc.original, path.stat().st_size))
+    except BaseException:
+        forget(storage, [uri for uri, _ in written])
+        raise
+    return tuple(written)
+
+
+def forget(storage: Storage, uris: list[str]) -> None:
+    """Best-effort removal of files this step wrote before it failed."""
+    for uri in uris:
+        try:
+            storage.remove_file(parse_uri(uri))
+        except Exception:  # already failing: the first error is the one to report
+            continue
 
 
 def qc_summary(result: SampleResult) -> dict[str, Any]:
@@ -110,6 +133,7 @@ def qc_summary(result: SampleResult) -> dict[str, Any]:
         "infer_experiment": q.infer_experiment,
         "failed_modules": q.failed_modules,
         "distribution_pairs": q.distribution_pairs,
+        "skipped_modules": q.skipped_modules,
     }
 
 
@@ -127,7 +151,7 @@ def published_from_cache(
     if hit is None:
         return None
     files, summary = hit
-    _publish(storage, files, qc.artifacts_uri)
+    published = _publish(storage, files, qc.artifacts_uri)
     observed = summary.get("observed_library_type")
     bam_name = summary.get("bam_name")
     record = SampleQc(
@@ -136,6 +160,8 @@ def published_from_cache(
         infer_experiment=dict(summary.get("infer_experiment", {})),
         failed_modules=dict(summary.get("failed_modules", {})),
         distribution_pairs=summary.get("distribution_pairs"),
+        files=published,
+        skipped_modules=dict(summary.get("skipped_modules", {})),
     )
     return replace(cached, qc=record)
 

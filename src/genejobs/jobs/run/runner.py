@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 from genejobs.config import Settings
 from genejobs.errors import CancelledError, GeneJobsError
 from genejobs.jobs.request.spec import RnaDiffExprSpec, spec_from_request
+from genejobs.jobs.run.cache import sample_params
 from genejobs.jobs.run.executor import close_client, make_client, sample_resources
 from genejobs.jobs.run.outcomes import (
     OUTCOMES,
@@ -59,8 +60,10 @@ from genejobs.jobs.states import JobStatus, check_move
 from genejobs.jobs.store.db import make_engine, make_sessionmaker, now_ms
 from genejobs.jobs.store.leases import claim_next, heartbeat, release
 from genejobs.jobs.store.models import JobRow
+from genejobs.jobs.store.ownership import add_written, check_new_output
 from genejobs.pipeline.records import LibraryType, SampleParams, SampleResult, SampleSpec
 from genejobs.pipeline.strandedness import LibraryChoice, choose_library_type
+from genejobs.storage import Storage
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +113,7 @@ class Runner:
         self._thread: threading.Thread | None = None
         self._progress_lock = threading.Lock()
         self._progress: dict[str, dict[str, Any]] = {}  # sample name -> latest message
+        self._written: list[tuple[str, int]] = []  # files the current job wrote so far
         self.lease_ms = int(settings.lease_seconds * 1000)
 
     # -- life cycle ------------------------------------------------------------
@@ -167,6 +171,7 @@ class Runner:
         topic = progress_topic(job_id)
         with self._progress_lock:
             self._progress = {}
+        self._written = []
         client.subscribe_topic(topic, self._on_progress)
         try:
             outcome = self._run_job(job_id, client)
@@ -219,11 +224,7 @@ class Runner:
     def _submit_samples(
         self, job_id: str, client: Client, spec: RnaDiffExprSpec
     ) -> dict[Future[Any], SampleSpec]:
-        params = SampleParams(
-            adapter=spec.adapter,
-            declared_library_type=spec.library_type,
-            quantifier=spec.quantifier,
-        )
+        params = sample_params(spec)
         # QC wants each sample's BAM and RSeQC run next to it; only then is it passed.
         qc = QcRequest(spec.bed, spec.artifacts_uri) if spec.is_export_qc and spec.bed else None
         resources = sample_resources(client)
@@ -350,6 +351,8 @@ class Runner:
                 elif failure is None:
                     failure = self._sample_failure(job_id, client, sample, future)
             self._record(job_id, finished)
+            for _, result in finished:  # the QC files it published belong to the job
+                self._written.extend(result.qc.files if result.qc is not None else ())
             results.update((sample.name, result) for sample, result in finished)
             if failure is not None:
                 return failure
@@ -384,6 +387,7 @@ class Runner:
         return Finished(
             outputs=dict(out.get("outputs", {})),
             warnings=[str(w) for w in out.get("warnings", [])],
+            written=[(str(u), int(n)) for u, n in out.get("written", [])],
         )
 
     def _watch(self, job_id: str, beat: _Beat) -> Outcome | None:
@@ -428,6 +432,10 @@ class Runner:
                 return Failed(
                     f"the stored request of job {job_id} cannot be read ({exc}); resubmit it"
                 )
+            if job.table_claim is None:  # queued before ownership: checked as submit would
+                refused = self._claim_output(session, job, spec)
+                if refused is not None:
+                    return refused
             job.steps_total = len(spec.samples) + 1
             job.steps_done = 0
             for row in job.samples:
@@ -435,6 +443,18 @@ class Runner:
                 row.started_ms = row.ended_ms = None
                 row.from_cache = False
         return spec
+
+    def _claim_output(self, session: Session, job: JobRow, spec: RnaDiffExprSpec) -> Outcome | None:
+        """A job submitted before a job owned only what it wrote gets the same check now:
+        its table must be new, or it fails before writing anything."""
+        storage = Storage.from_settings(self.settings)
+        try:
+            table = storage.location(spec.table_uri, field="output")
+            folder = storage.location(spec.artifacts_uri, field="output")
+            job.table_claim = check_new_output(storage, session, table=table, folder=folder)
+        except GeneJobsError as exc:
+            return Failed(f"{exc.message}; resubmit the job with a new output")
+        return None
 
     def _owned(self, session: Session, job_id: str) -> JobRow | None:
         job = session.get(JobRow, job_id)
@@ -498,8 +518,10 @@ class Runner:
         if isinstance(outcome, LeaseLost):
             log.warning("job %s: lease lost; leaving the job to its new owner", job_id)
             return
+        written = self._written + (outcome.written if isinstance(outcome, Finished) else [])
         if isinstance(outcome, Requeued):
             log.info("job %s: interrupted; the job goes back to the queue", job_id)
+            self._record_written(job_id, written)
             release(self._sessions, job_id, runner_id=self.runner_id, requeue=True)
             return
         status = {Finished: JobStatus.FINISHED, Failed: JobStatus.FAILED}.get(
@@ -524,6 +546,7 @@ class Runner:
             job.end_time_ms = now_ms()
             job.message = outcome.message if isinstance(outcome, Failed) else ""
             job.lease_owner = job.lease_expires_ms = None
+            add_written(job, written)
             if isinstance(outcome, Finished):
                 job.outputs_json = json.dumps(outcome.outputs)
                 job.steps_done = job.steps_total
@@ -534,6 +557,15 @@ class Runner:
                 elif row.state in ("PENDING", "RUNNING"):
                     row.state = "CANCELLED"
         log.info("job %s: %s%s", job_id, status.value, f": {job.message}" if job.message else "")
+
+    def _record_written(self, job_id: str, written: list[tuple[str, int]]) -> None:
+        """Keep what an interrupted attempt wrote: the job owns it whatever comes next."""
+        if not written:
+            return
+        with self._sessions() as session, session.begin():
+            job = self._owned(session, job_id)
+            if job is not None:
+                add_written(job, written)
 
 
 class _Beat:

@@ -17,7 +17,7 @@ import logging
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +26,12 @@ from distributed import Event, Variable, get_client, get_worker
 from genejobs.config import Settings
 from genejobs.errors import CancelledError, InputError, WorkerProcessDied
 from genejobs.jobs.request.spec import RnaDiffExprSpec
-from genejobs.jobs.run.cache import SampleCache, sample_cache_key
+from genejobs.jobs.run.cache import (
+    SampleCache,
+    made_by_this_salmon,
+    sample_cache_key,
+    sample_inputs,
+)
 from genejobs.jobs.run.qc_cache import QcCache, qc_cache_key
 from genejobs.jobs.run.qcstaging import (
     QcRequest,
@@ -48,6 +53,9 @@ from genejobs.storage import Storage
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from genejobs.references.model import GeneModel
+    from genejobs.references.registry import ResolvedReference
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +133,23 @@ def make_progress(job_id: str, sample_name: str, step: str = "align") -> Progres
     return progress
 
 
+@dataclass(frozen=True)
+class _SampleJob:
+    """What a sample's steps share: the job, the sample, its settings and where things are."""
+
+    job_id: str
+    sample: SampleSpec
+    params: SampleParams
+    settings: Settings
+    storage: Storage
+    reference: ResolvedReference
+    qc: QcRequest | None
+
+    @property
+    def transcripts(self) -> bool:
+        return self.params.quantifier == "transcripts"
+
+
 def run_sample_task(
     job_id: str,
     sample: SampleSpec,
@@ -135,56 +160,18 @@ def run_sample_task(
     qc: QcRequest | None = None,
 ) -> SampleResult:
     """One sample from FASTQ to counts, or straight from the cache when it was done before."""
-    # Imported here: the pipeline and the references are heavy and only workers need them.
-    from genejobs.pipeline.salmon import cache_tag, salmon_libtype
-    from genejobs.pipeline.sample import process_sample
-    from genejobs.references.registry import registry_for
-
-    registry = registry_for(settings)
-    transcripts = params.quantifier == "transcripts"
-    # A reference registered before transcriptomes existed gets its one built here, once.
-    reference = (
-        registry.ensure_transcriptome(reference_name, gtf_name)
-        if transcripts
-        else registry.resolve(reference_name, gtf_name)
+    job = _SampleJob(
+        job_id,
+        sample,
+        params,
+        settings,
+        Storage.from_settings(settings),
+        _reference_for(settings, params, reference_name, gtf_name),
+        qc,
     )
-    storage = Storage.from_settings(settings)
-    inputs = []
-    for which, uri in zip(("read 1", "read 2"), sample.uris, strict=True):
-        label = f"sample '{sample.name}' {which}"
-        loc = storage.location(uri, field=label)
-        inputs.append((loc, storage.info(loc, field=label)))
-    # auto and stranded declarations share one -l A run (see quantify_sample).
-    quantifier = cache_tag(params)
-    key = sample_cache_key(
-        inputs=inputs,
-        fasta_sha256=reference.fasta_sha256,
-        gtf_sha256=reference.gtf_sha256,
-        adapter=params.adapter,
-        min_length=params.min_length,
-        quantifier=quantifier,
-    )
-    cache = SampleCache(settings.sample_cache_root)
-    qc_cache = QcCache(settings.sample_cache_root)
-    cached = cache.get(key)
-    qc_key = ""
-    if qc is not None:
-        bed = storage.location(qc.bed_uri, field="bed")
-        bed_info = storage.info(bed, field="bed")
-        bed_id = f"{bed.original}|{bed_info.size_bytes}|{bed_info.identity}"
-        qc_key = qc_cache_key(key, sample_name=sample.name, bed_identity=bed_id)
-        # QC wants the BAM and the QC files as well: without them cached, align again.
-        if cached is not None:
-            cached = published_from_cache(storage, qc_cache, key, qc_key, qc, cached)
-    if (
-        cached is not None
-        and transcripts
-        and not params.detect_library_type
-        and cached.transcripts is not None
-        and cached.transcripts.library_type_used == "IU"
-        and params.library_type is not LibraryType.UNSTRANDED
-    ):
-        cached = None  # unstranded reads under a stranded declaration: quantify as declared
+    key = _cache_key(job)
+    qc_key = _qc_key(job, key)
+    cached = _usable_cached(job, key, qc_key)
     if cached is not None:
         log.info("job %s: sample %s from the cache (%s)", job_id, sample.name, key[:12])
         report_progress(job_id, sample.name, 1.0, cached.read_stats.pairs_in, "cache")
@@ -192,93 +179,207 @@ def run_sample_task(
     stop = make_stop_check(job_id)
     stop()
     report_progress(job_id, sample.name, 0.0, 0, "align")
-    model = reference.load_gene_model()
+    return _compute_sample(job, key, qc_key, stop)
+
+
+def _reference_for(
+    settings: Settings, params: SampleParams, reference_name: str, gtf_name: str
+) -> ResolvedReference:
+    """The reference; one registered before transcriptomes existed gets its one built here."""
+    from genejobs.references.registry import registry_for
+
+    registry = registry_for(settings)
+    if params.quantifier == "transcripts":
+        return registry.ensure_transcriptome(reference_name, gtf_name)
+    return registry.resolve(reference_name, gtf_name)
+
+
+def _cache_key(job: _SampleJob) -> str:
+    """The sample's cache key, made by the one function the dry run calls too."""
+    return sample_cache_key(
+        job.sample,
+        sample_inputs(job.storage, job.sample),
+        fasta_sha256=job.reference.fasta_sha256,
+        gtf_sha256=job.reference.gtf_sha256,
+        params=job.params,
+    )
+
+
+def _qc_key(job: _SampleJob, key: str) -> str:
+    """The QC cache key (the BED's identity on top of the sample's), "" without QC."""
+    if job.qc is None:
+        return ""
+    bed = job.storage.location(job.qc.bed_uri, field="bed")
+    bed_info = job.storage.info(bed, field="bed")
+    bed_id = f"{bed.original}|{bed_info.size_bytes}|{bed_info.identity}"
+    return qc_cache_key(key, sample_name=job.sample.name, bed_identity=bed_id)
+
+
+def _usable_cached(job: _SampleJob, key: str, qc_key: str) -> SampleResult | None:
+    """The cached result when it serves this job as it is, else None (compute again).
+
+    Not usable: an entry from another salmon version; with QC, one whose BAM and QC
+    files are not cached too; unstranded reads quantified as such when this job
+    declares a strand (salmon then quantifies as declared).
+    """
+    cached = SampleCache(job.settings.sample_cache_root).get(key)
+    if cached is None:
+        return None
+    if job.transcripts and not made_by_this_salmon(cached, _salmon_version()):
+        return None
+    if job.qc is not None:
+        qc_cache = QcCache(job.settings.sample_cache_root)
+        found = published_from_cache(job.storage, qc_cache, key, qc_key, job.qc, cached)
+        if found is None:
+            return None
+        cached = found
+    params = job.params
+    if (
+        job.transcripts
+        and not params.detect_library_type
+        and cached.transcripts is not None
+        and cached.transcripts.library_type_used
+        == _salmon_formats(job.sample.paired)[LibraryType.UNSTRANDED]
+        and params.library_type is not LibraryType.UNSTRANDED
+    ):
+        return None
+    return cached
+
+
+def _salmon_version() -> str:
+    from genejobs.references.transcriptome import salmon_version
+
+    return salmon_version()
+
+
+def _salmon_formats(paired: bool) -> dict[LibraryType, str]:
+    from genejobs.pipeline.salmon import salmon_formats
+
+    return salmon_formats(paired)
+
+
+def _compute_sample(job: _SampleJob, key: str, qc_key: str, stop: StopCheck) -> SampleResult:
+    """Align (genome path, or for the BAM QC needs) and/or quantify, cache, then QC."""
+    sample = job.sample
+    model = job.reference.load_gene_model()
     with tempfile.TemporaryDirectory(prefix="genejobs-sample-") as tmp:
-        bam_path = Path(tmp) / f"{sample.name}.bam" if qc is not None else None
-
-        def compute() -> SampleResult:
-            return process_sample(
-                sample,
-                params,
-                index_path=reference.index_path,
-                gene_model=model,
-                storage=storage,
-                progress=make_progress(job_id, sample.name),
-                stop=stop,
-                threads=settings.threads_per_worker,
-                bam_path=bam_path,
-                strand_check_pairs=settings.strand_check_pairs,
-            )
-
+        bam_path = Path(tmp) / f"{sample.name}.bam" if job.qc is not None else None
         genome_result: SampleResult | None = None
         retry_note = None
         # The genome path runs for its counts, or (transcripts + QC) for the BAM QC needs.
-        if not transcripts or qc is not None:
-            genome_result, retry_note = retried_once(compute, job_id, sample.name)
-        if transcripts:
-            result = _quantify(job_id, sample, params, reference, model, storage, stop, settings)
+        if not job.transcripts or job.qc is not None:
+            genome_result, retry_note = retried_once(
+                lambda: _align(job, model, stop, bam_path), job.job_id, sample.name
+            )
+        if job.transcripts:
+            result = _quantify(job, model, stop)
         else:
             assert genome_result is not None
             result = genome_result
         if result.read_stats.pairs_in == 0:
             raise InputError(
-                f"sample '{sample.name}': '{sample.r1}' and '{sample.r2}' contain no read pairs"
+                f"sample '{sample.name}': {', '.join(repr(u) for u in sample.uris)} "
+                "contain no reads"
             )
-        # (not a second, declared-strand salmon run: see quantify_sample)
-        cacheable = not (transcripts and salmon_libtype(params) == "A" and len(result.counts) == 1)
-        try:  # before QC: the cache keeps what the reads give, not this job's QC
-            if cacheable:
-                cache.put(key, result)
-        except OSError as exc:  # a full or read-only cache must not fail the job
-            log.warning("job %s: could not cache sample %s (%s)", job_id, sample.name, exc)
+        _cache_counts(job, key, result)
         if retry_note:  # about this run, so not cached
             result = replace(result, notes=[*result.notes, retry_note])
-        if qc is not None and bam_path is not None and genome_result is not None:
-            report_progress(job_id, sample.name, 1.0, result.read_stats.pairs_in, "qc")
-            checked = sample_qc(
-                storage,
-                genome_result,
-                bam_path,
-                qc,
-                model,
-                threads=settings.threads_per_worker,
-                stop=stop,
-            )
-            # With transcripts, QC (BAM, RSeQC, read QC) came from the genome alignment.
-            result = replace(result, read_qc=checked.read_qc, qc=checked.qc)
-            if result.qc is not None and not result.qc.failed_modules:
-                try:  # what was published, for a resubmission of this QC job
-                    qc_cache.put(key, qc_key, staged_folder(bam_path), qc_summary(result))
-                except OSError as exc:
-                    log.warning("job %s: could not cache QC of %s (%s)", job_id, sample.name, exc)
+        if bam_path is not None and genome_result is not None:
+            result = _with_qc(job, key, qc_key, result, genome_result, bam_path, model, stop)
     return result
 
 
-def _quantify(
-    job_id: str,
-    sample: SampleSpec,
-    params: SampleParams,
-    reference: Any,
-    model: Any,
-    storage: Storage,
-    stop: StopCheck,
-    settings: Settings,
+def _align(
+    job: _SampleJob, model: GeneModel, stop: StopCheck, bam_path: Path | None
 ) -> SampleResult:
+    """The genome path: reads → trim → minimap2 → htseq-count's rules (and a BAM for QC)."""
+    from genejobs.pipeline.sample import process_sample
+
+    return process_sample(
+        job.sample,
+        job.params,
+        index_path=job.reference.index_path,
+        gene_model=model,
+        storage=job.storage,
+        progress=make_progress(job.job_id, job.sample.name),
+        stop=stop,
+        threads=job.settings.threads_per_worker,
+        bam_path=bam_path,
+        strand_check_pairs=job.settings.strand_check_pairs,
+    )
+
+
+def _cache_counts(job: _SampleJob, key: str, result: SampleResult) -> None:
+    """Cache what the reads gave (before QC, which is this job's, not the reads').
+
+    Not cached: a salmon ``-l A`` run that served one declared type only (see
+    ``quantify_sample``). A full or read-only cache must not fail the job.
+    """
+    from genejobs.pipeline.salmon import salmon_libtype
+
+    if job.transcripts and salmon_libtype(job.params, job.sample.paired) == "A":
+        if len(result.counts) == 1:
+            return
+    try:
+        SampleCache(job.settings.sample_cache_root).put(key, result, replace_entry=job.transcripts)
+    except OSError as exc:
+        log.warning("job %s: could not cache sample %s (%s)", job.job_id, job.sample.name, exc)
+
+
+def _with_qc(
+    job: _SampleJob,
+    key: str,
+    qc_key: str,
+    result: SampleResult,
+    genome_result: SampleResult,
+    bam_path: Path,
+    model: GeneModel,
+    stop: StopCheck,
+) -> SampleResult:
+    """RSeQC and read QC on the genome alignment's BAM; a clean QC goes to the QC cache.
+
+    With transcripts, QC (BAM, RSeQC, read QC) comes from the genome alignment too.
+    """
+    assert job.qc is not None
+    report_progress(job.job_id, job.sample.name, 1.0, result.read_stats.pairs_in, "qc")
+    checked = sample_qc(
+        job.storage,
+        genome_result,
+        bam_path,
+        job.qc,
+        model,
+        threads=job.settings.threads_per_worker,
+        stop=stop,
+        paired=job.sample.paired,
+    )
+    result = replace(result, read_qc=checked.read_qc, qc=checked.qc)
+    if result.qc is not None and not result.qc.failed_modules:
+        try:  # what was published, for a resubmission of this QC job
+            QcCache(job.settings.sample_cache_root).put(
+                key, qc_key, staged_folder(bam_path), qc_summary(result)
+            )
+        except OSError as exc:
+            log.warning("job %s: could not cache QC of %s (%s)", job.job_id, job.sample.name, exc)
+    return result
+
+
+def _quantify(job: _SampleJob, model: GeneModel, stop: StopCheck) -> SampleResult:
     """The transcript-level quantifier (salmon) on one sample."""
     from genejobs.pipeline.salmon import load_tx2gene, quantify_sample
 
-    folder = reference.transcriptome_path
-    report_progress(job_id, sample.name, 0.0, 0, "quantify")
+    folder = job.reference.transcriptome_path
+    assert folder is not None
+    report_progress(job.job_id, job.sample.name, 0.0, 0, "quantify")
     return quantify_sample(
-        sample,
-        params,
+        job.sample,
+        job.params,
         index_dir=folder / "salmon",
         tx2gene=load_tx2gene(folder / "tx2gene.tsv"),
         gene_model=model,
-        storage=storage,
-        progress=make_progress(job_id, sample.name, "quantify"),
+        storage=job.storage,
+        progress=make_progress(job.job_id, job.sample.name, "quantify"),
         stop=stop,
-        threads=settings.threads_per_worker,
+        threads=job.settings.threads_per_worker,
     )
 
 
@@ -302,20 +403,32 @@ def retried_once(
         return result, f"{first.message}; processed again, successfully"
 
 
-def _enrichment(storage: Storage, spec: RnaDiffExprSpec, de: Any) -> Any:
-    """ORA and preranked GSEA per comparison with the request's GMT file."""
-    from genejobs.pipeline.enrichment import EnrichmentResult, read_gmt, run_enrichment
+def _enrichment(storage: Storage, spec: RnaDiffExprSpec, de: Any, reference: Any) -> Any:
+    """ORA and preranked GSEA per comparison: the request's GMT (labelled "user GMT")
+    and, by default, the gene sets kept with a fetched reference (GO, Reactome)."""
+    from genejobs.pipeline.enrichment import GeneSetCollection, read_gmt, run_collections
 
-    assert spec.gene_sets is not None
-    loc = storage.location(spec.gene_sets, field="gene_sets")
-    with storage.local_copy(loc) as path:
-        sets = read_gmt(path, label=loc.original)
-    total = EnrichmentResult()
-    for label in de.comparisons:
-        part = run_enrichment(de.table_for(label), sets, label=label)
-        total.tables.update(part.tables)
-        total.notes.extend(part.notes)
-    return total
+    collections = []
+    if spec.gene_sets:
+        loc = storage.location(spec.gene_sets, field="gene_sets")
+        with storage.local_copy(loc) as path:
+            sets = read_gmt(path, label=loc.original)
+        collections.append(GeneSetCollection("user GMT", sets, origin=loc.original))
+    for entry in getattr(reference, "gene_sets", ()) or ():
+        path = reference.gene_set_path(entry)
+        collections.append(
+            GeneSetCollection(
+                str(entry["name"]),
+                read_gmt(path, label=f"{reference.name}/{entry['file']}"),
+                key=str(entry.get("key", "gene_name")),
+                release=str(entry.get("release", "")),
+                stem=str(entry["name"]),
+                origin=f"reference {reference.name}",
+            )
+        )
+    if not collections:
+        return None
+    return run_collections({c: de.table_for(c) for c in de.comparisons}, collections)
 
 
 # -- statistics --------------------------------------------------------------
@@ -329,10 +442,45 @@ def _read_counts_table(
 
     assert spec.counts is not None
     loc = storage.location(spec.counts, field="counts")
-    table = read_count_table(
-        storage.read_bytes(loc), label=loc.original, samples=[s.name for s in spec.samples]
-    )
+    with storage.open_read(loc, field="counts") as stream:  # streamed, bounded while read
+        table = read_count_table(stream, label=loc.original, samples=[s.name for s in spec.samples])
     return table.counts, table.gene_names, table.notes
+
+
+def _layout_info(spec: RnaDiffExprSpec) -> dict[str, Any]:
+    """run.json's record of the reads' layout, and salmon's fragment-length prior for
+    single-end reads (they carry no fragment length of their own)."""
+    if spec.counts or not spec.samples:
+        return {}
+    from genejobs.pipeline.salmon import SE_FRAGMENT_MEAN, SE_FRAGMENT_SD
+
+    paired = all(s.paired for s in spec.samples)
+    info: dict[str, Any] = {"read_layout": "paired-end" if paired else "single-end"}
+    if not paired and spec.quantifier == "transcripts":
+        info["salmon_single_end_fragment_length"] = {"mean": SE_FRAGMENT_MEAN, "sd": SE_FRAGMENT_SD}
+    return info
+
+
+def _skipped_qc_notes(results: list[SampleResult]) -> list[str]:
+    """One note per QC module that did not run, with why (e.g. inner_distance, single-end)."""
+    skipped: dict[str, str] = {}
+    for r in results:
+        if r.qc is not None:
+            skipped.update(r.qc.skipped_modules)
+    return [f"QC {module} {why}" for module, why in sorted(skipped.items())]
+
+
+def _provenance_summary(p: dict[str, Any]) -> dict[str, Any]:
+    """What run.json and the report say about a fetched reference's origin."""
+    return {
+        k: p.get(k)
+        for k in ("catalogue_name", "source", "release", "checksums_verified", "fetched", "mirror")
+    } | {
+        "files": [
+            {k: f.get(k) for k in ("role", "url", "algorithm", "checksum")}
+            for f in p.get("files", [])
+        ]
+    }
 
 
 def _report_fields(spec: RnaDiffExprSpec) -> dict[str, Any]:
@@ -405,7 +553,7 @@ def run_statistics_task(
     else:
         counts = count_matrix(sample_results, library_type)
         counts_source = "genome: minimap2 alignments counted with htseq-count's rules"
-    run_info = {**run_info, "counts_source": counts_source}
+    run_info = {**run_info, "counts_source": counts_source, **_layout_info(spec)}
     de = run_differential_expression(
         counts,
         {s.name: s.group for s in spec.samples},
@@ -416,12 +564,14 @@ def run_statistics_task(
         shrink=spec.shrink,
         lfc_threshold=spec.lfc_threshold,
     )
-    de.notes[:0] = table_notes
+    de.notes[:0] = table_notes + _skipped_qc_notes(sample_results)
     # DE cannot be interrupted, but a job cancelled meanwhile must not write its outputs.
     make_stop_check(job_id)()
     run_info = {**run_info, **de.design_info()}
     if reference is not None:
         run_info["reference"] = {"name": reference.name, "fasta_sha256": reference.fasta_sha256}
+        if reference.provenance:  # fetched by name: where it came from
+            run_info["reference"]["provenance"] = _provenance_summary(reference.provenance)
         run_info["annotation"] = {"name": reference.gtf_name, "gtf_sha256": reference.gtf_sha256}
     run_info["samples"] = {
         s.name: {"group": s.group, "covariates": dict(s.covariates)}
@@ -430,8 +580,13 @@ def run_statistics_task(
     }
     job = {"job_id": job_id, **run_info, **_report_fields(spec)}
     genes = model.genes if model is not None else []
-    rrna = frozenset(g.gene_id for g in genes if g.gene_type in RRNA_TYPES)
-    enrichment = _enrichment(storage, spec, de) if spec.gene_sets else None
+    # A fetched reference names its rRNA gene types in the catalogue; others: the default.
+    qc = (reference.provenance.get("qc") or {}) if reference is not None else {}
+    rrna_types = frozenset(qc.get("rrna_gene_types") or RRNA_TYPES)
+    rrna = frozenset(g.gene_id for g in genes if g.gene_type in rrna_types)
+    enrichment = _enrichment(storage, spec, de, reference)
+    if enrichment is not None:
+        job["gene_set_collections"] = enrichment.collections
     title = f"genejobs: {spec.name or 'job ' + job_id}"
     qc_files = (
         multiqc_files(storage, spec, sample_results, library_type, title=title)
@@ -453,6 +608,7 @@ def run_statistics_task(
         de.notes.extend(enrichment.notes)
     extra_files.update(qc_files)
     extra_files.update(extra_transcripts)
+    written = [f for r in sample_results if r.qc is not None for f in r.qc.files]
     outputs = write_job_outputs(
         storage,
         table_uri=spec.table_uri,
@@ -463,5 +619,10 @@ def run_statistics_task(
         run_info=job,
         extra_files=extra_files,
         rrna_genes=rrna,
+        record=written,
     )
-    return {"outputs": dict(outputs), "warnings": [str(n) for n in de.notes]}
+    return {
+        "outputs": dict(outputs),
+        "warnings": [str(n) for n in de.notes],
+        "written": [[uri, size] for uri, size in written],
+    }

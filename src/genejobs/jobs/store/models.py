@@ -48,6 +48,11 @@ class JobRow(Base):
     lease_owner: Mapped[str | None] = mapped_column(String(128), nullable=True)
     lease_expires_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # What the job owns (jobs/store/ownership.py): the SHA-256 of its table's place, unique
+    # so two jobs never claim one table; and the manifest of every file it wrote, which
+    # purge, the outputs routes and share links go by. NULL: submitted before ownership.
+    table_claim: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    manifest_json: Mapped[str | None] = mapped_column(Text, nullable=True)
     samples: Mapped[list[SampleStateRow]] = relationship(
         back_populates="job", cascade="all, delete-orphan", order_by="SampleStateRow.position"
     )
@@ -55,6 +60,7 @@ class JobRow(Base):
     __table_args__ = (
         Index("ix_jobs_project_start", "project_id", "start_time_ms"),
         Index("ix_jobs_status_lease", "status", "lease_expires_ms"),
+        Index("ix_jobs_table_claim", "table_claim", unique=True),
     )
 
 

@@ -407,6 +407,51 @@
     return t;
   })();
 
+  /* -- enrichment: a dot plot of one comparison x gene sets x test, and a searchable table -- */
+
+  function enrichment() {
+    const E = D.enrichment;
+    if (!E || !E.term.length || !$("enr-pick")) return;
+    const keys = [...new Set(E.term.map((_, i) => `${E.cmp[i]} | ${E.coll[i]} | ${E.kind[i]}`))];
+    const pick = $("enr-pick"), search = $("enr-search");
+    for (const k of keys) { const o = document.createElement("option"); o.value = o.textContent = k.replace("_vs_", " vs "); o.dataset.k = k; pick.appendChild(o); }
+    const rowsOf = (k) => E.term.map((_, i) => i).filter((i) => `${E.cmp[i]} | ${E.coll[i]} | ${E.kind[i]}` === k);
+    function plot() {
+      const k = pick.selectedOptions[0].dataset.k;
+      const rows = rowsOf(k).slice(0, 20).reverse();
+      const gsea = k.endsWith("GSEA");
+      const x = rows.map((i) => nlog(E.fdr[i] === null ? 1 : E.fdr[i]));
+      const color = rows.map((i) => (gsea ? (E.score[i] > 0 ? UP : DOWN) : k.endsWith("down") ? DOWN : UP));
+      const size = rows.map((i) => 8 + 4 * Math.min(6, Math.log2(1 + Math.abs(E.score[i] || 0))));
+      return Plotly.react("plot-enrichment", [{ type: "scatter", mode: "markers", x, y: rows.map((i) => E.term[i].slice(0, 60)),
+        marker: { color, size, line: { width: 0 } }, customdata: rows,
+        hovertext: rows.map((i) => `<b>${E.term[i]}</b><br>FDR ${fmt(E.fdr[i])}<br>${gsea ? "NES" : "odds ratio"} ${fmt(E.score[i])}<br>overlap ${E.overlap[i]}`),
+        hoverinfo: "text" }],
+        base(`${k.replace("_vs_", " vs ")}: top sets`, { showlegend: false, height: 150 + 26 * rows.length,
+          margin: { l: 330, r: 20, t: 50, b: 60 }, xaxis: { title: { text: "-log10 FDR (dot size: " + (gsea ? "|NES|" : "odds ratio") + ")" } } }), CFG);
+    }
+    function rows() {
+      const q = search.value.trim().toLowerCase();
+      const body = $("enr-table").querySelector("tbody");
+      body.textContent = "";
+      let shown = 0;
+      for (let i = 0; i < E.term.length && shown < 300; i++) {
+        if (q && !E.term[i].toLowerCase().includes(q) && !E.genes[i].toLowerCase().includes(q)) continue;
+        const tr = document.createElement("tr");
+        const genes = E.genes[i].split(";"), shortList = genes.slice(0, 8).join(", ") + (genes.length > 8 ? ` … (${genes.length})` : "");
+        for (const v of [E.cmp[i].replace("_vs_", " vs "), E.coll[i], E.kind[i], E.term[i], fmt(E.score[i]), fmt(E.fdr[i]), E.overlap[i], shortList]) {
+          const td = document.createElement("td"); td.textContent = v; tr.appendChild(td);
+        }
+        body.appendChild(tr);
+        shown++;
+      }
+    }
+    pick.addEventListener("change", plot);
+    search.addEventListener("input", rows);
+    rows();
+    return plot();
+  }
+
   function showComparison(i) {
     state.cmp = i;
     document.querySelectorAll("#comparison-tabs button").forEach((b) => b.classList.toggle("on", +b.dataset.i === i));
@@ -431,6 +476,8 @@
   for (const id of ["plot-volcano", "plot-ma"]) {
     $(id).on("plotly_click", (ev) => { const g = ev.points[0].customdata; if (g !== undefined) select(g); });
   }
+  await enrichment();
+  mark("enrichment");
   window.genejobs = { data: D, select, selectSample, matches, table, geneCounts, timings, state };
   document.body.dataset.drawnMs = String(Math.round(performance.now() - t0));
   document.body.dataset.ready = "1";

@@ -262,6 +262,16 @@ async function loadDetail(jobId) {
   return { detail, outputs };
 }
 
+// The reference step with no reference: an administrator starts `ref fetch` on the server.
+document.addEventListener('click', async ev => {
+  if (!ev.target.closest('#fetch-ref')) return;
+  const out = $('#fetch-ref-state');
+  try {
+    const st = await api('POST', '/references', { name: $('#f-fetch-name').value.trim() });
+    out.textContent = `Fetching ${st.name} release ${st.release} on the server; it appears here when it is registered (reload).`;
+  } catch (e) { out.textContent = e.msg || e.message; }
+});
+
 document.addEventListener('click', ev => {
   const tr = ev.target.closest('tr.job');
   if (!tr || ev.target.closest('a,button')) return;
@@ -536,26 +546,7 @@ function sanitizeName(s) {
   if (!/^[A-Za-z]/.test(n)) n = 'S' + n;
   return n.slice(0, 128);
 }
-function guessGroup(sample) {
-  const g = sample.replace(/[_.-]?(rep|r|s|sample)?\d+$/i, '');
-  return g && g !== sample ? sanitizeName(g) : 'A';
-}
-// R1/R2 by name: X_R1.fastq.gz, X_R1_001.fq.gz, X_1.fastq.gz, X.R1.fq.gz
-const MATE = /^(.*?)[._-]R?([12])(_001)?\.(fastq|fq)\.gz$/i;
-function pairFiles(uris) {
-  const byStem = new Map();
-  for (const uri of uris) {
-    const slash = uri.lastIndexOf('/');
-    const m = uri.slice(slash + 1).match(MATE);
-    if (!m) continue;
-    const key = uri.slice(0, slash + 1) + m[1] + '\u0000' + (m[3] || '');
-    const entry = byStem.get(key) || { stem: m[1] };
-    entry['r' + m[2]] = uri;
-    byStem.set(key, entry);
-  }
-  return Array.from(byStem.values()).filter(e => e.r1 && e.r2)
-    .map(e => ({ name: sanitizeName(e.stem), r1: e.r1, r2: e.r2, group: guessGroup(sanitizeName(e.stem)) }));
-}
+// pairing by name (guessGroup, pairFiles) and sample sheets: samples.js
 
 function emptyDraft() {
   const ref = (state.refs || [])[0];
@@ -574,12 +565,12 @@ const FORM_FIELDS = ['job_type', 'name', 'ref', 'gtf', 'library_type', 'adapt', 
   'inputs', 'comparisons', 'gene_sets', 'shrink', 'lfc_threshold'];
 const SAMPLE_FIELDS = ['sample_name', 'files', 'runs', 'covariates'];
 function pick(obj, skip) { return Object.fromEntries(Object.entries(obj || {}).filter(([k]) => !skip.includes(k))); }
-function sampleFromRequest(s, group) {
-  // the sample shape: {name, r1, r2, group, covariates, extra} (+ runs when given as runs)
-  const runs = Array.isArray(s.runs) ? s.runs : null;
-  const files = Array.isArray(s.files) ? s.files : (runs && runs[0]) || [];
-  const out = { name: s.sample_name || '', r1: files[0] || '', r2: files[1] || '', group, covariates: { ...(s.covariates || {}) }, extra: pick(s, SAMPLE_FIELDS) };
-  if (runs) out.runs = runs;
+function draftSample(s, group) {
+  // samples.js's shape {name, r1, r2, group, runs, covariates}, plus the fields the form
+  // has no control for (kept as they are)
+  const out = sampleFromRequest(s && typeof s === 'object' ? s : {}, group);
+  out.covariates = { ...(out.covariates || {}) };
+  out.extra = pick(s, SAMPLE_FIELDS);
   return out;
 }
 function draftFromRequest(req) {
@@ -593,7 +584,7 @@ function draftFromRequest(req) {
   d.adapterPreset = ADAPTERS.some(([v]) => v === d.adapt) ? d.adapt : 'custom';
   const inputs = Array.isArray(req.inputs) ? req.inputs : [];
   d.groups = inputs.map(g => g.group_name);
-  d.samples = inputs.flatMap(g => (Array.isArray(g.group_inputs) ? g.group_inputs : []).map(s => sampleFromRequest(s, g.group_name)));
+  d.samples = inputs.flatMap(g => (Array.isArray(g.group_inputs) ? g.group_inputs : []).map(s => draftSample(s, g.group_name)));
   d.covariates = [...new Set(d.samples.flatMap(s => Object.keys(s.covariates)))];
   d.comparisons = Array.isArray(req.comparisons) ? req.comparisons.map(c => [c.control, c.treatment]) : null;
   const first = d.samples[0];
@@ -606,13 +597,15 @@ function comparisonsOf(d) {
   return used.slice(1).map(t => [used[0], t]);
 }
 function buildRequest(d) {
+  // covariates a sample brought (a sample sheet's columns) are the form's columns too
+  for (const smp of d.samples) for (const c of Object.keys(smp.covariates || {})) if (!d.covariates.includes(c)) d.covariates.push(c);
   const paths = { samples: [], groups: {} };
   const used = d.groups.filter(g => d.samples.some(s => s.group === g));
   const inputs = used.map((g, gi) => {
     paths.groups[g] = `inputs[${gi}]`;
     const members = d.samples.filter(s => s.group === g);
     members.forEach((s, si) => { paths.samples[d.samples.indexOf(s)] = `inputs[${gi}].group_inputs[${si}]`; });
-    return { group_name: g, group_inputs: members.map(s => sampleRequest(d, s)) };
+    return { group_name: g, group_inputs: members.map(s => requestSample(d, s)) };
   });
   const req = { job_type: 'RNA_DIFF_EXPR' };
   if (d.name) req.name = d.name;
@@ -630,11 +623,10 @@ function buildRequest(d) {
   Object.assign(req, d.extra || {});
   return { req, paths };
 }
-function sampleRequest(d, s) {
-  const out = { sample_name: s.name };
-  if (s.runs) out.runs = s.runs;
-  else if (s.r2) out.files = [s.r1, s.r2];
-  else out.runs = [[s.r1]]; // single-end: one run of one file
+function requestSample(d, s) {
+  // samples.js builds files/runs; every sample carries every covariate the form has
+  const out = sampleRequest(s);
+  delete out.covariates;
   if (d.covariates.length) out.covariates = Object.fromEntries(d.covariates.map(c => [c, (s.covariates || {})[c] ?? '']));
   return Object.assign(out, s.extra || {});
 }
@@ -748,7 +740,7 @@ function step1(d) {
   const beds = new Set([...(ref ? ref.beds : []), ...((d.listing && d.listing.files) || []).map(f => f.uri).filter(u => /\.bed(12)?$/i.test(u))]);
   return `<div class="form">
     ${fieldRow('Job name', 'name', `<input type="text" id="f-name"${maxLength('name')} value="${esc(d.name)}" placeholder="e.g. liver KO vs WT">`, 'Optional; shown in the job list and the report.')}
-    ${fieldRow('Reference genome', 'ref', (state.refs || []).length ? `<select id="f-ref">${refOptions}</select>` : '<div class="err-text">No reference is registered on this server: add one with <code>genejobs ref add</code>.</div>', 'The genome the reads are aligned to. These are the genomes this server has; an administrator adds one with <code>genejobs ref add</code>.')}
+    ${fieldRow('Reference genome', 'ref', (state.refs || []).length ? `<select id="f-ref">${refOptions}</select>` : '<div class="err-text">No reference is registered on this server: add one with <code>genejobs ref add</code>, or (administrators) fetch one by name: <input id="f-fetch-name" value="GRCh38" size="14" aria-label="catalogue name"> <button type="button" id="fetch-ref">Fetch</button> <span id="fetch-ref-state"></span></div>', 'The genome the reads are aligned to. These are the genomes this server has; an administrator adds one with <code>genejobs ref add</code> or <code>genejobs ref fetch</code>.')}
     ${fieldRow('Annotation', 'gtf', `<select id="f-gtf">${annotations.map(a => `<option ${a === d.gtf ? 'selected' : ''}>${esc(a)}</option>`).join('')}</select>`, 'The genes reads are counted on' + (ref && ref.genes ? ` (${ref.genes.toLocaleString()} genes).` : '.'))}
     ${fieldRow('Library type', 'library_type', `<select id="f-lt">${ltOptions}</select>`, esc(LIBRARY_HELP[d.library_type] || 'How the library was made: which strand read 1 comes from. Not sure? Choose auto.'))}
     ${fieldRow('Adapter', 'adapt', `<select id="f-adapter">${ADAPTERS.map(([v, l]) => `<option value="${v}" ${v === d.adapterPreset ? 'selected' : ''}>${esc(l)}</option>`).join('')}</select>
@@ -778,8 +770,9 @@ function bindStep1(d) {
 }
 
 function step2(d) {
+  buildRequest(d); // brings a sample sheet's covariate columns into the form
   const listing = d.listing;
-  const fastq = listing ? listing.files.filter(f => /\.(fastq|fq)\.gz$/i.test(f.uri)) : [];
+  const fastq = listing ? listing.files.filter(f => isFastq(f.uri)) : [];
   const files = listing ? `<div class="listing" id="listing">
       ${listing.folders.map(u => `<div class="folder" data-folder="${esc(u)}"><span>📁 ${esc(u.replace(/\/$/, '').split('/').pop())}/</span></div>`).join('')}
       ${listing.files.map(f => `<div><span class="mono">${esc(f.uri.split('/').pop())}</span><span class="muted">${fmtBytes(f.size)}</span></div>`).join('')}
@@ -788,7 +781,7 @@ function step2(d) {
       <td><input class="sname" data-i="${i}" value="${esc(s.name)}" aria-label="sample name"></td>
       <td><select data-group="${i}" aria-label="group">${d.groups.map(g => `<option ${g === s.group ? 'selected' : ''}>${esc(g)}</option>`).join('')}</select></td>
       ${d.covariates.map(c => `<td><input class="cov" data-cov="${i}" data-name="${esc(c)}" value="${esc((s.covariates || {})[c] ?? '')}" size="6" aria-label="${esc(c)}"></td>`).join('')}
-      <td class="mono small-text">${esc(s.r1.split('/').pop())}</td><td class="mono small-text">${esc(s.r2.split('/').pop())}</td>
+      ${runsCell(s)}
       <td><button class="small" data-drop="${i}" type="button">remove</button></td></tr>`).join('');
   const used = d.groups.filter(g => d.samples.some(s => s.group === g));
   const comps = comparisonsOf(d).map(([c, t]) => c + '|' + t);
@@ -798,11 +791,12 @@ function step2(d) {
     <h2 style="margin-top:0">Find the reads</h2>
     <div class="browser">
       <div class="path"><button class="small" id="up" type="button" title="parent folder">↑</button><input id="prefix" class="mono" value="${esc(d.prefix)}"><button id="browse" type="button">Browse</button>
+        <label class="small-text" title="one file per run (no read 2)"><input type="checkbox" id="single-end" ${d.singleEnd ? 'checked' : ''}> single-end</label>
         <button id="pair" class="primary" type="button" ${fastq.length ? '' : 'disabled'}>Pair ${fastq.length} FASTQ files</button></div>
       <div class="err-text" id="browse-error"></div>${files}
-    </div>
-    <h2>Samples <span class="muted small-text">${d.samples.length} — read 1 and read 2 paired by name (_R1/_R2, _1/_2; .fastq.gz or .fq.gz)</span></h2>
-    <div data-path="inputs">${d.samples.length ? `<div class="table-wrap samples"><table><thead><tr><th>Sample name</th><th>Group</th>${d.covariates.map(c => `<th>${esc(c)}</th>`).join('')}<th>Read 1</th><th>Read 2</th><th></th></tr></thead><tbody>${samples}</tbody></table></div>` : '<p class="muted">Browse to a folder of FASTQ files and pair them.</p>'}</div>
+    </div>${orphansHtml(d)}${sheetPanel(d)}
+    <h2>Samples <span class="muted small-text">${d.samples.length} — read 1 and read 2 paired by name (Illumina _S1_L001_R1_001, _R1/_R2, _1/_2; .fastq.gz, .fq.gz, .fastq, .fq); a sample's lanes are its runs</span></h2>
+    <div data-path="inputs">${d.samples.length ? `<div class="table-wrap samples"><table><thead><tr><th>Sample name</th><th>Group</th>${d.covariates.map(c => `<th>${esc(c)}</th>`).join('')}<th>Reads</th><th></th></tr></thead><tbody>${samples}</tbody></table></div>` : '<p class="muted">Browse to a folder of FASTQ files and pair them.</p>'}</div>
     <h2>Groups <span class="muted small-text">click a name to rename it</span></h2>
     <div class="groups" data-path="groups">${d.groups.map((g, gi) => {
       const n = d.samples.filter(s => s.group === g).length;
@@ -859,14 +853,9 @@ function bindStep2(d) {
   $('#prefix').onkeydown = e => { if (e.key === 'Enter') browse(d, e.target.value.trim()); };
   $('#up').onclick = () => { const p = d.prefix.replace(/\/$/, ''); browse(d, p.slice(0, p.lastIndexOf('/') + 1) || '/'); };
   $$('[data-folder]').forEach(el => el.onclick = () => browse(d, el.dataset.folder));
-  $('#pair').onclick = () => {
-    const found = pairFiles(d.listing.files.map(f => f.uri));
-    const have = new Set(d.samples.map(s => s.r1));
-    for (const s of found) if (!have.has(s.r1)) d.samples.push(s);
-    for (const s of d.samples) if (!d.groups.includes(s.group)) d.groups.push(s.group);
-    if (!found.length) toast('No read pairs found here');
-    clearError('inputs'); renderCreate();
-  };
+  $('#pair').onclick = () => { pairListing(d); clearError('inputs'); renderCreate(); };
+  $('#single-end').onchange = e => { d.singleEnd = e.target.checked; };
+  bindSheetPanel(d);
   $$('input.sname').forEach(el => el.onchange = () => { d.samples[Number(el.dataset.i)].name = el.value.trim(); clearError('row:' + el.dataset.i); });
   $$('input.cov').forEach(el => el.onchange = () => {
     const smp = d.samples[Number(el.dataset.cov)];
@@ -931,7 +920,7 @@ function dryHtml(d) {
         <div class="muted small-text">${r.estimate_ms != null ? `from the speed of ${r.measured_jobs} finished job${r.measured_jobs === 1 ? '' : 's'} on this server` : 'this server has not finished a job to measure its speed'}</div></div>
       <div><div class="muted small-text">INPUT</div><div class="big">${fmtBytes(r.input_bytes)}</div><div class="muted small-text">${r.samples.length} samples</div></div>
       <div><div class="muted small-text">REUSED FROM CACHE</div><div class="big">${cached} / ${r.samples.length}</div><div class="muted small-text">samples processed before with the same settings</div></div>
-      <div class="ok-text">✓ every check passed</div></div>
+      <div>${readChecksHtml(r)}</div></div>
     <div class="table-wrap" style="margin-top:12px"><table id="dry-samples"><thead><tr><th>Sample</th><th>Group</th><th class="num">Input</th><th>Cache</th></tr></thead><tbody>
     ${r.samples.map(s => `<tr><td>${esc(s.sample_name)}</td><td>${esc(s.group_name)}</td><td class="num">${fmtBytes(s.input_bytes)}</td><td>${s.cached ? 'reused (done before)' : `<span class="muted">not cached: ${work}</span>`}</td></tr>`).join('')}</tbody></table></div>`;
 }

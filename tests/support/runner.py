@@ -97,7 +97,9 @@ def fails(
 ) -> SampleResult:
     """Sample 'bad' has a truncated read 2; the others succeed."""
     if sample.name == "bad":
-        raise InputError(f"sample 'bad': file '{sample.r2}' ends early (truncated gzip stream)")
+        raise InputError(
+            f"sample 'bad': file '{sample.runs[0].r2}' ends early (truncated gzip stream)"
+        )
     return quick_counts(job_id, sample, params, ref, gtf, settings)
 
 
@@ -178,7 +180,8 @@ def make_settings(tmp: Path, **overrides: Any) -> Settings:
     return Settings.from_env(env, **{**defaults, **overrides})
 
 
-def test_cluster() -> tuple[LocalCluster, Client]:
+def local_cluster() -> tuple[LocalCluster, Client]:
+    """Two in-process Dask workers, one thread each, with the runner's ``align`` resource."""
     # processes=False for speed: the tests check the runner, not process isolation
     # (make_client's processes=True path is covered by test_runner_pipeline).
     cluster = LocalCluster(
@@ -191,9 +194,6 @@ def test_cluster() -> tuple[LocalCluster, Client]:
     return cluster, Client(cluster, set_as_default=False)
 
 
-test_cluster.__test__ = False  # type: ignore[attr-defined]  # not a test, despite its name
-
-
 def add_job(
     settings: Settings,
     samples: dict[str, list[str]],
@@ -204,10 +204,12 @@ def add_job(
     gtf: str = "mini.gtf",
     output_folder: str | None = None,
     extra: dict[str, Any] | None = None,
+    runs: dict[str, list[list[str]]] | None = None,
 ) -> str:
     """Insert a LAUNCHING job as the service would: groups -> sample names.
 
-    ``extra`` adds request fields (``is_export_qc``, ``bed``, ``gene_sets``...).
+    ``extra`` adds request fields (``is_export_qc``, ``bed``, ``gene_sets``...);
+    ``runs`` gives a sample its ``runs`` ([[R1, R2], ...] or [[R], ...]) instead of files.
     """
     job_id = str(uuid.uuid4())
     out = output_folder or f"{settings.allowed_roots[0]}/out"
@@ -219,7 +221,10 @@ def add_job(
             r1, r2 = (reads or {}).get(
                 name, (f"{folder}/{name}_R1.fastq.gz", f"{folder}/{name}_R2.fastq.gz")
             )
-            members.append({"sample_name": name, "files": [r1, r2]})
+            if runs and name in runs:
+                members.append({"sample_name": name, "runs": runs[name]})
+            else:
+                members.append({"sample_name": name, "files": [r1, r2]})
         inputs.append({"group_name": group, "group_inputs": members})
     request = {
         "job_type": "RNA_DIFF_EXPR",

@@ -71,6 +71,15 @@ def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[st
         }
 
 
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[Any]:
+    """A desktop-sized Chromium (Selenium), its downloads in ``browser.downloads``."""
+    from chromium import open_chrome
+
+    with open_chrome(tmp_path) as driver:
+        yield driver
+
+
 def reads_request(world: dict[str, Any], **changes: Any) -> dict[str, Any]:
     """A request for the simulated samples, as the console would build it."""
     m, data = world["manifest"], world["data"]

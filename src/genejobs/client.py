@@ -8,6 +8,9 @@ from urllib.parse import quote
 
 import httpx
 
+FULL_ID_LENGTH = 36  # a UUID with its dashes
+MIN_ID_PREFIX = 6
+
 
 class ClientError(Exception):
     """An error answer of the API, in the contract's error format."""
@@ -64,6 +67,35 @@ class GeneJobsClient:
         query = {k: v for k, v in params.items() if v is not None}
         return dict(self._call("GET", f"/v2.0/{project}/gene/jobs", params=query))
 
+    def resolve(self, project: str, job_id: str) -> str:
+        """The full id of a job given by its id or a unique prefix (6+ characters, as the
+        console and CLI show ids shortened); a prefix that fits none or several is named."""
+        wanted = job_id.strip().lower()
+        if len(wanted) == FULL_ID_LENGTH:
+            return wanted
+        if len(wanted) < MIN_ID_PREFIX:
+            raise ClientError(
+                400,
+                "DLI.0001",
+                f"job id '{job_id}': give the whole id or at least {MIN_ID_PREFIX} of its "
+                "first characters",
+            )
+        page = self.list(project, id_prefix=wanted, limit=3)
+        ids = [str(r["job_id"]) for r in page["jobs"]]
+        if not ids:
+            raise ClientError(
+                404, "DLI.0023", f"no job in project '{project}' has an id starting '{wanted}'"
+            )
+        if len(ids) > 1:
+            more = page["job_count"] - len(ids)
+            shown = ", ".join(ids) + (f" and {more} more" if more > 0 else "")
+            raise ClientError(
+                400,
+                "DLI.0001",
+                f"job id '{wanted}' is ambiguous: it starts {shown}; give more characters",
+            )
+        return ids[0]
+
     def show(self, project: str, job_id: str) -> dict[str, Any]:
         return dict(self._call("GET", f"/v2.0/{project}/gene/jobs/{job_id}"))
 
@@ -77,6 +109,10 @@ class GeneJobsClient:
     def stats(self, project: str, **params: Any) -> dict[str, Any]:
         query = {k: v for k, v in params.items() if v is not None}
         return dict(self._call("GET", f"/v2.0/{project}/gene/statistics", params=query))
+
+    def references(self, project: str) -> builtins.list[dict[str, Any]]:
+        """What ``ref``/``gtf`` may be on the service (``GET .../references``)."""
+        return list(self._call("GET", f"/v2.0/{project}/gene/references")["references"])
 
     def outputs(
         self, project: str, job_id: str

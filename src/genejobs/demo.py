@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -29,7 +30,7 @@ from genejobs.references.registry import registry_for
 from genejobs.sim.simulate import SimConfig, simulate
 from genejobs.storage import Storage, parse_uri
 from genejobs.storage.seaweed import LocalS3Server
-from genejobs.textui import follow
+from genejobs.textui import fmt_duration, follow
 
 BUCKET = "diff-expr"
 REF_NAME = "sim1"
@@ -156,10 +157,16 @@ def _print_results(
     console.print(f"demo took {time.monotonic() - started:.0f} s", soft_wrap=True)
 
 
-def _say_keep(keep: bool, link: str, service_pid: int, s3_pid: int | None) -> bool:
-    """How to reach the console: now (``--keep``: both servers stay up) or next time."""
+def _say_keep(
+    keep: bool, link: str, service_pid: int, s3_pid: int | None, *, url: str, token: str
+) -> bool:
+    """How to reach the console and the CLI: now (``--keep``: both servers stay up) or
+    next time."""
     if keep:
         console.print(f"console:       {link}", soft_wrap=True)
+        console.print("for the CLI (`genejobs jobs list`, `genejobs ref list`), run:")
+        # on stdout, alone, so `eval "$(genejobs demo --keep)"` works too
+        print(export_lines(url, token), flush=True)
         console.print(
             f"the service (pid {service_pid}) and S3 server keep running; stop them with "
             f"kill -- -{service_pid}; kill -- -{s3_pid}",
@@ -172,6 +179,11 @@ def _say_keep(keep: bool, link: str, service_pid: int, s3_pid: int | None) -> bo
             soft_wrap=True,
         )
     return keep
+
+
+def export_lines(url: str, token: str) -> str:
+    """The shell lines that point the CLI at a running service."""
+    return f"export GENEJOBS_URL={shlex.quote(url)}\nexport GENEJOBS_TOKEN={shlex.quote(token)}"
 
 
 def _simulate(args: argparse.Namespace, workdir: Path) -> Any:
@@ -242,13 +254,19 @@ def main(argv: list[str] | None = None) -> int:
             )
             job_id = client.submit("default", request)
             row = follow(client, "default", job_id, console=console, poll_s=0.5)
-            print(json.dumps(row, indent=2))
+            # the whole row is one `genejobs jobs show ID --json` away: say what matters
+            console.print(
+                f"\njob {job_id} {row['status']} in {fmt_duration(row.get('duration'))}: "
+                f"{len(row.get('samples') or [])} samples, {row.get('progress')} steps "
+                f"(the request is in {workdir / 'request.json'})",
+                soft_wrap=True,
+            )
             if row["status"] != "FINISHED":
                 console.print(f"[red]job {row['status']}: {row['message']}[/]")
                 return 1
             _print_results(client, storage, row, workdir, started)
             link = f"{url}/console#token={token}&project=default"
-            keep = _say_keep(args.keep, link, proc.pid, s3.pid)
+            keep = _say_keep(args.keep, link, proc.pid, s3.pid, url=url, token=token)
             return 0
         except ClientError as exc:
             console.print(f"[red]error {exc.error_code}: {exc.error_msg}[/]")

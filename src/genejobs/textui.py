@@ -186,8 +186,16 @@ def job_summary(detail: dict[str, Any], outputs: list[dict[str, Any]]) -> Group:
     parts: list[Any] = [head, facts]
     if detail.get("message"):
         parts.append(Text(f"message: {detail['message']}", style="red"))
-    for w in detail.get("warnings") or []:
-        parts.append(Text(f"warning: {w}", style="dark_orange"))
+    notes = detail.get("notes") or [
+        {"text": str(w), "plain": "", "level": "warning"} for w in detail.get("warnings") or []
+    ]
+    for n in notes:
+        # the plain words first; the run's own words after them, for a search engine
+        said = f"{n['plain']} ({n['text']})" if n.get("plain") else n["text"]
+        if n.get("level") == "info":
+            parts.append(Text(f"note: {said}", style="grey50"))
+        else:
+            parts.append(Text(f"warning: {said}", style="dark_orange"))
     parts += [Text(""), samples_table(detail)]
     if detail["status"] == "FINISHED":
         paths = Table.grid(padding=(0, 2))
@@ -199,15 +207,45 @@ def job_summary(detail: dict[str, Any], outputs: list[dict[str, Any]]) -> Group:
     return Group(*parts)
 
 
+class TimeLeft:
+    """The time left as a person reads it: it counts down between polls and moves only part
+    of the way to each new estimate, so a noisy 18, 27, 15, 8 s reads as a steady fall.
+
+    The service's estimate is a fresh extrapolation at each poll (jobs/service.py);
+    smoothing is the reader's concern, so it lives here and in the console.
+    """
+
+    def __init__(self, weight: float = 0.3) -> None:
+        self.weight = weight
+        self.value: float | None = None
+        self.at = 0.0
+
+    def update(self, estimate_ms: int | None, now_s: float) -> int | None:
+        if estimate_ms is None:
+            self.value = None
+            return None
+        if self.value is None:
+            self.value = float(estimate_ms)
+        else:
+            counted = max(0.0, self.value - (now_s - self.at) * 1000)
+            # a longer estimate is believed more slowly than a shorter one
+            weight = self.weight if estimate_ms < counted else self.weight / 3
+            self.value = counted + weight * (estimate_ms - counted)
+        self.at = now_s
+        return round(self.value)
+
+
 def follow(
     client: Any, project: str, job_id: str, *, console: Console, poll_s: float = 1.0
 ) -> dict[str, Any]:
     """Show a job live (a line per sample and the time left) until it ends."""
 
+    time_left = TimeLeft()
+
     def view(detail: dict[str, Any]) -> Group:
         eta = ""
         if detail["status"] == "RUNNING":
-            left = detail.get("remaining_ms")
+            left = time_left.update(detail.get("remaining_ms"), time.monotonic())
             eta = f" · {fmt_duration(left)} left" if left is not None else " · estimating time left"
         line = Text.assemble(
             f"job {job_id[:8]} ",
@@ -223,3 +261,29 @@ def follow(
             detail = client.show(project, job_id)
             live.update(view(detail))
     return dict(detail)
+
+
+def stats_table(stats: dict[str, Any]) -> Table:
+    """``genejobs stats``: jobs per state and input size, a row per user (an administrator
+    sees every user), then the project's total."""
+    states = [s for s in STATUS_STYLE if s not in ("PENDING", "DONE")]
+    table = Table(header_style="bold", box=None, pad_edge=False)
+    table.add_column("user")
+    for st in states:
+        table.add_column(st.lower(), justify="right")
+    table.add_column("input", justify="right")
+    users = stats.get("users") or []
+    for u in users:
+        table.add_row(
+            str(u.get("user_name", "")),
+            *(f"{int(u.get(f'{st.lower()}_num', 0)):,}" for st in states),
+            fmt_bytes(u.get("input_size")),
+        )
+    n_users = int(stats.get("total_user_num", 0))
+    table.add_row(
+        Text(f"all ({n_users} user{'s' if n_users != 1 else ''})", style="bold"),
+        *(f"{int(stats.get(f'total_{st.lower()}_num', 0)):,}" for st in states),
+        fmt_bytes(stats.get("total_input_size")),
+        style="bold" if users else "",
+    )
+    return table

@@ -1,11 +1,26 @@
-"""Fixtures of the end-to-end level: the browser the report and console tests drive."""
+"""The console's browser tests share one ``genejobs serve`` on simulated reads (a session
+fixture: started once, by the first test that asks) and one finished job made through
+the API for the tests that read a job rather than build one."""
 
 from __future__ import annotations
 
-import pytest
-from browser import CHROMIUM
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
+import httpx
+import pytest
+from chromium import CHROMIUM
+from service import serve
+
+from genejobs.config import Settings
+from genejobs.references.registry import registry_for
+from genejobs.sim import SimConfig, simulate
 from support.tools import missing
+
+REF, GTF = "sim1", "sim1.annotation.gtf"
 
 
 @pytest.fixture(scope="session")
@@ -15,3 +30,98 @@ def chromium() -> str:
         missing("Chromium", "scripts/ensure-chromium.sh installs it (make test runs it)")
     assert CHROMIUM is not None
     return CHROMIUM
+
+
+@pytest.fixture(scope="session")
+def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    root = tmp_path_factory.mktemp("console")
+    data = root / "data"
+    manifest = simulate(
+        data / "sim",
+        SimConfig(n_genes=120, pairs_per_sample=2000, samples_per_group=2, groups=("K", "W")),
+    )
+    env = dict(os.environ)
+    env.update(
+        GENEJOBS_HOME=str(root / "home"),
+        GENEJOBS_ALLOWED_ROOTS=str(data),
+        GENEJOBS_DASK_WORKERS="1",
+        GENEJOBS_THREADS_PER_WORKER="2",
+    )
+    registry_for(Settings.from_env(env)).add(
+        REF, Path(manifest.genome), [(GTF, Path(manifest.gtf))], beds=(str(manifest.bed),)
+    )
+    with serve(root, env) as served:
+        url, token = served.url, served.token
+        assert served.proc.stdout is not None
+        banner = served.proc.stdout.readline().strip()
+        link = banner.rsplit("console: ", 1)[1]
+        assert link == f"{url}/console#token={token}&project=default", banner
+        http = httpx.Client(
+            base_url=f"{url}/v2.0/default/gene", headers={"X-Auth-Token": token}, timeout=30
+        )
+        yield {
+            "root": root,
+            "data": data,
+            "manifest": manifest,
+            "http": http,
+            "url": url,
+            "token": token,
+            "console_link": link,
+            "proc": served.proc,
+        }
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[Any]:
+    """A desktop-sized Chromium (Selenium), its downloads in ``browser.downloads``."""
+    from chromium import open_chrome
+
+    with open_chrome(tmp_path) as driver:
+        yield driver
+
+
+def reads_request(world: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    """A request for the simulated samples, as the console would build it."""
+    m, data = world["manifest"], world["data"]
+    inputs = [
+        {
+            "group_name": g,
+            "group_inputs": [
+                {"sample_name": s, "files": [str(p) for p in m.reads[s]]} for s in samples
+            ],
+        }
+        for g, samples in m.groups.items()
+    ]
+    req = {
+        "job_type": "RNA_DIFF_EXPR",
+        "inputs": inputs,
+        "ref": REF,
+        "gtf": GTF,
+        "library_type": m.library_type,
+        "adapt": m.adapter,
+        "is_export_qc": False,
+        "output": f"{data}/out",
+    }
+    return req | changes
+
+
+def wait_status(
+    http: httpx.Client, job_id: str, statuses: tuple[str, ...], timeout_s: float = 240
+) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        detail = http.get(f"/jobs/{job_id}").json()
+        if detail["status"] in statuses:
+            return dict(detail)
+        assert time.monotonic() < deadline, detail
+        time.sleep(0.5)
+
+
+@pytest.fixture(scope="session")
+def finished_job(console_server: dict[str, Any]) -> dict[str, Any]:
+    """A named job, submitted through the API and finished (no QC: quick)."""
+    http = console_server["http"]
+    req = reads_request(console_server, name="liver KO vs WT", library_type="auto")
+    r = http.post("/jobs", json=req)
+    assert r.status_code == 201, r.text
+    return wait_status(http, r.json()["job_id"], ("FINISHED",))

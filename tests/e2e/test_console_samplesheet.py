@@ -24,12 +24,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from chromium import Shots
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 from service import serve
-from test_console_in_browser import Shots, browser  # noqa: F401  (the fixture)
 
 from genejobs.config import Settings
 from genejobs.references.registry import registry_for

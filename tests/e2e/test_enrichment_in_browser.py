@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 import pytest
-from browser import Browser
+from chromium import Page
 
 from genejobs.jobs.run.executor import close_client, make_client
 from genejobs.jobs.run.runner import Runner
@@ -65,7 +65,7 @@ def test_fetched_gene_sets_give_an_enrichment_section_that_works(
     folder = Path(json.loads(row.outputs_json)["table"]).parent / job_id
     assert (folder / "enrichment" / "W_vs_K_GO_ora_up.csv").is_file()
 
-    browser = Browser(tmp_path / "chromium")
+    browser = Page(tmp_path / "chromium")
     try:
         browser.open(f"file://{folder / 'report.html'}")
         assert browser.wait_for(READY, 60) == "1", browser.js("document.body.dataset.error")

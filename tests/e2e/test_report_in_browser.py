@@ -1,8 +1,8 @@
 """The report as a biologist sees it: a real job's report.html and MultiQC report in Chromium.
 
 One small simulated job with QC runs through the real runner (Dask, alignment,
-counting, PyDESeq2, RSeQC, MultiQC); headless Chromium (Debian's package, driven over
-the DevTools pipe, see ``browser.py``) then loads its files and uses them as a reader
+counting, PyDESeq2, RSeQC, MultiQC); headless Chromium (Debian's package, driven by Selenium,
+see ``chromium.py``) then loads its files and uses them as a reader
 would: hovers the volcano's data, searches a gene, pages through the table, reads
 the Methods paragraph.
 """
@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from browser import Browser
+from chromium import Page
 
 from genejobs.jobs.run.executor import close_client, make_client
 from genejobs.jobs.run.runner import Runner
@@ -81,7 +81,7 @@ def job(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory):
-    b = Browser(tmp_path_factory.mktemp("chromium"))
+    b = Page(tmp_path_factory.mktemp("chromium"))
     yield b
     b.close()
 
@@ -175,6 +175,18 @@ def test_multiqc_lists_one_general_statistics_row_per_sample(job, browser):
     assert NAME in browser.js("document.querySelector('.side-nav-title').textContent")
     assert browser.js(NO_XSS)
     assert "FastQC 0.12" not in (qc / "multiqc_data" / "multiqc_software_versions.txt").read_text()
+    # our read QC is titled as ours, and a small sample's reads are counted, not "0.0M"
+    titles = browser.wait_for(
+        "(t => t.length && t)([...document.querySelectorAll('.gtitle')].map(e => e.textContent))",
+        30,
+    )
+    assert any(t.startswith("Read QC (genejobs): Sequence Counts") for t in titles), titles
+    assert not any(t.startswith("FastQC:") for t in titles), titles
+    seqs = browser.js(
+        "[...document.querySelectorAll('#general_stats_table tbody td')].map(e => e.textContent)"
+        ".filter(t => /^\\s*[0-9][0-9\\s,.]*[KM]?\\s*$/.test(t)).join('|')"
+    )
+    assert "0.0M" not in seqs, seqs
 
 
 @pytest.fixture(scope="module")
@@ -236,7 +248,9 @@ def test_the_report_opened_from_its_share_link_has_working_relative_links(
     assert href == f"{root}/{table_name}"
     downloads = tmp_path / "downloads"
     downloads.mkdir()
-    browser.call("Browser.setDownloadBehavior", behavior="allow", downloadPath=str(downloads))
+    browser.driver.execute_cdp_cmd(
+        "Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)}
+    )
     browser.js("document.querySelector('a.download').click()")
     deadline = time.monotonic() + 20
     while not (downloads / table_name).exists() and time.monotonic() < deadline:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from browser import Browser
+from chromium import Page
 
 from genejobs.pipeline.records import LibraryType
 from genejobs.report import render_report
@@ -28,7 +28,7 @@ def test_the_pca_can_be_coloured_by_each_covariate(tmp_path: Path) -> None:
     page.write_bytes(
         render_report(de, [], job=job, library_type=LibraryType.UNSTRANDED)["report.html"]
     )
-    browser = Browser(tmp_path / "chromium")
+    browser = Page(tmp_path / "chromium")
     try:
         browser.open(f"file://{page}")
         assert browser.wait_for(READY, 60) == "1", browser.js("document.body.dataset.error")

@@ -391,3 +391,76 @@ def _engine_update(world, job_id: str, **request_changes) -> None:
             update(JobRow).where(JobRow.job_id == job_id).values(request_json=json.dumps(req))
         )
     engine.dispose()
+
+
+def test_files_never_offer_the_services_own_home_or_reference_store(tmp_path):
+    """The demo's layout: one allowed root holding the data *and* the service's home (its
+    token and database) and reference store. Only the data is listed or browsable."""
+    from fastapi.testclient import TestClient
+
+    from genejobs.api.app import create_app
+    from genejobs.config import Settings
+    from genejobs.jobs.service import JobService
+    from genejobs.storage import Storage
+    from support.api import REFS
+
+    (tmp_path / "sim").mkdir()
+    (tmp_path / "sim" / "K1_R1.fastq.gz").write_bytes(b"x")
+    settings = Settings.from_env(
+        env={
+            "GENEJOBS_HOME": str(tmp_path / "home"),
+            "GENEJOBS_ALLOWED_ROOTS": str(tmp_path),
+            "GENEJOBS_REFERENCE_ROOT": str(tmp_path / "refs"),
+        },
+        database_url=f"sqlite:///{tmp_path / 'home' / 'genejobs.db'}",
+    )
+    (tmp_path / "home").mkdir()
+    (tmp_path / "home" / "token").write_text("gj_secret\n")
+    (tmp_path / "refs" / "sim1").mkdir(parents=True)
+    service = JobService(settings, storage=Storage.from_settings(settings), references=lambda: REFS)
+    try:
+        client = TestClient(create_app(settings, service=service), raise_server_exceptions=False)
+        token = service.create_token(user="a", projects=["A"], admin=True)
+
+        def files(prefix=None):
+            params = {"prefix": prefix} if prefix else {}
+            return client.get("/v2.0/A/gene/files", params=params, headers={"X-Auth-Token": token})
+
+        listing = files(f"{tmp_path}/").json()
+        assert listing["folders"] == [f"{tmp_path}/sim/"], listing
+        for private in ("home/", "home/token", "refs/", "refs/sim1/", "home"):
+            assert_error(files(f"{tmp_path}/{private}"), 400, "DLI.0011", "service's own")
+        assert files().json()["folders"] == [f"{tmp_path}/"]
+        # a root that *is* the home is not offered at all
+        settings2 = Settings.from_env(
+            env={
+                "GENEJOBS_HOME": str(tmp_path / "home"),
+                "GENEJOBS_ALLOWED_ROOTS": str(tmp_path / "home"),
+            },
+            database_url=settings.database_url,
+        )
+        service2 = JobService(
+            settings2, storage=Storage.from_settings(settings2), references=lambda: REFS
+        )
+        try:
+            client2 = TestClient(create_app(settings2, service=service2))
+            r = client2.get("/v2.0/A/gene/files", headers={"X-Auth-Token": token})
+            assert r.json()["folders"] == []
+        finally:
+            service2.close()
+    finally:
+        service.close()
+
+
+def test_the_default_data_root_inside_the_home_stays_browsable(tmp_path):
+    from genejobs.config import Settings
+    from genejobs.jobs.browse import PrivateFolders, list_files
+    from genejobs.storage import Storage
+
+    settings = Settings.from_env(env={"GENEJOBS_HOME": str(tmp_path / "home")})
+    (tmp_path / "home" / "data" / "run1").mkdir(parents=True)
+    storage = Storage.from_settings(settings)
+    private = PrivateFolders.of(settings)
+    assert list_files(storage, None, private=private)["folders"] == [f"{tmp_path}/home/data/"]
+    listing = list_files(storage, f"{tmp_path}/home/data/", private=private)
+    assert listing["folders"] == [f"{tmp_path}/home/data/run1/"]

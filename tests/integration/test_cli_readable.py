@@ -163,3 +163,132 @@ def test_jobs_wait_ends_with_the_result_paths(cli, world):
     engine.dispose()
     code, _, err = cli("jobs", "wait", failed)
     assert code == 1 and "truncated gzip" in err
+
+
+def _copy_job(world, job_id: str, new_id: str, **values) -> None:
+    """A second job row with a chosen id (to make two ids share a prefix)."""
+    engine = create_engine(world["url"].replace("postgresql://", "postgresql+psycopg://"))
+    with engine.begin() as c:
+        row = dict(
+            c.execute(JobRow.__table__.select().where(JobRow.job_id == job_id)).mappings().one()
+        )
+        c.execute(
+            JobRow.__table__.insert().values(row | {"job_id": new_id, "table_claim": None} | values)
+        )
+    engine.dispose()
+
+
+def test_a_unique_prefix_of_six_characters_is_a_job_id(cli, world):
+    job_id = submit(world)
+    _named(world, job_id, "short-id")
+    code, out, _ = cli("jobs", "show", job_id[:8])
+    assert code == 0 and job_id in out and "short-id" in out
+    code, out, _ = cli("jobs", "show", job_id[:6].upper(), "--json")
+    assert code == 0 and json.loads(out)["job_id"] == job_id
+    code, out, _ = cli("outputs", job_id[:7])
+    assert code == 0
+    # too short, unknown, and two jobs sharing the prefix: each named
+    code, _, err = cli("jobs", "show", job_id[:5])
+    assert code == 2 and "at least 6" in err
+    code, _, err = cli("jobs", "show", "ffffff0")
+    assert code == 2 and "DLI.0023" in err and "starting 'ffffff0'" in err
+    twin = "abcdef12-0000-4000-8000-000000000001"
+    _copy_job(world, job_id, twin)
+    _copy_job(world, job_id, "abcdef34-0000-4000-8000-000000000002")
+    code, _, err = cli("jobs", "show", "abcdef")
+    assert code == 2 and "ambiguous" in err and twin in err
+    assert "abcdef34-0000-4000-8000-000000000002" in err
+    code, out, _ = cli("jobs", "show", "abcdef1")
+    assert code == 0 and twin in out
+
+
+def test_the_id_prefix_lookup_stays_within_the_callers_jobs(world):
+    from support.api import assert_error, call
+
+    mine = submit(world, token="admin_a")
+    other = submit(world, token="admin_b", project="B")
+    r = call(world, "GET", "/jobs", params={"id_prefix": mine[:8], "limit": 2})
+    assert [j["job_id"] for j in r.json()["jobs"]] == [mine]
+    r = call(world, "GET", "/jobs", params={"id_prefix": other[:8], "limit": 2})
+    assert r.json()["job_count"] == 0  # another project's job is not found by its prefix
+    assert_error(call(world, "GET", "/jobs", params={"id_prefix": "abc"}), 400, "DLI.0001")
+    assert_error(call(world, "GET", "/jobs", params={"id_prefix": "zzzzzz"}), 400, "DLI.0001")
+
+
+def test_stats_is_a_table_and_json_keeps_the_raw_answer(cli, world):
+    submit(world)
+    code, out, _ = cli("stats")
+    assert code == 0 and "launching" in out and "all (" in out and "alice" in out
+    assert "{" not in out
+    code, out, _ = cli("stats", "--json")
+    raw = json.loads(out)
+    assert raw["total_launching_num"] >= 1 and "users" in raw
+
+
+def test_a_refused_token_says_where_a_token_comes_from(cli, monkeypatch):
+    monkeypatch.setenv("GENEJOBS_TOKEN", "gj_wrong")
+    code, _, err = cli("jobs", "list")
+    assert code == 2 and "DLI.0013" in err
+    assert "GENEJOBS_TOKEN" in err and "genejobs token create" in err
+
+
+def test_ref_list_asks_the_service(live, world, monkeypatch, capsys, tmp_path):
+    from genejobs.cli.main import main as cli_main
+
+    monkeypatch.setenv("GENEJOBS_URL", live)
+    monkeypatch.setenv("GENEJOBS_TOKEN", world["tokens"]["admin_a"])
+    monkeypatch.setenv("GENEJOBS_HOME", str(tmp_path / "empty-home"))
+    assert cli_main(["ref", "list", "--project", "A"]) == 0
+    out = capsys.readouterr().out
+    assert f"references on {live}" in out and "hg38" in out and "gencode.v28.annotation.gtf" in out
+    # --local reads this machine's (empty) registry instead
+    assert cli_main(["ref", "list", "--local"]) == 0
+    assert "hg38" not in capsys.readouterr().out
+
+
+def test_a_cancelled_samples_duration_stops_at_the_jobs_end(cli, world):
+    from genejobs.jobs.store.models import SampleStateRow
+
+    job_id = submit(world)
+    engine = create_engine(world["url"].replace("postgresql://", "postgresql+psycopg://"))
+    with engine.begin() as c:
+        c.execute(
+            update(JobRow)
+            .where(JobRow.job_id == job_id)
+            .values(status="CANCELLED", run_started_ms=1_000_000, end_time_ms=1_090_000)
+        )
+        c.execute(
+            update(SampleStateRow)
+            .where(SampleStateRow.job_id == job_id)
+            .values(state="RUNNING", started_ms=1_000_000, ended_ms=None)
+        )
+    engine.dispose()
+    code, out, _ = cli("jobs", "show", job_id, "--json")
+    assert {s["duration_ms"] for s in json.loads(out)["samples"]} == {90_000}
+    code, out, _ = cli("jobs", "show", job_id)
+    assert "1 min 30 s" in out
+
+
+def test_notes_are_plain_words_and_information_is_not_a_warning(cli, world):
+    job_id = submit(world)
+    warnings = [
+        "library_type auto: the reads look fr-firststrand",
+        "As the residual degrees of freedom is less than 3, the distribution ...",
+    ]
+    engine = create_engine(world["url"].replace("postgresql://", "postgresql+psycopg://"))
+    with engine.begin() as c:
+        c.execute(
+            update(JobRow)
+            .where(JobRow.job_id == job_id)
+            .values(warnings_json=json.dumps(warnings), status="FINISHED")
+        )
+    engine.dispose()
+    code, out, _ = cli("jobs", "show", job_id, "--json")
+    notes = json.loads(out)["notes"]
+    assert [n["level"] for n in notes] == ["info", "warning"]
+    assert notes[0]["plain"].startswith("No library type was declared")
+    assert json.loads(out)["warnings"] == warnings  # the contract's field unchanged
+    code, out, _ = cli("jobs", "show", job_id)
+    assert "note: No library type was declared" in out
+    assert "warning: There are very few samples per group" in out
+    assert "warning: library_type" not in out

@@ -126,6 +126,14 @@ def test_outputs_are_written_whole_with_the_table_last(tmp_path, de_result):
     assert list(written)[-1] == "table"
     table = pd.read_csv(tmp_path / "out" / "J.csv")
     assert list(table.columns) == TABLE_COLUMNS
+    # most significant first, genes without an adjusted p-value last; every gene kept
+    padj = table["padj"]
+    assert (
+        padj.dropna().is_monotonic_increasing
+        and padj.isna().sum() == result.table["padj"].isna().sum()
+    )
+    assert padj.notna().iloc[: padj.notna().sum()].all()
+    assert sorted(table["gene_id"]) == sorted(result.table["gene_id"])
     counts = pd.read_csv(tmp_path / "out/J/counts.csv", index_col=0)
     pd.testing.assert_frame_equal(counts, result.counts, check_names=False)
     summary = (tmp_path / "out/J/counts_summary/K1.htseq.txt").read_text().splitlines()

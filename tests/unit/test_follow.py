@@ -40,3 +40,16 @@ def test_canceling_is_not_an_end() -> None:
     client = _Shows([JobStatus.CANCELING.value, JobStatus.CANCELLED.value])
     detail = follow(client, "p", "j", console=Console(file=io.StringIO()), poll_s=0)
     assert detail["status"] == "CANCELLED"
+
+
+def test_time_left_counts_down_and_damps_a_jumpy_estimate():
+    from genejobs.textui import TimeLeft
+
+    left = TimeLeft()
+    # the sequence, one poll every 2 s: 18, 27, 15, 8 s
+    shown = [left.update(ms, t) for ms, t in ((18_000, 0), (27_000, 2), (15_000, 4), (8_000, 6))]
+    assert shown[0] == 18_000
+    assert shown[1] < 18_000  # a jump up to 27 s does not make it rise
+    assert shown[1] > shown[2] > shown[3]  # it only falls
+    assert abs(shown[3] - 8_000) < 4_000  # and follows the estimate
+    assert left.update(None, 8) is None  # no estimate: nothing shown

@@ -19,6 +19,7 @@ from genejobs.api.routes import ERRORS
 from genejobs.errors import GeneJobsError
 from genejobs.jobs.browse import (
     MAX_LIST,
+    PrivateFolders,
     content_headers,
     list_files,
     outputs_of,
@@ -63,7 +64,15 @@ async def files(
 ) -> Any:
     """Files the service may read under a prefix; others answer DLI.0011/0002 as submit does."""
     return await in_storage_pool(
-        request, partial(list_files, service.storage, prefix, limit=limit, marker=marker)
+        request,
+        partial(
+            list_files,
+            service.storage,
+            prefix,
+            limit=limit,
+            marker=marker,
+            private=PrivateFolders.of(service.settings),
+        ),
     )
 
 

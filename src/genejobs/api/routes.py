@@ -127,6 +127,15 @@ def list_jobs(
             "samples, paths), any case",
         ),
     ] = None,
+    id_prefix: Annotated[
+        str | None,
+        Query(
+            min_length=6,
+            max_length=36,
+            description="Addition: only jobs whose id starts with this (6-36 characters): "
+            "how a short id is resolved; ask with limit=2 to learn whether it is unique",
+        ),
+    ] = None,
 ) -> dict[str, Any]:
     """Jobs of the project, newest first (a sub-user sees only their own)."""
     count, rows = service.list_jobs(
@@ -139,6 +148,7 @@ def list_jobs(
         end=end,
         statuses=status or (),
         text=q,
+        id_prefix=id_prefix,
     )
     return {"job_count": count, "jobs": rows}
 

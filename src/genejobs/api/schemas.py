@@ -64,6 +64,12 @@ class NotificationAttempt(BaseModel):
     status: str = Field(description="The webhook's HTTP status, 'sent' for an e-mail, or the error")
 
 
+class JobNote(BaseModel):
+    text: str = Field(description="The note as the run wrote it (one of warnings)")
+    plain: str = Field(description="What it means, in plain words ('' when not known)")
+    level: str = Field(description="'info' (something the run decided) or 'warning'")
+
+
 class JobDetailResponse(JobRowResponse):
     samples: list[SampleResponse] = Field(description="Per-sample state")
     remaining_ms: int | None = Field(
@@ -71,6 +77,10 @@ class JobDetailResponse(JobRowResponse):
     )
     outputs: dict[str, Any] = Field(description="Where the results were written")
     warnings: list[Any] = Field(description="Notes from the run (e.g. statistics warnings)")
+    notes: list[JobNote] = Field(
+        default_factory=list,
+        description="Addition: each of warnings in plain words, marked info or warning",
+    )
     notifications: list[NotificationAttempt] = Field(
         default_factory=list,
         description="Every delivery attempt of the request's notify targets, oldest first",

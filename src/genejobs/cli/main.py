@@ -42,6 +42,22 @@ def _client_token(settings: Settings) -> str:
     )
 
 
+def token_hint(settings: Settings) -> str:
+    """Where the CLI's token came from and where a good one comes from (after a 401)."""
+    used = (
+        "GENEJOBS_TOKEN"
+        if os.environ.get("GENEJOBS_TOKEN")
+        else f"the token file {_token_file(settings)}"
+    )
+    return (
+        f"the token was read from {used}. A token comes from the service's administrator, "
+        "who creates one on the server with `genejobs token create --user NAME --project "
+        "PROJECT`; `genejobs serve` writes an admin token to <GENEJOBS_HOME>/token when it "
+        "first starts (and `genejobs demo --keep` prints the export lines). Set it with "
+        "`export GENEJOBS_TOKEN=gj_...`."
+    )
+
+
 def _service(settings: Settings) -> Any:
     from genejobs.api.app import default_service
 
@@ -214,6 +230,8 @@ def cmd_jobs(args: argparse.Namespace, settings: Settings) -> int:
 
     client = _client(args, settings)
     out = Console()
+    if args.action != "list":
+        args.job_id = client.resolve(args.project, args.job_id)
     if args.action == "list":
         if args.status or args.name:
             rows, total = _matching_jobs(client, args), None
@@ -321,6 +339,7 @@ def _matching_jobs(client: Any, args: argparse.Namespace) -> list[dict[str, Any]
 def cmd_outputs(args: argparse.Namespace, settings: Settings) -> int:
     """List a job's outputs, or fetch one through the API (to a file, or stdout with -o -)."""
     client = _client(args, settings)
+    args.job_id = client.resolve(args.project, args.job_id)
     if args.link:
         link = client.share(args.project, args.job_id, args.days)
         print(link["url"])  # alone on stdout, for scripts; when it ends on stderr
@@ -356,7 +375,16 @@ def cmd_outputs(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
-    _print(_client(args, settings).stats(args.project, start=args.start, end=args.end))
+    """Jobs per state and input size as a table (``--json``: the API's answer as it is)."""
+    stats = _client(args, settings).stats(args.project, start=args.start, end=args.end)
+    if args.json:
+        _print(stats)
+        return 0
+    from rich.console import Console
+
+    from genejobs.textui import stats_table
+
+    Console().print(stats_table(stats))
     return 0
 
 
@@ -455,7 +483,7 @@ def _add_client_commands(sub: Any) -> None:
         ("delete", "delete an ended job and its outputs"),
     ):
         sp = jobs_sub.add_parser(name, help=helptext)
-        sp.add_argument("job_id")
+        sp.add_argument("job_id", help="the job's id or a unique prefix of 6+ characters")
         if name == "show":
             sp.add_argument("--json", action="store_true", help="the raw detail")
         if name == "delete":
@@ -464,7 +492,7 @@ def _add_client_commands(sub: Any) -> None:
     jobs.set_defaults(func=cmd_jobs)
 
     outs = sub.add_parser("outputs", help="list a job's outputs or fetch one")
-    outs.add_argument("job_id")
+    outs.add_argument("job_id", help="the job's id or a unique prefix of 6+ characters")
     outs.add_argument("path", nargs="?", help="e.g. report.html, counts.csv, <job_id>.csv")
     outs.add_argument("-o", "--output", help="file to write (default: the file's name; - = stdout)")
     outs.add_argument(
@@ -481,6 +509,7 @@ def _add_client_commands(sub: Any) -> None:
     stats = sub.add_parser("stats", help="job statistics of a project")
     stats.add_argument("--start", type=int)
     stats.add_argument("--end", type=int)
+    stats.add_argument("--json", action="store_true", help="the API's raw answer")
     _client_opts(stats)
     stats.set_defaults(func=cmd_stats)
 
@@ -577,6 +606,8 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args, settings))
     except ClientError as exc:
         print(f"error {exc.error_code}: {exc.error_msg}", file=sys.stderr)
+        if exc.status == 401:
+            print(token_hint(settings), file=sys.stderr)
         return 2
     except GeneJobsError as exc:
         print(f"error: {exc.message}", file=sys.stderr)

@@ -82,7 +82,15 @@ def main(argv: list[str] | None = None) -> int:
     fetch.add_argument("--no-progress", action="store_true", help="no progress bars")
     cat = sub.add_parser("catalogue", help="list the references `ref fetch` knows by name")
     cat.add_argument("--json", action="store_true", help="print JSON")
-    sub.add_parser("list", help="list references")
+    ls = sub.add_parser(
+        "list",
+        help="list references: the service's (GENEJOBS_URL and a token set), else this "
+        "machine's registry",
+    )
+    ls.add_argument("--project", default="default", help="project to ask the service for")
+    ls.add_argument(
+        "--local", action="store_true", help="read this machine's registry, not the service"
+    )
     itx = sub.add_parser(
         "index-transcripts",
         help="build the transcriptome and salmon index of a reference registered before",
@@ -105,7 +113,42 @@ def main(argv: list[str] | None = None) -> int:
             signal.signal(signal.SIGTERM, previous)
 
 
+def _service_references(a: argparse.Namespace) -> int | None:
+    """``ref list`` against the service when GENEJOBS_URL is set: what submit accepts there
+    (None: no service configured, so the local registry is read)."""
+    url = os.environ.get("GENEJOBS_URL")
+    if a.local or a.root or not url:
+        return None
+    from genejobs.cli.main import _client_token, token_hint
+    from genejobs.client import ClientError, GeneJobsClient
+
+    settings = Settings.from_env()
+    client = GeneJobsClient(url, _client_token(settings))
+    try:
+        refs = client.references(a.project)
+    except ClientError as exc:
+        print(f"error {exc.error_code}: {exc.error_msg}", file=sys.stderr)
+        if exc.status == 401:
+            print(token_hint(settings), file=sys.stderr)
+        return 2
+    finally:
+        client.close()
+    print(f"references on {url} (project {a.project}):")
+    print(f"{'name':<16} {'genome bp':>14} {'genes':>8}  annotations")
+    for r in refs:
+        size = f"{r['genome_size']:,}" if r.get("genome_size") else "—"
+        genes = f"{r['genes']:,}" if r.get("genes") else "—"
+        print(f"{r['name']:<16} {size:>14} {genes:>8}  {', '.join(r['annotations'])}")
+    if not refs:
+        print("(none registered: `genejobs ref add` on the server adds one)")
+    return 0
+
+
 def _run(a: argparse.Namespace, settings: Settings) -> int:
+    if a.action == "list":
+        asked = _service_references(a)
+        if asked is not None:
+            return asked
     registry = ReferenceRegistry(a.root) if a.root else registry_for(settings)
     try:
         if a.action == "add":

@@ -91,22 +91,78 @@ def _child_uri(folder_original: str, name: str) -> str:
     return base + name
 
 
+@dataclass(frozen=True)
+class PrivateFolders:
+    """The service's own folders (its home with the token and database, the reference
+    store, the sample cache): never offered as data, even under an allowed root.
+
+    A data root inside one of them (the default ``<home>/data``) stays browsable.
+    """
+
+    local: tuple[Path, ...] = ()
+    remote: tuple[str, ...] = ()  # s3 prefixes such as a shared reference store
+
+    @classmethod
+    def of(cls, settings: Any) -> PrivateFolders:
+        local = [settings.home, settings.reference_root, settings.sample_cache_root]
+        remote = [settings.reference_uri] if settings.reference_uri else []
+        return cls(
+            tuple(Path(p).resolve() for p in local),
+            tuple(_s3_key(r) for r in remote),
+        )
+
+    def hides(self, loc: Location, roots: Sequence[Path]) -> bool:
+        if loc.is_s3:
+            key = _s3_key(loc.original)
+            return any(key == r or key.startswith(r + "/") for r in self.remote)
+        path = Path(os.path.realpath(loc.key))
+        for private in self.local:
+            if path != private and private not in path.parents:
+                continue
+            inner_roots = [r for r in roots if private in r.parents]
+            if not any(path == r or r in path.parents for r in inner_roots):
+                return True
+        return False
+
+
+def _s3_key(uri: str) -> str:
+    """``s3a://bucket/a/b/`` -> ``bucket/a/b`` (any s3 scheme)."""
+    return uri.split("://", 1)[-1].strip("/")
+
+
 def list_files(
-    storage: Storage, prefix: str | None, *, limit: int = 100, marker: str | None = None
+    storage: Storage,
+    prefix: str | None,
+    *,
+    limit: int = 100,
+    marker: str | None = None,
+    private: PrivateFolders | None = None,
 ) -> dict[str, Any]:
     """Files and folders under ``prefix`` (a folder, or a folder plus a name prefix).
 
     Without a prefix, the places this service may read: its allowed local roots and
     the configured S3 endpoint's buckets. Pages are ordered by URI; ``marker`` is the
-    last URI of the previous page (the folder is listed whole, then paged).
+    last URI of the previous page (the folder is listed whole, then paged). The
+    service's own folders (``private``) are neither listed nor browsable.
     """
     if not 1 <= limit <= MAX_LIST:
         raise ValidationError(f"limit: must be between 1 and {MAX_LIST}")
+    private = private or PrivateFolders()
+    roots = storage.allowed_roots
     if not prefix:
-        entries = [Entry(str(root) + "/", 0, None, True) for root in storage.allowed_roots]
+        entries = [
+            Entry(str(root) + "/", 0, None, True)
+            for root in roots
+            if not private.hides(storage.location(str(root), field="prefix"), roots)
+        ]
         entries += [Entry(f"s3a://{b}/", 0, None, True) for b in storage.buckets()]
         return _page(entries, limit, marker)
     loc = storage.location(prefix, field="prefix")
+    if private.hides(loc, roots):
+        raise PermissionDenied(
+            f"prefix: '{prefix}' is the service's own storage (its home, reference store "
+            "or cache), not data to read"
+        )
     folder, name_prefix = loc, ""
     if not prefix.endswith("/") and loc.key and not storage.is_folder(loc):
         folder, name_prefix = loc.parent, loc.name
@@ -129,6 +185,8 @@ def list_files(
             except PermissionDenied:
                 continue
         uri = _child_uri(folder.original, name) + ("/" if is_dir else "")
+        if private.hides(storage.location(uri, field="prefix"), roots):
+            continue
         entries.append(
             Entry(uri, 0 if is_dir else int(raw.get("size") or 0), _modified(raw), is_dir)
         )
@@ -381,6 +439,7 @@ def stream(storage: Storage, loc: Location) -> Iterator[bytes]:
 
 __all__ = [
     "JobOutputs",
+    "PrivateFolders",
     "content_headers",
     "disposition",
     "list_files",

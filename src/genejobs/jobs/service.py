@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -49,6 +50,7 @@ from genejobs.jobs.store.models import (
     WesRunRow,
 )
 from genejobs.jobs.store.ownership import check_new_output, claim_key, new_manifest
+from genejobs.report.methods import explain, note_level
 from genejobs.storage import FileInfo, Location, Storage
 
 log = logging.getLogger(__name__)
@@ -108,6 +110,22 @@ def _list_filters(statuses: Sequence[str], text: str | None) -> list[Any]:
     return conds
 
 
+# A short id is a prefix of the job id: long enough that a typo rarely hits another job.
+MIN_ID_PREFIX = 6
+_ID_PREFIX = re.compile(rf"[0-9a-f-]{{{MIN_ID_PREFIX},36}}")
+
+
+def _id_prefix(value: str) -> str:
+    """A job-id prefix as the list call accepts it: 6-36 characters of a UUID."""
+    prefix = value.strip().lower()
+    if not _ID_PREFIX.fullmatch(prefix):
+        raise ValidationError(
+            f"id_prefix: must be {MIN_ID_PREFIX} to 36 characters of a job id "
+            "(hex digits and dashes)"
+        )
+    return prefix
+
+
 def request_name(request_json: str) -> str | None:
     """The job's optional ``name`` (an addition), read from the stored request."""
     try:
@@ -127,6 +145,17 @@ def remaining_ms(row: JobRow, now: int) -> int | None:
     if elapsed <= 0 or done < 0.02:
         return None
     return int(elapsed * (1 - done) / done)
+
+
+def _sample_duration(
+    started: int | None, ended: int | None, job_ended: int | None, now: int
+) -> int:
+    """A sample's run time; one the job left unfinished (cancelled, failed) stops at the
+    job's end instead of growing with the clock."""
+    if not started:
+        return 0
+    end = ended or job_ended or now
+    return max(0, end - started)
 
 
 def _check_window(start: int | None, end: int | None) -> None:
@@ -424,9 +453,12 @@ class JobService:
         end: int | None = None,
         statuses: Sequence[str] = (),
         text: str | None = None,
+        id_prefix: str | None = None,
     ) -> tuple[int, list[dict[str, Any]]]:
         _check_window(start, end)
         conds = self._visible(principal, project_id)
+        if id_prefix is not None:
+            conds.append(JobRow.job_id.startswith(_id_prefix(id_prefix), autoescape=True))
         if job_type:
             conds.append(JobRow.job_type == job_type)
         conds += _list_filters(statuses, text)
@@ -473,6 +505,10 @@ class JobService:
             outputs = json.loads(row.outputs_json or "{}")
             out["outputs"] = {k: v for k, v in outputs.items() if not k.startswith("_")}
             out["warnings"] = json.loads(row.warnings_json or "[]")
+            out["notes"] = [
+                {"text": str(w), "plain": explain(str(w)), "level": note_level(str(w))}
+                for w in out["warnings"]
+            ]
             out["notifications"] = attempt_log(s, job_id)
             samples = []
             for smp in row.samples:
@@ -487,7 +523,7 @@ class JobService:
                         "pairs_done": smp.pairs_done,
                         "started_ms": started,
                         "ended_ms": ended,
-                        "duration_ms": (ended or now) - started if started else 0,
+                        "duration_ms": _sample_duration(started, ended, row.end_time_ms, now),
                         "from_cache": smp.from_cache,
                         "stats": json.loads(smp.stats_json or "{}"),
                     }

@@ -135,6 +135,18 @@ def htseq_summary(result: SampleResult, library_type: LibraryType) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
+def by_significance(table: pd.DataFrame) -> pd.DataFrame:
+    """The results table as a person reads it: most significant first (padj, then p-value,
+    then gene id; genes without a p-value last), comparison by comparison in their order."""
+    keys = ["padj", "pvalue", "gene_id"]
+    if "comparison" in table.columns:
+        order = {c: i for i, c in enumerate(dict.fromkeys(table["comparison"]))}
+        ranked = table.assign(_cmp=table["comparison"].map(order))
+        ranked = ranked.sort_values(["_cmp", *keys], na_position="last", kind="stable")
+        return ranked.drop(columns="_cmp").reset_index(drop=True)
+    return table.sort_values(keys, na_position="last", kind="stable").reset_index(drop=True)
+
+
 def write_job_outputs(
     storage: Storage,
     *,
@@ -172,7 +184,7 @@ def write_job_outputs(
     info["notes"] = de.notes
     files["run.json"] = json.dumps(info, indent=1, default=str).encode()
     files.update(extra_files or {})
-    table = _csv(de.table)
+    table = _csv(by_significance(de.table))
     record = record if record is not None else []
     done: list[str] = []
     listed = [*record, *((folder.join(n).original, len(d)) for n, d in files.items())]

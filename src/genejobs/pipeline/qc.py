@@ -452,9 +452,54 @@ def count_pairs(bam: Path, *, paired: bool = True) -> int:
 MERGE_LABELS = {"Read 1": ["_R1"], "Read 2": ["_R2"]}
 
 
-def multiqc_config(version: str) -> dict[str, object]:
+# MultiQC's FastQC plots are titled "FastQC: ..."; ours are genejobs' read QC.
+READ_QC_PLOTS = {
+    "fastqc_sequence_counts_plot": "Sequence Counts",
+    "fastqc_per_base_sequence_quality_plot": "Mean Quality Scores",
+    "fastqc_per_sequence_quality_scores_plot": "Per Sequence Quality Scores",
+    "fastqc_per_sequence_gc_content_plot": "Per Sequence GC Content",
+    "fastqc_per_base_n_content_plot": "Per Base N Content",
+    "fastqc_sequence_length_distribution_plot": "Sequence Length Distribution",
+    "fastqc_sequence_duplication_levels_plot": "Sequence Duplication Levels",
+    "fastqc_overrepresented_sequences_plot": "Overrepresented sequences sample summary",
+    "fastqc_top_overrepresented_sequences_table": "Top overrepresented sequences",
+    "fastqc_adapter_content_plot": "Adapter Content",
+    "fastqc-status-check-heatmap": "Status Checks",
+}
+
+
+def read_count_units(max_reads: int | None) -> dict[str, object]:
+    """MultiQC shows read counts in millions by default: a test run's 3,000 reads read
+    "0.0M". Choose the unit from the largest sample."""
+    if max_reads is None or max_reads >= 10_000_000:
+        return {}
+    if max_reads >= 100_000:
+        return {
+            "read_count_multiplier": 0.001,
+            "read_count_prefix": "K",
+            "read_count_desc": "thousands",
+        }
+    return {"read_count_multiplier": 1, "read_count_prefix": "", "read_count_desc": ""}
+
+
+def largest_read_count(qc_dir: Path) -> int | None:
+    """The most reads of any read file, from the read QC's fastqc_data.txt files."""
+    found = None
+    for data in qc_dir.rglob("fastqc_data.txt"):
+        for line in data.read_text(errors="replace").splitlines():
+            if line.startswith("Total Sequences\t"):
+                n = int(line.split("\t", 1)[1].strip() or 0)
+                found = n if found is None else max(found, n)
+                break
+    return found
+
+
+def multiqc_config(version: str, max_reads: int | None = None) -> dict[str, object]:
     """MultiQC settings for a job's QC report."""
-    return {
+    return read_count_units(max_reads) | {
+        "custom_plot_config": {
+            plot: {"title": f"Read QC (genejobs): {title}"} for plot, title in READ_QC_PLOTS.items()
+        },
         "table_sample_merge": MERGE_LABELS,
         "module_order": [
             {
@@ -497,7 +542,9 @@ def run_multiqc(qc_dir: Path, out_dir: Path, *, title: str, version: str = "") -
 
     out_dir.mkdir(parents=True, exist_ok=True)
     config = out_dir / "genejobs_multiqc_config.yaml"
-    config.write_text(yaml.safe_dump(multiqc_config(version or "unknown")))
+    config.write_text(
+        yaml.safe_dump(multiqc_config(version or "unknown", largest_read_count(qc_dir)))
+    )
     cmd = [
         sys.executable,
         "-m",

@@ -18,7 +18,7 @@ import pandas as pd  # noqa: E402
 
 from genejobs.pipeline.samplespace import Pca  # noqa: E402
 from genejobs.report.labels import place_labels  # noqa: E402
-from genejobs.report.model import LFC_LINE, PADJ, ComparisonView  # noqa: E402
+from genejobs.report.model import PADJ, ComparisonView  # noqa: E402
 
 UP, DOWN, GREY = "#c0392b", "#2471a3", "#b3b3b3"
 
@@ -101,7 +101,7 @@ def volcano(v: ComparisonView) -> plt.Figure:
     ax.set_xlim(*xr)
     ax.set_ylim(*yr)
     ax.axhline(-np.log10(PADJ), color="#555", lw=0.7, ls="--")
-    for s in (-LFC_LINE, LFC_LINE):
+    for s in (-v.lfc_line, v.lfc_line):
         ax.axvline(s, color="#999", lw=0.6, ls=":")
     lx, ly, lt = v.label_candidates()
     w, h = fig.get_size_inches() * fig.dpi * np.array([0.8, 0.78])

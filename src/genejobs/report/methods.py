@@ -234,6 +234,15 @@ _EXPLAINED: list[tuple[str, str]] = [
 ]
 
 
+# Notes that say what the run decided, not that something may be wrong.
+_INFORMATION = (r"^library_type auto: the reads look ",)
+
+
+def note_level(note: str) -> str:
+    """'info' for a decision the run reports (an inferred library type), else 'warning'."""
+    return "info" if any(re.search(p, note) for p in _INFORMATION) else "warning"
+
+
 def explain(note: str) -> str:
     """A plain-words explanation of a statistics or pipeline warning ('' when unknown)."""
     for pattern, text in _EXPLAINED:

@@ -12,8 +12,16 @@ import numpy as np
 import pandas as pd
 
 PADJ = 0.05  # significance threshold used throughout the report
-LFC_LINE = 1.0  # the |log2 fold change| guide lines drawn on the volcano
+LFC_LINE = 1.0  # the volcano's |log2 fold change| guide lines when no threshold was tested
 SHRUNK = "lfc_shrunk"
+
+
+def _tested_threshold(t: pd.DataFrame) -> float:
+    """The lfc_threshold the table's tests used (its column, when one was tested), else 0."""
+    if "lfc_threshold" not in t:
+        return 0.0
+    values = t["lfc_threshold"].dropna()
+    return float(values.iloc[0]) if len(values) and float(values.iloc[0]) > 0 else 0.0
 
 
 @dataclass
@@ -28,6 +36,9 @@ class ComparisonView:
     pvalue: np.ndarray
     padj: np.ndarray
     shrunk: np.ndarray | None  # lfc_shrunk when the DE table has it
+    # where the volcano's vertical lines go: the tested lfc_threshold, else a 2-fold guide
+    lfc_line: float = LFC_LINE
+    lfc_tested: bool = False  # lfc_line is the threshold the tests used
 
     @classmethod
     def from_table(cls, label: str, t: pd.DataFrame, gene_order: pd.Index) -> ComparisonView:
@@ -50,6 +61,8 @@ class ComparisonView:
             pvalue=col("pvalue"),
             padj=col("padj"),
             shrunk=col(SHRUNK) if SHRUNK in t else None,
+            lfc_line=_tested_threshold(t) or LFC_LINE,
+            lfc_tested=_tested_threshold(t) > 0,
         )
 
     @property
@@ -100,7 +113,7 @@ class ComparisonView:
         ok = self.volcano_mask()
         x = np.abs(self.x_lfc[ok])
         y = self.neg_log_padj[ok]
-        xm = max(float(np.nanmax(x)) if len(x) else 1.0, LFC_LINE * 1.5) * 1.08
+        xm = max(float(np.nanmax(x)) if len(x) else 1.0, self.lfc_line * 1.5) * 1.08
         ym = max(float(np.nanmax(y)) if len(y) else 1.0, -np.log10(PADJ) * 1.5) * 1.12
         return (-xm, xm), (0.0, ym)
 

@@ -84,6 +84,8 @@ def comparison_data(v: ComparisonView) -> dict[str, Any]:
     out: dict[str, Any] = {
         "label": v.label,
         "lfcLabel": v.lfc_label,
+        "lfcLine": v.lfc_line,
+        "lfcTested": v.lfc_tested,
         "up": v.n_up,
         "down": v.n_down,
         "xr": list(xr),

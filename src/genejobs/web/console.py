@@ -19,6 +19,7 @@ router = APIRouter()
 ASSETS = {
     "console.css": "text/css; charset=utf-8",
     "console.js": "text/javascript; charset=utf-8",
+    "favicon.svg": "image/svg+xml",
     "samples.js": "text/javascript; charset=utf-8",  # step 2: pairing and sample sheets
 }
 

@@ -25,7 +25,9 @@
   mark("decoded");
   const G = D.genes, N = G.id.length, S = D.samples.length, CMP = D.comparisons;
   const lowId = G.id.map((s) => s.toLowerCase()), lowName = G.name.map((s) => s.toLowerCase());
-  const state = { cmp: 0, gene: -1 };
+  const state = { cmp: 0, gene: -1, sample: -1, subset: null }; // subset: sample indices shown
+  // Above this many samples the sample plots are unreadable whole: views of a subset are offered.
+  const SUBSET_ABOVE = 60;
   const CFG = { displaylogo: false, responsive: true, toImageButtonOptions: { format: "svg", scale: 2 } };
   const FONT = { family: "system-ui, sans-serif", size: 12 };
   const UP = "#c0392b", DOWN = "#2471a3", GREY = "#b3b3b3", HI = "#f1c40f";
@@ -77,14 +79,16 @@
     const parts = split(c, xy);
     const names = [`not significant (${parts.ns.length})`, `up (${c.up})`, `down (${c.down})`];
     const yl = nlog(D.padj), line = { color: "#777", width: 1, dash: "dash" };
+    const L = c.lfcLine ?? D.lfcLine; // the tested lfc_threshold, else a two-fold guide
     const layout = base(`${c.label.replace("_vs_", " vs ")}: ${c.up} up, ${c.down} down (padj < ${D.padj})`, {
       xaxis: { title: { text: c.lfcLabel }, range: c.xr, zeroline: false },
       yaxis: { title: { text: "-log10 adjusted p-value" }, range: c.yr },
       shapes: [{ type: "line", xref: "paper", x0: 0, x1: 1, y0: yl, y1: yl, line },
-        ...[-D.lfcLine, D.lfcLine].map((v) => ({ type: "line", yref: "paper", y0: 0, y1: 1, x0: v, x1: v,
-          line: { color: "#aaa", width: 1, dash: "dot" } }))],
-      annotations: c.labels.map((l) => ({ x: x[l.i], y: nlog(c.padj[l.i]), text: G.name[l.i], ax: l.dx, ay: -l.dy,
-        showarrow: true, arrowhead: 0, arrowwidth: 0.8, arrowcolor: "#555", font: { size: 11 } })),
+        ...[-L, L].map((v) => ({ type: "line", yref: "paper", y0: 0, y1: 1, x0: v, x1: v,
+          line: { color: c.lfcTested ? "#777" : "#aaa", width: 1, dash: "dot" } }))],
+      annotations: (c.lfcTested ? [{ x: L, y: 1, yref: "paper", text: `tested |log2FC| > ${L}`, showarrow: false,
+        xanchor: "left", yanchor: "top", font: { size: 10, color: "#555" } }] : []).concat(c.labels.map((l) => ({ x: x[l.i], y: nlog(c.padj[l.i]), text: G.name[l.i], ax: l.dx, ay: -l.dy,
+        showarrow: true, arrowhead: 0, arrowwidth: 0.8, arrowcolor: "#555", font: { size: 11 } }))),
     });
     return Plotly.react("plot-volcano", scatterTraces(c, parts, xy, names), layout, CFG);
   }
@@ -100,16 +104,18 @@
   }
 
   /* -- samples: PCA (coloured by group or by any covariate) and the clustered distance heatmap -- */
+  const shown = () => state.subset || D.samples.map((_, i) => i);
   function pca() {
     if (!D.pca) { $("plot-pca").textContent = "No PCA: the variance-stabilised counts are missing (see Notes)."; return; }
-    const label = S <= 30, pal = ["#1f77b4", "#e6550d", "#31a354", "#756bb1", "#d62728", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
+    const keep = new Set(shown()), n = keep.size;
+    const label = n <= 30, pal = ["#1f77b4", "#e6550d", "#31a354", "#756bb1", "#d62728", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
     // One set of traces per factor (group first, then each covariate); a menu shows one set.
     const factors = [["group", D.groups]].concat(Object.entries(D.covariates || {}));
     const traces = [], sets = [];
     factors.forEach(([factor, values], f) => {
       const levels = [...new Set(values)], first = traces.length;
       levels.forEach((lv, k) => {
-        const idx = D.samples.map((_, i) => i).filter((i) => values[i] === lv);
+        const idx = D.samples.map((_, i) => i).filter((i) => values[i] === lv && keep.has(i));
         const color = f === 0 ? D.colors[lv] : pal[k % pal.length];
         traces.push({ type: "scatter", mode: label ? "markers+text" : "markers", name: lv, visible: f === 0,
           legendgrouptitle: { text: factor }, legendgroup: factor,
@@ -120,43 +126,91 @@
       });
       sets.push([factor, first, traces.length]);
     });
+    // a searched gene: the samples coloured by its expression (shown when a gene is chosen)
+    const idx = [...keep];
+    const g = state.gene;
+    if (g >= 0) {
+      const vals = geneCounts(g);
+      traces.push({ type: "scatter", mode: label ? "markers+text" : "markers", name: G.name[g], visible: false,
+        x: idx.map((i) => D.pca.x[i]), y: idx.map((i) => D.pca.y[i]), text: idx.map((i) => D.samples[i]),
+        textposition: "top center", textfont: { size: 10 }, showlegend: false,
+        marker: { size: 11, color: idx.map((i) => Math.log2(vals[i] + 1)), colorscale: "Viridis", showscale: true,
+          colorbar: { title: { text: `${G.name[g]}<br>log2(count+1)` }, thickness: 10 }, line: { color: "#fff", width: 1 } },
+        hovertemplate: "<b>%{text}</b><br>" + G.name[g] + " log2(count+1) %{marker.color:.2f}<extra></extra>" });
+      sets.push([G.name[g], traces.length - 1, traces.length]);
+    }
+    // a searched sample: a ring around it
+    const s = state.sample;
+    if (s >= 0 && keep.has(s)) {
+      traces.push({ type: "scatter", mode: "markers", name: "selected sample", x: [D.pca.x[s]], y: [D.pca.y[s]], showlegend: false,
+        hoverinfo: "skip", marker: { size: 22, color: "rgba(0,0,0,0)", line: { color: "#111", width: 2.5 } } });
+    }
+    const ring = s >= 0 && keep.has(s) ? [traces.length - 1] : [];
+    const show = (a, b) => traces.map((_, i) => (i >= a && i < b) || ring.includes(i));
+    const active = g >= 0 ? sets.length - 1 : 0;
+    traces.forEach((t, i) => (t.visible = show(sets[active][1], sets[active][2])[i]));
     const e = D.pca.explained;
-    const layout = base("PCA (500 most variable genes, VST)", {
+    const layout = base(`PCA (500 most variable genes, VST)${n < S ? ` · ${n} of ${S} samples` : ""}${g >= 0 ? ` · coloured by ${G.name[g]}` : ""}`, {
       xaxis: { title: { text: `PC1 (${(100 * e[0]).toFixed(0)}% of variance)` } },
       yaxis: { title: { text: `PC2 (${(100 * (e[1] || 0)).toFixed(0)}% of variance)` } },
     });
     if (sets.length > 1) {
-      layout.updatemenus = [{ type: "dropdown", x: 1, xanchor: "right", y: -0.22, yanchor: "top",
+      layout.updatemenus = [{ type: "dropdown", x: 1, xanchor: "right", y: -0.22, yanchor: "top", active,
         buttons: sets.map(([factor, a, b]) => ({ label: "colour by " + factor, method: "restyle",
-          args: ["visible", traces.map((_, i) => i >= a && i < b)] })) }];
+          args: ["visible", show(a, b)] })) }];
     }
-    return Plotly.newPlot("plot-pca", traces, layout, CFG);
+    return Plotly.react("plot-pca", traces, layout, CFG);
   }
   function distances() {
     if (!D.dist) { $("plot-dist").textContent = "No sample distances (see Notes)."; return; }
-    const o = D.dist.order, names = o.map((i) => `${D.samples[i]} · ${D.groups[i]}`);
+    const keep = new Set(shown());
+    const o = D.dist.order.filter((i) => keep.has(i)), names = o.map((i) => `${D.samples[i]} · ${D.groups[i]}`);
     const z = o.map((i) => o.map((j) => D.dist.z[i][j]));
-    return Plotly.newPlot("plot-dist", [{ type: "heatmap", z, x: names, y: names, colorscale: "Viridis", reversescale: true,
+    const k = o.indexOf(state.sample), n = o.length;
+    // a searched sample: its row and column outlined
+    const shapes = k < 0 ? [] : [
+      { type: "rect", xref: "x", yref: "paper", x0: k - 0.5, x1: k + 0.5, y0: 0, y1: 1, line: { color: "#111", width: 2 } },
+      { type: "rect", xref: "paper", yref: "y", x0: 0, x1: 1, y0: k - 0.5, y1: k + 0.5, line: { color: "#111", width: 2 } }];
+    return Plotly.react("plot-dist", [{ type: "heatmap", z, x: names, y: names, colorscale: "Viridis", reversescale: true,
       colorbar: { title: { text: "distance" }, thickness: 12 },
       hovertemplate: "%{y}<br>%{x}<br>distance %{z:.3g}<extra></extra>" }],
-    base("Sample distances (clustered)", { showlegend: false, margin: { l: 110, r: 10, t: 50, b: 110 },
-      xaxis: { tickfont: { size: 9 }, showticklabels: S <= 60 }, yaxis: { tickfont: { size: 9 }, autorange: "reversed", showticklabels: S <= 60 } }), CFG);
+    base(`Sample distances (clustered)${n < S ? ` · ${n} of ${S} samples` : ""}`, { showlegend: false, margin: { l: 110, r: 10, t: 50, b: 110 }, shapes,
+      xaxis: { tickfont: { size: 9 }, showticklabels: n <= 60 }, yaxis: { tickfont: { size: 9 }, autorange: "reversed", showticklabels: n <= 60 } }), CFG);
   }
-
+  function subsets() {
+    // Many samples: views of one group or one covariate level at a time, each readable.
+    if (S <= SUBSET_ABOVE) return;
+    const opts = [["all", `all ${S} samples`, null]];
+    const add = (factor, values) => [...new Set(values)].forEach((lv) => {
+      const idx = values.map((v, i) => (v === lv ? i : -1)).filter((i) => i >= 0);
+      opts.push([`${factor}=${lv}`, `${factor} ${lv} (${idx.length} samples)`, idx]);
+    });
+    add("group", D.groups);
+    Object.entries(D.covariates || {}).forEach(([f, v]) => add(f, v));
+    const sel = $("sample-subset");
+    opts.forEach(([v, text]) => { const o = document.createElement("option"); o.value = v; o.textContent = text; sel.append(o); });
+    $("subset-why").textContent = ` — ${S} samples are too many to label in one plot; choose a group or a covariate level to see it alone.`;
+    $("subset-bar").hidden = false;
+    sel.addEventListener("change", () => {
+      state.subset = opts.find((o) => o[0] === sel.value)[2];
+      pca(); distances(); heatmap();
+    });
+  }
   /* -- top DE genes heatmap -- */
   function heatmap() {
     const H = D.heat;
     $("plot-heat").style.minHeight = "0";
     if (!H) { $("plot-heat").textContent = "No gene is significant in any comparison, so there is no heatmap of top genes."; $("plot-heat").style.minHeight = "0"; return; }
-    const rows = H.rowOrder, cols = H.colOrder;
+    const keep = new Set(shown()), rows = H.rowOrder, cols = H.colOrder.filter((c) => keep.has(c)), n = cols.length;
     const y = rows.map((r) => G.name[H.genes[r]]), x = cols.map((c) => `${D.samples[c]} · ${D.groups[c]}`);
     const z = rows.map((r) => cols.map((c) => H.z[r][c]));
-    return Plotly.newPlot("plot-heat", [{ type: "heatmap", z, x, y, zmid: 0, colorscale: "RdBu",
+    return Plotly.react("plot-heat", [{ type: "heatmap", z, x, y, zmid: 0, colorscale: "RdBu",
       colorbar: { title: { text: "z-score" }, thickness: 12 }, hovertemplate: "%{y}<br>%{x}<br>z %{z:.2f}<extra></extra>" }],
-    base(`Top ${rows.length} genes by adjusted p-value`, { showlegend: false, height: Math.max(300, (S <= 80 ? 170 : 80) + 14 * rows.length),
-      margin: { l: 130, r: 10, t: 50, b: S <= 80 ? 120 : 30 }, xaxis: { tickfont: { size: 9 }, showticklabels: S <= 80 },
+    base(`Top ${rows.length} genes by adjusted p-value${n < S ? ` · ${n} of ${S} samples` : ""}`, { showlegend: false, height: Math.max(300, (n <= 80 ? 170 : 80) + 14 * rows.length),
+      margin: { l: 130, r: 10, t: 50, b: n <= 80 ? 120 : 30 }, xaxis: { tickfont: { size: 9 }, showticklabels: n <= 80 },
       yaxis: { tickfont: { size: 10 }, autorange: "reversed" } }), CFG).then(() => {
-      $("plot-heat").on("plotly_click", (ev) => select(H.genes[rows[ev.points[0].pointIndex[0]]]));
+      if (!heatmap.bound) $("plot-heat").on("plotly_click", (ev) => select(H.genes[H.rowOrder[ev.points[0].pointIndex[0]]]));
+      heatmap.bound = true;
     });
   }
 
@@ -203,7 +257,15 @@
     $("gene-search").value = G.name[g];
     document.querySelectorAll("#genes tbody tr").forEach((tr) => tr.classList.toggle("hit", tr.dataset.gene === G.id[g]));
     genePlot(g);
+    state.sample = -1;
+    pca(); distances(); // the samples coloured by this gene's expression
     document.body.dataset.selected = G.id[g];
+  }
+  function selectSample(s) {
+    state.sample = s;
+    $("gene-search").value = D.samples[s];
+    pca(); distances(); // ringed in the PCA, outlined in the distance heatmap
+    document.body.dataset.selectedSample = D.samples[s];
   }
   function matches(q, limit) {
     q = q.trim().toLowerCase();
@@ -217,29 +279,46 @@
     }
     return [...exact, ...prefix, ...inside].slice(0, limit);
   }
+  function sampleMatches(q) {
+    q = q.trim().toLowerCase();
+    if (!q) return [];
+    const exact = D.samples.findIndex((s) => s.toLowerCase() === q);
+    if (exact >= 0) return [exact];
+    return D.samples.map((s, i) => (s.toLowerCase().startsWith(q) ? i : -1)).filter((i) => i >= 0).slice(0, 5);
+  }
   function searchBox() {
-    const box = $("gene-search"), list = $("gene-suggest");
+    const box = $("gene-search"), list = $("gene-suggest"), msg = $("search-msg");
     let hits = [];
+    const say = (text) => { msg.textContent = text; msg.hidden = !text; };
+    const nothing = () => `No gene or sample matches "${box.value.trim()}" in this report (${N.toLocaleString()} genes of the annotation, ${S} samples).`;
     box.addEventListener("input", () => {
-      hits = matches(box.value, 12);
+      const samples = sampleMatches(box.value);
+      hits = matches(box.value, 12 - samples.length).map((g) => ["gene", g]).concat(samples.map((s) => ["sample", s]));
       list.innerHTML = "";
-      hits.forEach((g, k) => {
+      hits.forEach(([kind, i], k) => {
         const li = document.createElement("li");
         li.className = k === 0 ? "on" : "";
-        li.append(G.name[g]);
+        li.append(kind === "gene" ? G.name[i] : D.samples[i]);
         const sm = document.createElement("small");
-        sm.textContent = G.id[g];
+        sm.textContent = kind === "gene" ? G.id[i] : `sample · ${D.groups[i]}`;
         li.append(sm);
-        li.addEventListener("mousedown", () => { list.hidden = true; select(g); });
+        li.addEventListener("mousedown", () => { list.hidden = true; pick(kind, i); });
         list.append(li);
       });
       list.hidden = hits.length === 0;
+      say(box.value.trim() && !hits.length ? nothing() : "");
     });
+    const pick = (kind, i) => {
+      say("");
+      if (kind === "gene") { select(i); $("gene").scrollIntoView({ behavior: "smooth" }); }
+      else { selectSample(i); $("samples").scrollIntoView({ behavior: "smooth" }); }
+    };
     box.addEventListener("keydown", (e) => {
       if (e.key !== "Enter") return;
-      const g = hits[0] ?? matches(box.value, 1)[0];
+      const hit = hits[0] ?? (matches(box.value, 1).map((g) => ["gene", g])[0] || sampleMatches(box.value).map((s) => ["sample", s])[0]);
       list.hidden = true;
-      if (g !== undefined) { select(g); $("gene").scrollIntoView({ behavior: "smooth" }); }
+      if (hit) pick(hit[0], hit[1]);
+      else say(nothing());
     });
     box.addEventListener("blur", () => setTimeout(() => (list.hidden = true), 150));
   }
@@ -382,6 +461,7 @@
     b.addEventListener("click", () => showComparison(+b.dataset.i)));
 
   searchBox();
+  subsets();
   table.refresh();
   mark("table");
   await pca();
@@ -398,7 +478,7 @@
   }
   await enrichment();
   mark("enrichment");
-  window.genejobs = { data: D, select, matches, table, geneCounts, timings };
+  window.genejobs = { data: D, select, selectSample, matches, table, geneCounts, timings, state };
   document.body.dataset.drawnMs = String(Math.round(performance.now() - t0));
   document.body.dataset.ready = "1";
 })().catch((err) => {

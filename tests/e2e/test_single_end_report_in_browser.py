@@ -8,29 +8,18 @@ through the real runner; headless Chromium loads its report as a reader would.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
+from chromium import Page
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from genejobs.jobs.run.executor import close_client, make_client
+from genejobs.jobs.run.runner import Runner
+from genejobs.references.registry import ReferenceRegistry
+from genejobs.sim.simulate import SimConfig, simulate
+from support.runner import add_job, load_job, make_settings
 
-from browser import CHROMIUM, Browser  # noqa: E402
-from test_runner_helpers import add_job, load_job, make_settings  # noqa: E402
-
-from genejobs.jobs.run.executor import close_client, make_client  # noqa: E402
-from genejobs.jobs.run.runner import Runner  # noqa: E402
-from genejobs.references.registry import ReferenceRegistry  # noqa: E402
-from genejobs.sim.simulate import SimConfig, simulate  # noqa: E402
-
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.skipif(
-        CHROMIUM is None and not __import__("os").environ.get("CI"),
-        reason="chromium is installed by scripts/ensure-chromium.sh (make test)",
-    ),
-]
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("chromium")]
 READY = "document.body && (document.body.dataset.ready || document.body.dataset.error)"
 SHOTS = Path(__file__).resolve().parents[2] / ".tmp" / "screenshots"
 
@@ -74,7 +63,7 @@ def job(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory):
-    b = Browser(tmp_path_factory.mktemp("chromium"))
+    b = Page(tmp_path_factory.mktemp("chromium"))
     yield b
     b.close()
 

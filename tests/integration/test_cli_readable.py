@@ -121,7 +121,7 @@ def test_jobs_delete_names_what_it_deletes_and_deletes_only_that(cli, world):
     fake_outputs(world, job_id)
     folder = world["data"] / "out" / job_id
     (folder / "not-written-by-the-job.txt").write_text("x")
-    from test_api_contract import set_status
+    from support.api import set_status
 
     set_status(world, job_id, "FINISHED", end_time_ms=1)
     code, _, err = cli("jobs", "delete", job_id, "--yes")

@@ -70,7 +70,7 @@ def test_a_dependency_added_without_relocking_is_named(tmp_path: Path) -> None:
     pyproject = root / "pyproject.toml"
     pyproject.write_text(
         pyproject.read_text().replace(
-            "dependencies = [\n", 'dependencies = [\n  "pooch>=1.8",\n', 1
+            "dependencies = [\n", 'dependencies = [\n  "brand-new-dependency>=1.0",\n', 1
         )
     )
     lock = root / "requirements.lock"
@@ -78,6 +78,7 @@ def test_a_dependency_added_without_relocking_is_named(tmp_path: Path) -> None:
     done = _check(root)
     assert done.returncode == 1
     assert (
-        "runtime dependency 'pooch' of pyproject.toml is missing (run `make lock`)" in done.stderr
+        "runtime dependency 'brand-new-dependency' of pyproject.toml is missing (run `make lock`)"
+        in done.stderr
     )
     assert "numpy is" in done.stderr and "the runtime lock has 0.0.1" in done.stderr

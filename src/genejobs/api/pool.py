@@ -23,8 +23,10 @@ T = TypeVar("T")
 STORAGE_THREADS = 16
 QUEUE_WAIT_S = 1.0
 # A storage call starts only this long into a request (each then has its own timeouts,
-# storage.INTERACTIVE): a request meeting a stalled endpoint is answered in ~5-10 s.
-REQUEST_STORAGE_S = 4.0
+# storage.INTERACTIVE, so a stalled endpoint fails the first call in ~5-10 s). The budget
+# stops an endpoint that answers every call slowly from holding a place for minutes; it
+# is generous because a healthy submit of 1,000 samples checks 2,000+ objects one by one.
+REQUEST_STORAGE_S = 30.0
 
 
 class StoragePool:

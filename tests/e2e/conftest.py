@@ -5,7 +5,6 @@ the API for the tests that read a job rather than build one."""
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,9 +17,8 @@ from service import serve
 from genejobs.config import Settings
 from genejobs.references.registry import registry_for
 from genejobs.sim import SimConfig, simulate
+from support.console import GTF, REF, reads_request, wait_status
 from support.tools import missing
-
-REF, GTF = "sim1", "sim1.annotation.gtf"
 
 
 @pytest.fixture(scope="session")
@@ -78,43 +76,6 @@ def browser(tmp_path: Path) -> Iterator[Any]:
 
     with open_chrome(tmp_path) as driver:
         yield driver
-
-
-def reads_request(world: dict[str, Any], **changes: Any) -> dict[str, Any]:
-    """A request for the simulated samples, as the console would build it."""
-    m, data = world["manifest"], world["data"]
-    inputs = [
-        {
-            "group_name": g,
-            "group_inputs": [
-                {"sample_name": s, "files": [str(p) for p in m.reads[s]]} for s in samples
-            ],
-        }
-        for g, samples in m.groups.items()
-    ]
-    req = {
-        "job_type": "RNA_DIFF_EXPR",
-        "inputs": inputs,
-        "ref": REF,
-        "gtf": GTF,
-        "library_type": m.library_type,
-        "adapt": m.adapter,
-        "is_export_qc": False,
-        "output": f"{data}/out",
-    }
-    return req | changes
-
-
-def wait_status(
-    http: httpx.Client, job_id: str, statuses: tuple[str, ...], timeout_s: float = 240
-) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        detail = http.get(f"/jobs/{job_id}").json()
-        if detail["status"] in statuses:
-            return dict(detail)
-        assert time.monotonic() < deadline, detail
-        time.sleep(0.5)
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from conftest import GTF, REF
+from support.console import GTF, REF
 
 pytestmark = pytest.mark.e2e
 JOB_NAME = "K vs W in the browser"

@@ -18,7 +18,7 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select
 
-from conftest import REF, reads_request
+from support.console import REF, reads_request
 
 pytestmark = pytest.mark.e2e
 

@@ -264,7 +264,7 @@ def test_an_authenticated_oversize_body_gets_413_declared_or_chunked(served):
 # -- counts tables: bounded while read, refused at the door naming the reason ------
 
 
-def counts_table(genes: int = 5, value: str = "7") -> str:
+def counts_table(genes: int = 20, value: str = "7") -> str:
     rows = [f"G{i}\t{value if i == 2 else i}\t{i}\t{i + 1}\t{i + 2}" for i in range(genes)]
     return "gene_id\tK1\tK2\tW1\tW2\n" + "\n".join(rows) + "\n"
 

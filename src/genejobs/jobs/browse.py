@@ -11,7 +11,7 @@ import heapq
 import mimetypes
 import os
 import posixpath
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -277,7 +277,7 @@ def content_headers(path: str) -> dict[str, str]:
     }
 
 
-def stream(storage: Storage, loc: Location) -> Iterator[bytes]:
+def stream(storage: Storage, loc: Location) -> Generator[bytes, None, None]:
     with storage.open_read(loc) as fh:
         while chunk := fh.read(CHUNK_BYTES):
             yield chunk

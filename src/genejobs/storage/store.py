@@ -31,6 +31,7 @@ S3_CONNECT_TIMEOUT_S = 2.0
 S3_READ_TIMEOUT_S = 60.0
 S3_MAX_ATTEMPTS = 2
 S3FS_RETRIES = 5  # s3fs's own loop around botocore's (its default)
+S3_MAX_CONNECTIONS = 32
 
 
 @dataclass(frozen=True)
@@ -139,6 +140,9 @@ class Storage:
                 "connect_timeout": self.timeouts.connect_s,
                 "read_timeout": self.timeouts.read_s,
                 "retries": {"total_max_attempts": self.timeouts.attempts, "mode": "standard"},
+                # more connections than the API's storage pool has places: a call must not
+                # wait for a connection held by a stalled one (botocore's default is 10)
+                "max_pool_connections": S3_MAX_CONNECTIONS,
             }
             self._s3 = fsspec.filesystem(
                 "s3",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import copy
 import os
 import shutil
 import tempfile
@@ -109,15 +110,11 @@ class Storage:
         )
 
     def interactive(self) -> Storage:
-        """The same view with the API's short timeouts (see ``INTERACTIVE``)."""
-        copy = Storage(
-            allowed_roots=self.allowed_roots,
-            s3_endpoint_url=self.s3_endpoint_url,
-            aws_access_key_id=self._key,
-            aws_secret_access_key=self._secret,
-            timeouts=INTERACTIVE,
-        )
-        return copy
+        """The same view (and class) with the API's short timeouts (see ``INTERACTIVE``)."""
+        interactive = copy.copy(self)
+        interactive.timeouts = INTERACTIVE
+        interactive._s3 = None  # built again with those timeouts
+        return interactive
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)

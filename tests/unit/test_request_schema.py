@@ -96,7 +96,11 @@ def test_rules_between_fields_are_reported_together():
     ("field", "value", "expected"),
     [
         ("name", "x" * 129, "name: must be at most 128 characters"),
-        ("name", "a\x1bb", "name: must be printable text on one line (no control characters"),
+        (
+            "name",
+            "a\x1bb",
+            "name: must be printable text on one line (no control characters or line separators)",
+        ),
         ("output", "s3a://diff-expr/" + "o" * 2048, "output: must be at most 2048 characters"),
         ("ref", "r" * 257, "ref: must be at most 256 characters"),
         ("gene_sets", "", "gene_sets: must not be empty"),

@@ -6,6 +6,7 @@ routes: a job's outputs are visible to whoever may see the job, nobody else.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from functools import partial
 from typing import Annotated, Any
 
@@ -125,4 +126,15 @@ async def output_file(
     loc, size = await in_storage_pool(request, locate)
     headers = content_headers(path) | {"Content-Length": str(size)}
     media = headers.pop("Content-Type")
-    return StreamingResponse(stream(service.storage, loc), media_type=media, headers=headers)
+    chunks = stream(service.storage, loc)
+
+    async def from_storage_pool() -> AsyncIterator[bytes]:
+        # each read in the storage pool too: a stalled endpoint mid-download holds none
+        # of the threads that serve the other routes
+        try:
+            while (chunk := await in_storage_pool(request, lambda: next(chunks, None))) is not None:
+                yield chunk
+        finally:
+            await in_storage_pool(request, chunks.close)
+
+    return StreamingResponse(from_storage_pool(), media_type=media, headers=headers)

@@ -13,7 +13,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from genejobs import errors
@@ -123,7 +123,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def on_store_error(request: Request, exc: Exception) -> JSONResponse:
         # the database refused (read-only, gone, disk full): not the caller's fault; the
-        # message says which, never the SQL
+        # message says which, never the SQL. (PostgreSQL's read-only transaction is an
+        # InternalError; other DBAPI errors are bugs: a 500.)
+        if not isinstance(exc, OperationalError) and "read-only" not in str(exc):
+            return await on_unexpected(request, exc)
         log.error("%s %s: the job store failed: %s", request.method, request.url.path, exc)
         return error_response(request, 503, "DLI.0012", store_unavailable_message(exc))
 
@@ -134,5 +137,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(errors.GeneJobsError, on_genejobs_error)
     app.add_exception_handler(RequestValidationError, on_request_validation)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
-    app.add_exception_handler(OperationalError, on_store_error)
+    app.add_exception_handler(DBAPIError, on_store_error)
     app.add_exception_handler(Exception, on_unexpected)

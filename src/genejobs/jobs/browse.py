@@ -13,7 +13,7 @@ import mimetypes
 import os
 import posixpath
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -431,7 +431,7 @@ def with_storage_shim(html: bytes) -> bytes:
     return html[:at] + STORAGE_SHIM + html[at:]
 
 
-def stream(storage: Storage, loc: Location) -> Iterator[bytes]:
+def stream(storage: Storage, loc: Location) -> Generator[bytes, None, None]:
     with storage.open_read(loc) as fh:
         while chunk := fh.read(CHUNK_BYTES):
             yield chunk

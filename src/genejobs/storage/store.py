@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import copy
 import errno
 import os
 import shutil
@@ -33,6 +34,7 @@ S3_CONNECT_TIMEOUT_S = 2.0
 S3_READ_TIMEOUT_S = 60.0
 S3_MAX_ATTEMPTS = 2
 S3FS_RETRIES = 5  # s3fs's own loop around botocore's (its default)
+S3_MAX_CONNECTIONS = 32
 
 
 @dataclass(frozen=True)
@@ -110,15 +112,11 @@ class Storage:
         )
 
     def interactive(self) -> Storage:
-        """The same view with the API's short timeouts (see ``INTERACTIVE``)."""
-        copy = type(self)(
-            allowed_roots=self.allowed_roots,
-            s3_endpoint_url=self.s3_endpoint_url,
-            aws_access_key_id=self._key,
-            aws_secret_access_key=self._secret,
-            timeouts=INTERACTIVE,
-        )
-        return copy
+        """The same view (and class) with the API's short timeouts (see ``INTERACTIVE``)."""
+        interactive = copy.copy(self)
+        interactive.timeouts = INTERACTIVE
+        interactive._s3 = None  # built again with those timeouts
+        return interactive
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
@@ -141,6 +139,9 @@ class Storage:
                 "connect_timeout": self.timeouts.connect_s,
                 "read_timeout": self.timeouts.read_s,
                 "retries": {"total_max_attempts": self.timeouts.attempts, "mode": "standard"},
+                # more connections than the API's storage pool has places: a call must not
+                # wait for a connection held by a stalled one (botocore's default is 10)
+                "max_pool_connections": S3_MAX_CONNECTIONS,
             }
             self._s3 = fsspec.filesystem(
                 "s3",

@@ -64,7 +64,8 @@ def victim_files(world) -> dict[str, Path]:
     named.mkdir()
     (named / "keep.txt").write_text("folder named x.csv")
     counts = table.parent / "counts.tsv.csv"
-    counts.write_text("gene_id,K1,K2,W1,W2\nG1,1,2,3,4\nG2,5,6,7,8\nG3,9,8,7,6\n")
+    rows = "".join(f"G{i},{i},{i + 1},{i + 2},{i + 3}\n" for i in range(12))  # the door wants 10+
+    counts.write_text("gene_id,K1,K2,W1,W2\n" + rows)
     return {
         "job": Path(job_id),
         "root": table.parent,

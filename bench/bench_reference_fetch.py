@@ -45,6 +45,7 @@ def bench_fetch(scale: float, work: Path) -> None:
     from genejobs.sim.upstream import serve, write_upstream
 
     t = time.perf_counter()
+    (work / "gen").mkdir(parents=True, exist_ok=True)
     ref = build_reference(work / "gen", scale, int(HUMAN_GENES * scale))
     up = work / "upstream"
     catalogue_file = write_upstream(up, ref.fasta, ref.gtf, None)

@@ -88,3 +88,14 @@ def test_methods_name_the_sets_and_their_releases() -> None:
     assert "user GMT (s3a://b/sets.gmt)" in text
     assert "Benjamini-Hochberg" in text and "propagated to every ancestor" in text
     assert "against the expressed genes as background" in text
+
+
+def test_a_collection_over_the_gsea_budget_gets_ora_only_and_a_note() -> None:
+    t = _table()
+    sets = {f"S{i}": [f"g{j}" for j in range(i, i + 10)] for i in range(0, 60, 5)}
+    coll = GeneSetCollection("GO", sets, stem="GO", gsea_max_sets=3, permutations=10)
+    res = run_enrichment(t, coll, label="W_vs_K")
+    assert "W_vs_K_GO_ora_up" in res.tables and "W_vs_K_GO_gsea_prerank" not in res.tables
+    assert any(
+        "preranked GSEA not run: 12 testable sets exceed the budget of 3" in n for n in res.notes
+    )

@@ -403,7 +403,9 @@ def retried_once(
         return result, f"{first.message}; processed again, successfully"
 
 
-def _enrichment(storage: Storage, spec: RnaDiffExprSpec, de: Any, reference: Any) -> Any:
+def _enrichment(
+    storage: Storage, spec: RnaDiffExprSpec, de: Any, reference: Any, settings: Settings
+) -> Any:
     """ORA and preranked GSEA per comparison: the request's GMT (labelled "user GMT")
     and, by default, the gene sets kept with a fetched reference (GO, Reactome)."""
     from genejobs.pipeline.enrichment import GeneSetCollection, read_gmt, run_collections
@@ -424,11 +426,21 @@ def _enrichment(storage: Storage, spec: RnaDiffExprSpec, de: Any, reference: Any
                 release=str(entry.get("release", "")),
                 stem=str(entry["name"]),
                 origin=f"reference {reference.name}",
+                # A bounded GSEA (issue 25: <= 30 s on 2 cores): Reactome fits, GO
+                # (~10k testable sets) gets ORA only, with a note.
+                min_size=5,
+                max_size=500,
+                permutations=100,
+                gsea_max_sets=2500,
             )
         )
     if not collections:
         return None
-    return run_collections({c: de.table_for(c) for c in de.comparisons}, collections)
+    return run_collections(
+        {c: de.table_for(c) for c in de.comparisons},
+        collections,
+        threads=max(1, settings.threads_per_worker),
+    )
 
 
 # -- statistics --------------------------------------------------------------
@@ -584,7 +596,7 @@ def run_statistics_task(
     qc = (reference.provenance.get("qc") or {}) if reference is not None else {}
     rrna_types = frozenset(qc.get("rrna_gene_types") or RRNA_TYPES)
     rrna = frozenset(g.gene_id for g in genes if g.gene_type in rrna_types)
-    enrichment = _enrichment(storage, spec, de, reference)
+    enrichment = _enrichment(storage, spec, de, reference, settings)
     if enrichment is not None:
         job["gene_set_collections"] = enrichment.collections
     title = f"genejobs: {spec.name or 'job ' + job_id}"

@@ -23,6 +23,8 @@ from genejobs.errors import ValidationError
 log = logging.getLogger(__name__)
 # A design needs this many samples beyond its coefficients to estimate dispersions.
 MIN_RESIDUAL_DF = 1
+# DESeq2's results(alpha=0.1): the FDR at which independent filtering counts rejections.
+INDEPENDENT_FILTERING_ALPHA = 0.1
 TABLE_COLUMNS = [
     "gene_id",
     "gene_name",
@@ -215,6 +217,8 @@ def _comparison_table(
         contrast=design.contrast(control, treatment),
         inference=inference,
         quiet=True,
+        # R's results() filters independently at alpha = 0.1 (pydeseq2's default is 0.05).
+        alpha=INDEPENDENT_FILTERING_ALPHA,
         lfc_null=lfc_threshold,
         alt_hypothesis="greaterAbs" if lfc_threshold > 0 else None,
     )
@@ -267,9 +271,7 @@ def run_differential_expression(
     apeGLM-style shrunken fold changes (``lfc_shrunk``); ``lfc_threshold`` > 0 tests
     |log2 fold change| > threshold (DESeq2's ``altHypothesis="greaterAbs"``).
     """
-    from pydeseq2.dds import DeseqDataSet
-
-    from genejobs.pipeline.de_inference import make_inference
+    from genejobs.pipeline.de_inference import RDeseqDataSet, make_inference
 
     comparisons = _checked_comparisons(counts, sample_groups, comparisons)
     if lfc_threshold < 0:
@@ -296,7 +298,7 @@ def run_differential_expression(
     notes: list[str] = [inference_note] if inference_note else []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        dds = DeseqDataSet(
+        dds = RDeseqDataSet(
             counts=matrix.T,
             metadata=metadata,
             design=design_frame,

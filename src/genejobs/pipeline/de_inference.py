@@ -36,9 +36,9 @@ import pandas as pd
 from pydeseq2.dds import DeseqDataSet
 from pydeseq2.default_inference import DefaultInference
 from pydeseq2.inference import Inference
-from pydeseq2.utils import irls_solver
+from pydeseq2.utils import irls_solver, lowess
 from scipy.special import digamma, gammaln, xlogy
-from scipy.stats import norm
+from scipy.stats import chi2, false_discovery_control, norm
 
 log = logging.getLogger(__name__)
 
@@ -727,3 +727,82 @@ class RDeseqDataSet(DeseqDataSet):
         self.var.loc[outlier, "dispersions"] = self.var.loc[outlier, "genewise_dispersions"]
         if self.low_memory:
             del self.layers["_mu_hat"]
+
+
+def independent_filtering(base_mean: np.ndarray, pvalues: np.ndarray, alpha: float) -> np.ndarray:
+    """DESeq2's ``pvalueAdjustment``: BH-adjusted p-values after dropping the genes with the
+    lowest mean counts, at the cut (one of 50 quantiles) whose number of rejections at
+    ``alpha`` comes within one residual SD of the lowess-smoothed maximum.
+
+    Parameters
+    ----------
+    base_mean, pvalues : ndarray, shape (n_genes,)
+        Mean of normalised counts and p-values (NaN where untested).
+    alpha : float
+        The FDR at which rejections are counted (R's ``results(alpha=0.1)``).
+
+    Returns
+    -------
+    ndarray, shape (n_genes,)
+        Adjusted p-values, NaN for the filtered genes and where ``pvalues`` is NaN.
+    """
+    lower = float(np.mean(base_mean == 0))
+    theta = np.linspace(lower, 0.95 if lower < 0.95 else 1.0, 50)
+    cutoffs = np.quantile(base_mean, theta)
+    padj = np.full((len(base_mean), len(theta)), np.nan)
+    tested = ~np.isnan(pvalues)
+    for i, cut in enumerate(cutoffs):
+        use = (base_mean >= cut) & tested
+        if use.any():
+            padj[use, i] = false_discovery_control(pvalues[use], method="bh")
+    rejections = (padj < alpha).sum(axis=0)
+    fit = lowess(theta, rejections, frac=1 / 5)
+    j = 0
+    if rejections.max() > 10:
+        positive = rejections > 0
+        residual = rejections[positive] - fit[positive] if positive.any() else np.zeros(1)
+        top = fit.max()
+        for bar in (top - np.sqrt(np.mean(residual**2)), 0.9 * top, 0.8 * top):
+            if (rejections > bar).any():
+                j = int(np.flatnonzero(rejections > bar)[0])
+                break
+    return np.asarray(padj[:, j])
+
+
+def likelihood_ratio_test(
+    inference: VectorisedInference,
+    counts: np.ndarray,
+    size_factors: np.ndarray,
+    full: np.ndarray,
+    reduced: np.ndarray,
+    disp: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """DESeq2's ``nbinomLRT``: both designs fitted with the same (full-design) dispersions;
+    the statistic is twice the gain in NB log-likelihood, chi-squared on the difference in
+    coefficients.
+
+    Parameters
+    ----------
+    counts : ndarray, shape (n_samples, n_genes)
+    size_factors : ndarray, shape (n_samples,)
+    full : ndarray, shape (n_samples, p_full)
+    reduced : ndarray, shape (n_samples, p_reduced)
+        A design nested in ``full`` (p_reduced < p_full).
+    disp : ndarray, shape (n_genes,)
+
+    Returns
+    -------
+    stat, pvalue : ndarray, shape (n_genes,)
+    beta : ndarray, shape (n_genes, p_full)
+        The full design's natural-log coefficients.
+    mu : ndarray, shape (n_samples, n_genes)
+        The full design's fitted means.
+    """
+    beta, mu_full, _, _ = inference.irls(counts, size_factors, full, disp, 0.5, 1e-8)
+    _, mu_reduced, _, _ = inference.irls(counts, size_factors, reduced, disp, 0.5, 1e-8)
+    gain = nb_log_pmf(counts, mu_full, disp).sum(axis=0) - nb_log_pmf(
+        counts, mu_reduced, disp
+    ).sum(axis=0)
+    stat = 2 * gain
+    pvalue = chi2.sf(stat, full.shape[1] - reduced.shape[1])
+    return np.asarray(stat), np.asarray(pvalue), beta, mu_full

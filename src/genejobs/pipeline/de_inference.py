@@ -800,9 +800,9 @@ def likelihood_ratio_test(
     """
     beta, mu_full, _, _ = inference.irls(counts, size_factors, full, disp, 0.5, 1e-8)
     _, mu_reduced, _, _ = inference.irls(counts, size_factors, reduced, disp, 0.5, 1e-8)
-    gain = nb_log_pmf(counts, mu_full, disp).sum(axis=0) - nb_log_pmf(
-        counts, mu_reduced, disp
-    ).sum(axis=0)
+    gain = nb_log_pmf(counts, mu_full, disp).sum(axis=0) - nb_log_pmf(counts, mu_reduced, disp).sum(
+        axis=0
+    )
     stat = 2 * gain
     pvalue = chi2.sf(stat, full.shape[1] - reduced.shape[1])
     return np.asarray(stat), np.asarray(pvalue), beta, mu_full

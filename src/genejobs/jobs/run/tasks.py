@@ -415,6 +415,10 @@ def run_statistics_task(
         covariates=spec.covariate_levels(),
         shrink=spec.shrink,
         lfc_threshold=spec.lfc_threshold,
+        interactions=spec.interactions,
+        test=spec.test,
+        reduced=spec.reduced,
+        coefficient=spec.coefficient,
     )
     de.notes[:0] = table_notes
     # DE cannot be interrupted, but a job cancelled meanwhile must not write its outputs.

@@ -48,7 +48,7 @@ class DEResult:
     comparisons: list[str]
     sample_groups: dict[str, str]
     notes: list[str] = field(default_factory=list)
-    # -- statistics additions (issue 18) --
+    # -- the design and its tests: what run.json and the report state --
     design: str = "~ group"
     covariates: dict[str, dict[str, str]] = field(default_factory=dict)  # name -> sample -> level
     shrink: bool = False
@@ -177,8 +177,8 @@ def _sample_levels(
     return out
 
 
-def _shrunk_lfc(  # type: ignore[no-untyped-def]
-    stats,
+def _shrunk_lfc(
+    stats: Any,
     groups: list[str],
     levels: list[tuple[str, list[str]]],
     control: str,

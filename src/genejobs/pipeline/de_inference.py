@@ -442,9 +442,12 @@ def r_weights(mu: np.ndarray, disp: np.ndarray, min_mu: float) -> np.ndarray:
 
 
 class VectorisedInference(DefaultInference):
-    """``DefaultInference`` whose mean, dispersion, IRLS and Wald steps work on all genes at once.
+    """``DefaultInference`` whose mean, dispersion, IRLS and Wald steps follow DESeq2's
+    numerics, on all genes at once.
 
-    The trend fit and LFC shrinkage stay pydeseq2's own (they are not per-gene loops).
+    pydeseq2 calls these with samples down the rows and genes across the columns; the
+    rough dispersion estimates and the trend's gamma GLM stay pydeseq2's (they agree
+    with R), LFC shrinkage is pydeseq2's objective minimised for all genes at once.
     """
 
     def lin_reg_mu(
@@ -454,7 +457,21 @@ class VectorisedInference(DefaultInference):
         design_matrix: np.ndarray,
         min_mu: float,
     ) -> np.ndarray:
-        """Least squares of normalised counts on the design, every gene in one call."""
+        """DESeq2's ``linearModelMu``: least squares of normalised counts on the design.
+
+        Parameters
+        ----------
+        counts : ndarray, shape (n_samples, n_genes)
+        size_factors : ndarray, shape (n_samples,)
+        design_matrix : ndarray, shape (n_samples, n_coefficients)
+        min_mu : float
+            Floor of the fitted means (DESeq2's minmu, 0.5).
+
+        Returns
+        -------
+        ndarray, shape (n_samples, n_genes)
+            Fitted means on the counts' scale.
+        """
         coef, *_ = np.linalg.lstsq(design_matrix, counts / size_factors[:, None], rcond=None)
         return np.asarray(np.maximum(size_factors[:, None] * (design_matrix @ coef), min_mu))
 
@@ -520,8 +537,29 @@ class VectorisedInference(DefaultInference):
         optimizer: Optimizer = "L-BFGS-B",
         maxiter: int = R_BETA_MAXIT,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """pydeseq2's ``utils.irls_solver``, step for step, on every gene at once; a
-        gene that diverges takes pydeseq2's own per-gene path (L-BFGS-B, then a grid)."""
+        """DESeq2's ``fitBeta`` on every gene at once (:func:`_irls_steps`); a gene that
+        diverges takes pydeseq2's per-gene path (L-BFGS-B, then a grid), where R uses optim.
+
+        Parameters
+        ----------
+        counts : ndarray, shape (n_samples, n_genes)
+        size_factors : ndarray, shape (n_samples,)
+        design_matrix : ndarray, shape (n_samples, n_coefficients)
+        disp : ndarray, shape (n_genes,)
+        min_mu, beta_tol : float
+            Floor of the means in each step (0.5) and the relative deviance change that
+            ends the iterations (1e-8).
+
+        Returns
+        -------
+        beta : ndarray, shape (n_genes, n_coefficients)
+            Natural-log coefficients.
+        mu : ndarray, shape (n_samples, n_genes)
+            Fitted means (not floored: Cook's distances and the LRT use these, as R).
+        hat : ndarray, shape (n_samples, n_genes)
+            Diagonal of the hat matrix, from the floored means and the ridge (as R).
+        converged : ndarray of bool, shape (n_genes,)
+        """
         y = np.asarray(counts, dtype=float)
         x = np.asarray(design_matrix, dtype=float)
         disp = np.asarray(disp, dtype=float)
@@ -561,8 +599,27 @@ class VectorisedInference(DefaultInference):
         lfc_null: np.ndarray,
         alt_hypothesis: Literal["greaterAbs", "lessAbs", "greater", "less"] | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Wald tests of every gene at once (p-values, statistics, standard errors): two-sided,
-        or DESeq2's lfcThreshold test (``greaterAbs``)."""
+        """Wald tests of every gene at once: two-sided, or DESeq2's lfcThreshold test
+        (``greaterAbs``).
+
+        Parameters
+        ----------
+        design_matrix : ndarray, shape (n_samples, n_coefficients)
+        disp : ndarray, shape (n_genes,)
+        lfc : ndarray, shape (n_genes, n_coefficients)
+            Natural-log coefficients.
+        mu : ndarray, shape (n_samples, n_genes)
+        ridge_factor : ndarray
+            Ignored: DESeq2's ridge (1e-6 on the log2 scale) is used.
+        contrast : ndarray, shape (n_coefficients,)
+        lfc_null : ndarray
+            The natural-log threshold (``greaterAbs``) or the null value per coefficient.
+
+        Returns
+        -------
+        pvalues, stats, se : ndarray, shape (n_genes,)
+            ``se`` is on the natural-log scale, as pydeseq2 expects.
+        """
         if alt_hypothesis not in (None, "greaterAbs"):  # not used by genejobs: pydeseq2's loop
             pvals, stats, se = super().wald_test(
                 design_matrix, disp, lfc, mu, ridge_factor, contrast, lfc_null, alt_hypothesis
@@ -602,10 +659,30 @@ class VectorisedInference(DefaultInference):
         optimizer: str,
         shrink_index: int,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        # pydeseq2's utils.nbinomGLM (NB likelihood + apeGLM's Cauchy prior on one
-        # coefficient, normal on the others) minimised for every gene at once by
-        # damped Newton steps from pydeseq2's own starting point; pydeseq2 runs
-        # L-BFGS-B gene by gene (2,000 genes took minutes).
+        """pydeseq2's ``utils.nbinomGLM`` (NB likelihood, apeGLM's Cauchy prior on one
+        coefficient, normal on the others) minimised for every gene at once by damped
+        Newton steps from pydeseq2's starting point (pydeseq2 runs L-BFGS-B gene by
+        gene: 2,000 genes took minutes).
+
+        Parameters
+        ----------
+        design_matrix : ndarray, shape (n_samples, n_coefficients)
+        counts : ndarray, shape (n_samples, n_genes)
+        size : ndarray, shape (n_genes,)
+            NB size, 1 / dispersion.
+        offset : ndarray, shape (n_samples,)
+            log size factors.
+        prior_no_shrink_scale, prior_scale : float
+            Scales of the normal and Cauchy priors.
+        shrink_index : int
+            The coefficient shrunk.
+
+        Returns
+        -------
+        beta : ndarray, shape (n_genes, n_coefficients)
+        inverse_hessian : ndarray, shape (n_genes, n_coefficients, n_coefficients)
+        converged : ndarray of bool, shape (n_genes,)
+        """
         x = np.asarray(design_matrix, dtype=float)
         y = np.asarray(counts, dtype=float).T  # genes x samples
         size = np.asarray(size, dtype=float)[:, None]

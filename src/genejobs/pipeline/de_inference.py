@@ -760,13 +760,16 @@ class RDeseqDataSet(DeseqDataSet):
         use = disps > 100 * self.min_disp
         coefs = gamma_trend_fit(means[use], disps[use]) if use.any() else None
         if coefs is None:
+            # DESeq2 switches to a local regression (locfit) here, which genejobs does not
+            # have; pydeseq2's own parametric fit (which drops far genes for good, so it
+            # often still converges) is the nearer of what there is, its mean trend next.
             warnings.warn(
-                "The dispersion trend curve fitting did not converge. "
-                "Switching to a mean-based dispersion trend.",
+                "DESeq2's parametric dispersion trend did not converge (R would use a local "
+                "fit); pydeseq2's parametric fit was used instead",
                 UserWarning,
                 stacklevel=2,
             )
-            self._fit_mean_dispersion_trend(vst)
+            super()._fit_parametric_dispersion_trend(vst)
             return
         self.uns["trend_coeffs"] = pd.Series(coefs, index=["a0", "a1"])
         self.uns["disp_function_type"] = "parametric"

@@ -781,7 +781,8 @@ class RDeseqDataSet(DeseqDataSet):
 
     The trend is fitted on genes whose gene-wise dispersion is above 100 x min_disp, each
     round choosing genes within (1e-4, 15) x the current curve (pydeseq2 fits all
-    non-zero genes and drops genes for good); the MAP search starts from the gene-wise
+    non-zero genes and drops genes for good); where that fails, a local trend as
+    DESeq2's (:func:`local_trend_fit`); the MAP search starts from the gene-wise
     estimate (pydeseq2 starts from the trend). With another inference than
     :class:`VectorisedInference`, pydeseq2's own steps run.
     """

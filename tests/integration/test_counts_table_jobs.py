@@ -103,6 +103,12 @@ def test_a_counts_job_with_a_batch_covariate_gives_r_deseq2s_results(batch_job) 
     assert run["samples"]["K4"]["covariates"] == {"batch": "b2"}
     assert run["lfc_threshold"] == 0.0 and run["counts_table"].endswith("counts.tsv")
     assert "lfc_shrunk" not in table.columns and "lfc_threshold" not in table.columns
+    # Provenance: no reads were processed, so no strand rule, quantifier or adapter.
+    assert run["reads_processed"] is False
+    assert run["library_type"] is None and run["quantifier"] is None and run["adapter"] is None
+    assert run["counts_table_format"] == "nf-core/rnaseq salmon (gene_id, gene_name), TSV"
+    assert run["counts_source"].startswith("a counts table: ")
+    assert (run["test"], run["reduced"]) == ("Wald", None)
 
 
 def test_shrink_and_threshold_change_what_they_should(world, batch_job) -> None:
@@ -123,6 +129,23 @@ def test_shrink_and_threshold_change_what_they_should(world, batch_job) -> None:
     called = set(table.index[table["padj"] < 0.05])
     assert called < set(plain.index[plain["padj"] < 0.05])
     assert len(called ^ set(r.index[r["thr1_padj"] < 0.05])) <= 2
+
+
+def test_a_likelihood_ratio_test_job_gives_one_table_and_says_so(world, batch_job) -> None:
+    """``test: LRT`` through the API: ~ batch + group against ~ batch. With two groups the
+    LRT tests what the Wald test does, so the p-values rank alike and the fold changes
+    (of the last coefficient, group W vs K) are the Wald table's."""
+    plain, _ = batch_job
+    batches = dict(pd.read_csv(GOLDEN / "coldata.csv", index_col=0)["batch"])
+    body = _body(world[2], "plain.csv", batches, test="LRT", reduced=["batch"])
+    answer = _submit(world, body)
+    assert answer.status_code == 201, answer.text
+    table, run = _run(world, answer.json()["job_id"])
+    assert (run["test"], run["reduced"], run["coefficient"]) == ("LRT", "~ batch", "group[T.W]")
+    assert "comparison" not in table.columns
+    pd.testing.assert_series_equal(table["log2FoldChange"], plain["log2FoldChange"], rtol=1e-6)
+    both = table["pvalue"].notna() & plain["pvalue"].notna()
+    assert table.loc[both, "pvalue"].corr(plain.loc[both, "pvalue"], method="spearman") > 0.99
 
 
 def test_a_dry_run_of_a_counts_job_checks_the_table_and_counts_its_bytes(world) -> None:

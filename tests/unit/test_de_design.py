@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from genejobs.pipeline.de import design_matrix, run_differential_expression
-from genejobs.pipeline.de_inference import VectorisedInference
+from genejobs.pipeline.de_inference import R_LAMBDA_LOG2, RDeseqDataSet, VectorisedInference
 
 GOLDEN = Path(__file__).parent.parent / "data" / "deseq2_batch"
 
@@ -65,13 +65,12 @@ def test_lfc_threshold_matches_r_greater_abs() -> None:
 
 
 def _pydeseq2(counts, meta, design, contrast, **kw):
-    from pydeseq2.dds import DeseqDataSet
     from pydeseq2.ds import DeseqStats
 
     inference = VectorisedInference(n_cpus=1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        dds = DeseqDataSet(
+        dds = RDeseqDataSet(
             counts=counts.T, metadata=meta, design=design, inference=inference, quiet=True
         )
         dds.deseq2()
@@ -109,14 +108,18 @@ def test_threshold_equals_pydeseq2s_own_greater_abs_test() -> None:
         alt_hypothesis="greaterAbs",
     )
     theirs = stats.results_df
-    # pydeseq2's per-gene test on the same fit gives the same numbers.
+    # pydeseq2's per-gene test on the same fit gives the same numbers, given DESeq2's
+    # ridge (1e-6 on the log2 scale) and means floored at 0.5, which ours uses.
     own = DefaultInference(n_cpus=1).wald_test(
         stats.design_matrix.values,
         stats.dds.var["dispersions"].values,
         stats.LFC.values,
-        np.exp(stats.design_matrix.values @ stats.LFC.values.T)
-        * stats.dds.obs["size_factors"].values[:, None],
-        np.diag(np.repeat(1e-6, stats.design_matrix.shape[1])),
+        np.maximum(
+            np.exp(stats.design_matrix.values @ stats.LFC.values.T)
+            * stats.dds.obs["size_factors"].values[:, None],
+            0.5,
+        ),
+        np.diag(np.repeat(R_LAMBDA_LOG2 / np.log(2) ** 2, stats.design_matrix.shape[1])),
         stats.contrast_vector,
         np.log(2) * 1.0,
         "greaterAbs",

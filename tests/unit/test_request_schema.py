@@ -104,7 +104,7 @@ def test_rules_between_fields_are_reported_together():
         ("output", "s3a://diff-expr/" + "o" * 2048, "output: must be at most 2048 characters"),
         ("ref", "r" * 257, "ref: must be at most 256 characters"),
         ("gene_sets", "", "gene_sets: must not be empty"),
-        ("colour", "red", "colour: unknown field (allowed: adapt, bed, comparisons"),
+        ("colour", "red", "colour: unknown field (allowed: adapt, bed, coefficient, comparisons"),
         ("inputs", {}, "inputs: must be an array"),
         ("comparisons", [], "comparisons: must be a non-empty array of {control, treatment}"),
     ],

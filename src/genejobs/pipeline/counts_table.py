@@ -32,6 +32,8 @@ class CountTable:
     gene_names: dict[str, str]  # from the table's gene_name column (empty without one)
     columns: dict[str, str]  # sample name -> the table's column it was read from
     notes: list[str] = field(default_factory=list)
+    # What the table looked like, for run.json: layout, delimiter, compression.
+    format: str = ""
 
 
 def _separator(label: str, header: str) -> str:
@@ -274,4 +276,19 @@ def read_count_table(
         names = {
             g: n.strip() or g for g, n in zip(gene_ids, frame[name_col].astype(str), strict=True)
         }
-    return CountTable(counts=counts, gene_names=names, columns=columns, notes=notes)
+    layout = (
+        "featureCounts"
+        if skip or header[1:3] == ["Chr", "Start"]
+        else "nf-core/rnaseq salmon (gene_id, gene_name)"
+        if fractional_ok
+        else "genes x samples"
+    )
+    delimiter = "CSV" if sep == "," else "TSV"
+    compressed = ", gzip" if label.lower().endswith(".gz") else ""
+    return CountTable(
+        counts=counts,
+        gene_names=names,
+        columns=columns,
+        notes=notes,
+        format=f"{layout}, {delimiter}{compressed}",
+    )

@@ -23,6 +23,8 @@ from genejobs.errors import ValidationError
 log = logging.getLogger(__name__)
 # A design needs this many samples beyond its coefficients to estimate dispersions.
 MIN_RESIDUAL_DF = 1
+# DESeq2's results(alpha=0.1): the FDR at which independent filtering counts rejections.
+INDEPENDENT_FILTERING_ALPHA = 0.1
 TABLE_COLUMNS = [
     "gene_id",
     "gene_name",
@@ -46,16 +48,22 @@ class DEResult:
     comparisons: list[str]
     sample_groups: dict[str, str]
     notes: list[str] = field(default_factory=list)
-    # -- statistics additions (issue 18) --
+    # -- the design and its tests: what run.json and the report state --
     design: str = "~ group"
     covariates: dict[str, dict[str, str]] = field(default_factory=dict)  # name -> sample -> level
     shrink: bool = False
     lfc_threshold: float = 0.0
+    test: str = "Wald"
+    reduced: str | None = None  # the LRT's reduced design, e.g. "~ batch"
+    coefficient: str | None = None  # the design column whose fold changes an LRT reports
 
     def design_info(self) -> dict[str, object]:
         """The model as run.json and the report state it."""
         return {
             "design": self.design,
+            "test": self.test,
+            "reduced": self.reduced,
+            "coefficient": self.coefficient,
             "covariates": self.covariates,
             "shrink": self.shrink,
             "lfc_threshold": self.lfc_threshold,
@@ -73,9 +81,15 @@ def default_comparisons(groups: list[str]) -> list[tuple[str, str]]:
     return [(groups[0], g) for g in groups[1:]]
 
 
-def design_formula(covariates: Sequence[str]) -> str:
-    """``~ batch + donor + group``: covariates in the order given, the groups last."""
-    return "~ " + " + ".join([*covariates, "group"])
+def design_formula(covariates: Sequence[str], interactions: Sequence[str] = ()) -> str:
+    """``~ batch + donor + group [+ donor:group]``: covariates in the order given, the groups
+    after them, interactions ("a:b") last."""
+    return "~ " + " + ".join([*covariates, "group", *interactions])
+
+
+def terms_formula(terms: Sequence[str]) -> str:
+    """R's formula of a design made of ``terms`` besides the intercept (``~ 1`` if none)."""
+    return "~ " + (" + ".join(terms) if terms else "1")
 
 
 @dataclass(frozen=True)
@@ -90,6 +104,16 @@ class Design:
         """Index of ``group[T.<group>]``; None for the reference group."""
         name = f"group[T.{group}]"
         return self.columns.index(name) if name in self.columns else None
+
+    def columns_of(self, terms: Sequence[str]) -> list[int]:
+        """The intercept's and ``terms``' columns: a design nested in this one."""
+        chosen = ["Intercept", *terms]
+        return [
+            i
+            for name, block in self.blocks
+            if name in chosen
+            for i in range(block.start, block.stop)
+        ]
 
     def contrast(self, control: str, treatment: str) -> np.ndarray:
         """The vector whose product with the coefficients is log(treatment / control)."""
@@ -106,11 +130,14 @@ def design_matrix(
     covariates: Sequence[tuple[str, Sequence[str]]] = (),
     *,
     reference: str | None = None,
+    interactions: Sequence[str] = (),
 ) -> Design:
-    """The design of ``~ <covariates> + group`` for samples in order, as R's model.matrix.
+    """The design of ``~ <covariates> + group [+ a:b ...]`` for samples in order, as R's
+    model.matrix.
 
     Each factor's reference level is its first level in sample order (the group's
-    ``reference`` when given); the other levels get one 0/1 column each.
+    ``reference`` when given); the other levels get one 0/1 column each; an interaction
+    ``a:b`` gets the products of a's and b's columns (``a[T.x]:b[T.y]``).
     """
     n = len(groups)
     cols: list[np.ndarray] = [np.ones(n)]
@@ -126,6 +153,15 @@ def design_matrix(
             cols.append(np.array([1.0 if v == level else 0.0 for v in values]))
             names.append(f"{name}[T.{level}]")
         blocks.append((name, slice(start, len(names))))
+    found = dict(blocks)
+    for term in interactions:
+        a, b = term.split(":")
+        start = len(names)
+        for i in range(found[a].start, found[a].stop):
+            for j in range(found[b].start, found[b].stop):
+                cols.append(cols[i] * cols[j])
+                names.append(f"{names[i]}:{names[j]}")
+        blocks.append((term, slice(start, len(names))))
     return Design(np.column_stack(cols), names, blocks)
 
 
@@ -141,8 +177,8 @@ def _sample_levels(
     return out
 
 
-def _shrunk_lfc(  # type: ignore[no-untyped-def]
-    stats,
+def _shrunk_lfc(
+    stats: Any,
     groups: list[str],
     levels: list[tuple[str, list[str]]],
     control: str,
@@ -210,16 +246,26 @@ def _comparison_table(
     ``lfc_shrunk`` beside ``log2FoldChange`` when asked, and the threshold when one was tested."""
     from pydeseq2.ds import DeseqStats
 
+    from genejobs.pipeline.de_inference import independent_filtering
+
     stats = DeseqStats(
         dds,
         contrast=design.contrast(control, treatment),
         inference=inference,
         quiet=True,
+        # R's results() filters independently at alpha = 0.1 (pydeseq2's default is 0.05).
+        alpha=INDEPENDENT_FILTERING_ALPHA,
         lfc_null=lfc_threshold,
         alt_hypothesis="greaterAbs" if lfc_threshold > 0 else None,
     )
     stats.summary()
     res = stats.results_df.copy()
+    # DESeq2's pvalueAdjustment (with its fall-backs to 90% and 80% of the maximum).
+    res["padj"] = independent_filtering(
+        res["baseMean"].to_numpy(dtype=float),
+        res["pvalue"].to_numpy(dtype=float),
+        INDEPENDENT_FILTERING_ALPHA,
+    )
     res.insert(0, "gene_name", [gene_names.get(g, g) for g in res.index])
     res.insert(0, "gene_id", res.index)
     columns = list(TABLE_COLUMNS)
@@ -234,6 +280,58 @@ def _comparison_table(
     if labelled:
         res.insert(0, "comparison", f"{treatment}_vs_{control}")
     return res.reset_index(drop=True)
+
+
+def _lrt_table(
+    dds: Any,
+    inference: Any,
+    design: Design,
+    reduced: Sequence[str],
+    coefficient: str,
+    gene_names: dict[str, str],
+) -> pd.DataFrame:
+    """The likelihood-ratio test of the full design against ``reduced`` (DESeq2's
+    ``nbinomLRT`` + ``results``): statistic, p and padj per gene, with the fold change and
+    its SE of the full design's ``coefficient``."""
+    from genejobs.pipeline.de_inference import independent_filtering, likelihood_ratio_test
+
+    nz = dds.var["non_zero"].to_numpy()
+    counts = np.asarray(dds.X, dtype=float)[:, nz]
+    disp = dds.var["dispersions"].to_numpy(dtype=float)[nz]
+    size_factors = dds.obs["size_factors"].to_numpy(dtype=float)
+    k = design.columns.index(coefficient)
+    small = design.matrix[:, design.columns_of(reduced)]
+    stat, pvalue, beta, mu = likelihood_ratio_test(
+        inference, counts, size_factors, design.matrix, small, disp
+    )
+    unit = np.zeros(design.matrix.shape[1])
+    unit[k] = 1.0
+    _, _, se = inference.wald_test(design.matrix, disp, beta, mu, 0.0, unit, np.zeros(1))
+    n_genes = len(nz)
+    table = pd.DataFrame(
+        {"gene_id": dds.var_names, "baseMean": dds.layers["normed_counts"].mean(0)}
+    )
+    for column, values in (
+        ("log2FoldChange", beta[:, k] / np.log(2)),
+        ("lfcSE", se / np.log(2)),
+        ("stat", stat),
+        ("pvalue", pvalue),
+    ):
+        full = np.full(n_genes, np.nan)
+        full[nz] = values
+        table[column] = full
+    # As DESeq2's results(): no p-value for a gene with a Cook's outlier.
+    table.loc[np.asarray(dds.cooks_outlier(), dtype=bool), "pvalue"] = np.nan
+    table["padj"] = independent_filtering(
+        table["baseMean"].to_numpy(), table["pvalue"].to_numpy(), INDEPENDENT_FILTERING_ALPHA
+    )
+    table.insert(1, "gene_name", [gene_names.get(g, g) for g in table["gene_id"]])
+    return table[TABLE_COLUMNS].reset_index(drop=True)
+
+
+def lrt_label(full: str, reduced: Sequence[str]) -> str:
+    """The LRT's name in tables and the report: ``LRT: ~ batch + group vs ~ batch``."""
+    return f"LRT: {full} vs {terms_formula(reduced)}"
 
 
 def _dispersions(dds: Any, genes: pd.Index, normalized: pd.DataFrame) -> pd.DataFrame:
@@ -260,16 +358,21 @@ def run_differential_expression(
     covariates: Sequence[tuple[str, Mapping[str, str]]] = (),
     shrink: bool = False,
     lfc_threshold: float = 0.0,
+    interactions: Sequence[str] = (),
+    test: str = "Wald",
+    reduced: Sequence[str] = (),
+    coefficient: str | None = None,
 ) -> DEResult:
-    """Fit ``~ <covariates> + group`` once and test each (control, treatment) comparison.
+    """Fit ``~ <covariates> + group [+ interactions]`` once and test each (control, treatment)
+    comparison, or (``test="LRT"``) the full design against the ``reduced`` one.
 
     ``covariates`` are (name, sample -> level) in the design's order; ``shrink`` adds
     apeGLM-style shrunken fold changes (``lfc_shrunk``); ``lfc_threshold`` > 0 tests
-    |log2 fold change| > threshold (DESeq2's ``altHypothesis="greaterAbs"``).
+    |log2 fold change| > threshold (DESeq2's ``altHypothesis="greaterAbs"``). An LRT
+    gives one table whose fold changes are those of ``coefficient`` (a design column
+    such as ``group[T.W]``; the last column, as R's ``results()``, when None).
     """
-    from pydeseq2.dds import DeseqDataSet
-
-    from genejobs.pipeline.de_inference import make_inference
+    from genejobs.pipeline.de_inference import RDeseqDataSet, make_inference
 
     comparisons = _checked_comparisons(counts, sample_groups, comparisons)
     if lfc_threshold < 0:
@@ -281,11 +384,24 @@ def run_differential_expression(
 
     groups = [sample_groups[s] for s in samples]
     levels = _sample_levels(samples, covariates)
-    design = design_matrix(groups, levels)
+    design = design_matrix(groups, levels, interactions=interactions)
+    formula = design_formula([n for n, _ in levels], interactions)
     if np.linalg.matrix_rank(design.matrix) < design.matrix.shape[1]:
-        raise ValidationError(
-            f"covariates: the design {design_formula([n for n, _ in levels])} is not of full rank"
-        )
+        raise ValidationError(f"covariates: the design {formula} is not of full rank")
+    if test == "LRT":
+        terms = [name for name, _ in design.blocks[1:]]
+        unknown = [t for t in reduced if t not in terms]
+        if unknown or set(reduced) >= set(terms):
+            raise ValidationError(
+                f"reduced: must be some of the full design's terms ({', '.join(terms)}), "
+                f"not all of them; got {', '.join(reduced) or 'none'}"
+            )
+        coefficient = coefficient or design.columns[-1]
+        if coefficient not in design.columns:
+            raise ValidationError(
+                f"coefficient: '{coefficient}' is not a column of the design "
+                f"({', '.join(design.columns[1:])})"
+            )
     # genejobs builds the design matrix itself (as R's model.matrix), so contrasts and
     # the re-levelled designs that shrinkage needs are plain vectors and matrices.
     design_frame = pd.DataFrame(design.matrix, index=samples, columns=design.columns)
@@ -296,7 +412,7 @@ def run_differential_expression(
     notes: list[str] = [inference_note] if inference_note else []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        dds = DeseqDataSet(
+        dds = RDeseqDataSet(
             counts=matrix.T,
             metadata=metadata,
             design=design_frame,
@@ -305,22 +421,26 @@ def run_differential_expression(
             quiet=True,
         )
         dds.deseq2()
-        tables = [
-            _comparison_table(
-                dds,
-                inference,
-                design,
-                control,
-                treatment,
-                gene_names,
-                labelled=len(comparisons) > 1,
-                levels=levels,
-                groups=groups,
-                shrink=shrink,
-                lfc_threshold=lfc_threshold,
-            )
-            for control, treatment in comparisons
-        ]
+        tables = (
+            [_lrt_table(dds, inference, design, reduced, str(coefficient), gene_names)]
+            if test == "LRT"
+            else [
+                _comparison_table(
+                    dds,
+                    inference,
+                    design,
+                    control,
+                    treatment,
+                    gene_names,
+                    labelled=len(comparisons) > 1,
+                    levels=levels,
+                    groups=groups,
+                    shrink=shrink,
+                    lfc_threshold=lfc_threshold,
+                )
+                for control, treatment in comparisons
+            ]
+        )
         try:
             dds.vst(use_design=False)
             vst = pd.DataFrame(dds.layers["vst_counts"].T, index=matrix.index, columns=samples)
@@ -340,10 +460,15 @@ def run_differential_expression(
         size_factors=size_factors,
         dispersions=_dispersions(dds, matrix.index, normalized),
         vst=vst,
-        comparisons=[f"{treatment}_vs_{control}" for control, treatment in comparisons],
+        comparisons=[lrt_label(formula, reduced)]
+        if test == "LRT"
+        else [f"{treatment}_vs_{control}" for control, treatment in comparisons],
         sample_groups=dict(sample_groups),
         notes=notes,
-        design=design_formula([n for n, _ in levels]),
+        design=formula,
+        test=test,
+        reduced=terms_formula(reduced) if test == "LRT" else None,
+        coefficient=coefficient if test == "LRT" else None,
         covariates={name: dict(zip(samples, values, strict=True)) for name, values in levels},
         shrink=shrink,
         lfc_threshold=float(lfc_threshold),

@@ -119,8 +119,16 @@ def methods_text(m: MethodsInput) -> tuple[str, list[str]]:
             f"lengths used a fragment-length prior of mean {m.fragment_length.get('mean')} "
             f"and standard deviation {m.fragment_length.get('sd')} nt (--fldMean, --fldSD)."
         )
+    lrt = [c.removeprefix("LRT: ") for c in m.comparisons if c.startswith("LRT: ")]
+    compared = (
+        f"of the full design against the reduced design {lrt[0].split(' vs ')[-1]}"
+        if lrt
+        else f"for {', '.join(c.replace('_vs_', ' versus ') for c in m.comparisons)}"
+    )
     tests = (
-        f"Wald tests of |log2 fold change| > {m.lfc_threshold:g} (DESeq2's lfcThreshold, "
+        "a likelihood-ratio test"
+        if lrt
+        else f"Wald tests of |log2 fold change| > {m.lfc_threshold:g} (DESeq2's lfcThreshold, "
         "alternative greaterAbs)"
         if m.lfc_threshold > 0
         else "Wald tests"
@@ -128,10 +136,11 @@ def methods_text(m: MethodsInput) -> tuple[str, list[str]]:
     parts += [
         "Differential expression was tested with PyDESeq2 "
         f"{_v(v, 'pydeseq2')} {cite('pydeseq2')}, an implementation of DESeq2 "
-        f"{cite('deseq2')}: median-of-ratios size factors, a negative binomial model with "
+        f"{cite('deseq2')}, with genejobs' per-gene fits following DESeq2's own numerics: "
+        "median-of-ratios size factors, a negative binomial model with "
         f"design {m.design.replace(' ', '')}, dispersions shrunk towards a fitted "
         f"mean-dispersion trend, {tests} "
-        f"for {', '.join(c.replace('_vs_', ' versus ') for c in m.comparisons)}, Cook's "
+        f"{compared}, Cook's "
         "distance outlier replacement, independent filtering and Benjamini-Hochberg "
         f"adjustment; genes with an adjusted p-value below {PADJ} are called significant.",
     ]

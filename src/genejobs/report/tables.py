@@ -110,7 +110,9 @@ def parameter_rows(job: dict[str, Any], comparisons: list[str]) -> list[tuple[st
         ("annotation", _base(job.get("gtf") or "") or "none"),
     ]
     if table:
-        rows.append(("counts table", _base(table)))
+        fmt = str(job.get("counts_table_format") or "")
+        rows.append(("counts table", _base(table) + (f" ({fmt})" if fmt else "")))
+        rows.append(("reads processed", "none: counts were read from the table"))
     else:
         rows += [("library type", lt), ("adapter", str(job.get("adapter") or "none declared"))]
     rows += [

@@ -28,6 +28,11 @@ NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]{0,127}$"
 NAME_RULE = "must start with a letter, then letters, digits, '_' or '-', 1-128 characters"
 ADAPTER_PATTERN = r"^[ACGTNacgtn]*$"
 ADAPTER_RULE = "must be a DNA sequence of the letters A, C, G, T or N"
+# A design term: a covariate name or 'group', or an interaction 'a:b' of two of them.
+TERM_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]{0,127}(:[A-Za-z][A-Za-z0-9_-]{0,127})?$"
+TERM_RULE = "must be a covariate name or 'group', or 'a:b' of two of them"
+INTERACTION_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]{0,127}:[A-Za-z][A-Za-z0-9_-]{0,127}$"
+INTERACTION_RULE = "must be 'a:b' of two covariate names or 'group'"
 # No C0/C1 control characters and no Unicode line or paragraph separators: a job name goes
 # into e-mail subjects (where U+2028 or U+0085 break the header) and report titles, an
 # address into the To header. (Escapes both Python's re and pydantic's Rust regex read.)
@@ -72,6 +77,8 @@ PATTERN_RULES = {
     JOB_NAME_PATTERN: JOB_NAME_RULE,
     LEVEL_PATTERN: LEVEL_RULE,
     EMAIL_PATTERN: EMAIL_RULE,
+    TERM_PATTERN: TERM_RULE,
+    INTERACTION_PATTERN: INTERACTION_RULE,
 }
 # Messages for an array of the wrong length, by field name.
 LENGTH_RULES = {
@@ -328,6 +335,32 @@ class SubmitRequest(_Strict):
         ge=0.0,
         le=MAX_LFC_THRESHOLD,
         examples=[1.0],
+    )
+    interactions: list[Annotated[str, Field(pattern=INTERACTION_PATTERN)]] | None = Field(
+        None,
+        description="Interaction terms added to the design after the groups, each 'a:b' "
+        "of two covariate names or 'group' (R's a:b), e.g. ['genotype:group'] (addition)",
+        max_length=MAX_COVARIATES,
+        examples=[["genotype:group"]],
+    )
+    test: Literal["Wald", "LRT"] = Field(
+        "Wald",
+        description="'Wald' tests each comparison; 'LRT' tests the full design against the "
+        "'reduced' one (DESeq2's likelihood-ratio test) and gives one results table "
+        "(addition)",
+    )
+    reduced: list[Annotated[str, Field(pattern=TERM_PATTERN)]] | None = Field(
+        None,
+        description="With test 'LRT': the terms of the reduced design, a part of the full "
+        "design's (covariate names, 'group', 'a:b'); [] is ~ 1 (addition)",
+        max_length=MAX_COVARIATES + 1,
+        examples=[["batch"]],
+    )
+    coefficient: Annotated[str, Field(min_length=1, max_length=300)] | None = Field(
+        None,
+        description="With test 'LRT': the design column whose log2 fold changes the table "
+        "reports, e.g. 'group[T.t2]' or 'genotype[T.KO]:group[T.trt]'; the last one when "
+        "absent, as R's results() (addition)",
     )
     counts: Uri | None = Field(
         None,

@@ -63,6 +63,10 @@ class RnaDiffExprSpec:
     shrink: bool = False
     lfc_threshold: float = 0.0
     counts: str | None = None  # a counts table instead of reads
+    interactions: tuple[str, ...] = ()  # "a:b" terms after the groups
+    test: str = "Wald"  # or "LRT"
+    reduced: tuple[str, ...] = ()  # the LRT's reduced design's terms
+    coefficient: str | None = None  # the column whose fold changes an LRT reports
 
     @property
     def samples(self) -> tuple[SampleSpec, ...]:
@@ -150,6 +154,10 @@ def spec_from_model(req: SubmitRequest, *, job_id: str) -> RnaDiffExprSpec:
         shrink=req.shrink,
         lfc_threshold=float(req.lfc_threshold),
         counts=req.counts or None,
+        interactions=tuple(req.interactions or ()),
+        test=req.test,
+        reduced=tuple(req.reduced or ()),
+        coefficient=req.coefficient,
     )
 
 

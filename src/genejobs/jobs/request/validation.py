@@ -272,6 +272,75 @@ def design_problems(req: SubmitRequest) -> list[str]:
     return found
 
 
+def test_problems(req: SubmitRequest) -> list[str]:
+    """The test and its designs: interactions of known factors, an LRT's reduced design
+    nested in (a part of) the full one, the named coefficient a column of the design.
+
+    Checked at the door because the statistics step would otherwise fail after the reads
+    were processed.
+    """
+    found: list[str] = []
+    names = covariate_names(req)
+    factors = [*names, "group"]
+    interactions = list(req.interactions or [])
+    for i, term in enumerate(interactions):
+        a, b = term.split(":")
+        unknown = [f for f in (a, b) if f not in factors]
+        if unknown:
+            found.append(
+                f"interactions[{i}]: {', '.join(repr(f) for f in unknown)} is not a factor of "
+                f"the design (covariates: {', '.join(names) or 'none'}; and 'group')"
+            )
+        elif a == b or interactions.index(term) != i or f"{b}:{a}" in interactions[:i]:
+            found.append(f"interactions[{i}]: '{term}' repeats a factor or another interaction")
+    if req.test == "Wald":
+        for field in ("reduced", "coefficient"):
+            if getattr(req, field) is not None:
+                found.append(f"{field}: only for test 'LRT' (the test is 'Wald')")
+        return found
+    terms = [*factors, *interactions]
+    if req.reduced is None:
+        found.append(
+            "reduced: test 'LRT' needs the reduced design's terms, e.g. "
+            f"{[t for t in terms if t != 'group']} to test the groups"
+        )
+        return found
+    outside = [t for t in req.reduced if t not in terms]
+    if outside:
+        found.append(
+            f"reduced: {', '.join(repr(t) for t in outside)} is not a term of the full design "
+            f"{design_formula(names, interactions)}: the reduced design must be nested in it"
+        )
+    elif set(req.reduced) >= set(terms):
+        found.append(
+            f"reduced: has every term of the full design {design_formula(names, interactions)}; "
+            "leave out at least one (the terms tested)"
+        )
+    if req.shrink or req.lfc_threshold > 0:
+        found.append("test: 'LRT' has no shrinkage or lfc_threshold: use test 'Wald' for those")
+    if found or design_problems(req):
+        return found
+    samples = [(g.group_name, s) for g in req.inputs for s in g.group_inputs]
+    levels = [(n, [str((s.covariates or {})[n]) for _, s in samples]) for n in names]
+    design = design_matrix([g for g, _ in samples], levels, interactions=interactions)
+    if np.linalg.matrix_rank(design.matrix) < design.matrix.shape[1]:
+        found.append(
+            f"interactions: the design {design_formula(names, interactions)} is not of full "
+            "rank (some combination of levels has no sample): drop an interaction"
+        )
+    elif len(samples) - design.matrix.shape[1] < MIN_RESIDUAL_DF:
+        found.append(
+            f"interactions: the design {design_formula(names, interactions)} leaves no "
+            "residual degrees of freedom to estimate dispersions: add samples"
+        )
+    if req.coefficient is not None and req.coefficient not in design.columns:
+        found.append(
+            f"coefficient: '{req.coefficient}' is not a column of the design "
+            f"({', '.join(design.columns[1:])})"
+        )
+    return found
+
+
 def cross_field_problems(
     req: SubmitRequest,
     references: Mapping[str, Sequence[str]],
@@ -279,7 +348,7 @@ def cross_field_problems(
 ) -> list[str]:
     """Rules between fields and against the server's registry and settings, each naming its field."""
     found = _names_and_files(req) + _comparisons(req) + _references(req, references)
-    found += design_problems(req) + _counts_rules(req)
+    found += design_problems(req) + test_problems(req) + _counts_rules(req)
     found += (notify_policy or NotifyPolicy()).problems(req.notify)
     if req.is_export_qc and not req.bed and not req.counts:
         found.append("bed: is required when is_export_qc is true")

@@ -448,7 +448,7 @@ def _enrichment(
 
 def _read_counts_table(
     storage: Storage, spec: RnaDiffExprSpec
-) -> tuple[pd.DataFrame, dict[str, str], list[str]]:
+) -> tuple[pd.DataFrame, dict[str, str], list[str], str]:
     """The job's counts table (checked at submit; read again here, where the work runs)."""
     from genejobs.pipeline.counts_table import read_count_table
 
@@ -456,7 +456,7 @@ def _read_counts_table(
     loc = storage.location(spec.counts, field="counts")
     with storage.open_read(loc, field="counts") as stream:  # streamed, bounded while read
         table = read_count_table(stream, label=loc.original, samples=[s.name for s in spec.samples])
-    return table.counts, table.gene_names, table.notes
+    return table.counts, table.gene_names, table.notes, table.format
 
 
 def _layout_info(spec: RnaDiffExprSpec) -> dict[str, Any]:
@@ -553,9 +553,19 @@ def run_statistics_task(
     table_notes: list[str] = []
     extra_transcripts: dict[str, bytes] = {}
     if spec.counts:
-        counts, table_names, table_notes = _read_counts_table(storage, spec)
+        counts, table_names, table_notes, table_format = _read_counts_table(storage, spec)
         gene_names = {**table_names, **gene_names} if gene_names else table_names
         counts_source = f"a counts table: {spec.counts}"
+        # No reads were read: no strand rule, quantifier or adapter applies.
+        run_info = {
+            **run_info,
+            "reads_processed": False,
+            "library_type": None,
+            "library_type_declared": None,
+            "quantifier": None,
+            "adapter": None,
+            "counts_table_format": table_format,
+        }
     elif spec.quantifier == "transcripts":
         assert model is not None and spec.ref and spec.gtf  # reads need ref and gtf
         reference = registry_for(settings).ensure_transcriptome(spec.ref, spec.gtf)
@@ -575,6 +585,10 @@ def run_statistics_task(
         covariates=spec.covariate_levels(),
         shrink=spec.shrink,
         lfc_threshold=spec.lfc_threshold,
+        interactions=spec.interactions,
+        test=spec.test,
+        reduced=spec.reduced,
+        coefficient=spec.coefficient,
     )
     de.notes[:0] = table_notes + _skipped_qc_notes(sample_results)
     # DE cannot be interrupted, but a job cancelled meanwhile must not write its outputs.

@@ -78,6 +78,7 @@ def test_a_single_end_report_speaks_of_reads_and_says_why_inner_distance_is_miss
     assert "reads" in headers and "read pairs" not in headers
     assert "Single-end reads of 4 samples" in text
     assert "inner_distance.py skipped: single-end reads have no mate" in text
+    assert "reads\tsingle-end" in text  # the Parameters table
     rows = browser.js("[...document.querySelectorAll('table.qc tbody tr')].map(r => r.innerText)")
     assert len(rows) == len(job["samples"])
     SHOTS.mkdir(parents=True, exist_ok=True)

@@ -11,6 +11,7 @@ import pysam
 import pytest
 from test_sample_pipeline import assert_same_as_htseq, htseq_count
 
+from genejobs.errors import InputError
 from genejobs.pipeline.records import LibraryType, ReadRun, SampleParams, SampleSpec
 from genejobs.pipeline.sample import process_sample
 from genejobs.references.registry import ReferenceRegistry
@@ -33,22 +34,30 @@ def run(tmp_path_factory):
     name = next(iter(lanes.runs))
     storage = Storage(allowed_roots=(root,))
 
-    def count(sample: SampleSpec, bam: Path | None = None):
+    def count(sample: SampleSpec, bam: Path | None = None, **params):
         return process_sample(
             sample,
-            SampleParams(adapter=paired.adapter),
+            SampleParams(adapter=paired.adapter, **params),
             index_path=ref.index_path,
             gene_model=ref.load_gene_model(),
             storage=storage,
             threads=2,
             bam_path=bam,
+            strand_check_pairs=2000,
         )
 
     bam = root / f"{name}.bam"
     runs = tuple(ReadRun(run[0]) for run in lanes.runs[name])
     as_lanes = count(SampleSpec(name, "K", runs), bam)
     one_file = count(SampleSpec(name, "K", (ReadRun(paired.reads[name][0]),)))
-    return {"manifest": paired, "lanes": as_lanes, "one_file": one_file, "bam": bam}
+    return {
+        "manifest": paired,
+        "lanes": as_lanes,
+        "one_file": one_file,
+        "bam": bam,
+        "count": count,
+        "runs": SampleSpec(name, "K", runs),
+    }
 
 
 def test_single_end_counts_equal_htseq_count_under_all_strand_rules(run):
@@ -74,3 +83,13 @@ def test_lanes_count_as_the_same_reads_in_one_file(run):
         assert a.counts_for(lt).tolist() == b.counts_for(lt).tolist()
     # read QC of a single-end sample is one report named after the sample
     assert a.read_qc is not None and list(a.read_qc.fastqc) == [a.sample_name]
+
+
+def test_a_contradicted_declaration_stops_a_single_end_sample_early_in_reads(run):
+    assert run["manifest"].library_type == "fr-firststrand"
+    with pytest.raises(InputError) as err:
+        run["count"](run["runs"], declared_library_type=LibraryType.SECONDSTRAND)
+    msg = str(err.value)
+    assert "library_type is fr-secondstrand but the reads look fr-firststrand" in msg
+    assert "strand-specific reads" in msg and "read pairs" not in msg
+    assert "found after its first 2,000 reads" in msg

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from genejobs.jobs.run.cache import SampleCache
+from genejobs.jobs.run.cache import SampleCache, made_by_this_salmon
 from genejobs.pipeline.records import (
     CountStats,
     LibraryType,
@@ -16,6 +16,7 @@ from genejobs.pipeline.records import (
     ReadStats,
     SampleQc,
     SampleResult,
+    TranscriptEstimates,
 )
 
 
@@ -46,3 +47,34 @@ def test_a_result_is_not_changed_after_it_is_made() -> None:
     result = _result("A")
     with pytest.raises(FrozenInstanceError):
         result.qc = SampleQc(bam_uri=None, observed_library_type=None)  # the point of the test
+
+
+def _salmon_result(version: str, value: float) -> SampleResult:
+    est = TranscriptEstimates(
+        transcript_ids=["T1"],
+        length=np.array([1000.0]),
+        effective_length=np.array([800.0]),
+        tpm=np.array([1e6]),
+        counts=np.array([value]),
+        engine=f"salmon {version}",
+    )
+    return replace(_result("S"), transcripts=est)
+
+
+def test_an_entry_from_another_salmon_is_a_miss_and_is_replaced(tmp_path: Path) -> None:
+    """The key holds no salmon version (the API computes it and runs no salmon): the
+    entry records it, and a worker with another salmon replaces the entry."""
+    cache, key = SampleCache(tmp_path), "ab" * 32
+    cache.put(key, _salmon_result("1.9.0", 5.0))
+    old = cache.get(key)
+    assert old is not None and not made_by_this_salmon(old, "1.10.1")
+    assert made_by_this_salmon(old, "1.9.0") and made_by_this_salmon(_result("S"), "1.10.1")
+    cache.put(key, _salmon_result("1.10.1", 7.0))  # without replace_entry: kept
+    kept = cache.get(key)
+    assert kept is not None and kept.transcripts is not None
+    assert kept.transcripts.engine == "salmon 1.9.0"
+    cache.put(key, _salmon_result("1.10.1", 7.0), replace_entry=True)
+    new = cache.get(key)
+    assert new is not None and new.transcripts is not None
+    assert new.transcripts.engine == "salmon 1.10.1" and new.transcripts.counts[0] == 7.0
+    assert [p.name for p in (tmp_path / key[:2]).iterdir()] == [key]  # nothing left behind

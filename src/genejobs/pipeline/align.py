@@ -121,6 +121,8 @@ def best_placement(hits1: list[Hit], hits2: list[Hit]) -> PairAlignment:
     if len(hits1) == 1 and len(hits2) == 1:
         # The common case: one hit per mate is one placement, concordant or not.
         return PairAlignment(hits1[0], hits2[0], True, 1)
+    if len(hits1) == 1 and not hits2:  # a single-end read (or a lone read 1) with one hit
+        return PairAlignment(hits1[0], None, True, 1)
     if not hits1 and not hits2:
         return PairAlignment(None, None, False, 0)
     if not hits1 or not hits2:

@@ -196,9 +196,12 @@ def observed_library_type(
     return observed, share, stranded_pairs
 
 
-def strand_contradiction(sample_name: str, declared: LibraryType | None, stats: CountStats) -> str:
+def strand_contradiction(
+    sample_name: str, declared: LibraryType | None, stats: CountStats, *, unit: str = "pairs"
+) -> str:
     """The start of the failure message when the reads contradict a stranded
-    declaration (the caller says what a resubmit reuses), or "" when they do not."""
+    declaration (the caller says what a resubmit reuses), or "" when they do not.
+    ``unit`` names a fragment: "pairs", or "reads" for single-end."""
     if declared is None or declared not in _OPPOSITE:
         return ""
     seen = observed_library_type(stats)
@@ -207,6 +210,6 @@ def strand_contradiction(sample_name: str, declared: LibraryType | None, stats: 
     observed, share, pairs = seen
     return (
         f"sample '{sample_name}': library_type is {declared.value} but the reads look "
-        f"{observed.value} ({share:.0%} of {pairs} strand-specific pairs agree with "
+        f"{observed.value} ({share:.0%} of {pairs} strand-specific {unit} agree with "
         f"{observed.value}); resubmit with library_type '{observed.value}'"
     )

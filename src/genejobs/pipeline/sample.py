@@ -109,7 +109,9 @@ def _check_strand(
 ) -> None:
     """Fail now when the fragments counted so far contradict a stranded declaration."""
     name, unit = sample.name, "read pairs" if sample.paired else "reads"
-    problem = strand_contradiction(name, params.declared_library_type, counter.stats)
+    problem = strand_contradiction(
+        name, params.declared_library_type, counter.stats, unit=unit.split()[-1]
+    )
     if problem:
         log.info("sample %s: strandedness contradicted after %d %s", name, counter.pairs, unit)
         raise InputError(

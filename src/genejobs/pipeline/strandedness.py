@@ -43,8 +43,11 @@ def _inferred(observed: dict[str, tuple[LibraryType, float, int] | None]) -> Lib
     return LibraryChoice(chosen, warnings)
 
 
-def choose_library_type(declared: LibraryType | None, results: list[SampleResult]) -> LibraryChoice:
-    """Check the declared library type against the reads, or infer it (``None`` = auto).
+def choose_library_type(
+    declared: LibraryType | None, results: list[SampleResult], *, unit: str = "pairs"
+) -> LibraryChoice:
+    """Check the declared library type against the reads, or infer it (``None`` = auto);
+    ``unit`` names a fragment in the messages ("reads" for a single-end job).
 
     A stranded declaration contradicted by the reads fails the job: its counts would
     be mostly ``__no_feature`` and its statistics meaningless. An unstranded
@@ -59,7 +62,7 @@ def choose_library_type(declared: LibraryType | None, results: list[SampleResult
         if o is None:
             continue
         seen, share, pairs = o
-        problem = strand_contradiction(name, declared, by_name[name].count_stats)
+        problem = strand_contradiction(name, declared, by_name[name].count_stats, unit=unit)
         if problem:
             # Every sample finished, so each is cached: counts, and QC when asked for.
             error = (
@@ -70,7 +73,7 @@ def choose_library_type(declared: LibraryType | None, results: list[SampleResult
         if declared is LibraryType.UNSTRANDED and seen is not LibraryType.UNSTRANDED:
             warnings.append(
                 f"sample '{name}': the reads look {seen.value} ({share:.0%} of {pairs} "
-                "strand-specific pairs), but fr-unstranded was declared; counts include "
+                f"strand-specific {unit}), but fr-unstranded was declared; counts include "
                 "reads from the opposite strand"
             )
     return LibraryChoice(declared, warnings)

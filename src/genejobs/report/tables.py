@@ -115,6 +115,13 @@ def parameter_rows(job: dict[str, Any], comparisons: list[str]) -> list[tuple[st
         rows.append(("reads processed", "none: counts were read from the table"))
     else:
         rows += [("library type", lt), ("adapter", str(job.get("adapter") or "none declared"))]
+        if job.get("read_layout"):
+            rows.append(("reads", str(job["read_layout"])))
+        fld = job.get("salmon_single_end_fragment_length")
+        if fld:
+            rows.append(
+                ("fragment length prior", f"mean {fld.get('mean')}, SD {fld.get('sd')} (salmon)")
+            )
     rows += [
         ("design", str(job.get("design") or "~ group")),
         ("comparisons", ", ".join(c.replace("_vs_", " vs ") for c in comparisons)),

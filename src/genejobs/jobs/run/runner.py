@@ -300,7 +300,11 @@ class Runner:
         choice = (
             LibraryChoice(LibraryType.UNSTRANDED)  # counted elsewhere: no strand rule to pick
             if spec.counts
-            else choose_library_type(spec.library_type, results)
+            else choose_library_type(
+                spec.library_type,
+                results,
+                unit="pairs" if all(s.paired for s in spec.samples) else "reads",
+            )
         )
         if choice.error:
             log.info("job %s: failed: %s", job_id, choice.error)

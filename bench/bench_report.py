@@ -155,10 +155,11 @@ def main() -> None:
         (folder / name).parent.mkdir(parents=True, exist_ok=True)
         (folder / name).write_bytes(data)
     import psutil
-    from browser import Browser
+    from chromium import Page
 
     def chromium_cpu() -> float:
-        procs = [psutil.Process(browser.proc.pid)]
+        # chromedriver and the Chromium it started (Selenium's service process)
+        procs = [psutil.Process(browser.driver.service.process.pid)]
         procs += procs[0].children(recursive=True)
         total = 0.0
         for p in procs:
@@ -169,7 +170,7 @@ def main() -> None:
                 pass
         return total
 
-    browser = Browser(Path(tempfile.mkdtemp(prefix="bench-chromium-")))
+    browser = Page(Path(tempfile.mkdtemp(prefix="bench-chromium-")))
     try:
         browser.js("1")  # the browser is up
         cpu0 = chromium_cpu()

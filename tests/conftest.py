@@ -8,20 +8,13 @@ signs requests with the server's credentials. Plain helpers live in ``support/``
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 
 import pytest
 
-import support.runner
-import support.servers
 from genejobs.storage import Storage
 from genejobs.storage.seaweed import LocalS3Server
 from support.tools import need_program
-
-# Until every branch written before the move is merged: the helpers' old module names.
-sys.modules.setdefault("test_runner_helpers", support.runner)
-sys.modules.setdefault("servers", support.servers)
 
 
 @pytest.fixture(scope="session")

@@ -168,7 +168,7 @@ def list_files(
         folder, name_prefix = loc.parent, loc.name
         folder = Location(folder.scheme, folder.bucket, folder.key, folder.original + "/")
     if not folder.is_s3:
-        return _local_page(storage, folder, name_prefix, limit, marker)
+        return _local_page(storage, folder, name_prefix, limit, marker, private)
     raw_entries = storage.entries(folder, field="prefix")
     own = folder.fs_path.rstrip("/")
     entries = []
@@ -194,7 +194,12 @@ def list_files(
 
 
 def _local_page(
-    storage: Storage, folder: Location, name_prefix: str, limit: int, marker: str | None
+    storage: Storage,
+    folder: Location,
+    name_prefix: str,
+    limit: int,
+    marker: str | None,
+    private: PrivateFolders,
 ) -> dict[str, Any]:
     """One page of a local folder at the cost of the page, not of the folder.
 
@@ -228,7 +233,9 @@ def _local_page(
             if len(page) == limit:
                 more = True
                 break
-            entry = _local_entry(storage, folder, key.rstrip("/"), base + key, key.endswith("/"))
+            entry = _local_entry(
+                storage, folder, key.rstrip("/"), base + key, key.endswith("/"), private
+            )
             if entry is not None:
                 page.append(entry)
         if not more:
@@ -237,13 +244,20 @@ def _local_page(
 
 
 def _local_entry(
-    storage: Storage, folder: Location, name: str, uri: str, is_dir: bool
+    storage: Storage,
+    folder: Location,
+    name: str,
+    uri: str,
+    is_dir: bool,
+    private: PrivateFolders,
 ) -> Entry | None:
     """The entry's size and time, or None when it may not be listed (a symlink that
-    leads out of the allowed roots: listed only what submit would accept) or vanished."""
+    leads out of the allowed roots: listed only what submit would accept; the service's
+    own folders) or vanished."""
     path = posixpath.join(folder.key, name)
     try:
-        storage.location(path, field="prefix")
+        if private.hides(storage.location(path, field="prefix"), storage.allowed_roots):
+            return None
         st = os.stat(path)
     except (PermissionDenied, OSError):
         return None

@@ -17,7 +17,7 @@ import logging
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -54,6 +54,7 @@ from genejobs.storage import Storage
 if TYPE_CHECKING:
     import pandas as pd
 
+    from genejobs.pipeline.de import DEResult
     from genejobs.references.model import GeneModel
     from genejobs.references.registry import ResolvedReference
 
@@ -525,40 +526,50 @@ def _transcript_counts(
     return counts, {"transcripts.csv": table.to_csv(index=False).encode()}, source
 
 
-def run_statistics_task(
-    job_id: str,
-    spec: RnaDiffExprSpec,
-    sample_results: list[SampleResult],
-    run_info: dict[str, Any],
-    settings: Settings,
-) -> dict[str, Any]:
-    """Count matrix → DE statistics → report → files; returns ``{"outputs", "warnings"}``.
+@dataclass
+class _StatisticsInput:
+    """The count matrix and what travels with it into the statistics and the report."""
 
-    ``run_info`` carries the chosen ``library_type`` (a ``LibraryType`` value) and
-    what the report shows about the run (reference, declared type, warnings...).
-    """
-    from genejobs.pipeline.de import run_differential_expression
-    from genejobs.pipeline.matrix import count_matrix
-    from genejobs.pipeline.outputs import RRNA_TYPES, write_job_outputs
+    counts: pd.DataFrame
+    source: str  # run.json's ``counts_source``: where the counts came from
+    gene_names: dict[str, str]
+    reference: ResolvedReference | None  # the transcriptome's, when counted from transcripts
+    notes: list[str] = field(default_factory=list)  # the counts table's notes
+    extra_files: dict[str, bytes] = field(default_factory=dict)  # transcripts.csv
+    run_info: dict[str, Any] = field(default_factory=dict)  # what run.json changes
+
+
+def _resolve_reference(
+    spec: RnaDiffExprSpec, settings: Settings
+) -> tuple[ResolvedReference | None, GeneModel | None]:
+    """The job's reference and gene model; a counts table without ``ref``/``gtf`` has none."""
     from genejobs.references.registry import registry_for
-    from genejobs.report import render_report
 
-    library_type = LibraryType(run_info["library_type"])
-    storage = Storage.from_settings(settings)
     reference = (
         registry_for(settings).resolve(spec.ref, spec.gtf) if spec.ref and spec.gtf else None
     )
     model = reference.load_gene_model() if reference is not None else None
+    return reference, model
+
+
+def _statistics_input(
+    storage: Storage,
+    spec: RnaDiffExprSpec,
+    sample_results: list[SampleResult],
+    library_type: LibraryType,
+    settings: Settings,
+) -> tuple[_StatisticsInput, GeneModel | None]:
+    """The gene counts from one of three sources: a counts table, transcript estimates or
+    genome alignments; and the gene model the report's rRNA genes come from."""
+    from genejobs.pipeline.matrix import count_matrix
+    from genejobs.references.registry import registry_for
+
+    reference, model = _resolve_reference(spec, settings)
     gene_names = {g.gene_id: g.gene_name for g in model.genes} if model is not None else {}
-    table_notes: list[str] = []
-    extra_transcripts: dict[str, bytes] = {}
     if spec.counts:
         counts, table_names, table_notes, table_format = _read_counts_table(storage, spec)
-        gene_names = {**table_names, **gene_names} if gene_names else table_names
-        counts_source = f"a counts table: {spec.counts}"
         # No reads were read: no strand rule, quantifier or adapter applies.
-        run_info = {
-            **run_info,
+        no_reads = {
             "reads_processed": False,
             "library_type": None,
             "library_type_declared": None,
@@ -566,20 +577,41 @@ def run_statistics_task(
             "adapter": None,
             "counts_table_format": table_format,
         }
-    elif spec.quantifier == "transcripts":
+        return _StatisticsInput(
+            counts=counts,
+            source=f"a counts table: {spec.counts}",
+            gene_names={**table_names, **gene_names} if gene_names else table_names,
+            reference=reference,
+            notes=table_notes,
+            run_info=no_reads,
+        ), model
+    if spec.quantifier == "transcripts":
         assert model is not None and spec.ref and spec.gtf  # reads need ref and gtf
         reference = registry_for(settings).ensure_transcriptome(spec.ref, spec.gtf)
-        counts, extra_transcripts, counts_source = _transcript_counts(
+        counts, extra_transcripts, source = _transcript_counts(
             spec, reference, model, sample_results
         )
-    else:
-        counts = count_matrix(sample_results, library_type)
-        counts_source = "genome: minimap2 alignments counted with htseq-count's rules"
-    run_info = {**run_info, "counts_source": counts_source, **_layout_info(spec)}
-    de = run_differential_expression(
-        counts,
-        {s.name: s.group for s in spec.samples},
+        return _StatisticsInput(
+            counts, source, gene_names, reference, extra_files=extra_transcripts
+        ), model
+    return _StatisticsInput(
+        count_matrix(sample_results, library_type),
+        "genome: minimap2 alignments counted with htseq-count's rules",
         gene_names,
+        reference,
+    ), model
+
+
+def _differential_expression(
+    spec: RnaDiffExprSpec, data: _StatisticsInput, settings: Settings
+) -> DEResult:
+    """The request's design, comparisons and test, run on the count matrix."""
+    from genejobs.pipeline.de import run_differential_expression
+
+    return run_differential_expression(
+        data.counts,
+        {s.name: s.group for s in spec.samples},
+        data.gene_names,
         [(c.control, c.treatment) for c in spec.comparisons],
         n_cpus=max(1, settings.threads_per_worker),
         covariates=spec.covariate_levels(),
@@ -590,9 +622,15 @@ def run_statistics_task(
         reduced=spec.reduced,
         coefficient=spec.coefficient,
     )
-    de.notes[:0] = table_notes + _skipped_qc_notes(sample_results)
-    # DE cannot be interrupted, but a job cancelled meanwhile must not write its outputs.
-    make_stop_check(job_id)()
+
+
+def _described_run(
+    run_info: dict[str, Any],
+    spec: RnaDiffExprSpec,
+    de: DEResult,
+    reference: ResolvedReference | None,
+) -> dict[str, Any]:
+    """run_info with the design, the reference and annotation used, and the samples."""
     run_info = {**run_info, **de.design_info()}
     if reference is not None:
         run_info["reference"] = {"name": reference.name, "fasta_sha256": reference.fasta_sha256}
@@ -604,16 +642,36 @@ def run_statistics_task(
         | ({"files": list(s.uris)} if not spec.counts else {})
         for s in spec.samples
     }
-    job = {"job_id": job_id, **run_info, **_report_fields(spec)}
+    return run_info
+
+
+def _rrna_genes(reference: ResolvedReference | None, model: GeneModel | None) -> frozenset[str]:
+    """The rRNA genes the QC counts: a fetched reference names its rRNA gene types in the
+    catalogue; others: the default types."""
+    from genejobs.pipeline.outputs import RRNA_TYPES
+
     genes = model.genes if model is not None else []
-    # A fetched reference names its rRNA gene types in the catalogue; others: the default.
     qc = (reference.provenance.get("qc") or {}) if reference is not None else {}
     rrna_types = frozenset(qc.get("rrna_gene_types") or RRNA_TYPES)
-    rrna = frozenset(g.gene_id for g in genes if g.gene_type in rrna_types)
-    enrichment = _enrichment(storage, spec, de, reference, settings)
-    if enrichment is not None:
-        job["gene_set_collections"] = enrichment.collections
-    title = f"genejobs: {spec.name or 'job ' + job_id}"
+    return frozenset(g.gene_id for g in genes if g.gene_type in rrna_types)
+
+
+def _report_and_files(
+    storage: Storage,
+    spec: RnaDiffExprSpec,
+    de: DEResult,
+    sample_results: list[SampleResult],
+    library_type: LibraryType,
+    *,
+    job: dict[str, Any],
+    rrna: frozenset[str],
+    enrichment: Any,
+) -> dict[str, bytes]:
+    """The report, the enrichment tables and the MultiQC files, by artifact path; the
+    enrichment's notes join the job's after the report is drawn."""
+    from genejobs.report import render_report
+
+    title = f"genejobs: {spec.name or 'job ' + job['job_id']}"
     qc_files = (
         multiqc_files(storage, spec, sample_results, library_type, title=title)
         if spec.is_export_qc
@@ -633,7 +691,46 @@ def run_statistics_task(
             extra_files[f"enrichment/{stem}.csv"] = res.to_csv(index=False).encode()
         de.notes.extend(enrichment.notes)
     extra_files.update(qc_files)
-    extra_files.update(extra_transcripts)
+    return extra_files
+
+
+def run_statistics_task(
+    job_id: str,
+    spec: RnaDiffExprSpec,
+    sample_results: list[SampleResult],
+    run_info: dict[str, Any],
+    settings: Settings,
+) -> dict[str, Any]:
+    """Count matrix → DE statistics → report → files; returns ``{"outputs", "warnings"}``.
+
+    ``run_info`` carries the chosen ``library_type`` (a ``LibraryType`` value) and
+    what the report shows about the run (reference, declared type, warnings...).
+    """
+    from genejobs.pipeline.outputs import write_job_outputs
+
+    library_type = LibraryType(run_info["library_type"])
+    storage = Storage.from_settings(settings)
+    data, model = _statistics_input(storage, spec, sample_results, library_type, settings)
+    run_info = {
+        **run_info,
+        **data.run_info,
+        "counts_source": data.source,
+        **_layout_info(spec),
+    }
+    de = _differential_expression(spec, data, settings)
+    de.notes[:0] = data.notes + _skipped_qc_notes(sample_results)
+    # DE cannot be interrupted, but a job cancelled meanwhile must not write its outputs.
+    make_stop_check(job_id)()
+    run_info = _described_run(run_info, spec, de, data.reference)
+    job = {"job_id": job_id, **run_info, **_report_fields(spec)}
+    rrna = _rrna_genes(data.reference, model)
+    enrichment = _enrichment(storage, spec, de, data.reference, settings)
+    if enrichment is not None:
+        job["gene_set_collections"] = enrichment.collections
+    extra_files = _report_and_files(
+        storage, spec, de, sample_results, library_type, job=job, rrna=rrna, enrichment=enrichment
+    )
+    extra_files.update(data.extra_files)
     written = [f for r in sample_results if r.qc is not None for f in r.qc.files]
     outputs = write_job_outputs(
         storage,

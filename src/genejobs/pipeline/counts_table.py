@@ -107,24 +107,22 @@ def _match_any(column: str, samples: Sequence[str]) -> bool:
     )
 
 
-def read_count_table(
-    source: bytes | IO[bytes],
-    *,
-    label: str,
-    samples: Sequence[str],
-    sample_fields: Mapping[str, str] | None = None,
-    field_name: str = "counts",
-    sample_only: bool = False,
-    min_genes: int = MIN_GENES,
-) -> CountTable:
-    """The requested samples' columns as integer counts, or a ``ValidationError`` listing
-    every problem (``sample_fields`` names the request field of each sample).
+@dataclass(frozen=True)
+class _Header:
+    """Where the table's header line is, and what it says: the parse starts from here."""
 
-    ``sample_only`` (submit, dry run): read the header and the genes in the first
-    ``DOOR_SAMPLE_BYTES``; the job's worker reads the whole table, up to ``MAX_TABLE_BYTES``.
-    """
-    where = f"{field_name}: '{label}'"
-    stream = io.BytesIO(source) if isinstance(source, bytes) else source
+    start: int  # offset of the header line (past featureCounts' "#" command line)
+    skip: int  # lines before the header (reported line numbers count them)
+    line: str
+    sep: str
+    names: list[str]  # the header's column names, as the csv module splits them
+
+
+def _bounded_text(
+    stream: IO[bytes], *, where: str, label: str, sample_only: bool
+) -> tuple[bytes, bool]:
+    """The table's bytes and whether they are all of it: the door reads its first whole
+    lines, the worker the whole table or a clear refusal past ``MAX_TABLE_BYTES``."""
     limit = DOOR_SAMPLE_BYTES if sample_only else MAX_TABLE_BYTES
     data, complete = read_bounded(
         stream, where=where, gz=label.lower().endswith(".gz"), limit=limit
@@ -136,6 +134,12 @@ def read_count_table(
                 "a counts table of genes x samples is far smaller"
             )
         data = data[: data.rfind(b"\n") + 1]  # whole lines only; the rest is the worker's
+    return data, complete
+
+
+def _checked_header(data: bytes, *, complete: bool, where: str, label: str) -> _Header:
+    """The header line past featureCounts' command line, refused when it is missing, too
+    long or too wide, or when the table has more lines than ``MAX_GENES``."""
     start = 0
     while data.startswith(b"#", start):  # featureCounts' command line
         nl = data.find(b"\n", start)
@@ -161,18 +165,22 @@ def read_count_table(
         raise ValidationError(
             f"{where}: more than {MAX_GENES:,} lines; a table may have at most {MAX_GENES:,} genes"
         )
-    skip = data.count(b"\n", 0, start)
-    full_header = next(csv.reader([header_line], delimiter=sep), [])
-    # only the columns used are parsed: a table of 10,000 samples costs what 3 columns do
+    names = next(csv.reader([header_line], delimiter=sep), [])
+    return _Header(start, data.count(b"\n", 0, start), header_line, sep, names)
+
+
+def _used_columns(data: bytes, header: _Header, samples: Sequence[str], where: str) -> pd.DataFrame:
+    """The gene id, gene name and requested samples' columns as text: only the columns
+    used are parsed, so a table of 10,000 samples costs what 3 columns do."""
     wanted = {0} | {
         i
-        for i, name in enumerate(full_header)
+        for i, name in enumerate(header.names)
         if name.lower() == "gene_name" or _match_any(name, samples)
     }
     try:
         frame = pd.read_csv(
-            io.BytesIO(data[start:]),
-            sep=sep,
+            io.BytesIO(data[header.start :]),
+            sep=header.sep,
             usecols=sorted(wanted),
             dtype=str,
             keep_default_na=False,
@@ -181,10 +189,13 @@ def read_count_table(
         )
     except (pd.errors.ParserError, ValueError) as exc:
         raise ValidationError(f"{where}: not a readable table ({exc})") from None
-    header = [str(c) for c in full_header]
     if frame.empty:
         raise ValidationError(f"{where}: the table has a header but no genes")
-    gene_ids = frame.iloc[:, 0].astype(str).str.strip()
+    return frame
+
+
+def _gene_id_problems(gene_ids: pd.Series, *, skip: int, where: str) -> list[str]:
+    """An empty gene id and duplicated ids, with their line numbers in the file."""
     problems: list[str] = []
     if (gene_ids == "").any():
         line = int(np.flatnonzero(gene_ids == "")[0]) + skip + 2
@@ -197,9 +208,21 @@ def read_count_table(
             f"{where}: gene id '{first}' appears more than once (lines "
             f"{', '.join(map(str, lines_of))}), {dup.nunique()} duplicated id(s) in all"
         )
-    name_col = next((c for c in header[1:] if c.lower() == "gene_name"), None)
-    candidates = [c for c in header[1:] if c != name_col]
+    return problems
+
+
+def _sample_columns(
+    samples: Sequence[str],
+    candidates: list[str],
+    *,
+    sample_fields: Mapping[str, str] | None,
+    field_name: str,
+    label: str,
+) -> tuple[dict[str, str], list[str]]:
+    """Each sample's column, and a problem naming the sample's request field for each
+    sample without one."""
     columns: dict[str, str] = {}
+    problems: list[str] = []
     for sample in samples:
         col = _match(sample, candidates)
         if col is None:
@@ -211,49 +234,120 @@ def read_count_table(
             )
         else:
             columns[sample] = col
+    return columns, problems
+
+
+def _column_counts(
+    raw: pd.Series, gene_ids: pd.Series, *, col: str, where: str, fractional_ok: bool
+) -> np.ndarray | str:
+    """One column's integer counts, or the problem with its first bad value."""
+    num = pd.to_numeric(raw, errors="coerce")
+    bad = num.isna() | ~np.isfinite(num.to_numpy(dtype=float, na_value=np.nan))
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        return (
+            f"{where}, column '{col}', gene '{gene_ids.iloc[i]}': '{raw.iloc[i][:40]}' is "
+            "not a number"
+        )
+    arr: np.ndarray = num.to_numpy(dtype=float)
+    if (arr > MAX_COUNT).any():
+        i = int(np.flatnonzero(arr > MAX_COUNT)[0])
+        return (
+            f"{where}, column '{col}', gene '{gene_ids.iloc[i]}': {raw.iloc[i][:40]} is "
+            f"larger than any read count (at most {MAX_COUNT:.0e})"
+        )
+    if (arr < 0).any():
+        i = int(np.flatnonzero(arr < 0)[0])
+        return (
+            f"{where}, column '{col}', gene '{gene_ids.iloc[i]}': {raw.iloc[i]} is negative "
+            "(counts are numbers of reads)"
+        )
+    fractional = arr != np.round(arr)
+    if fractional.any():
+        if not fractional_ok:
+            i = int(np.flatnonzero(fractional)[0])
+            return (
+                f"{where}, column '{col}', gene '{gene_ids.iloc[i]}': {raw.iloc[i]} is not "
+                "a whole number (counts must be integers, and only a table in nf-core/rnaseq's "
+                "salmon layout, gene_id then gene_name, is rounded)"
+            )
+        arr = np.round(arr)
+    return arr.astype(np.int64)
+
+
+def _rounding_notes(
+    frame: pd.DataFrame, columns: dict[str, str], *, fractional_ok: bool, field_name: str
+) -> list[str]:
+    """A note when salmon's fractional estimates were rounded, as tximport does."""
+    if fractional_ok and any(
+        (frame[c].astype(str).str.contains(r"\.\d*[1-9]", regex=True)).any()
+        for c in columns.values()
+    ):
+        return [
+            f"{field_name}: fractional (estimated) counts rounded to whole numbers, as "
+            "tximport does for DESeq2"
+        ]
+    return []
+
+
+def _table_format(header: _Header, names: list[str], *, fractional_ok: bool, label: str) -> str:
+    """What the table looked like, for run.json: layout, delimiter, compression."""
+    layout = (
+        "featureCounts"
+        if header.skip or names[1:3] == ["Chr", "Start"]
+        else "nf-core/rnaseq salmon (gene_id, gene_name)"
+        if fractional_ok
+        else "genes x samples"
+    )
+    delimiter = "CSV" if header.sep == "," else "TSV"
+    compressed = ", gzip" if label.lower().endswith(".gz") else ""
+    return f"{layout}, {delimiter}{compressed}"
+
+
+def read_count_table(
+    source: bytes | IO[bytes],
+    *,
+    label: str,
+    samples: Sequence[str],
+    sample_fields: Mapping[str, str] | None = None,
+    field_name: str = "counts",
+    sample_only: bool = False,
+    min_genes: int = MIN_GENES,
+) -> CountTable:
+    """The requested samples' columns as integer counts, or a ``ValidationError`` listing
+    every problem (``sample_fields`` names the request field of each sample).
+
+    ``sample_only`` (submit, dry run): read the header and the genes in the first
+    ``DOOR_SAMPLE_BYTES``; the job's worker reads the whole table, up to ``MAX_TABLE_BYTES``.
+    """
+    where = f"{field_name}: '{label}'"
+    stream = io.BytesIO(source) if isinstance(source, bytes) else source
+    data, complete = _bounded_text(stream, where=where, label=label, sample_only=sample_only)
+    header = _checked_header(data, complete=complete, where=where, label=label)
+    frame = _used_columns(data, header, samples, where)
+    names = [str(c) for c in header.names]
+    gene_ids = frame.iloc[:, 0].astype(str).str.strip()
+    problems = _gene_id_problems(gene_ids, skip=header.skip, where=where)
+    name_col = next((c for c in names[1:] if c.lower() == "gene_name"), None)
+    columns, missing = _sample_columns(
+        samples,
+        [c for c in names[1:] if c != name_col],
+        sample_fields=sample_fields,
+        field_name=field_name,
+        label=label,
+    )
+    problems += missing
     # salmon's estimated counts (nf-core's merged layout) are fractional by nature;
     # DESeq2 users round them (tximport's DESeqDataSetFromTximport does).
-    fractional_ok = header[0].lower() == "gene_id" and name_col == header[1] if header else False
-    notes: list[str] = []
+    fractional_ok = names[0].lower() == "gene_id" and name_col == names[1] if names else False
     values: dict[str, np.ndarray] = {}
     for sample, col in columns.items():
         raw = frame[col].astype(str).str.strip()
-        num = pd.to_numeric(raw, errors="coerce")
-        bad = num.isna() | ~np.isfinite(num.to_numpy(dtype=float, na_value=np.nan))
-        if bad.any():
-            i = int(np.flatnonzero(bad.to_numpy())[0])
-            problems.append(
-                f"{where}, column '{col}', gene '{gene_ids.iloc[i]}': '{raw.iloc[i][:40]}' is "
-                "not a number"
-            )
-            continue
-        arr = num.to_numpy(dtype=float)
-        if (arr > MAX_COUNT).any():
-            i = int(np.flatnonzero(arr > MAX_COUNT)[0])
-            problems.append(
-                f"{where}, column '{col}', gene '{gene_ids.iloc[i]}': {raw.iloc[i][:40]} is "
-                f"larger than any read count (at most {MAX_COUNT:.0e})"
-            )
-            continue
-        if (arr < 0).any():
-            i = int(np.flatnonzero(arr < 0)[0])
-            problems.append(
-                f"{where}, column '{col}', gene '{gene_ids.iloc[i]}': {raw.iloc[i]} is negative "
-                "(counts are numbers of reads)"
-            )
-            continue
-        fractional = arr != np.round(arr)
-        if fractional.any():
-            if not fractional_ok:
-                i = int(np.flatnonzero(fractional)[0])
-                problems.append(
-                    f"{where}, column '{col}', gene '{gene_ids.iloc[i]}': {raw.iloc[i]} is not "
-                    "a whole number (counts must be integers, and only a table in nf-core/rnaseq's "
-                    "salmon layout, gene_id then gene_name, is rounded)"
-                )
-                continue
-            arr = np.round(arr)
-        values[sample] = arr.astype(np.int64)
+        counted = _column_counts(raw, gene_ids, col=col, where=where, fractional_ok=fractional_ok)
+        if isinstance(counted, str):
+            problems.append(counted)
+        else:
+            values[sample] = counted
     if complete and len(gene_ids) < min_genes:
         problems.append(
             f"{where}: only {len(gene_ids)} gene(s); differential expression needs at least "
@@ -261,34 +355,16 @@ def read_count_table(
         )
     if problems:
         raise ValidationError("; ".join(problems[:MAX_PROBLEMS]))
-    if fractional_ok and any(
-        (frame[c].astype(str).str.contains(r"\.\d*[1-9]", regex=True)).any()
-        for c in columns.values()
-    ):
-        notes.append(
-            f"{field_name}: fractional (estimated) counts rounded to whole numbers, as "
-            "tximport does for DESeq2"
-        )
     counts = pd.DataFrame(values, index=pd.Index(gene_ids.to_list(), name="gene_id"))
-    counts = counts[list(samples)]
-    names: dict[str, str] = {}
+    gene_names: dict[str, str] = {}
     if name_col is not None:
-        names = {
+        gene_names = {
             g: n.strip() or g for g, n in zip(gene_ids, frame[name_col].astype(str), strict=True)
         }
-    layout = (
-        "featureCounts"
-        if skip or header[1:3] == ["Chr", "Start"]
-        else "nf-core/rnaseq salmon (gene_id, gene_name)"
-        if fractional_ok
-        else "genes x samples"
-    )
-    delimiter = "CSV" if sep == "," else "TSV"
-    compressed = ", gzip" if label.lower().endswith(".gz") else ""
     return CountTable(
-        counts=counts,
-        gene_names=names,
+        counts=counts[list(samples)],
+        gene_names=gene_names,
         columns=columns,
-        notes=notes,
-        format=f"{layout}, {delimiter}{compressed}",
+        notes=_rounding_notes(frame, columns, fractional_ok=fractional_ok, field_name=field_name),
+        format=_table_format(header, names, fractional_ok=fractional_ok, label=label),
     )

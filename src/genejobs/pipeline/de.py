@@ -348,6 +348,197 @@ def _dispersions(dds: Any, genes: pd.Index, normalized: pd.DataFrame) -> pd.Data
     )
 
 
+@dataclass(frozen=True)
+class _FittedDesign:
+    """The samples in order with their groups and covariate levels, and the design built
+    from them: what the fit, the tests and the result all use."""
+
+    samples: list[str]
+    groups: list[str]
+    levels: list[tuple[str, list[str]]]  # covariate -> level per sample, in design order
+    design: Design
+    formula: str
+
+
+@dataclass
+class _Fit:
+    """pydeseq2's fitted data set, the per-comparison tables, the VST and the notes."""
+
+    dds: Any
+    tables: list[pd.DataFrame]
+    vst: pd.DataFrame | None
+    notes: list[str]
+
+
+def _checked_matrix(counts: pd.DataFrame, samples: list[str]) -> pd.DataFrame:
+    """The samples' integer counts, refused when no gene has a read (nothing to test)."""
+    matrix = counts[samples].astype(np.int64)
+    if int(matrix.to_numpy().sum()) == 0:
+        raise ValidationError("counts: every gene has zero reads in every sample; nothing to test")
+    return matrix
+
+
+def _full_rank_design(
+    sample_groups: dict[str, str],
+    covariates: Sequence[tuple[str, Mapping[str, str]]],
+    interactions: Sequence[str],
+) -> _FittedDesign:
+    """The design of the samples, refused when its columns are not independent."""
+    samples = list(sample_groups)
+    groups = [sample_groups[s] for s in samples]
+    levels = _sample_levels(samples, covariates)
+    design = design_matrix(groups, levels, interactions=interactions)
+    formula = design_formula([n for n, _ in levels], interactions)
+    if np.linalg.matrix_rank(design.matrix) < design.matrix.shape[1]:
+        raise ValidationError(f"covariates: the design {formula} is not of full rank")
+    return _FittedDesign(samples, groups, levels, design, formula)
+
+
+def _checked_lrt_coefficient(
+    design: Design, reduced: Sequence[str], coefficient: str | None
+) -> str:
+    """The LRT's coefficient (the design's last column by default, as R's ``results()``),
+    after checking that ``reduced`` is a proper subset of the full design's terms."""
+    terms = [name for name, _ in design.blocks[1:]]
+    unknown = [t for t in reduced if t not in terms]
+    if unknown or set(reduced) >= set(terms):
+        raise ValidationError(
+            f"reduced: must be some of the full design's terms ({', '.join(terms)}), "
+            f"not all of them; got {', '.join(reduced) or 'none'}"
+        )
+    coefficient = coefficient or design.columns[-1]
+    if coefficient not in design.columns:
+        raise ValidationError(
+            f"coefficient: '{coefficient}' is not a column of the design "
+            f"({', '.join(design.columns[1:])})"
+        )
+    return coefficient
+
+
+def _data_set(matrix: pd.DataFrame, fitted: _FittedDesign, inference: Any) -> Any:
+    """pydeseq2's data set on our own design matrix: genejobs builds it itself (as R's
+    model.matrix), so contrasts and the re-levelled designs that shrinkage needs are
+    plain vectors and matrices."""
+    from genejobs.pipeline.de_inference import RDeseqDataSet
+
+    samples = fitted.samples
+    design_frame = pd.DataFrame(fitted.design.matrix, index=samples, columns=fitted.design.columns)
+    metadata = pd.DataFrame({"group": fitted.groups}, index=samples)
+    for name, values in fitted.levels:
+        metadata[name] = values
+    return RDeseqDataSet(
+        counts=matrix.T,
+        metadata=metadata,
+        design=design_frame,
+        refit_cooks=True,
+        inference=inference,
+        quiet=True,
+    )
+
+
+def _vst_or_note(dds: Any, matrix: pd.DataFrame, samples: list[str], notes: list[str]) -> Any:
+    """The variance-stabilised counts for the PCA, or None with a note saying why."""
+    try:
+        dds.vst(use_design=False)
+        return pd.DataFrame(dds.layers["vst_counts"].T, index=matrix.index, columns=samples)
+    except Exception as exc:  # the report can live without PCA; say why
+        notes.append(f"variance-stabilising transform failed: {exc}")
+        return None
+
+
+def _fit_and_test(
+    matrix: pd.DataFrame,
+    fitted: _FittedDesign,
+    comparisons: list[tuple[str, str]],
+    gene_names: dict[str, str],
+    *,
+    n_cpus: int,
+    shrink: bool,
+    lfc_threshold: float,
+    test: str,
+    reduced: Sequence[str],
+    coefficient: str | None,
+) -> _Fit:
+    """DESeq2's procedure, then each comparison's table (or the LRT's one table); every
+    warning pydeseq2 gives on the way becomes a note."""
+    from genejobs.pipeline.de_inference import make_inference
+
+    inference, inference_note = make_inference(n_cpus)
+    notes: list[str] = [inference_note] if inference_note else []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        dds = _data_set(matrix, fitted, inference)
+        dds.deseq2()
+        tables = (
+            [_lrt_table(dds, inference, fitted.design, reduced, str(coefficient), gene_names)]
+            if test == "LRT"
+            else [
+                _comparison_table(
+                    dds,
+                    inference,
+                    fitted.design,
+                    control,
+                    treatment,
+                    gene_names,
+                    labelled=len(comparisons) > 1,
+                    levels=fitted.levels,
+                    groups=fitted.groups,
+                    shrink=shrink,
+                    lfc_threshold=lfc_threshold,
+                )
+                for control, treatment in comparisons
+            ]
+        )
+        vst = _vst_or_note(dds, matrix, fitted.samples, notes)
+    for w in caught:
+        text = str(w.message).strip()
+        if text and text not in notes:
+            notes.append(text)
+    return _Fit(dds, tables, vst, notes)
+
+
+def _result(
+    matrix: pd.DataFrame,
+    fitted: _FittedDesign,
+    fit: _Fit,
+    comparisons: list[tuple[str, str]],
+    sample_groups: dict[str, str],
+    *,
+    test: str,
+    reduced: Sequence[str],
+    coefficient: str | None,
+    shrink: bool,
+    lfc_threshold: float,
+) -> DEResult:
+    """The tables, the normalised counts and the design as run.json and the report state it."""
+    samples = fitted.samples
+    dds = fit.dds
+    normalized = pd.DataFrame(dds.layers["normed_counts"].T, index=matrix.index, columns=samples)
+    size_factors = pd.Series(np.asarray(dds.obs["size_factors"]), index=samples, name="size_factor")
+    return DEResult(
+        table=pd.concat(fit.tables, ignore_index=True),
+        counts=matrix,
+        normalized_counts=normalized,
+        size_factors=size_factors,
+        dispersions=_dispersions(dds, matrix.index, normalized),
+        vst=fit.vst,
+        comparisons=[lrt_label(fitted.formula, reduced)]
+        if test == "LRT"
+        else [f"{treatment}_vs_{control}" for control, treatment in comparisons],
+        sample_groups=dict(sample_groups),
+        notes=fit.notes,
+        design=fitted.formula,
+        test=test,
+        reduced=terms_formula(reduced) if test == "LRT" else None,
+        coefficient=coefficient if test == "LRT" else None,
+        covariates={
+            name: dict(zip(samples, values, strict=True)) for name, values in fitted.levels
+        },
+        shrink=shrink,
+        lfc_threshold=float(lfc_threshold),
+    )
+
+
 def run_differential_expression(
     counts: pd.DataFrame,
     sample_groups: dict[str, str],
@@ -372,104 +563,34 @@ def run_differential_expression(
     gives one table whose fold changes are those of ``coefficient`` (a design column
     such as ``group[T.W]``; the last column, as R's ``results()``, when None).
     """
-    from genejobs.pipeline.de_inference import RDeseqDataSet, make_inference
-
     comparisons = _checked_comparisons(counts, sample_groups, comparisons)
     if lfc_threshold < 0:
         raise ValidationError("lfc_threshold: must be at least 0")
-    samples = list(sample_groups)
-    matrix = counts[samples].astype(np.int64)
-    if int(matrix.to_numpy().sum()) == 0:
-        raise ValidationError("counts: every gene has zero reads in every sample; nothing to test")
-
-    groups = [sample_groups[s] for s in samples]
-    levels = _sample_levels(samples, covariates)
-    design = design_matrix(groups, levels, interactions=interactions)
-    formula = design_formula([n for n, _ in levels], interactions)
-    if np.linalg.matrix_rank(design.matrix) < design.matrix.shape[1]:
-        raise ValidationError(f"covariates: the design {formula} is not of full rank")
+    matrix = _checked_matrix(counts, list(sample_groups))
+    fitted = _full_rank_design(sample_groups, covariates, interactions)
     if test == "LRT":
-        terms = [name for name, _ in design.blocks[1:]]
-        unknown = [t for t in reduced if t not in terms]
-        if unknown or set(reduced) >= set(terms):
-            raise ValidationError(
-                f"reduced: must be some of the full design's terms ({', '.join(terms)}), "
-                f"not all of them; got {', '.join(reduced) or 'none'}"
-            )
-        coefficient = coefficient or design.columns[-1]
-        if coefficient not in design.columns:
-            raise ValidationError(
-                f"coefficient: '{coefficient}' is not a column of the design "
-                f"({', '.join(design.columns[1:])})"
-            )
-    # genejobs builds the design matrix itself (as R's model.matrix), so contrasts and
-    # the re-levelled designs that shrinkage needs are plain vectors and matrices.
-    design_frame = pd.DataFrame(design.matrix, index=samples, columns=design.columns)
-    metadata = pd.DataFrame({"group": groups}, index=samples)
-    for name, values in levels:
-        metadata[name] = values
-    inference, inference_note = make_inference(n_cpus)
-    notes: list[str] = [inference_note] if inference_note else []
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        dds = RDeseqDataSet(
-            counts=matrix.T,
-            metadata=metadata,
-            design=design_frame,
-            refit_cooks=True,
-            inference=inference,
-            quiet=True,
-        )
-        dds.deseq2()
-        tables = (
-            [_lrt_table(dds, inference, design, reduced, str(coefficient), gene_names)]
-            if test == "LRT"
-            else [
-                _comparison_table(
-                    dds,
-                    inference,
-                    design,
-                    control,
-                    treatment,
-                    gene_names,
-                    labelled=len(comparisons) > 1,
-                    levels=levels,
-                    groups=groups,
-                    shrink=shrink,
-                    lfc_threshold=lfc_threshold,
-                )
-                for control, treatment in comparisons
-            ]
-        )
-        try:
-            dds.vst(use_design=False)
-            vst = pd.DataFrame(dds.layers["vst_counts"].T, index=matrix.index, columns=samples)
-        except Exception as exc:  # the report can live without PCA; say why
-            notes.append(f"variance-stabilising transform failed: {exc}")
-            vst = None
-    for w in caught:
-        text = str(w.message).strip()
-        if text and text not in notes:
-            notes.append(text)
-    normalized = pd.DataFrame(dds.layers["normed_counts"].T, index=matrix.index, columns=samples)
-    size_factors = pd.Series(np.asarray(dds.obs["size_factors"]), index=samples, name="size_factor")
-    return DEResult(
-        table=pd.concat(tables, ignore_index=True),
-        counts=matrix,
-        normalized_counts=normalized,
-        size_factors=size_factors,
-        dispersions=_dispersions(dds, matrix.index, normalized),
-        vst=vst,
-        comparisons=[lrt_label(formula, reduced)]
-        if test == "LRT"
-        else [f"{treatment}_vs_{control}" for control, treatment in comparisons],
-        sample_groups=dict(sample_groups),
-        notes=notes,
-        design=formula,
-        test=test,
-        reduced=terms_formula(reduced) if test == "LRT" else None,
-        coefficient=coefficient if test == "LRT" else None,
-        covariates={name: dict(zip(samples, values, strict=True)) for name, values in levels},
+        coefficient = _checked_lrt_coefficient(fitted.design, reduced, coefficient)
+    fit = _fit_and_test(
+        matrix,
+        fitted,
+        comparisons,
+        gene_names,
+        n_cpus=n_cpus,
         shrink=shrink,
-        lfc_threshold=float(lfc_threshold),
+        lfc_threshold=lfc_threshold,
+        test=test,
+        reduced=reduced,
+        coefficient=coefficient,
+    )
+    return _result(
+        matrix,
+        fitted,
+        fit,
+        comparisons,
+        sample_groups,
+        test=test,
+        reduced=reduced,
+        coefficient=coefficient,
+        shrink=shrink,
+        lfc_threshold=lfc_threshold,
     )

@@ -72,58 +72,84 @@ def _v(versions: dict[str, str], name: str) -> str:
     return versions.get(name) or versions.get(name.lower()) or "unknown version"
 
 
-def methods_text(m: MethodsInput) -> tuple[str, list[str]]:
-    """The Methods paragraph (plain text, ready to paste) and its numbered references."""
-    v, refs = m.versions, []
+@dataclass
+class _Citations:
+    """The references in the order the text first cites them, numbered [1], [2], ..."""
 
-    def cite(key: str) -> str:
-        if CITATIONS[key] not in refs:
-            refs.append(CITATIONS[key])
-        return f"[{refs.index(CITATIONS[key]) + 1}]"
+    refs: list[str] = field(default_factory=list)
 
+    def cite(self, key: str) -> str:
+        if CITATIONS[key] not in self.refs:
+            self.refs.append(CITATIONS[key])
+        return f"[{self.refs.index(CITATIONS[key]) + 1}]"
+
+
+_CSV_QUOTING = (
+    "In the CSV tables, a text cell (a gene id or name) that begins with =, +, -, @, a "
+    "tab or a carriage return, which spreadsheet programs would run as a formula, is "
+    "written with a leading single quote (OWASP's advice against CSV injection); remove "
+    "that quote to recover the identifier."
+)
+
+
+def _trimming(m: MethodsInput, c: _Citations) -> str:
+    """The clause on adapter trimming and the length filter."""
+    v = m.versions
     short = "reads" if m.single_end else "pairs with a mate"
     if m.adapter:
         second = read2_adapter(m.adapter)
         which = "" if second == m.adapter.upper() or m.single_end else f" (on read 2: {second})"
-        trim = (
+        return (
             f"were trimmed of the 3' adapter {m.adapter.upper()}{which} with cutadapt "
-            f"{_v(v, 'cutadapt')} {cite('cutadapt')} (error rate 0.1, minimum overlap 3), "
+            f"{_v(v, 'cutadapt')} {c.cite('cutadapt')} (error rate 0.1, minimum overlap 3), "
             f"discarding {short} shorter than {m.min_length} nt,"
         )
-    else:
-        trim = (
-            f"were not adapter-trimmed (no adapter was declared); {short} shorter "
-            f"than {m.min_length} nt were discarded,"
-        )
+    return (
+        f"were not adapter-trimmed (no adapter was declared); {short} shorter "
+        f"than {m.min_length} nt were discarded,"
+    )
+
+
+def _counting(m: MethodsInput, c: _Citations, trim: str) -> list[str]:
+    """Where the counts came from: a counts table as given, or reads aligned and counted."""
+    v = m.versions
     if m.counts_table:
-        parts = [
+        return [
             f"Gene counts of {m.n_samples} samples in {m.n_groups} groups were read from the "
             f"table {m.counts_table} as given (no reads were trimmed, aligned or counted by "
             f"genejobs {_v(v, 'genejobs')}).",
         ]
-    else:
-        parts = [
-            f"{'Single-end' if m.single_end else 'Paired-end'} reads of {m.n_samples} samples "
-            f"in {m.n_groups} groups {trim} and "
-            f"aligned to the {m.reference} genome with minimap2 {_v(v, 'mappy')} "
-            f"{cite('minimap2')} (spliced short-read preset splice:sr, through its Python "
-            "binding mappy).",
-            f"{'Reads' if m.single_end else 'Read pairs'} were counted per gene of the "
-            f"{m.annotation} annotation following "
-            f"htseq-count's union mode with non-unique alignments discarded {cite('htseq')}, "
-            f"as library type {m.library_type}, by genejobs {_v(v, 'genejobs')}.",
-        ]
-    if m.fragment_length:
-        parts.append(
-            "Single-end reads carry no fragment length: salmon's effective transcript "
-            f"lengths used a fragment-length prior of mean {m.fragment_length.get('mean')} "
-            f"and standard deviation {m.fragment_length.get('sd')} nt (--fldMean, --fldSD)."
-        )
-    lrt = [c.removeprefix("LRT: ") for c in m.comparisons if c.startswith("LRT: ")]
+    return [
+        f"{'Single-end' if m.single_end else 'Paired-end'} reads of {m.n_samples} samples "
+        f"in {m.n_groups} groups {trim} and "
+        f"aligned to the {m.reference} genome with minimap2 {_v(v, 'mappy')} "
+        f"{c.cite('minimap2')} (spliced short-read preset splice:sr, through its Python "
+        "binding mappy).",
+        f"{'Reads' if m.single_end else 'Read pairs'} were counted per gene of the "
+        f"{m.annotation} annotation following "
+        f"htseq-count's union mode with non-unique alignments discarded {c.cite('htseq')}, "
+        f"as library type {m.library_type}, by genejobs {_v(v, 'genejobs')}.",
+    ]
+
+
+def _fragment_length(m: MethodsInput) -> list[str]:
+    """salmon's fragment-length prior, stated when single-end reads needed one."""
+    if not m.fragment_length:
+        return []
+    return [
+        "Single-end reads carry no fragment length: salmon's effective transcript "
+        f"lengths used a fragment-length prior of mean {m.fragment_length.get('mean')} "
+        f"and standard deviation {m.fragment_length.get('sd')} nt (--fldMean, --fldSD)."
+    ]
+
+
+def _statistics(m: MethodsInput, c: _Citations) -> str:
+    """The DESeq2 procedure: the design, the test and what was compared."""
+    lrt = [x.removeprefix("LRT: ") for x in m.comparisons if x.startswith("LRT: ")]
     compared = (
         f"of the full design against the reduced design {lrt[0].split(' vs ')[-1]}"
         if lrt
-        else f"for {', '.join(c.replace('_vs_', ' versus ') for c in m.comparisons)}"
+        else f"for {', '.join(x.replace('_vs_', ' versus ') for x in m.comparisons)}"
     )
     tests = (
         "a likelihood-ratio test"
@@ -133,58 +159,79 @@ def methods_text(m: MethodsInput) -> tuple[str, list[str]]:
         if m.lfc_threshold > 0
         else "Wald tests"
     )
-    parts += [
+    return (
         "Differential expression was tested with PyDESeq2 "
-        f"{_v(v, 'pydeseq2')} {cite('pydeseq2')}, an implementation of DESeq2 "
-        f"{cite('deseq2')}, with genejobs' per-gene fits following DESeq2's own numerics: "
+        f"{_v(m.versions, 'pydeseq2')} {c.cite('pydeseq2')}, an implementation of DESeq2 "
+        f"{c.cite('deseq2')}, with genejobs' per-gene fits following DESeq2's own numerics: "
         "median-of-ratios size factors, a negative binomial model with "
         f"design {m.design.replace(' ', '')}, dispersions shrunk towards a fitted "
         f"mean-dispersion trend, {tests} "
         f"{compared}, Cook's "
         "distance outlier replacement, independent filtering and Benjamini-Hochberg "
-        f"adjustment; genes with an adjusted p-value below {PADJ} are called significant.",
-    ]
+        f"adjustment; genes with an adjusted p-value below {PADJ} are called significant."
+    )
+
+
+def _shrinkage_and_qc(m: MethodsInput, c: _Citations) -> list[str]:
+    """The fold-change shrinkage and the QC tools, when the job used them."""
+    v, parts = m.versions, []
     if m.shrunk:
         parts.append(
             "Log2 fold changes shown in the plots were shrunk with PyDESeq2's lfc_shrink "
-            f"(apeglm-type prior) {cite('apeglm')}."
+            f"(apeglm-type prior) {c.cite('apeglm')}."
         )
     if m.qc:
         parts.append(
-            f"Alignment quality was assessed with RSeQC {_v(v, 'RSeQC')} {cite('rseqc')} and "
-            f"summarised with MultiQC {_v(v, 'multiqc')} {cite('multiqc')}."
+            f"Alignment quality was assessed with RSeQC {_v(v, 'RSeQC')} {c.cite('rseqc')} and "
+            f"summarised with MultiQC {_v(v, 'multiqc')} {c.cite('multiqc')}."
         )
-    if m.enrichment:
-        named = [
-            f"{c['name']}"
-            + (f" (release {c['release']})" if c.get("release") else "")
-            + (
-                f", kept with reference {c['origin'].removeprefix('reference ')}"
-                if str(c.get("origin", "")).startswith("reference ")
-                else (f" ({c['origin']})" if c.get("origin") else "")
-            )
-            for c in m.gene_sets
-        ]
-        sets = f" Gene sets: {'; '.join(named)}." if named else ""
-        go = (
-            " GO annotations were propagated to every ancestor term over is_a and part_of."
-            if any(c.get("name") == "GO" for c in m.gene_sets)
-            else ""
+    return parts
+
+
+def _enrichment(m: MethodsInput, c: _Citations) -> list[str]:
+    """ORA and preranked GSEA, with each gene-set collection's release and origin."""
+    if not m.enrichment:
+        return []
+    named = [
+        f"{s['name']}"
+        + (f" (release {s['release']})" if s.get("release") else "")
+        + (
+            f", kept with reference {s['origin'].removeprefix('reference ')}"
+            if str(s.get("origin", "")).startswith("reference ")
+            else (f" ({s['origin']})" if s.get("origin") else "")
         )
-        parts.append(
-            f"Gene-set enrichment was computed with GSEApy {_v(v, 'gseapy')} {cite('gseapy')}: "
-            "over-representation (hypergeometric test) of the significant up- and "
-            "down-regulated genes, separately, against the expressed genes as background, "
-            f"Benjamini-Hochberg adjusted, and preranked GSEA {cite('gsea')} on the "
-            f"{'shrunken log2 fold change' if m.shrunk else 'Wald statistic'}.{sets}{go}"
-        )
-    parts.append(
-        "In the CSV tables, a text cell (a gene id or name) that begins with =, +, -, @, a "
-        "tab or a carriage return, which spreadsheet programs would run as a formula, is "
-        "written with a leading single quote (OWASP's advice against CSV injection); remove "
-        "that quote to recover the identifier."
+        for s in m.gene_sets
+    ]
+    sets = f" Gene sets: {'; '.join(named)}." if named else ""
+    go = (
+        " GO annotations were propagated to every ancestor term over is_a and part_of."
+        if any(s.get("name") == "GO" for s in m.gene_sets)
+        else ""
     )
-    return " ".join(parts), refs
+    return [
+        f"Gene-set enrichment was computed with GSEApy {_v(m.versions, 'gseapy')} "
+        f"{c.cite('gseapy')}: "
+        "over-representation (hypergeometric test) of the significant up- and "
+        "down-regulated genes, separately, against the expressed genes as background, "
+        f"Benjamini-Hochberg adjusted, and preranked GSEA {c.cite('gsea')} on the "
+        f"{'shrunken log2 fold change' if m.shrunk else 'Wald statistic'}.{sets}{go}"
+    ]
+
+
+def methods_text(m: MethodsInput) -> tuple[str, list[str]]:
+    """The Methods paragraph (plain text, ready to paste) and its numbered references.
+
+    The sections are built in reading order: a reference's number is its first citation's.
+    """
+    c = _Citations()
+    trim = _trimming(m, c)  # first: its cutadapt citation is numbered [1]
+    parts = _counting(m, c, trim)
+    parts += _fragment_length(m)
+    parts.append(_statistics(m, c))
+    parts += _shrinkage_and_qc(m, c)
+    parts += _enrichment(m, c)
+    parts.append(_CSV_QUOTING)
+    return " ".join(parts), c.refs
 
 
 def methods_markdown(title: str, text: str, refs: list[str]) -> str:

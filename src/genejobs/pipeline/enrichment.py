@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypedDict, Unpack
 
 import pandas as pd
 
@@ -94,6 +95,142 @@ def _keyed(table: pd.DataFrame, key: str) -> pd.DataFrame:
     return table.assign(_key=table["gene_name"].astype(str))
 
 
+class EnrichmentOptions(TypedDict, total=False):
+    """``run_enrichment``'s keyword options, as ``run_collections`` passes them on."""
+
+    padj: float
+    permutations: int
+    seed: int
+    min_size: int
+    max_size: int
+    threads: int
+
+
+@dataclass(frozen=True)
+class _Run:
+    """One comparison against one collection: how its tables and notes are named, and
+    the set sizes and permutations (the collection's own, else the caller's)."""
+
+    label: str
+    prefix: str  # table names: "<label>[_<stem>]_ora_up", ...
+    what: str  # notes: "<label> (<collection>)"
+    min_size: int
+    max_size: int
+    permutations: int
+
+
+def _run_of(
+    collection: GeneSetCollection, label: str, *, min_size: int, max_size: int, permutations: int
+) -> _Run:
+    """The names and bounds of one comparison's enrichment against ``collection``."""
+    return _Run(
+        label=label,
+        prefix=f"{label}_{collection.stem}" if collection.stem else label,
+        what=f"{label} ({collection.name})" if collection.stem else label,
+        min_size=collection.min_size or min_size,
+        max_size=collection.max_size or max_size,
+        permutations=collection.permutations or permutations,
+    )
+
+
+def _testable_sets(
+    collection: GeneSetCollection, background: set[str], run: _Run
+) -> dict[str, list[str]]:
+    """Only sets that can be tested against this background: faster, and gseapy's ORA
+    would otherwise count genes the experiment could never have called."""
+    return {
+        name: kept
+        for name, genes in collection.sets.items()
+        if run.min_size <= len(kept := [g for g in genes if g in background]) <= run.max_size
+    }
+
+
+def _over_representation(
+    out: EnrichmentResult,
+    run: _Run,
+    significant: pd.DataFrame,
+    sets: dict[str, list[str]],
+    background: list[str],
+) -> None:
+    """ORA of the up- and the down-regulated genes, separately; a direction without
+    genes, or whose genes meet no set, gets a note (and an empty table), not a failure."""
+    import gseapy
+
+    what = run.what
+    for direction, genes in (
+        ("up", significant[significant["log2FoldChange"] > 0]),
+        ("down", significant[significant["log2FoldChange"] < 0]),
+    ):
+        names = sorted(set(genes["_key"]))
+        if not names:
+            out.notes.append(f"{what}: no significant {direction}-regulated genes; ORA skipped")
+            continue
+        try:
+            res = gseapy.enrich(
+                gene_list=names,
+                gene_sets=sets,
+                background=background,
+                outdir=None,
+                no_plot=True,
+                cutoff=1.0,
+            ).results
+        except Exception as exc:  # gseapy raises bare Exception types (no overlap among them)
+            log.warning("%s: ORA %s failed: %s", run.label, direction, exc)
+            out.notes.append(f"{what}: ORA {direction} gave no result ({exc})")
+            continue
+        # No overlap with any set: gseapy returns an empty list, not a DataFrame.
+        if not isinstance(res, pd.DataFrame) or res.empty:
+            out.notes.append(
+                f"{what}: no enriched sets among the {direction}-regulated genes "
+                "(none of them is in a gene set)"
+            )
+            out.tables[f"{run.prefix}_ora_{direction}"] = pd.DataFrame(columns=ORA_COLUMNS)
+            continue
+        out.tables[f"{run.prefix}_ora_{direction}"] = res.sort_values("P-value").reset_index(
+            drop=True
+        )
+
+
+def _preranked_gsea(
+    out: EnrichmentResult,
+    run: _Run,
+    ranked_by: str,
+    tested: pd.DataFrame,
+    sets: dict[str, list[str]],
+    *,
+    threads: int,
+    seed: int,
+) -> None:
+    """Preranked GSEA of every tested gene by ``ranked_by``; a failure is a note, and
+    the report goes on without the table."""
+    import gseapy
+
+    ranked = tested.dropna(subset=[ranked_by]).drop_duplicates("_key")
+    rnk = pd.Series(ranked[ranked_by].to_numpy(), index=ranked["_key"]).sort_values(ascending=False)
+    try:
+        gsea = gseapy.prerank(
+            rnk=rnk,
+            gene_sets=sets,
+            permutation_num=run.permutations,
+            min_size=run.min_size,
+            max_size=run.max_size,
+            threads=threads,
+            seed=seed,
+            outdir=None,
+            no_plot=True,
+            verbose=False,
+        )
+        out.tables[f"{run.prefix}_gsea_prerank"] = gsea.res2d
+    except LookupError:  # gseapy's "No gene sets passed through filtering condition"
+        out.notes.append(
+            f"{run.what}: preranked GSEA found no gene set of {run.min_size}-{run.max_size} "
+            "tested genes"
+        )
+    except Exception as exc:  # gseapy raises bare Exception types; the report goes on
+        log.warning("%s: preranked GSEA failed: %s", run.label, exc)
+        out.notes.append(f"{run.what}: preranked GSEA gave no result ({exc})")
+
+
 def run_enrichment(
     table: pd.DataFrame,
     gene_sets: dict[str, list[str]] | GeneSetCollection,
@@ -111,98 +248,36 @@ def run_enrichment(
     A direction with no significant gene, or whose genes meet no gene set, is a normal
     result ("no enriched sets"): an empty table and a note, never a failure.
     """
-    import gseapy
-
     collection = (
         gene_sets
         if isinstance(gene_sets, GeneSetCollection)
         else GeneSetCollection("user GMT", gene_sets)
     )
-    min_size = collection.min_size or min_size
-    max_size = collection.max_size or max_size
-    permutations = collection.permutations or permutations
-    prefix = f"{label}_{collection.stem}" if collection.stem else label
-    what = f"{label} ({collection.name})" if collection.stem else label
+    run = _run_of(
+        collection, label, min_size=min_size, max_size=max_size, permutations=permutations
+    )
     out = EnrichmentResult(collections=[collection.describe()])
     tested = _keyed(table.dropna(subset=["padj"]), collection.key)
     background_set = set(tested["_key"])
-    # Only sets that can be tested against this background: faster, and gseapy's
-    # ORA would otherwise count genes the experiment could never have called.
-    sets = {
-        name: kept
-        for name, genes in collection.sets.items()
-        if min_size <= len(kept := [g for g in genes if g in background_set]) <= max_size
-    }
+    sets = _testable_sets(collection, background_set, run)
     if not sets:
         out.notes.append(
-            f"{what}: no gene set has {min_size}-{max_size} of the expressed genes; "
-            "enrichment skipped"
+            f"{run.what}: no gene set has {run.min_size}-{run.max_size} of the expressed "
+            "genes; enrichment skipped"
         )
         return out
-    background = sorted(background_set)
-    sig = tested[tested["padj"] < padj]
-    for direction, genes in (
-        ("up", sig[sig["log2FoldChange"] > 0]),
-        ("down", sig[sig["log2FoldChange"] < 0]),
-    ):
-        names = sorted(set(genes["_key"]))
-        if not names:
-            out.notes.append(f"{what}: no significant {direction}-regulated genes; ORA skipped")
-            continue
-        try:
-            res = gseapy.enrich(
-                gene_list=names,
-                gene_sets=sets,
-                background=background,
-                outdir=None,
-                no_plot=True,
-                cutoff=1.0,
-            ).results
-        except Exception as exc:  # gseapy raises bare Exception types (no overlap among them)
-            log.warning("%s: ORA %s failed: %s", label, direction, exc)
-            out.notes.append(f"{what}: ORA {direction} gave no result ({exc})")
-            continue
-        # No overlap with any set: gseapy returns an empty list, not a DataFrame.
-        if not isinstance(res, pd.DataFrame) or res.empty:
-            out.notes.append(
-                f"{what}: no enriched sets among the {direction}-regulated genes "
-                "(none of them is in a gene set)"
-            )
-            out.tables[f"{prefix}_ora_{direction}"] = pd.DataFrame(columns=ORA_COLUMNS)
-            continue
-        out.tables[f"{prefix}_ora_{direction}"] = res.sort_values("P-value").reset_index(drop=True)
-    # Shrunken fold changes, when the job asked for them, rank by effect size without
-    # the noise of low counts; otherwise the Wald statistic ranks.
+    significant = tested[tested["padj"] < padj]
+    _over_representation(out, run, significant, sets, sorted(background_set))
     if collection.gsea_max_sets is not None and len(sets) > collection.gsea_max_sets:
         out.notes.append(
-            f"{what}: preranked GSEA not run: {len(sets):,} testable sets exceed the budget "
-            f"of {collection.gsea_max_sets:,} (minutes per comparison); over-representation ran"
+            f"{run.what}: preranked GSEA not run: {len(sets):,} testable sets exceed the "
+            f"budget of {collection.gsea_max_sets:,} (minutes per comparison); "
+            "over-representation ran"
         )
         return out
-    key = rank_column(table)
-    ranked = tested.dropna(subset=[key]).drop_duplicates("_key")
-    rnk = pd.Series(ranked[key].to_numpy(), index=ranked["_key"]).sort_values(ascending=False)
-    try:
-        gsea = gseapy.prerank(
-            rnk=rnk,
-            gene_sets=sets,
-            permutation_num=permutations,
-            min_size=min_size,
-            max_size=max_size,
-            threads=threads,
-            seed=seed,
-            outdir=None,
-            no_plot=True,
-            verbose=False,
-        )
-        out.tables[f"{prefix}_gsea_prerank"] = gsea.res2d
-    except LookupError:  # gseapy's "No gene sets passed through filtering condition"
-        out.notes.append(
-            f"{what}: preranked GSEA found no gene set of {min_size}-{max_size} tested genes"
-        )
-    except Exception as exc:  # gseapy raises bare Exception types; the report goes on
-        log.warning("%s: preranked GSEA failed: %s", label, exc)
-        out.notes.append(f"{what}: preranked GSEA gave no result ({exc})")
+    # Shrunken fold changes, when the job asked for them, rank by effect size without
+    # the noise of low counts; otherwise the Wald statistic ranks.
+    _preranked_gsea(out, run, rank_column(table), tested, sets, threads=threads, seed=seed)
     return out
 
 
@@ -219,13 +294,15 @@ ORA_COLUMNS = [
 
 
 def run_collections(
-    tables: dict[str, pd.DataFrame], collections: list[GeneSetCollection], **kwargs: object
+    tables: dict[str, pd.DataFrame],
+    collections: list[GeneSetCollection],
+    **kwargs: Unpack[EnrichmentOptions],
 ) -> EnrichmentResult:
     """Every comparison (label → DE table) against every collection."""
     total = EnrichmentResult(collections=[c.describe() for c in collections])
     for label, table in tables.items():
         for collection in collections:
-            part = run_enrichment(table, collection, label=label, **kwargs)  # type: ignore[arg-type]
+            part = run_enrichment(table, collection, label=label, **kwargs)
             total.tables.update(part.tables)
             total.notes.extend(part.notes)
     return total

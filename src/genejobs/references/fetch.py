@@ -16,13 +16,13 @@ import tempfile
 import time
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from genejobs.errors import ValidationError
 from genejobs.references import checksums
-from genejobs.references.catalogue import Catalogue, CatalogueEntry
+from genejobs.references.catalogue import Catalogue, CatalogueEntry, RemoteFile
 from genejobs.references.download import ChecksumMismatch, retrieve
 from genejobs.references.genesets import (
     go_gene_sets,
@@ -53,79 +53,122 @@ def download_folder(registry: ReferenceRegistry, entry: CatalogueEntry) -> Path:
     return registry.root / ".downloads" / f"{entry.name}-{entry.release}"
 
 
-def fetch_reference(
-    registry: ReferenceRegistry,
+@dataclass
+class _Downloads:
+    """What the fetch has downloaded so far: files by role, their records for the
+    provenance, and each checksum list read (URL -> file name -> sum), read once."""
+
+    folder: Path
+    files: dict[str, Path] = field(default_factory=dict)
+    records: list[dict[str, Any]] = field(default_factory=list)
+    published: dict[str, dict[str, str]] = field(default_factory=dict)
+
+
+def _published_sum(
+    downloads: _Downloads, f: RemoteFile, sums_url: str, say: Callable[[str], None]
+) -> str:
+    """The checksum the source publishes for ``f``; its current list is read once per fetch."""
+    assert f.checksums and f.algorithm
+    if sums_url not in downloads.published:
+        say(f"reading {sums_url}")
+        sums_path = downloads.folder / f.source / (f.checksums + ".current")
+        sums_path.unlink(missing_ok=True)  # always the source's current list
+        retrieve(sums_url, sums_path)
+        downloads.published[sums_url] = checksums.parse_checksums(
+            sums_path.read_text(errors="replace"), f.algorithm, label=sums_url
+        )
+    expected = downloads.published[sums_url].get(f.name)
+    if expected is None:
+        raise ValidationError(
+            f"{sums_url} lists no checksum for {f.name}; refusing to use it unverified"
+        )
+    return expected
+
+
+def _verified_download(
+    catalogue: Catalogue,
+    f: RemoteFile,
+    options: FetchOptions,
+    downloads: _Downloads,
+    record: dict[str, Any],
+    say: Callable[[str], None],
+) -> Path:
+    """A file whose source publishes checksums: downloaded, then checked against them
+    (a mismatch removes the download)."""
+    assert f.algorithm is not None
+    url = catalogue.url(f, options.mirrors)
+    sums_url = catalogue.checksum_url(f, options.mirrors)
+    assert sums_url is not None
+    expected = _published_sum(downloads, f, sums_url, say)
+    say(f"downloading {url}")
+    path = retrieve(
+        url,
+        downloads.folder / f.source / f.path,
+        md5=expected if f.algorithm == "md5" else None,
+        progressbar=options.progressbar,
+    )
+    if f.algorithm != "md5":  # pooch checked the MD5 itself
+        got = checksums.compute(path, f.algorithm)
+        if got != expected:
+            path.unlink(missing_ok=True)
+            raise ChecksumMismatch(
+                f"{url}: checksum mismatch: {sums_url} publishes {f.algorithm} "
+                f"'{expected}', the download has '{got}'; the download was removed"
+            )
+    record.update(
+        algorithm=f.algorithm, checksum=expected, checksums_file=catalogue.checksum_url(f)
+    )
+    say(f"  {f.name}: {f.algorithm} {expected} verified")
+    return path
+
+
+def _pinned_download(
+    catalogue: Catalogue,
+    f: RemoteFile,
+    options: FetchOptions,
+    downloads: _Downloads,
+    record: dict[str, Any],
+    say: Callable[[str], None],
+) -> Path:
+    """A file whose source publishes no checksum (GO, Reactome): pinned by the sha256
+    recorded here."""
+    url = catalogue.url(f, options.mirrors)
+    say(f"downloading {url}")
+    path = retrieve(url, downloads.folder / f.source / f.path, progressbar=options.progressbar)
+    record.update(algorithm="sha256 (recorded; the source publishes none)")
+    record["checksum"] = checksums.sha256_file(path)
+    return path
+
+
+def _download_all(
     catalogue: Catalogue,
     entry: CatalogueEntry,
     options: FetchOptions,
-    *,
-    progress: Callable[[str], None] | None = None,
-) -> ReferenceInfo:
-    say = progress or (lambda _m: None)
-    started = time.time()
-    folder = download_folder(registry, entry)
-    published: dict[str, dict[str, str]] = {}  # checksum URL -> file name -> sum
-    files: dict[str, Path] = {}
-    records: list[dict[str, Any]] = []
+    folder: Path,
+    say: Callable[[str], None],
+) -> _Downloads:
+    """Every file the fetch needs (the gene sets' too, unless left out), each verified or
+    pinned, with its record."""
+    downloads = _Downloads(folder)
     wanted = entry.files if options.gene_sets else [entry.fasta, entry.gtf]
     for f in wanted:
-        url = catalogue.url(f, options.mirrors)
         record: dict[str, Any] = {"role": f.role, "url": catalogue.url(f), "file": f.name}
-        if f.checksums and f.algorithm:
-            sums_url = catalogue.checksum_url(f, options.mirrors)
-            assert sums_url is not None
-            if sums_url not in published:
-                say(f"reading {sums_url}")
-                sums_path = folder / f.source / (f.checksums + ".current")
-                sums_path.unlink(missing_ok=True)  # always the source's current list
-                retrieve(sums_url, sums_path)
-                published[sums_url] = checksums.parse_checksums(
-                    sums_path.read_text(errors="replace"), f.algorithm, label=sums_url
-                )
-            expected = published[sums_url].get(f.name)
-            if expected is None:
-                raise ValidationError(
-                    f"{sums_url} lists no checksum for {f.name}; refusing to use it unverified"
-                )
-            say(f"downloading {url}")
-            path = retrieve(
-                url,
-                folder / f.source / f.path,
-                md5=expected if f.algorithm == "md5" else None,
-                progressbar=options.progressbar,
-            )
-            if f.algorithm != "md5":  # pooch checked the MD5 itself
-                got = checksums.compute(path, f.algorithm)
-                if got != expected:
-                    path.unlink(missing_ok=True)
-                    raise ChecksumMismatch(
-                        f"{url}: checksum mismatch: {sums_url} publishes {f.algorithm} "
-                        f"'{expected}', the download has '{got}'; the download was removed"
-                    )
-            record.update(
-                algorithm=f.algorithm, checksum=expected, checksums_file=catalogue.checksum_url(f)
-            )
-            say(f"  {f.name}: {f.algorithm} {expected} verified")
-        else:
-            say(f"downloading {url}")
-            path = retrieve(url, folder / f.source / f.path, progressbar=options.progressbar)
-            # No checksum published (GO, Reactome): pinned by the sha256 recorded here.
-            record.update(algorithm="sha256 (recorded; the source publishes none)")
-            record["checksum"] = checksums.sha256_file(path)
+        download = _verified_download if f.checksums and f.algorithm else _pinned_download
+        path = download(catalogue, f, options, downloads, record, say)
         record["bytes"] = path.stat().st_size
-        files[f.role] = path
-        records.append(record)
+        downloads.files[f.role] = path
+        downloads.records.append(record)
+    return downloads
 
-    say("comparing the FASTA's and the GTF's sequence names")
-    check_sequence_names(
-        fasta_names(files["fasta"]),
-        gtf_names(files["gtf"]),
-        entry.expected_sequences,
-        fasta_label=entry.fasta.name,
-        gtf_label=entry.gtf.name,
-    )
-    name = options.register_as or default_name(entry)
-    provenance: dict[str, Any] = {
+
+def _provenance(
+    catalogue: Catalogue,
+    entry: CatalogueEntry,
+    options: FetchOptions,
+    records: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """Where the reference came from, as the registry keeps it and run.json reports it."""
+    return {
         "catalogue_name": entry.name,
         "species": entry.species,
         "assembly": entry.assembly,
@@ -140,8 +183,35 @@ def fetch_reference(
         "qc": {"rrna_gene_types": list(entry.rrna_gene_types), "mito": entry.mito_sequence},
         "licence": catalogue.licences.get(entry.source, ""),
     }
+
+
+def fetch_reference(
+    registry: ReferenceRegistry,
+    catalogue: Catalogue,
+    entry: CatalogueEntry,
+    options: FetchOptions,
+    *,
+    progress: Callable[[str], None] | None = None,
+) -> ReferenceInfo:
+    say = progress or (lambda _m: None)
+    started = time.time()
+    folder = download_folder(registry, entry)
+    downloads = _download_all(catalogue, entry, options, folder, say)
+    files = downloads.files
+    say("comparing the FASTA's and the GTF's sequence names")
+    check_sequence_names(
+        fasta_names(files["fasta"]),
+        gtf_names(files["gtf"]),
+        entry.expected_sequences,
+        fasta_label=entry.fasta.name,
+        gtf_label=entry.gtf.name,
+    )
+    name = options.register_as or default_name(entry)
+    provenance = _provenance(catalogue, entry, options, downloads.records)
     with tempfile.TemporaryDirectory(prefix="genejobs-sets-", dir=registry.root) as tmp:
-        sets = _gene_sets(entry, files, records, Path(tmp), say) if options.gene_sets else ()
+        sets = (
+            _gene_sets(entry, files, downloads.records, Path(tmp), say) if options.gene_sets else ()
+        )
         if entry.gene_sets is not None and options.gene_sets:
             provenance["gene_sets"] = [dict(s) for s, _ in sets]
         info = registry.add(

@@ -298,15 +298,7 @@ class ReferenceRegistry:
         (entry, GMT file) pairs copied to ``genesets/`` and listed in the manifest.
         """
         say = progress or (lambda _msg: None)
-        if not _NAME.match(name or ""):
-            raise ValidationError(
-                f"name: '{name}' must start with a letter or digit and use only letters, "
-                "digits, '.', '_' or '-' (at most 128 characters)"
-            )
-        if not gtfs:
-            raise ValidationError("gtf: at least one annotation is required")
-        for i, bed in enumerate(beds):
-            parse_uri(bed, field=f"bed[{i}]")
+        _check_add_request(name, gtfs, beds)
         self.root.mkdir(parents=True, exist_ok=True)
         _remove_abandoned(self.root)
         # The pid lets a later add tell a build whose process died from one under way.
@@ -321,32 +313,10 @@ class ReferenceRegistry:
             (building / "annotations").mkdir()
             for gtf_name, gtf_path in gtfs:
                 annotations.append(self._annotation(building, gtf_name, gtf_path, chromosomes, say))
-            genome_bp = sum(chromosomes.values())
-            k, w = (index_k, index_w) if index_k and index_w else choose_index_params(genome_bp)
-            say(f"building the minimap2 index ({genome_bp:,} bp, k={k}, w={w})")
-            build_index(
-                building / "genome.fa",
-                building / "genome.mmi",
-                k=k,
-                w=w,
-                progress=lambda s: say(f"  indexing… {s:.0f} s"),
-            )
+            k, w = _minimap2_index(building, chromosomes, index_k, index_w, say)
             if transcriptome and salmon_available():
-                for entry, (_gtf_name, gtf_path) in zip(annotations, gtfs, strict=True):
-                    say(f"building the transcriptome and salmon index of {entry['name']}")
-                    try:
-                        entry["transcriptome"] = _build_transcriptome(
-                            building, str(entry["name"]), building / "genome.fa", gtf_path
-                        )
-                    except ValidationError as exc:  # fine for the genome path; said now,
-                        # and a transcripts job on it fails with the same reason
-                        say(f"no transcriptome for {entry['name']}: {exc.message}")
-            kept_sets = []
-            for entry, gmt in gene_sets:
-                rel = f"genesets/{entry['name']}.gmt"
-                (building / "genesets").mkdir(exist_ok=True)
-                shutil.copyfile(gmt, building / rel)
-                kept_sets.append({**entry, "file": rel})
+                _transcriptomes(building, annotations, gtfs, say)
+            kept_sets = _kept_gene_sets(building, gene_sets)
             manifest = {
                 "name": name,
                 "fasta_sha256": fasta_sha256,
@@ -480,6 +450,72 @@ class ReferenceRegistry:
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(building, target)
+
+
+def _check_add_request(name: str, gtfs: list[tuple[str, Path]], beds: tuple[str, ...]) -> None:
+    """Refuse a bad name, no annotation or a bad BED URI before anything is built."""
+    if not _NAME.match(name or ""):
+        raise ValidationError(
+            f"name: '{name}' must start with a letter or digit and use only letters, "
+            "digits, '.', '_' or '-' (at most 128 characters)"
+        )
+    if not gtfs:
+        raise ValidationError("gtf: at least one annotation is required")
+    for i, bed in enumerate(beds):
+        parse_uri(bed, field=f"bed[{i}]")
+
+
+def _minimap2_index(
+    building: Path,
+    chromosomes: dict[str, int],
+    index_k: int | None,
+    index_w: int | None,
+    say: Callable[[str], None],
+) -> tuple[int, int]:
+    """The genome's minimap2 index, with the caller's k and w or ones fit for its size."""
+    genome_bp = sum(chromosomes.values())
+    k, w = (index_k, index_w) if index_k and index_w else choose_index_params(genome_bp)
+    say(f"building the minimap2 index ({genome_bp:,} bp, k={k}, w={w})")
+    build_index(
+        building / "genome.fa",
+        building / "genome.mmi",
+        k=k,
+        w=w,
+        progress=lambda s: say(f"  indexing… {s:.0f} s"),
+    )
+    return k, w
+
+
+def _transcriptomes(
+    building: Path,
+    annotations: list[dict[str, object]],
+    gtfs: list[tuple[str, Path]],
+    say: Callable[[str], None],
+) -> None:
+    """Each annotation's transcriptome and salmon index, recorded in its manifest entry;
+    one that cannot be built is said, and the genome path still works."""
+    for entry, (_gtf_name, gtf_path) in zip(annotations, gtfs, strict=True):
+        say(f"building the transcriptome and salmon index of {entry['name']}")
+        try:
+            entry["transcriptome"] = _build_transcriptome(
+                building, str(entry["name"]), building / "genome.fa", gtf_path
+            )
+        except ValidationError as exc:  # fine for the genome path; said now,
+            # and a transcripts job on it fails with the same reason
+            say(f"no transcriptome for {entry['name']}: {exc.message}")
+
+
+def _kept_gene_sets(
+    building: Path, gene_sets: tuple[tuple[dict[str, Any], Path], ...]
+) -> list[dict[str, Any]]:
+    """The gene sets' GMT files copied to ``genesets/``, as the manifest lists them."""
+    kept_sets = []
+    for entry, gmt in gene_sets:
+        rel = f"genesets/{entry['name']}.gmt"
+        (building / "genesets").mkdir(exist_ok=True)
+        shutil.copyfile(gmt, building / rel)
+        kept_sets.append({**entry, "file": rel})
+    return kept_sets
 
 
 def _percent(say: Callable[[str], None], label: str) -> Callable[[float], None]:

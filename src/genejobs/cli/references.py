@@ -10,6 +10,7 @@ import signal
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from genejobs.config import Settings
@@ -30,10 +31,8 @@ def _local(storage: Storage, uri: str, tmp: Path) -> Path:
     return dest
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="genejobs ref")
-    p.add_argument("--root", type=Path, help="reference root (default GENEJOBS_REFERENCE_ROOT)")
-    sub = p.add_subparsers(dest="action", required=True)
+def _add_subcommand(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``ref add``: register files as a reference and build its index."""
     add = sub.add_parser("add", help="register a reference and build its index")
     add.add_argument("name")
     add.add_argument("--fasta", required=True)
@@ -56,6 +55,10 @@ def main(argv: list[str] | None = None) -> int:
         default=[],
         help="storage URI of a gene-model BED for QC, offered in the console (repeatable)",
     )
+
+
+def _fetch_subcommand(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``ref fetch``: a catalogue reference downloaded, verified and registered."""
     fetch = sub.add_parser(
         "fetch",
         help="download a catalogue reference (FASTA, GTF, GO and Reactome sets), verify, "
@@ -80,6 +83,10 @@ def main(argv: list[str] | None = None) -> int:
         help="skip the transcriptome and salmon index (built on first use instead)",
     )
     fetch.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def _listing_subcommands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``ref catalogue``, ``ref list`` and ``ref index-transcripts``."""
     cat = sub.add_parser("catalogue", help="list the references `ref fetch` knows by name")
     cat.add_argument("--json", action="store_true", help="print JSON")
     ls = sub.add_parser(
@@ -103,6 +110,15 @@ def main(argv: list[str] | None = None) -> int:
         help="NAME=PATH of an annotation's GTF when the registry kept no copy (repeatable); "
         "default: every annotation, from the registry's copy",
     )
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="genejobs ref")
+    p.add_argument("--root", type=Path, help="reference root (default GENEJOBS_REFERENCE_ROOT)")
+    sub = p.add_subparsers(dest="action", required=True)
+    _add_subcommand(sub)
+    _fetch_subcommand(sub)
+    _listing_subcommands(sub)
     a = p.parse_args(argv)
     settings = Settings.from_env()
     previous = signal.signal(signal.SIGTERM, _on_sigterm) if a.action in ("add", "fetch") else None
@@ -144,115 +160,148 @@ def _service_references(a: argparse.Namespace) -> int | None:
     return 0
 
 
+def _say(message: str) -> None:
+    """Progress on stderr, at once: stdout keeps the command's result."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def _add(a: argparse.Namespace, registry: ReferenceRegistry, settings: Settings) -> None:
+    """``ref add``: the FASTA and GTFs (local paths or storage URIs) registered."""
+    storage = Storage.from_settings(settings)
+    with tempfile.TemporaryDirectory(prefix="genejobs-ref-") as tmp:
+        fasta = _local(storage, a.fasta, Path(tmp))
+        gtfs = [
+            (
+                Path(parse_uri(g if "://" in g else str(Path(g).resolve())).key).name,
+                _local(storage, g, Path(tmp)),
+            )
+            for g in a.gtf
+        ]
+        info = registry.add(
+            a.name,
+            fasta,
+            gtfs,
+            beds=tuple(a.bed),
+            progress=_say,
+            index_k=a.index_k,
+            index_w=a.index_w,
+            transcriptome=not a.no_transcriptome,
+        )
+    print(
+        f"{info.name}: {len(info.chromosomes)} sequences, {info.genome_size:,} bp, "
+        f"annotations: {', '.join(info.annotations)}"
+    )
+
+
+def _fetch(a: argparse.Namespace, registry: ReferenceRegistry, settings: Settings) -> None:
+    """``ref fetch``: a failure says that nothing was registered and how to resume."""
+    from genejobs.references.catalogue import load_catalogue, parse_mirrors
+    from genejobs.references.fetch import FetchOptions, default_name, fetch_reference
+
+    catalogue = load_catalogue()
+    entry = catalogue.get(a.name, a.release)
+    options = FetchOptions(
+        mirrors=parse_mirrors(a.mirror, os.environ.get("GENEJOBS_REFERENCE_MIRROR")),
+        progressbar=not a.no_progress and sys.stderr.isatty(),
+        index_k=a.index_k,
+        index_w=a.index_w,
+        transcriptome=not a.no_transcriptome,
+        gene_sets=not a.no_gene_sets,
+        register_as=a.register_as,
+    )
+    try:
+        info = fetch_reference(
+            registry,
+            catalogue,
+            entry,
+            options,
+            progress=_say,
+        )
+    except (KeyboardInterrupt, _Terminated):
+        raise
+    except GeneJobsError as exc:
+        raise type(exc)(
+            f"{exc.message} (nothing was registered as "
+            f"'{a.register_as or default_name(entry)}'; finished downloads are kept "
+            "and the same command resumes)"
+        ) from exc
+    print(
+        f"{info.name}: {entry.species} {entry.assembly}, {entry.source} release "
+        f"{entry.release}; {len(info.chromosomes)} sequences, {info.genome_size:,} bp; "
+        f"gene sets: {', '.join(g['name'] for g in info.gene_sets) or 'none'}"
+    )
+
+
+def _catalogue(a: argparse.Namespace, registry: ReferenceRegistry, settings: Settings) -> None:
+    """``ref catalogue``: the references ``ref fetch`` knows, as a table or JSON."""
+    from genejobs.references.catalogue import load_catalogue
+
+    catalogue = load_catalogue()
+    entries = [catalogue.get(n) for n in catalogue.names()]
+    if a.json:
+        print(json.dumps([e.summary() for e in entries], indent=1))
+        return
+    print(
+        f"{'name':<16} {'species':<25} {'assembly':<9} {'source':<8} "
+        f"{'release':<8} {'releases':<18} aliases"
+    )
+    for e in entries:
+        print(
+            f"{e.name:<16} {e.species:<25} {e.assembly:<9} {e.source:<8} "
+            f"{e.release:<8} {','.join(e.releases):<18} {', '.join(e.aliases)}"
+        )
+
+
+def _index_transcripts(
+    a: argparse.Namespace, registry: ReferenceRegistry, settings: Settings
+) -> None:
+    """``ref index-transcripts``: each annotation's transcriptome, from the given GTFs or
+    the registry's copies."""
+    given = dict(g.split("=", 1) for g in a.gtf if "=" in g)
+    for gtf_name in given or sorted(registry.get(a.name).annotations):
+        path = Path(given[gtf_name]) if gtf_name in given else None
+        print(f"building the transcriptome of {a.name}/{gtf_name}", file=sys.stderr)
+        resolved = registry.ensure_transcriptome(a.name, gtf_name, gtf_path=path)
+        print(f"{a.name}/{gtf_name}: {resolved.transcriptome_path}")
+
+
+def _list_local(a: argparse.Namespace, registry: ReferenceRegistry, settings: Settings) -> None:
+    """``ref list`` of this machine's registry, with each reference's provenance."""
+    print(
+        f"{'name':<20} {'genome bp':>14} {'index MiB':>10}  built             "
+        f"{'source':<9} {'release':<8} {'verified':<9} {'gene sets':<12} annotations"
+    )
+    for info in registry.list():
+        built = time.strftime("%Y-%m-%d %H:%M", time.localtime(info.built_ms / 1000))
+        p = info.provenance
+        source = str(p.get("source") or "files")
+        verified = ("yes" if p.get("checksums_verified") else "no") if p else "-"
+        sets = ",".join(str(g["name"]) for g in info.gene_sets) or "-"
+        print(
+            f"{info.name:<20} {info.genome_size:>14,} "
+            f"{info.index_size_bytes / 2**20:>10.1f}  {built:<17} {source:<9} "
+            f"{str(p.get('release') or '-'):<8} {verified:<9} {sets:<12} "
+            f"{', '.join(sorted(info.annotations))}"
+        )
+
+
+_ACTIONS: dict[str, Callable[[argparse.Namespace, ReferenceRegistry, Settings], None]] = {
+    "add": _add,
+    "fetch": _fetch,
+    "catalogue": _catalogue,
+    "index-transcripts": _index_transcripts,
+}
+
+
 def _run(a: argparse.Namespace, settings: Settings) -> int:
+    """One action, its errors said in a line (never a traceback) with the exit code."""
     if a.action == "list":
         asked = _service_references(a)
         if asked is not None:
             return asked
     registry = ReferenceRegistry(a.root) if a.root else registry_for(settings)
     try:
-        if a.action == "add":
-            storage = Storage.from_settings(settings)
-            with tempfile.TemporaryDirectory(prefix="genejobs-ref-") as tmp:
-                fasta = _local(storage, a.fasta, Path(tmp))
-                gtfs = [
-                    (
-                        Path(parse_uri(g if "://" in g else str(Path(g).resolve())).key).name,
-                        _local(storage, g, Path(tmp)),
-                    )
-                    for g in a.gtf
-                ]
-                info = registry.add(
-                    a.name,
-                    fasta,
-                    gtfs,
-                    beds=tuple(a.bed),
-                    progress=lambda m: print(m, file=sys.stderr, flush=True),
-                    index_k=a.index_k,
-                    index_w=a.index_w,
-                    transcriptome=not a.no_transcriptome,
-                )
-            print(
-                f"{info.name}: {len(info.chromosomes)} sequences, {info.genome_size:,} bp, "
-                f"annotations: {', '.join(info.annotations)}"
-            )
-        elif a.action == "fetch":
-            from genejobs.references.catalogue import load_catalogue, parse_mirrors
-            from genejobs.references.fetch import FetchOptions, default_name, fetch_reference
-
-            catalogue = load_catalogue()
-            entry = catalogue.get(a.name, a.release)
-            options = FetchOptions(
-                mirrors=parse_mirrors(a.mirror, os.environ.get("GENEJOBS_REFERENCE_MIRROR")),
-                progressbar=not a.no_progress and sys.stderr.isatty(),
-                index_k=a.index_k,
-                index_w=a.index_w,
-                transcriptome=not a.no_transcriptome,
-                gene_sets=not a.no_gene_sets,
-                register_as=a.register_as,
-            )
-            try:
-                info = fetch_reference(
-                    registry,
-                    catalogue,
-                    entry,
-                    options,
-                    progress=lambda m: print(m, file=sys.stderr, flush=True),
-                )
-            except (KeyboardInterrupt, _Terminated):
-                raise
-            except GeneJobsError as exc:
-                raise type(exc)(
-                    f"{exc.message} (nothing was registered as "
-                    f"'{a.register_as or default_name(entry)}'; finished downloads are kept "
-                    "and the same command resumes)"
-                ) from exc
-            print(
-                f"{info.name}: {entry.species} {entry.assembly}, {entry.source} release "
-                f"{entry.release}; {len(info.chromosomes)} sequences, {info.genome_size:,} bp; "
-                f"gene sets: {', '.join(g['name'] for g in info.gene_sets) or 'none'}"
-            )
-        elif a.action == "catalogue":
-            from genejobs.references.catalogue import load_catalogue
-
-            catalogue = load_catalogue()
-            entries = [catalogue.get(n) for n in catalogue.names()]
-            if a.json:
-                print(json.dumps([e.summary() for e in entries], indent=1))
-            else:
-                print(
-                    f"{'name':<16} {'species':<25} {'assembly':<9} {'source':<8} "
-                    f"{'release':<8} {'releases':<18} aliases"
-                )
-                for e in entries:
-                    print(
-                        f"{e.name:<16} {e.species:<25} {e.assembly:<9} {e.source:<8} "
-                        f"{e.release:<8} {','.join(e.releases):<18} {', '.join(e.aliases)}"
-                    )
-        elif a.action == "index-transcripts":
-            given = dict(g.split("=", 1) for g in a.gtf if "=" in g)
-            for gtf_name in given or sorted(registry.get(a.name).annotations):
-                path = Path(given[gtf_name]) if gtf_name in given else None
-                print(f"building the transcriptome of {a.name}/{gtf_name}", file=sys.stderr)
-                resolved = registry.ensure_transcriptome(a.name, gtf_name, gtf_path=path)
-                print(f"{a.name}/{gtf_name}: {resolved.transcriptome_path}")
-        else:
-            print(
-                f"{'name':<20} {'genome bp':>14} {'index MiB':>10}  built             "
-                f"{'source':<9} {'release':<8} {'verified':<9} {'gene sets':<12} annotations"
-            )
-            for info in registry.list():
-                built = time.strftime("%Y-%m-%d %H:%M", time.localtime(info.built_ms / 1000))
-                p = info.provenance
-                source = str(p.get("source") or "files")
-                verified = ("yes" if p.get("checksums_verified") else "no") if p else "-"
-                sets = ",".join(str(g["name"]) for g in info.gene_sets) or "-"
-                print(
-                    f"{info.name:<20} {info.genome_size:>14,} "
-                    f"{info.index_size_bytes / 2**20:>10.1f}  {built:<17} {source:<9} "
-                    f"{str(p.get('release') or '-'):<8} {verified:<9} {sets:<12} "
-                    f"{', '.join(sorted(info.annotations))}"
-                )
+        _ACTIONS.get(a.action, _list_local)(a, registry, settings)
     except GeneJobsError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 2

@@ -140,6 +140,89 @@ def _delimiter(header: str) -> str | None:
     return None
 
 
+def _table_rows(text: str, found: list[str]) -> list[tuple[int, list[str]]] | None:
+    """The sheet's non-blank rows as (row number, stripped cells), header first; None
+    (with the problem in ``found``) when it is too long, empty or not CSV/TSV."""
+    text = text.removeprefix("\ufeff")  # Excel's byte-order mark
+    lines = text.splitlines()
+    if len(lines) > MAX_SHEET_ROWS + 1:
+        found.append(f"samplesheet: has {len(lines)} lines, at most {MAX_SHEET_ROWS} rows allowed")
+        return None
+    header_line = next((line for line in lines if line.strip()), "")
+    if not header_line:
+        found.append("samplesheet: is empty (the header row sample,fastq_1,fastq_2 comes first)")
+        return None
+    delimiter = _delimiter(header_line)
+    if delimiter is None:
+        found.append("samplesheet: columns must be separated by commas (CSV) or tabs (TSV)")
+        return None
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter, strict=True)
+    try:
+        table = [(i + 1, [c.strip() for c in row]) for i, row in enumerate(reader)]
+    except csv.Error as exc:
+        found.append(f"samplesheet row {reader.line_num}: not valid CSV/TSV ({exc})")
+        return None
+    table = [(n, row) for n, row in table if any(row)]
+    if not table:
+        found.append("samplesheet: is empty (the header row sample,fastq_1,fastq_2 comes first)")
+        return None
+    return table
+
+
+def _header_problems(found: list[str], header_row: int, columns: list[str]) -> None:
+    """A column named twice, and each required column missing."""
+    seen_columns: set[str] = set()
+    for c in columns:
+        if c in seen_columns:
+            found.append(f"samplesheet row {header_row}: column '{_shown(c)}' appears twice")
+        seen_columns.add(c)
+    listed = ", ".join(_shown(c) for c in columns)
+    for c in REQUIRED:
+        if c not in columns:
+            found.append(
+                f"samplesheet: no '{c}' column (nf-core/rnaseq's sheet has "
+                f"sample,fastq_1,fastq_2,strandedness, found: {listed})"
+            )
+
+
+def _group_column(found: list[str], columns: list[str], group_column: str | None) -> str | None:
+    """The column of the samples' groups: the one named, else 'condition' or 'group'."""
+    listed = ", ".join(_shown(c) for c in columns)
+    group = group_column.lower() if group_column else None
+    if group is None:
+        group = next((c for c in GROUP_COLUMNS if c in columns), None)
+        if group is None:
+            found.append(
+                "samplesheet: no group column: add a 'condition' or 'group' column, or name "
+                f"the column that holds each sample's group (group_column, found: {listed})"
+            )
+    elif group not in columns:
+        found.append(f"samplesheet.group_column: no column '{group}' in the sheet ({listed})")
+    return group
+
+
+def _covariate_columns(
+    found: list[str], columns: list[str], covariate_columns: Sequence[str], group: str | None
+) -> list[str]:
+    """The covariate columns asked for, each a column of the sheet and not a reserved one."""
+    listed = ", ".join(_shown(c) for c in columns)
+    covariates = [c.lower() for c in covariate_columns]
+    for c in covariates:
+        if c not in columns:
+            found.append(f"samplesheet.covariate_columns: no column '{c}' in the sheet ({listed})")
+        elif c in (*REQUIRED, "fastq_2", "strandedness", group):
+            found.append(f"samplesheet.covariate_columns: '{c}' is not a covariate column")
+    return covariates
+
+
+def _capped(found: list[str]) -> None:
+    """At most ``MAX_PROBLEMS`` problems listed, and how many more there were."""
+    if len(found) > MAX_PROBLEMS:
+        more = len(found) - MAX_PROBLEMS
+        del found[MAX_PROBLEMS:]
+        found.append(f"samplesheet: {more} more problems not listed")
+
+
 def parse_sheet(
     text: str,
     *,
@@ -154,73 +237,145 @@ def parse_sheet(
     """
     found: list[str] = []
     empty = ParsedSheet([], None, found, group_column, [])
-    text = text.removeprefix("\ufeff")  # Excel's byte-order mark
-    lines = text.splitlines()
-    if len(lines) > MAX_SHEET_ROWS + 1:
-        found.append(f"samplesheet: has {len(lines)} lines, at most {MAX_SHEET_ROWS} rows allowed")
-        return empty
-    header_line = next((line for line in lines if line.strip()), "")
-    if not header_line:
-        found.append("samplesheet: is empty (the header row sample,fastq_1,fastq_2 comes first)")
-        return empty
-    delimiter = _delimiter(header_line)
-    if delimiter is None:
-        found.append("samplesheet: columns must be separated by commas (CSV) or tabs (TSV)")
-        return empty
-    reader = csv.reader(io.StringIO(text), delimiter=delimiter, strict=True)
-    try:
-        table = [(i + 1, [c.strip() for c in row]) for i, row in enumerate(reader)]
-    except csv.Error as exc:
-        found.append(f"samplesheet row {reader.line_num}: not valid CSV/TSV ({exc})")
-        return empty
-    table = [(n, row) for n, row in table if any(row)]
-    if not table:
-        found.append("samplesheet: is empty (the header row sample,fastq_1,fastq_2 comes first)")
+    table = _table_rows(text, found)
+    if table is None:
         return empty
     header_row, header = table[0]
     columns = [c.lower() for c in header]
     if len(columns) > MAX_SHEET_COLUMNS:
         found.append(f"samplesheet: has {len(columns)} columns, at most {MAX_SHEET_COLUMNS}")
         return empty
-    seen_columns: set[str] = set()
-    for c in columns:
-        if c in seen_columns:
-            found.append(f"samplesheet row {header_row}: column '{_shown(c)}' appears twice")
-        seen_columns.add(c)
-    listed = ", ".join(_shown(c) for c in columns)
-    for c in REQUIRED:
-        if c not in columns:
-            found.append(
-                f"samplesheet: no '{c}' column (nf-core/rnaseq's sheet has "
-                f"sample,fastq_1,fastq_2,strandedness, found: {listed})"
-            )
-    group = group_column.lower() if group_column else None
-    if group is None:
-        group = next((c for c in GROUP_COLUMNS if c in columns), None)
-        if group is None:
-            found.append(
-                "samplesheet: no group column: add a 'condition' or 'group' column, or name "
-                f"the column that holds each sample's group (group_column, found: {listed})"
-            )
-    elif group not in columns:
-        found.append(f"samplesheet.group_column: no column '{group}' in the sheet ({listed})")
-    covariates = [c.lower() for c in covariate_columns]
-    for c in covariates:
-        if c not in columns:
-            found.append(f"samplesheet.covariate_columns: no column '{c}' in the sheet ({listed})")
-        elif c in (*REQUIRED, "fastq_2", "strandedness", group):
-            found.append(f"samplesheet.covariate_columns: '{c}' is not a covariate column")
+    _header_problems(found, header_row, columns)
+    group = _group_column(found, columns, group_column)
+    covariates = _covariate_columns(found, columns, covariate_columns, group)
     if found:
         return ParsedSheet([], None, found, group, [])
     assert group is not None
     known = {*REQUIRED, "fastq_2", "strandedness", group, *covariates}
     parsed = ParsedSheet([], None, found, group, [c for c in columns if c not in known])
     _rows(parsed, table[1:], columns, covariates, base)
-    if len(found) > MAX_PROBLEMS:
-        more = len(found) - MAX_PROBLEMS
-        del found[MAX_PROBLEMS:]
-        found.append(f"samplesheet: {more} more problems not listed")
+    _capped(found)
     return parsed
+
+
+@dataclass
+class _SheetRows:
+    """What the rows read so far add up to: the samples by name, where each file was
+    seen, and the rows of each strandedness and layout (a job has one of each)."""
+
+    by_name: dict[str, SheetSample] = field(default_factory=dict)
+    file_rows: dict[str, tuple[int, str]] = field(default_factory=dict)  # uri -> row, column
+    strands: dict[str, list[int]] = field(default_factory=dict)
+    single: list[int] = field(default_factory=list)
+    paired: list[int] = field(default_factory=list)
+
+
+def _row_levels(
+    found: list[str], where: str, row: dict[str, str], covariates: list[str]
+) -> dict[str, str]:
+    """The row's covariate levels, each checked against the level rule."""
+    levels = {}
+    for c in covariates:
+        if not re.fullmatch(LEVEL_PATTERN, row[c]):
+            found.append(f"{where} {c}: '{_shown(row[c])}' {LEVEL_RULE}")
+        levels[c] = row[c]
+    return levels
+
+
+def _row_run(
+    found: list[str],
+    where: str,
+    n: int,
+    row: dict[str, str],
+    base: str | None,
+    state: _SheetRows,
+) -> list[str]:
+    """The row's FASTQ URIs (read 1, then read 2 when given); a file may appear once."""
+    run: list[str] = []
+    for c in ("fastq_1", "fastq_2"):
+        value = row.get(c, "")
+        if not value:
+            if c == "fastq_1":
+                found.append(f"{where} fastq_1: is empty (read 1, or the single-end reads)")
+            continue
+        uri = _fastq_uri(found, f"{where} {c}", value, base)
+        if uri is None:
+            continue
+        if uri in state.file_rows:
+            other, other_column = state.file_rows[uri]
+            found.append(
+                f"{where} {c}: '{_shown(value)}' is also on row {other} ({other_column}): "
+                "every file appears once in a job"
+            )
+            continue
+        state.file_rows[uri] = (n, c)
+        run.append(uri)
+    return run
+
+
+def _row_strand(
+    found: list[str], where: str, n: int, row: dict[str, str], state: _SheetRows
+) -> None:
+    """The row's strandedness, when the sheet has the column, checked and noted."""
+    if "strandedness" not in row:
+        return
+    value = row["strandedness"].lower()
+    if value not in STRANDEDNESS:
+        found.append(
+            f"{where} strandedness: '{_shown(row['strandedness'])}' must be one of "
+            f"{', '.join(STRANDEDNESS)}"
+        )
+    else:
+        state.strands.setdefault(value, []).append(n)
+
+
+def _sample_of(
+    found: list[str],
+    where: str,
+    state: _SheetRows,
+    name: str,
+    group: tuple[str, str],
+    levels: dict[str, str],
+) -> SheetSample:
+    """The row's sample: new, or the one of an earlier row, whose group and covariate
+    levels this row must repeat (``group`` is the column and the row's value)."""
+    group_col, group_name = group
+    sample = state.by_name.get(name)
+    if sample is None:
+        sample = state.by_name[name] = SheetSample(name, group_name, covariates=levels)
+        return sample
+    first = sample.rows[0]
+    if group_name != sample.group:
+        found.append(
+            f"{where} {group_col}: '{_shown(group_name)}', but row {first} puts sample "
+            f"'{name}' in '{sample.group}' (a sample's rows must agree)"
+        )
+    for c, level in levels.items():
+        if level != sample.covariates[c]:
+            found.append(
+                f"{where} {c}: '{_shown(level)}', but row {first} gives sample "
+                f"'{name}' {c} '{sample.covariates[c]}' (a sample's rows must agree)"
+            )
+    return sample
+
+
+def _across_rows(parsed: ParsedSheet, state: _SheetRows) -> None:
+    """What the rows must agree on as a whole: one layout, and one strandedness (the
+    job's library type)."""
+    found = parsed.problems
+    if state.single and state.paired:
+        found.append(
+            f"samplesheet column fastq_2: empty on {row_list(state.single)} (single-end) but "
+            f"given on {row_list(state.paired)} (paired): a job is single-end or paired as a whole"
+        )
+    if len(state.strands) > 1:
+        spread = " and ".join(f"{v} on {row_list(rs)}" for v, rs in state.strands.items())
+        found.append(
+            f"samplesheet column strandedness: the rows disagree ({spread}): a job has one "
+            "library type"
+        )
+    elif state.strands:
+        parsed.library_type = STRANDEDNESS[next(iter(state.strands))]
 
 
 def _rows(
@@ -236,11 +391,7 @@ def _rows(
     if not rows:
         found.append("samplesheet: has a header but no rows")
         return
-    by_name: dict[str, SheetSample] = {}
-    file_rows: dict[str, tuple[int, str]] = {}
-    strands: dict[str, list[int]] = {}
-    single: list[int] = []
-    paired: list[int] = []
+    state = _SheetRows()
     for n, cells in rows:
         if len(cells) > len(columns) and any(cells[len(columns) :]):
             found.append(f"samplesheet row {n}: has {len(cells)} cells, the header {len(columns)}")
@@ -251,74 +402,17 @@ def _rows(
         name, group_name = row["sample"], row[group]
         _name_rule(found, f"{where} sample", name)
         _name_rule(found, f"{where} {group}", group_name)
-        levels = {}
-        for c in covariates:
-            if not re.fullmatch(LEVEL_PATTERN, row[c]):
-                found.append(f"{where} {c}: '{_shown(row[c])}' {LEVEL_RULE}")
-            levels[c] = row[c]
-        run: list[str] = []
-        for c in ("fastq_1", "fastq_2"):
-            value = row.get(c, "")
-            if not value:
-                if c == "fastq_1":
-                    found.append(f"{where} fastq_1: is empty (read 1, or the single-end reads)")
-                continue
-            uri = _fastq_uri(found, f"{where} {c}", value, base)
-            if uri is None:
-                continue
-            if uri in file_rows:
-                other, other_column = file_rows[uri]
-                found.append(
-                    f"{where} {c}: '{_shown(value)}' is also on row {other} ({other_column}): "
-                    "every file appears once in a job"
-                )
-                continue
-            file_rows[uri] = (n, c)
-            run.append(uri)
-        if "strandedness" in row:
-            value = row["strandedness"].lower()
-            if value not in STRANDEDNESS:
-                found.append(
-                    f"{where} strandedness: '{_shown(row['strandedness'])}' must be one of "
-                    f"{', '.join(STRANDEDNESS)}"
-                )
-            else:
-                strands.setdefault(value, []).append(n)
+        levels = _row_levels(found, where, row, covariates)
+        run = _row_run(found, where, n, row, base, state)
+        _row_strand(found, where, n, row, state)
         if len(found) > before:
             continue
-        (paired if len(run) == 2 else single).append(n)
-        sample = by_name.get(name)
-        if sample is None:
-            sample = by_name[name] = SheetSample(name, group_name, covariates=levels)
-        else:
-            first = sample.rows[0]
-            if group_name != sample.group:
-                found.append(
-                    f"{where} {group}: '{_shown(group_name)}', but row {first} puts sample "
-                    f"'{name}' in '{sample.group}' (a sample's rows must agree)"
-                )
-            for c in covariates:
-                if levels[c] != sample.covariates[c]:
-                    found.append(
-                        f"{where} {c}: '{_shown(levels[c])}', but row {first} gives sample "
-                        f"'{name}' {c} '{sample.covariates[c]}' (a sample's rows must agree)"
-                    )
+        (state.paired if len(run) == 2 else state.single).append(n)
+        sample = _sample_of(found, where, state, name, (group, group_name), levels)
         sample.rows.append(n)
         sample.runs.append(run)
-    if single and paired:
-        found.append(
-            f"samplesheet column fastq_2: empty on {row_list(single)} (single-end) but given on "
-            f"{row_list(paired)} (paired): a job is single-end or paired as a whole"
-        )
-    if len(strands) > 1:
-        spread = " and ".join(f"{v} on {row_list(rs)}" for v, rs in strands.items())
-        found.append(
-            f"samplesheet column strandedness: the rows disagree ({spread}): a job has one "
-            "library type"
-        )
-    elif strands:
-        parsed.library_type = STRANDEDNESS[next(iter(strands))]
-    parsed.samples = list(by_name.values())
+    _across_rows(parsed, state)
+    parsed.samples = list(state.by_name.values())
 
 
 def _name_rule(found: list[str], where: str, value: str) -> None:

@@ -197,6 +197,46 @@ def _methods(
     )
 
 
+def _page_data(
+    de: DEResult,
+    views: list[ComparisonView],
+    space: _Space,
+    colors: dict[str, str],
+    enrichment: dict[str, pd.DataFrame],
+) -> dict[str, Any]:
+    """What the page's interactive figures draw: the genes, each comparison, the
+    samples and their colours, the PCA space and the enrichment rows."""
+    genes = pd.Index(de.counts.index)
+    samples = list(de.sample_groups)
+    return {
+        "genes": {
+            "id": [str(g) for g in genes],
+            "name": [str(n) for n in views[0].gene_names] if views else [],
+            "baseMean": numbers(views[0].base_mean) if views else [],
+        },
+        "comparisons": [comparison_data(v) for v in views],
+        "samples": samples,
+        "groups": [de.sample_groups[s] for s in samples],
+        "colors": colors,
+        # name -> level per sample, in sample order: the PCA can be coloured by each
+        "covariates": {n: [lv[s] for s in samples] for n, lv in de.covariates.items()},
+        "padj": PADJ,
+        "lfcLine": LFC_LINE,
+        **_space_data(space, samples, genes),
+        "enrichment": enrichment_rows(enrichment, list(de.comparisons)),
+    }
+
+
+def _version_rows(job: dict[str, Any]) -> list[tuple[str, str]]:
+    """The software and its versions, by display name, in alphabetical order."""
+    return [
+        (SOFTWARE_NAMES.get(k, k), v)
+        for k, v in sorted(
+            (job.get("versions") or tool_versions()).items(), key=lambda kv: kv[0].lower()
+        )
+    ]
+
+
 def render_report(
     de: DEResult,
     sample_results: list[SampleResult],
@@ -228,23 +268,7 @@ def render_report(
     title = str(job.get("name") or f"job {job.get('job_id', '')}".strip())
     text, refs = _methods(job, de, views, bool(enrichment))
     files["methods.md"] = methods_markdown(title, text, refs).encode()
-    data = {
-        "genes": {
-            "id": [str(g) for g in genes],
-            "name": [str(n) for n in views[0].gene_names] if views else [],
-            "baseMean": numbers(views[0].base_mean) if views else [],
-        },
-        "comparisons": [comparison_data(v) for v in views],
-        "samples": samples,
-        "groups": [de.sample_groups[s] for s in samples],
-        "colors": colors,
-        # name -> level per sample, in sample order: the PCA can be coloured by each
-        "covariates": {n: [lv[s] for s in samples] for n, lv in de.covariates.items()},
-        "padj": PADJ,
-        "lfcLine": LFC_LINE,
-        **_space_data(space, samples, genes),
-        "enrichment": enrichment_rows(enrichment, list(de.comparisons)),
-    }
+    data = _page_data(de, views, space, colors, enrichment)
     generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     page = _template().render(
         title=title,
@@ -259,12 +283,7 @@ def render_report(
         parameters=parameter_rows(job, list(de.comparisons)),
         samples=sample_rows(job),
         provenance=provenance_rows(job, generated),
-        versions=[
-            (SOFTWARE_NAMES.get(k, k), v)
-            for k, v in sorted(
-                (job.get("versions") or tool_versions()).items(), key=lambda kv: kv[0].lower()
-            )
-        ],
+        versions=_version_rows(job),
         methods=text,
         references=refs,
         notes=[(n, explain(n)) for n in notes],

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -187,26 +188,21 @@ def _counts_rules(req: SubmitRequest) -> list[str]:
     return found
 
 
-def design_problems(req: SubmitRequest) -> list[str]:
-    """The design ``~ <covariates> + group`` must be estimable, each problem naming its field.
+@dataclass(frozen=True)
+class _DesignSample:
+    """One sample as the design sees it: where it is in the request, and its group."""
 
-    Checked at the door because pydeseq2 would fail (or answer nonsense) hours later on
-    a singular design: covariates missing on some samples, a covariate with one level,
-    a covariate confounded with the groups, a design not of full rank, too few
-    residual degrees of freedom to estimate dispersions.
-    """
-    samples = [
-        (gi, si, g.group_name, s)
-        for gi, g in enumerate(req.inputs)
-        for si, s in enumerate(g.group_inputs)
-    ]
-    names = covariate_names(req)
-    if not names:
-        return []
+    path: str  # "inputs[0].group_inputs[1]"
+    group: str
+    covariates: Mapping[str, object]
+
+
+def _covariate_key_problems(samples: list[_DesignSample], names: list[str]) -> list[str]:
+    """Every sample carries the same covariates, none of them called 'group'."""
     found: list[str] = []
-    for gi, si, _, s in samples:
-        have = list((s.covariates or {}).keys())
-        spath = f"inputs[{gi}].group_inputs[{si}].covariates"
+    for s in samples:
+        have = list(s.covariates.keys())
+        spath = f"{s.path}.covariates"
         missing = [n for n in names if n not in have]
         extra = [n for n in have if n not in names]
         if missing:
@@ -221,10 +217,14 @@ def design_problems(req: SubmitRequest) -> list[str]:
             )
         if "group" in have:
             found.append(f"{spath}.group: 'group' is the groups' own factor: rename the covariate")
-    if found:
-        return found
-    groups = [g for _, _, g, _ in samples]
-    columns = {n: [str((s.covariates or {})[n]) for *_, s in samples] for n in names}
+    return found
+
+
+def _informative_covariates(
+    names: list[str], columns: dict[str, list[str]], groups: list[str], found: list[str]
+) -> list[str]:
+    """The covariates that can explain something: more than one level, and not
+    confounded with the groups (a problem in ``found`` for each other one)."""
     usable = []
     for n in names:
         levels = list(dict.fromkeys(columns[n]))
@@ -245,8 +245,15 @@ def design_problems(req: SubmitRequest) -> list[str]:
             )
             continue
         usable.append(n)
-    if found:
-        return found
+    return usable
+
+
+def _rank_problems(
+    groups: list[str], columns: dict[str, list[str]], usable: list[str]
+) -> list[str]:
+    """The design is of full rank, block by block, and leaves the residual degrees of
+    freedom dispersions need."""
+    found: list[str] = []
     design = design_matrix(groups, [(n, columns[n]) for n in usable])
     formula = design_formula(usable)
     rank = 1
@@ -261,15 +268,42 @@ def design_problems(req: SubmitRequest) -> list[str]:
                 "combination of the covariates together: drop one of them"
             )
             return found
-    residual = len(samples) - rank
+    residual = len(groups) - rank
     if residual < MIN_RESIDUAL_DF:
         found.append(
             f"covariates: the design {formula} has {rank} coefficients for "
-            f"{len(samples)} samples, leaving {residual} residual degrees of freedom "
+            f"{len(groups)} samples, leaving {residual} residual degrees of freedom "
             f"(at least {MIN_RESIDUAL_DF} needed to estimate dispersions): add samples or "
             "drop a covariate"
         )
     return found
+
+
+def design_problems(req: SubmitRequest) -> list[str]:
+    """The design ``~ <covariates> + group`` must be estimable, each problem naming its field.
+
+    Checked at the door because pydeseq2 would fail (or answer nonsense) hours later on
+    a singular design: covariates missing on some samples, a covariate with one level,
+    a covariate confounded with the groups, a design not of full rank, too few
+    residual degrees of freedom to estimate dispersions.
+    """
+    samples = [
+        _DesignSample(f"inputs[{gi}].group_inputs[{si}]", g.group_name, s.covariates or {})
+        for gi, g in enumerate(req.inputs)
+        for si, s in enumerate(g.group_inputs)
+    ]
+    names = covariate_names(req)
+    if not names:
+        return []
+    found = _covariate_key_problems(samples, names)
+    if found:
+        return found
+    groups = [s.group for s in samples]
+    columns = {n: [str(s.covariates[n]) for s in samples] for n in names}
+    usable = _informative_covariates(names, columns, groups, found)
+    if found:
+        return found
+    return _rank_problems(groups, columns, usable)
 
 
 def test_problems(req: SubmitRequest) -> list[str]:

@@ -28,6 +28,7 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from importlib.metadata import version
 from typing import Literal
 
@@ -477,6 +478,71 @@ def r_weights(mu: np.ndarray, disp: np.ndarray, min_mu: float) -> np.ndarray:
     return np.asarray(m / (1.0 + m * disp))
 
 
+@dataclass(frozen=True)
+class _ShrinkageProblem:
+    """apeGLM's objective for every gene: the NB likelihood with a Cauchy prior on the
+    shrunk coefficient ``k`` and a normal prior on the others; ``g`` picks the genes."""
+
+    x: np.ndarray  # samples x coefficients
+    y: np.ndarray  # genes x samples
+    size: np.ndarray  # genes x 1: NB size, 1 / dispersion
+    off: np.ndarray  # 1 x samples: log size factors
+    k: int
+    keep: np.ndarray  # 1 for the coefficients with a normal prior, 0 for k
+    s2: float  # Cauchy scale, squared
+    n2: float  # normal scale, squared
+    log_size: np.ndarray  # log(size), computed once
+
+    def loss(self, beta: np.ndarray, g: np.ndarray) -> np.ndarray:
+        x, y, size, keep, k = self.x, self.y, self.size, self.keep, self.k
+        xb = beta @ x.T
+        prior = ((beta * keep) ** 2).sum(1) / (2 * self.n2) + np.log1p(beta[:, k] ** 2 / self.s2)
+        nll = (y[g] * xb - (y[g] + size[g]) * np.logaddexp(xb + self.off, self.log_size[g])).sum(1)
+        return np.asarray(prior - nll)
+
+    def derivatives(self, beta: np.ndarray, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        x, y, size, keep, k, s2, n2 = self.x, self.y, self.size, self.keep, self.k, self.s2, self.n2
+        t = beta @ x.T + self.off - self.log_size[g]
+        p = 1.0 / (1.0 + np.exp(-np.clip(t, -500, 500)))  # e^(xb+off) / (size + e^...)
+        bk = beta[:, k]
+        grad = beta * keep / n2 - (y[g] - (y[g] + size[g]) * p) @ x
+        grad[:, k] += 2 * bk / (s2 + bk**2)
+        hess = np.einsum("gi,ip,iq->gpq", (y[g] + size[g]) * p * (1 - p), x, x)
+        hess += np.diag(keep / n2)[None]
+        hess[:, k, k] += 2 * (s2 - bk**2) / (s2 + bk**2) ** 2
+        return grad, hess
+
+
+def _damped_newton(problem: _ShrinkageProblem) -> tuple[np.ndarray, np.ndarray]:
+    """Every gene's minimum by Levenberg-damped Newton steps from pydeseq2's starting
+    point; a gene stops when its loss no longer falls, its step vanishes or its damping
+    explodes. Returns the coefficients and which genes are still active (unconverged)."""
+    n_genes, n_vars = problem.y.shape[0], problem.x.shape[1]
+    beta = np.tile(0.1 * (-1.0) ** np.arange(n_vars), (n_genes, 1))
+    current = problem.loss(beta, np.arange(n_genes))
+    damping = np.full(n_genes, 1e-3)
+    active = np.ones(n_genes, dtype=bool)
+    eye = np.eye(n_vars)[None]
+    for _ in range(200):
+        idx = np.flatnonzero(active)
+        if idx.size == 0:
+            break
+        grad, hess = problem.derivatives(beta[idx], idx)
+        step = np.linalg.solve(hess + damping[idx, None, None] * eye, grad[..., None])
+        trial = beta[idx] - step[..., 0]
+        new = problem.loss(trial, idx)
+        better = np.isfinite(new) & (new <= current[idx])
+        gain = current[idx] - new
+        beta[idx[better]] = trial[better]
+        current[idx[better]] = new[better]
+        damping[idx] = np.where(better, damping[idx] / 10, damping[idx] * 10)
+        small = np.abs(step[..., 0]).max(1) < 1e-9
+        done = (better & (gain <= 1e-12 * (1 + np.abs(current[idx])))) | small
+        done |= damping[idx] > 1e12
+        active[idx[done]] = False
+    return beta, active
+
+
 class VectorisedInference(DefaultInference):
     """``DefaultInference`` whose mean, dispersion, IRLS and Wald steps follow DESeq2's
     numerics, on all genes at once.
@@ -720,57 +786,24 @@ class VectorisedInference(DefaultInference):
         converged : ndarray of bool, shape (n_genes,)
         """
         x = np.asarray(design_matrix, dtype=float)
-        y = np.asarray(counts, dtype=float).T  # genes x samples
-        size = np.asarray(size, dtype=float)[:, None]
-        off = np.asarray(offset, dtype=float)[None, :]
-        n_genes, n_vars = y.shape[0], x.shape[1]
+        n_vars = x.shape[1]
         k = int(shrink_index)
         keep = np.ones(n_vars)
         keep[k] = 0.0
-        s2, n2 = float(prior_scale) ** 2, float(prior_no_shrink_scale) ** 2
-        log_size = np.log(size)
-
-        def loss(beta: np.ndarray, g: np.ndarray) -> np.ndarray:
-            xb = beta @ x.T
-            prior = ((beta * keep) ** 2).sum(1) / (2 * n2) + np.log1p(beta[:, k] ** 2 / s2)
-            nll = (y[g] * xb - (y[g] + size[g]) * np.logaddexp(xb + off, log_size[g])).sum(1)
-            return np.asarray(prior - nll)
-
-        def derivatives(beta: np.ndarray, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            t = beta @ x.T + off - log_size[g]
-            p = 1.0 / (1.0 + np.exp(-np.clip(t, -500, 500)))  # e^(xb+off) / (size + e^...)
-            bk = beta[:, k]
-            grad = beta * keep / n2 - (y[g] - (y[g] + size[g]) * p) @ x
-            grad[:, k] += 2 * bk / (s2 + bk**2)
-            hess = np.einsum("gi,ip,iq->gpq", (y[g] + size[g]) * p * (1 - p), x, x)
-            hess += np.diag(keep / n2)[None]
-            hess[:, k, k] += 2 * (s2 - bk**2) / (s2 + bk**2) ** 2
-            return grad, hess
-
-        beta = np.tile(0.1 * (-1.0) ** np.arange(n_vars), (n_genes, 1))
-        every = np.arange(n_genes)
-        current = loss(beta, every)
-        damping = np.full(n_genes, 1e-3)
-        active = np.ones(n_genes, dtype=bool)
-        eye = np.eye(n_vars)[None]
-        for _ in range(200):
-            idx = np.flatnonzero(active)
-            if idx.size == 0:
-                break
-            grad, hess = derivatives(beta[idx], idx)
-            step = np.linalg.solve(hess + damping[idx, None, None] * eye, grad[..., None])
-            trial = beta[idx] - step[..., 0]
-            new = loss(trial, idx)
-            better = np.isfinite(new) & (new <= current[idx])
-            gain = current[idx] - new
-            beta[idx[better]] = trial[better]
-            current[idx[better]] = new[better]
-            damping[idx] = np.where(better, damping[idx] / 10, damping[idx] * 10)
-            small = np.abs(step[..., 0]).max(1) < 1e-9
-            done = (better & (gain <= 1e-12 * (1 + np.abs(current[idx])))) | small
-            done |= damping[idx] > 1e12
-            active[idx[done]] = False
-        _, hess = derivatives(beta, every)
+        nb_size = np.asarray(size, dtype=float)[:, None]
+        problem = _ShrinkageProblem(
+            x=x,
+            y=np.asarray(counts, dtype=float).T,  # genes x samples
+            size=nb_size,
+            off=np.asarray(offset, dtype=float)[None, :],
+            k=k,
+            keep=keep,
+            s2=float(prior_scale) ** 2,
+            n2=float(prior_no_shrink_scale) ** 2,
+            log_size=np.log(nb_size),
+        )
+        beta, active = _damped_newton(problem)
+        _, hess = problem.derivatives(beta, np.arange(beta.shape[0]))
         with np.errstate(all="ignore"):
             inv = np.linalg.pinv(hess)
         return beta, inv, ~active

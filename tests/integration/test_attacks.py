@@ -406,7 +406,7 @@ def read_only_store(kind: str, tmp_path: Path) -> Iterator[tuple[str, str]]:
     if not base:
         pytest.fail("GENEJOBS_TEST_PG_URL is not set: PostgreSQL was not started")
 
-    from servers import pg_database
+    from support.servers import pg_database
 
     with pg_database(base) as url:
         yield url, url  # made read-only below, once the schema is in

@@ -7,35 +7,20 @@ in a thread; the CLI runs in-process with ``GENEJOBS_URL``/``GENEJOBS_TOKEN``.
 from __future__ import annotations
 
 import json
-import socket
-import threading
-import time
 
 import pytest
-import uvicorn
 from sqlalchemy import create_engine, update
 
 from genejobs.cli.main import console_link, main, serve_banner
 from genejobs.jobs.store.models import JobRow
 from support.api import fake_outputs, submit
+from support.servers import serve_app
 
 
 @pytest.fixture(scope="module")
 def live(world):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    app = world["client"].app
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+    with serve_app(world["client"].app) as url:
+        yield url
 
 
 @pytest.fixture

@@ -9,13 +9,9 @@ from __future__ import annotations
 
 import gzip
 import json
-import socket
-import threading
-import time
 from pathlib import Path
 
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 
 from genejobs.api.app import create_app
@@ -24,6 +20,7 @@ from genejobs.config import Settings
 from genejobs.jobs.request.schema import MAX_SHEET_BYTES
 from genejobs.jobs.service import JobService
 from genejobs.storage import Storage
+from support.servers import serve_app
 
 REFS = {"hg19": ["g.gtf"]}
 
@@ -232,21 +229,8 @@ def test_openapi_documents_the_additions(world):
 
 @pytest.fixture(scope="module")
 def live(world):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(world["client"].app, host="127.0.0.1", port=port, log_level="error")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+    with serve_app(world["client"].app) as url:
+        yield url
 
 
 @pytest.fixture
